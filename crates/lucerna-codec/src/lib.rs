@@ -1,0 +1,14 @@
+//! # lucerna-codec
+//!
+//! The on-disk formats of one segment, each file in the checksummed envelope
+//! of [`lucerna_store::envelope`]. Writers and readers only: nothing here
+//! knows about indexes, commits or threads.
+//!
+//! Every decoder reads through [`ByteReader`], which bounds-checks every
+//! length and offset and reports a [`StoreError::Corrupt`] naming the file and
+//! the absolute byte offset; a decoder never trusts a count read from disk.
+
+pub mod bytes;
+
+pub use bytes::{ByteReader, ByteWriter};
+pub use lucerna_store::{Result, StoreError};

@@ -1,0 +1,149 @@
+//! The error type of the storage layer.
+
+use std::io;
+
+/// Everything that can go wrong below the codec: IO on a named file, or a file
+/// whose bytes are not what was written.
+///
+/// IO errors keep the operation and the file name, so a message always says
+/// which file failed and while doing what. A [`StoreError::Corrupt`] names the
+/// file, the byte offset where the problem was found, the expected and actual
+/// values (a checksum, a magic number, a length: `reason` says which) and a
+/// human-readable reason.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An operating-system level IO error.
+    #[error("{op} `{file}`: {source}")]
+    Io {
+        /// The operation that failed (`create`, `write`, `sync`, ...).
+        op: &'static str,
+        /// The file (or directory) the operation was applied to.
+        file: String,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file's bytes are not what was written.
+    #[error(
+        "corrupt file `{file}` at offset {offset}: {reason} \
+         (expected {expected:#010x}, actual {actual:#010x})"
+    )]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// Byte offset (within the file) where the problem was detected.
+        offset: u64,
+        /// The expected value (checksum, magic, length; see `reason`).
+        expected: u64,
+        /// The value actually found.
+        actual: u64,
+        /// What was checked.
+        reason: String,
+    },
+    /// The file does not exist.
+    #[error("file `{file}` not found")]
+    NotFound {
+        /// The missing file.
+        file: String,
+    },
+    /// The file already exists and may not be overwritten.
+    #[error("file `{file}` already exists")]
+    AlreadyExists {
+        /// The existing file.
+        file: String,
+    },
+    /// The file is still being written and cannot be opened for reading.
+    #[error("file `{file}` is still being written")]
+    StillWriting {
+        /// The file.
+        file: String,
+    },
+    /// Another writer holds the lock.
+    #[error("lock `{file}` is held by another writer")]
+    Locked {
+        /// The lock file.
+        file: String,
+    },
+    /// A file name that is not allowed (empty, a path separator, `.` or `..`).
+    #[error("invalid file name `{file}`")]
+    InvalidName {
+        /// The rejected name.
+        file: String,
+    },
+    /// A checked write was given arguments that do not fit the format
+    /// (for example an envelope format name longer than 64 bytes).
+    #[error("invalid argument for `{file}`: {reason}")]
+    InvalidArgument {
+        /// The file being written.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The directory was "crashed" by fault injection; this handle is stale.
+    #[error("`{file}`: handle outlived a simulated crash")]
+    Crashed {
+        /// The file whose handle is stale.
+        file: String,
+    },
+}
+
+impl StoreError {
+    /// Builds an [`StoreError::Io`].
+    pub fn io(op: &'static str, file: impl Into<String>, source: io::Error) -> Self {
+        StoreError::Io {
+            op,
+            file: file.into(),
+            source,
+        }
+    }
+
+    /// Builds a [`StoreError::Corrupt`].
+    pub fn corrupt(
+        file: impl Into<String>,
+        offset: u64,
+        expected: u64,
+        actual: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        StoreError::Corrupt {
+            file: file.into(),
+            offset,
+            expected,
+            actual,
+            reason: reason.into(),
+        }
+    }
+
+    /// True for [`StoreError::Corrupt`].
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
+    }
+
+    /// True when the error means the disk is full (ENOSPC).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Io { source, .. } => {
+                source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28)
+            }
+            _ => false,
+        }
+    }
+
+    /// The file this error is about.
+    pub fn file(&self) -> &str {
+        match self {
+            StoreError::Io { file, .. }
+            | StoreError::Corrupt { file, .. }
+            | StoreError::NotFound { file }
+            | StoreError::AlreadyExists { file }
+            | StoreError::StillWriting { file }
+            | StoreError::Locked { file }
+            | StoreError::InvalidName { file }
+            | StoreError::InvalidArgument { file, .. }
+            | StoreError::Crashed { file } => file,
+        }
+    }
+}
+
+/// Result alias of the storage layer.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
