@@ -9,6 +9,14 @@
 //! the absolute byte offset; a decoder never trusts a count read from disk.
 
 pub mod bytes;
+pub mod columns;
+pub mod livedocs;
+pub mod norms;
+pub mod stored;
 
 pub use bytes::{ByteReader, ByteWriter};
+pub use columns::{Column, ColumnsReader, ColumnsWriter};
+pub use livedocs::LiveDocs;
 pub use lucerna_store::{Result, StoreError};
+pub use norms::{FieldNorms, NormsReader, NormsWriter};
+pub use stored::{StoredOptions, StoredReader, StoredValue, StoredWriter};
