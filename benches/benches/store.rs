@@ -1,6 +1,9 @@
 //! Storage-layer micro-benchmarks: full CRC verification of a large
 //! memory-mapped envelope file.
 
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lucerna_store::{Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FsDirectory};
 

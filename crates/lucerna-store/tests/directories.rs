@@ -7,12 +7,18 @@ use lucerna_store::{
 fn exercise(dir: &dyn Directory) {
     assert!(dir.list().unwrap().is_empty() || dir.list().unwrap() == ["write.lock"]);
     let mut w = dir.create("a").unwrap();
-    assert!(matches!(dir.open("a"), Err(StoreError::StillWriting { .. })));
+    assert!(matches!(
+        dir.open("a"),
+        Err(StoreError::StillWriting { .. })
+    ));
     w.write_all(b"hello ").unwrap();
     w.write_all(b"world").unwrap();
     assert_eq!(w.bytes_written(), 11);
     assert_eq!(w.finish().unwrap(), 11);
-    assert!(matches!(dir.create("a"), Err(StoreError::AlreadyExists { .. })));
+    assert!(matches!(
+        dir.create("a"),
+        Err(StoreError::AlreadyExists { .. })
+    ));
     dir.sync(&["a"]).unwrap();
     assert_eq!(&*dir.open("a").unwrap(), b"hello world");
     let s = dir.open("a").unwrap().slice(6..11).unwrap();
@@ -31,10 +37,16 @@ fn exercise(dir: &dyn Directory) {
     assert!(matches!(dir.open("b"), Err(StoreError::NotFound { .. })));
     assert!(matches!(dir.delete("b"), Err(StoreError::NotFound { .. })));
     for bad in ["", ".", "..", "x/y"] {
-        assert!(matches!(dir.create(bad), Err(StoreError::InvalidName { .. })));
+        assert!(matches!(
+            dir.create(bad),
+            Err(StoreError::InvalidName { .. })
+        ));
     }
     let l = dir.try_lock("write.lock").unwrap();
-    assert!(matches!(dir.try_lock("write.lock"), Err(StoreError::Locked { .. })));
+    assert!(matches!(
+        dir.try_lock("write.lock"),
+        Err(StoreError::Locked { .. })
+    ));
     drop(l);
     let _l2 = dir.try_lock("write.lock").unwrap();
 }
@@ -67,5 +79,8 @@ fn fs_lock_excludes_a_second_directory_handle() {
     let a = FsDirectory::open(tmp.path()).unwrap();
     let b = FsDirectory::open(tmp.path()).unwrap();
     let _g = a.try_lock("write.lock").unwrap();
-    assert!(matches!(b.try_lock("write.lock"), Err(StoreError::Locked { .. })));
+    assert!(matches!(
+        b.try_lock("write.lock"),
+        Err(StoreError::Locked { .. })
+    ));
 }

@@ -3,8 +3,7 @@
 
 use lucerna_store::rng::SplitMix64;
 use lucerna_store::{
-    Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileSlice, RamDirectory,
-    StoreError,
+    Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileSlice, RamDirectory, StoreError,
 };
 use proptest::prelude::*;
 
@@ -122,7 +121,10 @@ fn header_fields_and_expectations() {
     assert_eq!(r.header().id, [0xAB; 16]);
     assert_eq!(r.header().suffix, "sfx");
     assert!(r.expect_format("test-format", 1..=3).is_ok());
-    assert!(r.expect_format("test-format", 4..=5).unwrap_err().is_corrupt());
+    assert!(r
+        .expect_format("test-format", 4..=5)
+        .unwrap_err()
+        .is_corrupt());
     assert!(r.expect_format("other", 1..=3).unwrap_err().is_corrupt());
     assert!(r.expect_id(&[0xAB; 16]).is_ok());
     assert!(r.expect_id(&[0; 16]).unwrap_err().is_corrupt());
@@ -143,7 +145,10 @@ fn invalid_header_arguments_are_errors() {
             Err(StoreError::InvalidArgument { .. })
         ));
     }
-    assert!(dir.list().unwrap().is_empty(), "nothing created on bad args");
+    assert!(
+        dir.list().unwrap().is_empty(),
+        "nothing created on bad args"
+    );
 }
 
 proptest! {

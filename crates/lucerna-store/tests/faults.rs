@@ -2,8 +2,7 @@
 //! not before.
 
 use lucerna_store::{
-    write_file, Directory, Fault, FaultyDirectory, OpKind, RamDirectory, ReadCorruption,
-    StoreError,
+    write_file, Directory, Fault, FaultyDirectory, OpKind, RamDirectory, ReadCorruption, StoreError,
 };
 
 fn os_code(e: &StoreError) -> Option<i32> {
