@@ -1,0 +1,364 @@
+//! Postings and term dictionary: roundtrips against an in-memory model
+//! (iteration, seeks, positions, block-max bounds) and corruption handling.
+
+mod harness;
+use harness::*;
+use lucerna_codec::postings::{PostingsReader, PostingsWriter, TermInfo, TERMINATED};
+use lucerna_codec::termdict::{TermDict, TermDictWriter};
+use lucerna_store::{write_file, Directory, FileSlice, RamDirectory};
+use proptest::prelude::*;
+
+const SEG: [u8; 16] = [5; 16];
+
+/// One document of a term: id, positions (freq = len), norm.
+#[derive(Debug, Clone)]
+struct Post {
+    doc: u32,
+    positions: Vec<u32>,
+    norm: u8,
+}
+
+fn write_terms(
+    dir: &dyn Directory,
+    terms: &[(Vec<u8>, Vec<Post>)],
+    with_pos: bool,
+) -> Vec<TermInfo> {
+    let mut pw = PostingsWriter::new(dir, SEG, "s", with_pos).unwrap();
+    let mut td = TermDictWriter::new(dir, SEG, "s.tdi").unwrap();
+    let mut infos = Vec::new();
+    for (key, posts) in terms {
+        pw.start_term();
+        for p in posts {
+            pw.add_doc(p.doc, p.positions.len() as u32, &p.positions, p.norm)
+                .unwrap();
+        }
+        let info = pw.finish_term().unwrap();
+        td.insert(key, &info).unwrap();
+        infos.push(info);
+    }
+    pw.finish().unwrap();
+    td.finish().unwrap();
+    infos
+}
+
+/// A term key and its postings.
+type Term = (Vec<u8>, Vec<Post>);
+
+/// Random postings: `n` docs out of `max_doc`, 1–4 positions each.
+fn posts_strategy(max_doc: u32) -> impl Strategy<Value = Vec<Post>> {
+    proptest::collection::btree_set(0..max_doc, 1..(max_doc as usize).min(700))
+        .prop_flat_map(|docs| {
+            let n = docs.len();
+            (
+                Just(docs),
+                proptest::collection::vec(proptest::collection::btree_set(0u32..60, 1..5), n),
+                proptest::collection::vec(any::<u8>(), n),
+            )
+        })
+        .prop_map(|(docs, pos, norms)| {
+            docs.into_iter()
+                .zip(pos)
+                .zip(norms)
+                .map(|((doc, ps), norm)| Post {
+                    doc,
+                    positions: ps.into_iter().collect(),
+                    norm,
+                })
+                .collect()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn roundtrip_iteration_positions_and_seeks(
+        terms in proptest::collection::vec(posts_strategy(2000), 1..5),
+        seeks in proptest::collection::vec(0u32..2100, 1..40),
+    ) {
+        let dir = RamDirectory::new();
+        let keyed: Vec<Term> = terms
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
+            .collect();
+        write_terms(&dir, &keyed, true);
+        let td = TermDict::open(&dir, "s.tdi", SEG).unwrap();
+        let pr = PostingsReader::open(&dir, "s", SEG, 2000).unwrap();
+        prop_assert_eq!(td.num_terms(), keyed.len() as u64);
+        for (key, posts) in &keyed {
+            let info = td.get(key).unwrap().unwrap();
+            prop_assert_eq!(info.doc_freq as usize, posts.len());
+            // Full iteration with positions.
+            let mut p = pr.postings(&info).unwrap();
+            let mut pos = Vec::new();
+            for want in posts {
+                prop_assert_eq!(p.doc(), want.doc);
+                prop_assert_eq!(p.freq() as usize, want.positions.len());
+                pos.clear();
+                p.positions(&mut pos).unwrap();
+                prop_assert_eq!(&pos, &want.positions);
+                p.advance().unwrap();
+            }
+            prop_assert_eq!(p.doc(), TERMINATED);
+            // Seeks in increasing order, reading positions of some docs only.
+            let mut sorted = seeks.clone();
+            sorted.sort_unstable();
+            let mut p = pr.postings(&info).unwrap();
+            for (j, &t) in sorted.iter().enumerate() {
+                // Targets increase, so the first doc ≥ t is always right.
+                let got = p.seek(t).unwrap();
+                let expect = posts.iter().map(|x| x.doc).find(|&d| d >= t).unwrap_or(TERMINATED);
+                prop_assert_eq!(got, expect);
+                if got != TERMINATED && j % 2 == 0 {
+                    let x = posts.iter().find(|x| x.doc == got).unwrap();
+                    pos.clear();
+                    p.positions(&mut pos).unwrap();
+                    prop_assert_eq!(&pos, &x.positions);
+                }
+            }
+            // Block-max bounds hold for every doc up to the block's last doc.
+            let mut p = pr.postings(&info).unwrap();
+            let mut target = 0u32;
+            loop {
+                let last = p.shallow_seek(target).unwrap();
+                if last == TERMINATED {
+                    prop_assert!(posts.iter().all(|x| x.doc < target));
+                    break;
+                }
+                prop_assert!(posts.iter().any(|x| x.doc == last));
+                for x in posts.iter().filter(|x| x.doc >= target && x.doc <= last) {
+                    prop_assert!(x.positions.len() as u32 <= p.block_max_freq());
+                    prop_assert!(x.norm >= p.block_min_norm());
+                }
+                target = last + 1;
+            }
+        }
+        // Prefix listing is exactly the keys, in order.
+        let listed: Vec<Vec<u8>> = td.prefix(b"\0t").unwrap().map(|r| r.unwrap().0).collect();
+        let keys: Vec<Vec<u8>> = keyed.iter().map(|k| k.0.clone()).collect();
+        prop_assert_eq!(listed, keys);
+    }
+}
+
+#[test]
+fn without_positions_has_no_pos_file() {
+    let dir = RamDirectory::new();
+    let posts: Vec<Post> = (0..300)
+        .map(|d| Post {
+            doc: d * 2,
+            positions: vec![0],
+            norm: 1,
+        })
+        .collect();
+    let infos = write_terms(&dir, &[(b"\0k".to_vec(), posts)], false);
+    assert!(!dir.exists("s.pos").unwrap());
+    let pr = PostingsReader::open(&dir, "s", SEG, 600).unwrap();
+    assert!(!pr.has_positions());
+    let mut p = pr.postings(&infos[0]).unwrap();
+    assert_eq!(p.seek(401).unwrap(), 402);
+    assert!(p.positions(&mut Vec::new()).is_err());
+}
+
+#[test]
+fn writer_rejects_bad_input() {
+    let dir = RamDirectory::new();
+    let mut w = PostingsWriter::new(&dir, SEG, "s", true).unwrap();
+    assert!(w.add_doc(1, 1, &[0], 0).is_err(), "outside a term");
+    w.start_term();
+    w.add_doc(5, 1, &[0], 0).unwrap();
+    assert!(w.add_doc(5, 1, &[0], 0).is_err(), "repeated doc");
+    assert!(w.add_doc(3, 1, &[0], 0).is_err(), "decreasing doc");
+    assert!(w.add_doc(6, 0, &[], 0).is_err(), "freq 0");
+    assert!(w.add_doc(6, 2, &[1], 0).is_err(), "positions count");
+    assert!(w.add_doc(6, 2, &[4, 1], 0).is_err(), "decreasing positions");
+    w.finish_term().unwrap();
+    w.start_term();
+    assert!(w.finish_term().is_err(), "empty term");
+
+    let mut td = TermDictWriter::new(&dir, SEG, "d").unwrap();
+    let info = TermInfo {
+        doc_freq: 1,
+        doc_off: 1,
+        pos_off: 0,
+    };
+    td.insert(b"b", &info).unwrap();
+    assert!(td.insert(b"a", &info).is_err(), "keys out of order");
+    assert!(td.insert(b"b", &info).is_err(), "repeated key");
+    assert!(
+        td.insert(
+            b"c",
+            &TermInfo {
+                doc_freq: 0,
+                ..info
+            }
+        )
+        .is_err(),
+        "doc_freq 0"
+    );
+}
+
+#[test]
+fn out_of_range_term_info_is_an_error() {
+    let dir = RamDirectory::new();
+    let posts: Vec<Post> = (0..10)
+        .map(|d| Post {
+            doc: d,
+            positions: vec![d],
+            norm: 1,
+        })
+        .collect();
+    let infos = write_terms(&dir, &[(b"\0k".to_vec(), posts)], true);
+    let pr = PostingsReader::open(&dir, "s", SEG, 10).unwrap();
+    for bad in [
+        TermInfo {
+            doc_freq: 11,
+            ..infos[0]
+        },
+        TermInfo {
+            doc_freq: 0,
+            ..infos[0]
+        },
+        TermInfo {
+            doc_off: 0,
+            ..infos[0]
+        },
+        TermInfo {
+            doc_off: 1 << 40,
+            ..infos[0]
+        },
+        TermInfo {
+            pos_off: 1 << 40,
+            ..infos[0]
+        },
+    ] {
+        assert!(pr.postings(&bad).unwrap_err().is_corrupt(), "{bad:?}");
+    }
+    // A max_doc smaller than the ids in the file is detected.
+    let dir = RamDirectory::new();
+    let posts: Vec<Post> = (0..10)
+        .map(|d| Post {
+            doc: d * 2,
+            positions: vec![0],
+            norm: 1,
+        })
+        .collect();
+    let infos = write_terms(&dir, &[(b"\0k".to_vec(), posts)], true);
+    let small = PostingsReader::open(&dir, "s", SEG, 12).unwrap();
+    assert!(small.postings(&infos[0]).unwrap_err().is_corrupt());
+}
+
+/// Writes a small segment with terms of one doc, a short block, exactly one
+/// full block, and several blocks; returns the directory.
+fn sample_dir() -> (RamDirectory, Vec<Term>) {
+    let dir = RamDirectory::new();
+    let mk = |n: u32, step: u32| -> Vec<Post> {
+        (0..n)
+            .map(|i| Post {
+                doc: i * step,
+                positions: (0..(i % 3 + 1)).map(|k| k * 2 + i % 5).collect(),
+                norm: (i % 200) as u8,
+            })
+            .collect()
+    };
+    let terms = vec![
+        (b"\0a".to_vec(), mk(1, 1)),
+        (b"\0bb".to_vec(), mk(40, 7)),
+        (b"\0c".to_vec(), mk(128, 2)),
+        (b"\x01d".to_vec(), mk(300, 1)),
+    ];
+    write_terms(&dir, &terms, true);
+    (dir, terms)
+}
+
+/// Opens the segment in `dir` and reads every term fully.
+fn read_all(dir: &dyn Directory) -> lucerna_store::Result<()> {
+    let td = TermDict::open(dir, "s.tdi", SEG)?;
+    let pr = PostingsReader::open(dir, "s", SEG, 400)?;
+    let mut pos = Vec::new();
+    for item in td.prefix(b"")? {
+        let (_, info) = item?;
+        let mut p = pr.postings(&info)?;
+        let mut n = 0u32;
+        while p.doc() != TERMINATED {
+            pos.clear();
+            p.positions(&mut pos)?;
+            p.shallow_seek(p.doc())?;
+            p.advance()?;
+            n += 1;
+            if n > info.doc_freq {
+                panic!("cursor yielded more docs than doc_freq");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sweep_file(name: &'static str) {
+    let (dir, _) = sample_dir();
+    let file = dir.open(name).unwrap().to_vec();
+    let others: Vec<(String, Vec<u8>)> = ["s.tdi", "s.doc", "s.pos"]
+        .iter()
+        .filter(|n| **n != name)
+        .map(|n| (n.to_string(), dir.open(n).unwrap().to_vec()))
+        .collect();
+    let decode = |data: FileSlice| -> lucerna_store::Result<()> {
+        let d = RamDirectory::new();
+        for (n, b) in &others {
+            write_file(&d, n, b)?;
+        }
+        write_file(&d, name, &data)?;
+        read_all(&d)
+    };
+    let s = corruption_sweep(&file, 1 << 16, &decode);
+    eprintln!("{name} corruption sweep: {s:?}");
+    assert!(s.flips > 0 && s.truncations > 0);
+}
+
+#[test]
+fn corruption_of_doc_file() {
+    sweep_file("s.doc");
+}
+
+#[test]
+fn corruption_of_pos_file() {
+    sweep_file("s.pos");
+}
+
+#[test]
+fn corruption_of_term_dictionary() {
+    sweep_file("s.tdi");
+}
+
+#[test]
+fn sample_reads_back() {
+    let (dir, terms) = sample_dir();
+    read_all(&dir).unwrap();
+    let td = TermDict::open(&dir, "s.tdi", SEG).unwrap();
+    let fields: Vec<Vec<u8>> = td.prefix(b"\0").unwrap().map(|r| r.unwrap().0).collect();
+    assert_eq!(fields.len(), 3, "prefix stops at the field boundary");
+    assert_eq!(td.num_terms(), terms.len() as u64);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let (dir, _) = sample_dir();
+        for name in ["s.tdi", "s.doc", "s.pos"] {
+            let header = lucerna_store::EnvelopeReader::open(&dir, name).unwrap().header().clone();
+            decode_random_payload(&header, &payload, 1 << 16, &|data: FileSlice| {
+                let d = RamDirectory::new();
+                for n in ["s.tdi", "s.doc", "s.pos"] {
+                    if n == name {
+                        write_file(&d, n, &data)?;
+                    } else {
+                        write_file(&d, n, &dir.open(n)?)?;
+                    }
+                }
+                read_all(&d)
+            });
+        }
+    }
+}
