@@ -1,0 +1,56 @@
+//! The library's error type.
+
+use lucerna_store::StoreError;
+
+/// Everything that can go wrong in Lucerna.
+///
+/// Storage errors (IO with the file name, corruption with file, offset and
+/// checksums) arrive as [`Error::Store`]; problems with one document are
+/// [`Error::Document`] and leave the writer usable.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A storage error: IO on a named file, or a corrupt file.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The document was rejected; the writer and every other document carry on.
+    #[error("document rejected: {0}")]
+    Document(String),
+    /// The schema is invalid or does not match.
+    #[error("schema error: {0}")]
+    Schema(String),
+    /// A query string could not be parsed or names an unknown field.
+    #[error("query error: {0}")]
+    Query(String),
+    /// The index directory holds no commit.
+    #[error("no commit found in the index directory")]
+    NoCommit,
+    /// The writer was closed or failed and must be reopened.
+    #[error("index writer is closed: {0}")]
+    Closed(String),
+    /// Writers are behind (flushes or merges); try again later.
+    #[error(
+        "backpressure: {pending_merge_bytes} bytes of merges and {unflushed_bytes} unflushed \
+         bytes pending (hard limit {hard_limit_bytes})"
+    )]
+    Backpressure {
+        /// Bytes of merges pending.
+        pending_merge_bytes: u64,
+        /// Bytes of indexed but unflushed documents.
+        unflushed_bytes: u64,
+        /// The hard limit that was reached.
+        hard_limit_bytes: u64,
+    },
+    /// An invalid argument.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// True when the error is a corruption of a file.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_corrupt())
+    }
+}
+
+/// Result alias of the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

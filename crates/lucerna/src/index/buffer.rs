@@ -1,0 +1,345 @@
+//! The in-memory segment buffer: documents indexed since the last flush.
+//!
+//! Per term (field ordinal byte + term bytes) the buffer keeps a varint
+//! stream of `doc delta, freq, position deltas…`; per text field a norm byte
+//! per document; per numeric field a column; stored fields as encoded
+//! records. A buffer is owned by one indexing thread at a time.
+
+use crate::analysis::Analyzer;
+use crate::document::{Document, Value};
+use crate::error::{Error, Result};
+use crate::fxhash::FxHashMap;
+use crate::schema::{FieldType, NumericKind, Schema};
+use lucerna_codec::columns::{f64_to_u64, i64_to_u64};
+use lucerna_codec::norms::length_to_norm;
+use lucerna_codec::ByteWriter;
+use std::sync::Arc;
+
+/// Longest keyword term accepted, in bytes (Lucene's limit).
+pub const MAX_TERM_BYTES: usize = 32_766;
+/// Position gap between values of a multi-valued text field.
+pub const POSITION_GAP: u32 = 1;
+
+/// Postings of one term being buffered.
+#[derive(Debug, Default)]
+pub(crate) struct TermBuf {
+    pub last_doc: u32,
+    pub doc_freq: u32,
+    pub data: Vec<u8>,
+}
+
+#[inline]
+fn put_vint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint written by `put_vint` (buffer-internal, trusted).
+#[inline]
+pub(crate) fn get_vint(data: &[u8], pos: &mut usize) -> u32 {
+    let mut v = 0u32;
+    let mut shift = 0;
+    while let Some(&b) = data.get(*pos) {
+        *pos += 1;
+        v |= ((b & 0x7f) as u32) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    v
+}
+
+/// Per text-field statistics of the buffered documents.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FieldAcc {
+    pub doc_count: u64,
+    pub sum_ttf: u64,
+}
+
+/// Documents buffered in memory, ready to flush into a segment.
+#[derive(Debug)]
+pub(crate) struct SegmentBuffer {
+    pub schema: Arc<Schema>,
+    pub terms: FxHashMap<Box<[u8]>, u32>,
+    pub postings: Vec<TermBuf>,
+    /// Per field: one norm byte per doc (empty for non-text fields).
+    pub norms: Vec<Vec<u8>>,
+    pub field_acc: Vec<FieldAcc>,
+    /// Per numeric field: one value per doc, and presence.
+    pub columns: Vec<Vec<Option<u64>>>,
+    pub stored: Vec<u8>,
+    pub stored_offsets: Vec<usize>,
+    /// Operation sequence number of each document (delete resolution).
+    pub seqnos: Vec<u64>,
+    pub num_docs: u32,
+    pub ram_bytes: usize,
+    pub id_range: Option<(u64, u64)>,
+    scratch: Vec<(u32, u32)>,
+    key: Vec<u8>,
+    lengths: Vec<u32>,
+    stored_buf: ByteWriter,
+}
+
+impl SegmentBuffer {
+    pub fn new(schema: Arc<Schema>) -> Self {
+        let n = schema.len();
+        SegmentBuffer {
+            schema,
+            terms: FxHashMap::default(),
+            postings: Vec::new(),
+            norms: vec![Vec::new(); n],
+            field_acc: vec![FieldAcc::default(); n],
+            columns: vec![Vec::new(); n],
+            stored: Vec::new(),
+            stored_offsets: vec![0],
+            seqnos: Vec::new(),
+            num_docs: 0,
+            ram_bytes: 0,
+            id_range: None,
+            scratch: Vec::new(),
+            key: Vec::new(),
+            lengths: vec![0; n],
+            stored_buf: ByteWriter::new(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.num_docs == 0
+    }
+
+    /// Checks a document against the schema without changing anything.
+    pub fn validate(schema: &Schema, doc: &Document) -> Result<()> {
+        let mut seen_numeric = vec![false; schema.len()];
+        for (field, value) in doc.values() {
+            let entry = schema
+                .entry(*field)
+                .ok_or_else(|| Error::Document(format!("unknown field ordinal {}", field.0)))?;
+            match (&entry.field_type, value) {
+                (FieldType::Text { .. }, Value::Str(_)) => {}
+                (FieldType::Keyword { .. }, Value::Str(s)) => {
+                    if s.len() > MAX_TERM_BYTES {
+                        return Err(Error::Document(format!(
+                            "field `{}`: keyword of {} bytes exceeds the {MAX_TERM_BYTES}-byte term limit",
+                            entry.name,
+                            s.len()
+                        )));
+                    }
+                }
+                (FieldType::StoredOnly, _) => {}
+                (FieldType::Numeric { kind, .. }, v) => {
+                    let ok = match kind {
+                        NumericKind::U64 => v.as_u64().is_some(),
+                        NumericKind::I64 | NumericKind::Timestamp => v.as_i64().is_some(),
+                        NumericKind::F64 => v.as_f64().is_some_and(|f| !f.is_nan()),
+                    };
+                    if !ok {
+                        return Err(Error::Document(format!(
+                            "field `{}`: {v:?} is not a valid {kind:?}",
+                            entry.name
+                        )));
+                    }
+                    if std::mem::replace(&mut seen_numeric[field.0 as usize], true) {
+                        return Err(Error::Document(format!(
+                            "field `{}`: numeric fields take one value",
+                            entry.name
+                        )));
+                    }
+                }
+                (ft, v) => {
+                    return Err(Error::Document(format!(
+                        "field `{}` ({ft:?}) cannot take {v:?}",
+                        entry.name
+                    )))
+                }
+            }
+        }
+        for (field, entry) in schema.fields() {
+            if entry.required && doc.get_first(field).is_none() {
+                return Err(Error::Document(format!(
+                    "required field `{}` is missing",
+                    entry.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Indexes a validated document with sequence number `seqno`.
+    pub fn add(&mut self, doc: &Document, analyzer: &dyn Analyzer, seqno: u64) {
+        let docid = self.num_docs;
+        let before_terms = self.postings.len();
+        self.scratch.clear();
+        for l in self.lengths.iter_mut() {
+            *l = 0;
+        }
+        let mut next_pos = vec![0u32; 0];
+        next_pos.resize(self.schema.len(), 0);
+        let schema = self.schema.clone();
+        for (field, value) in doc.values() {
+            let fo = field.0 as usize;
+            let Some(entry) = schema.entry(*field) else {
+                continue;
+            };
+            match (&entry.field_type, value) {
+                (FieldType::Text { .. }, Value::Str(text)) => {
+                    let base = next_pos[fo];
+                    let mut last = None;
+                    let mut count = 0u32;
+                    let (terms, postings, scratch, key) = (
+                        &mut self.terms,
+                        &mut self.postings,
+                        &mut self.scratch,
+                        &mut self.key,
+                    );
+                    let mut ram = 0usize;
+                    analyzer.analyze(text, &mut |tok: &str, pos: u32| {
+                        key.clear();
+                        key.push(fo as u8);
+                        key.extend_from_slice(tok.as_bytes());
+                        let id = match terms.get(key.as_slice()) {
+                            Some(&id) => id,
+                            None => {
+                                let id = postings.len() as u32;
+                                ram += key.len() + 64;
+                                terms.insert(key.clone().into_boxed_slice(), id);
+                                postings.push(TermBuf::default());
+                                id
+                            }
+                        };
+                        scratch.push((id, base + pos));
+                        last = Some(base + pos);
+                        count += 1;
+                    });
+                    self.ram_bytes += ram;
+                    self.lengths[fo] += count;
+                    if let Some(l) = last {
+                        next_pos[fo] = l + 1 + POSITION_GAP;
+                    }
+                }
+                (FieldType::Keyword { .. }, Value::Str(s)) => {
+                    self.key.clear();
+                    self.key.push(fo as u8);
+                    self.key.extend_from_slice(s.as_bytes());
+                    let id = match self.terms.get(self.key.as_slice()) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.postings.len() as u32;
+                            self.ram_bytes += self.key.len() + 64;
+                            self.terms.insert(self.key.clone().into_boxed_slice(), id);
+                            self.postings.push(TermBuf::default());
+                            id
+                        }
+                    };
+                    let pos = next_pos[fo];
+                    self.scratch.push((id, pos));
+                    next_pos[fo] = pos + 1 + POSITION_GAP;
+                    self.lengths[fo] += 1;
+                }
+                (FieldType::Numeric { kind, .. }, v) => {
+                    let u = match kind {
+                        NumericKind::U64 => v.as_u64().unwrap_or(0),
+                        NumericKind::I64 | NumericKind::Timestamp => {
+                            i64_to_u64(v.as_i64().unwrap_or(0))
+                        }
+                        NumericKind::F64 => f64_to_u64(v.as_f64().unwrap_or(0.0)),
+                    };
+                    let col = &mut self.columns[fo];
+                    col.resize(docid as usize, None);
+                    col.push(Some(u));
+                    if entry.name == "id" && *kind == NumericKind::U64 {
+                        self.id_range = Some(match self.id_range {
+                            None => (u, u),
+                            Some((a, b)) => (a.min(u), b.max(u)),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = before_terms;
+        // Group tokens by term; a stable sort keeps positions increasing.
+        self.scratch.sort_by_key(|&(t, _)| t);
+        let mut i = 0;
+        let mut added = 0usize;
+        while i < self.scratch.len() {
+            let term = self.scratch[i].0;
+            let mut j = i;
+            while j < self.scratch.len() && self.scratch[j].0 == term {
+                j += 1;
+            }
+            let tb = &mut self.postings[term as usize];
+            let before = tb.data.capacity();
+            let delta = if tb.doc_freq == 0 {
+                docid
+            } else {
+                docid - tb.last_doc
+            };
+            put_vint(&mut tb.data, delta);
+            put_vint(&mut tb.data, (j - i) as u32);
+            let mut prev = 0;
+            for &(_, p) in &self.scratch[i..j] {
+                put_vint(&mut tb.data, p - prev);
+                prev = p;
+            }
+            tb.last_doc = docid;
+            tb.doc_freq += 1;
+            added += tb.data.capacity() - before;
+            i = j;
+        }
+        self.ram_bytes += added;
+        // Norms and field statistics.
+        for (field, entry) in schema.fields() {
+            let fo = field.0 as usize;
+            if entry.field_type.is_indexed() {
+                let len = self.lengths[fo];
+                let norms = &mut self.norms[fo];
+                norms.resize(docid as usize, 0);
+                norms.push(length_to_norm(len));
+                if len > 0 {
+                    self.field_acc[fo].doc_count += 1;
+                    self.field_acc[fo].sum_ttf += len as u64;
+                }
+                self.ram_bytes += 1;
+            }
+        }
+        // Stored fields.
+        self.stored_buf.buf.clear();
+        doc.encode_stored(&schema, &mut self.stored_buf);
+        self.stored.extend_from_slice(&self.stored_buf.buf);
+        self.stored_offsets.push(self.stored.len());
+        self.seqnos.push(seqno);
+        self.ram_bytes += self.stored_buf.buf.len() + 16 + 9 * self.columns.len();
+        self.num_docs += 1;
+    }
+
+    /// The stored record of `doc`.
+    pub fn stored_record(&self, doc: u32) -> &[u8] {
+        let a = self.stored_offsets[doc as usize];
+        let b = self.stored_offsets[doc as usize + 1];
+        &self.stored[a..b]
+    }
+
+    /// Documents (ids) containing `key` (field byte + term bytes).
+    pub fn docs_with_term(&self, key: &[u8]) -> Vec<u32> {
+        let Some(&id) = self.terms.get(key) else {
+            return Vec::new();
+        };
+        let tb = &self.postings[id as usize];
+        let mut out = Vec::with_capacity(tb.doc_freq as usize);
+        let mut pos = 0;
+        let mut doc = 0u32;
+        for _ in 0..tb.doc_freq {
+            doc += get_vint(&tb.data, &mut pos);
+            out.push(doc);
+            let freq = get_vint(&tb.data, &mut pos);
+            for _ in 0..freq {
+                get_vint(&tb.data, &mut pos);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,322 @@
+//! Index checking, in the spirit of Lucene's `CheckIndex`: every file of
+//! the newest commit is verified against the commit's recorded length and
+//! CRC, its envelope and full checksum are verified, and (with `deep`)
+//! every structure is decoded: every term's postings and positions, every
+//! stored document, every column value.
+
+use crate::error::{Error, Result};
+use crate::index::commit::{Commit, SegmentMeta};
+use crate::index::file_refs::FileRefs;
+use crate::index::segment_reader::SegmentReader;
+use crate::search::scorer::TERMINATED;
+use lucerna_store::{Directory, EnvelopeReader, StoreError};
+use std::sync::Arc;
+
+/// The kind of a file, from its name.
+pub fn file_kind(name: &str) -> &'static str {
+    if name.starts_with("commit-") {
+        return "commit manifest";
+    }
+    match name.rsplit('.').next().unwrap_or("") {
+        "tdi" => "term dictionary",
+        "doc" => "postings",
+        "pos" => "positions",
+        "nrm" => "norms",
+        "sto" => "stored fields",
+        "col" => "numeric columns",
+        "fls" => "field statistics",
+        "liv" => "live docs",
+        "log" => "write-ahead log",
+        _ => "unknown",
+    }
+}
+
+/// One problem, always naming its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// The file.
+    pub file: String,
+    /// Its kind ([`file_kind`]).
+    pub kind: &'static str,
+    /// The segment it belongs to, if any.
+    pub segment: Option<String>,
+    /// Byte offset of the problem, when known.
+    pub offset: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+    /// The file is missing.
+    pub missing: bool,
+}
+
+/// The check of one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileCheck {
+    /// File name.
+    pub name: String,
+    /// Kind.
+    pub kind: &'static str,
+    /// Length recorded in the commit.
+    pub expected_len: u64,
+    /// CRC recorded in the commit.
+    pub expected_crc: u32,
+    /// Actual length, if the file exists.
+    pub actual_len: Option<u64>,
+    /// Actual CRC (footer), if readable.
+    pub actual_crc: Option<u32>,
+    /// True when the file is intact.
+    pub ok: bool,
+}
+
+/// The check of one segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentCheck {
+    /// Segment name.
+    pub name: String,
+    /// Documents.
+    pub max_doc: u32,
+    /// Deleted documents.
+    pub deleted: u32,
+    /// Range of the `id` field, if recorded.
+    pub id_range: Option<(u64, u64)>,
+    /// Files.
+    pub files: Vec<FileCheck>,
+    /// Terms decoded (deep check).
+    pub terms: u64,
+    /// Postings entries decoded (deep check).
+    pub postings: u64,
+    /// True when every file and structure is intact.
+    pub ok: bool,
+}
+
+/// The result of [`check_index`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckReport {
+    /// Generation checked (None when no commit is readable).
+    pub generation: Option<u64>,
+    /// Segments.
+    pub segments: Vec<SegmentCheck>,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// Live documents.
+    pub docs: u64,
+}
+
+impl CheckReport {
+    /// True when nothing is wrong.
+    pub fn healthy(&self) -> bool {
+        self.problems.is_empty() && self.generation.is_some()
+    }
+}
+
+fn problem_from(err: &Error, file: &str, segment: Option<&str>) -> Problem {
+    let (offset, missing, file) = match err {
+        Error::Store(StoreError::Corrupt { offset, file, .. }) => {
+            (Some(*offset), false, file.clone())
+        }
+        Error::Store(StoreError::NotFound { file }) => (None, true, file.clone()),
+        _ => (None, false, file.to_string()),
+    };
+    Problem {
+        kind: file_kind(&file),
+        file,
+        segment: segment.map(str::to_string),
+        offset,
+        message: err.to_string(),
+        missing,
+    }
+}
+
+/// Checks one file against the commit's record of it.
+fn check_file(
+    dir: &dyn Directory,
+    seg: &SegmentMeta,
+    name: &str,
+    len: u64,
+    crc: u32,
+) -> (FileCheck, Option<Problem>) {
+    let mut fc = FileCheck {
+        name: name.to_string(),
+        kind: file_kind(name),
+        expected_len: len,
+        expected_crc: crc,
+        actual_len: None,
+        actual_crc: None,
+        ok: false,
+    };
+    let res: Result<()> = (|| {
+        let env = EnvelopeReader::open(dir, name)?;
+        fc.actual_len = Some(env.len());
+        fc.actual_crc = Some(env.checksum());
+        env.verify_full()?;
+        env.expect_id(&seg.id)?;
+        if env.len() != len {
+            return Err(StoreError::corrupt(
+                name,
+                0,
+                len,
+                env.len(),
+                "length differs from the commit's record",
+            )
+            .into());
+        }
+        if env.checksum() != crc {
+            return Err(StoreError::corrupt(
+                name,
+                env.len() - 4,
+                crc as u64,
+                env.checksum() as u64,
+                "checksum differs from the commit's record (a file from another write?)",
+            )
+            .into());
+        }
+        Ok(())
+    })();
+    match res {
+        Ok(()) => {
+            fc.ok = true;
+            (fc, None)
+        }
+        Err(e) => {
+            if fc.actual_len.is_none() {
+                fc.actual_len = dir.file_len(name).ok();
+            }
+            let p = problem_from(&e, name, Some(&seg.name));
+            (fc, Some(p))
+        }
+    }
+}
+
+/// Decodes every structure of an opened segment.
+fn deep_check(r: &SegmentReader, sc: &mut SegmentCheck) -> Result<()> {
+    let core = r.core();
+    for item in core.termdict.prefix(&[])? {
+        let (_, info) = item?;
+        sc.terms += 1;
+        let mut p = core.postings.postings(&info)?;
+        let mut d = p.doc();
+        let mut n = 0u64;
+        let mut pos = Vec::new();
+        while d != TERMINATED {
+            pos.clear();
+            p.positions(&mut pos)?;
+            n += 1;
+            d = p.advance()?;
+        }
+        sc.postings += n;
+    }
+    for rec in core.stored.iter() {
+        rec?;
+    }
+    for f in core.columns.fields().collect::<Vec<_>>() {
+        if let Some(c) = core.columns.column(f) {
+            for d in 0..r.max_doc() {
+                std::hint::black_box(c.get_opt(d));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the newest commit of `dir`. `deep` also decodes every structure.
+/// Never fails on a damaged index: damage is reported as problems.
+pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        generation: None,
+        segments: Vec::new(),
+        problems: Vec::new(),
+        docs: 0,
+    };
+    let gens = Commit::list_generations(dir.as_ref())?;
+    let Some(&gen) = gens.last() else {
+        report.problems.push(Problem {
+            file: "commit-*".into(),
+            kind: "commit manifest",
+            segment: None,
+            offset: None,
+            message: "no commit found".into(),
+            missing: true,
+        });
+        return Ok(report);
+    };
+    let commit = match Commit::read(dir.as_ref(), gen) {
+        Ok(c) => c,
+        Err(e) => {
+            report
+                .problems
+                .push(problem_from(&e, &Commit::file_name(gen), None));
+            return Ok(report);
+        }
+    };
+    report.generation = Some(gen);
+    let schema = Arc::new(commit.schema.clone());
+    let refs = FileRefs::default();
+    for seg in &commit.segments {
+        let mut sc = SegmentCheck {
+            name: seg.name.clone(),
+            max_doc: seg.max_doc,
+            deleted: seg.num_deleted,
+            id_range: seg.id_range,
+            files: Vec::new(),
+            terms: 0,
+            postings: 0,
+            ok: true,
+        };
+        for f in &seg.files {
+            let (fc, p) = check_file(dir.as_ref(), seg, &f.name, f.meta.len, f.meta.checksum);
+            if let Some(p) = p {
+                sc.ok = false;
+                report.problems.push(p);
+            }
+            sc.files.push(fc);
+        }
+        if sc.ok {
+            match SegmentReader::open(dir.as_ref(), seg, schema.clone(), &refs) {
+                Ok(r) => {
+                    if r.num_live() != seg.num_live() {
+                        sc.ok = false;
+                        let f = seg.livedocs_file(seg.del_gen);
+                        report.problems.push(Problem {
+                            kind: file_kind(&f),
+                            file: f,
+                            segment: Some(seg.name.clone()),
+                            offset: None,
+                            message: format!(
+                                "live documents {} differ from the commit's {}",
+                                r.num_live(),
+                                seg.num_live()
+                            ),
+                            missing: false,
+                        });
+                    }
+                    if deep {
+                        if let Err(e) = deep_check(&r, &mut sc) {
+                            sc.ok = false;
+                            let file = match &e {
+                                Error::Store(se) => se.file().to_string(),
+                                _ => seg.name.clone(),
+                            };
+                            report
+                                .problems
+                                .push(problem_from(&e, &file, Some(&seg.name)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    sc.ok = false;
+                    let file = match &e {
+                        Error::Store(se) => se.file().to_string(),
+                        _ => seg.name.clone(),
+                    };
+                    report
+                        .problems
+                        .push(problem_from(&e, &file, Some(&seg.name)));
+                }
+            }
+        }
+        if sc.ok {
+            report.docs += seg.num_live() as u64;
+        }
+        report.segments.push(sc);
+    }
+    Ok(report)
+}

@@ -1,0 +1,277 @@
+//! Commit manifests: `commit-<generation>` files.
+//!
+//! A commit lists the segments of the index at one point, with every file's
+//! length and CRC, the schema, and the write-ahead-log position it covers.
+//! It is written to `commit-<generation>.tmp`, fsync'd, atomically renamed
+//! and the directory fsync'd: a commit either exists whole or not at all.
+
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use lucerna_codec::{ByteReader, ByteWriter};
+use lucerna_store::{Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileMeta};
+
+/// Format name of commit manifests.
+pub const COMMIT_FORMAT: &str = "commit";
+/// Current commit format version.
+pub const COMMIT_VERSION: u32 = 1;
+const PREFIX: &str = "commit-";
+
+/// One file of a segment, as recorded in a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// File name.
+    pub name: String,
+    /// Length and CRC32.
+    pub meta: FileMeta,
+}
+
+/// A segment as recorded in a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentMeta {
+    /// Segment name, the prefix of its files (`seg_<n>`).
+    pub name: String,
+    /// Random id written in every file header of the segment.
+    pub id: [u8; 16],
+    /// Number of documents (live and deleted).
+    pub max_doc: u32,
+    /// Deletion generation (0: no deletes file).
+    pub del_gen: u64,
+    /// Deleted documents.
+    pub num_deleted: u32,
+    /// Smallest and largest value of the `id` field, if the schema has a
+    /// numeric `id` (used to report exactly which documents a lost segment held).
+    pub id_range: Option<(u64, u64)>,
+    /// Every file of the segment, deletes file included.
+    pub files: Vec<FileEntry>,
+}
+
+impl SegmentMeta {
+    /// Live documents.
+    pub fn num_live(&self) -> u32 {
+        self.max_doc.saturating_sub(self.num_deleted)
+    }
+
+    /// Total bytes of the segment's files.
+    pub fn size_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.meta.len).sum()
+    }
+
+    /// Name of the live-docs file for `del_gen`.
+    pub fn livedocs_file(&self, del_gen: u64) -> String {
+        format!("{}_{del_gen}.liv", self.name)
+    }
+
+    fn encode(&self, w: &mut ByteWriter) {
+        w.len_bytes(self.name.as_bytes());
+        w.bytes(&self.id);
+        w.vint(self.max_doc as u64);
+        w.vint(self.del_gen);
+        w.vint(self.num_deleted as u64);
+        match self.id_range {
+            Some((a, b)) => {
+                w.u8(1);
+                w.vint(a);
+                w.vint(b);
+            }
+            None => w.u8(0),
+        }
+        w.vint(self.files.len() as u64);
+        for f in &self.files {
+            w.len_bytes(f.name.as_bytes());
+            w.vint(f.meta.len);
+            w.u32(f.meta.checksum);
+        }
+    }
+
+    fn decode(r: &mut ByteReader<'_>) -> Result<SegmentMeta> {
+        let name = utf8(r)?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(r.take(16)?);
+        let max_doc = r.vint_max(u32::MAX as u64 - 1, "max_doc")? as u32;
+        let del_gen = r.vint()?;
+        let num_deleted = r.vint_max(max_doc as u64, "deleted count")? as u32;
+        let id_range = match r.u8()? {
+            0 => None,
+            1 => Some((r.vint()?, r.vint()?)),
+            t => return Err(r.err(format!("bad id-range tag {t}")).into()),
+        };
+        let n = r.vint_max(r.remaining() as u64, "file count")? as usize;
+        let mut files = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let fname = utf8(r)?;
+            let len = r.vint()?;
+            let checksum = r.u32()?;
+            files.push(FileEntry {
+                name: fname,
+                meta: FileMeta { len, checksum },
+            });
+        }
+        Ok(SegmentMeta {
+            name,
+            id,
+            max_doc,
+            del_gen,
+            num_deleted,
+            id_range,
+            files,
+        })
+    }
+}
+
+fn utf8(r: &mut ByteReader<'_>) -> Result<String> {
+    let b = r.len_bytes()?;
+    std::str::from_utf8(b)
+        .map(str::to_string)
+        .map_err(|_| Error::Store(r.err("string is not UTF-8")))
+}
+
+/// A commit: the durable state of an index at one generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// Generation, increasing by one per commit.
+    pub generation: u64,
+    /// The schema.
+    pub schema: Schema,
+    /// The segments, oldest first.
+    pub segments: Vec<SegmentMeta>,
+    /// Counter for naming new segments.
+    pub next_segment: u64,
+    /// Write-ahead-log position this commit covers (0 without a WAL).
+    pub wal_position: u64,
+    /// Application data (key, value), kept with the commit.
+    pub user_data: Vec<(String, String)>,
+}
+
+impl Commit {
+    /// File name of generation `gen`.
+    pub fn file_name(gen: u64) -> String {
+        format!("{PREFIX}{gen}")
+    }
+
+    /// Parses a commit file name into its generation.
+    pub fn parse_file_name(name: &str) -> Option<u64> {
+        let g = name.strip_prefix(PREFIX)?;
+        if g.is_empty()
+            || !g.bytes().all(|b| b.is_ascii_digit())
+            || (g.len() > 1 && g.starts_with('0'))
+        {
+            return None;
+        }
+        g.parse().ok()
+    }
+
+    /// Generations of every commit file in `dir`, ascending.
+    pub fn list_generations(dir: &dyn Directory) -> Result<Vec<u64>> {
+        let mut gens: Vec<u64> = dir
+            .list()?
+            .iter()
+            .filter_map(|n| Self::parse_file_name(n))
+            .collect();
+        gens.sort_unstable();
+        Ok(gens)
+    }
+
+    /// Total live documents.
+    pub fn num_docs(&self) -> u64 {
+        self.segments.iter().map(|s| s.num_live() as u64).sum()
+    }
+
+    /// Every file this commit references (its own manifest included).
+    pub fn referenced_files(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .segments
+            .iter()
+            .flat_map(|s| s.files.iter().map(|f| f.name.clone()))
+            .collect();
+        v.push(Self::file_name(self.generation));
+        v
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut w = ByteWriter::new();
+        w.vint(self.generation);
+        self.schema.encode(&mut w);
+        w.vint(self.next_segment);
+        w.vint(self.wal_position);
+        w.vint(self.segments.len() as u64);
+        for s in &self.segments {
+            s.encode(&mut w);
+        }
+        w.vint(self.user_data.len() as u64);
+        for (k, v) in &self.user_data {
+            w.len_bytes(k.as_bytes());
+            w.len_bytes(v.as_bytes());
+        }
+        w.buf
+    }
+
+    /// Writes this commit durably: temp name, fsync, atomic rename, fsync
+    /// of the directory. Segment files must already be synced.
+    pub fn write(&self, dir: &dyn Directory) -> Result<FileMeta> {
+        let name = Self::file_name(self.generation);
+        let tmp = format!("{name}.tmp");
+        if dir.exists(&tmp)? {
+            dir.delete(&tmp)?;
+        }
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&self.generation.to_le_bytes());
+        let mut w = EnvelopeWriter::create(
+            dir,
+            &tmp,
+            &EnvelopeHeader::new(COMMIT_FORMAT, COMMIT_VERSION, id, ""),
+        )?;
+        w.write_all(&self.encode())?;
+        let meta = w.finish()?;
+        dir.sync(&[&tmp])?;
+        dir.rename(&tmp, &name)?;
+        dir.sync_dir()?;
+        Ok(meta)
+    }
+
+    /// Reads and fully verifies commit `generation`.
+    pub fn read(dir: &dyn Directory, generation: u64) -> Result<Commit> {
+        let name = Self::file_name(generation);
+        let env = EnvelopeReader::open(dir, &name)?;
+        env.verify_full()?;
+        env.expect_format(COMMIT_FORMAT, 1..=COMMIT_VERSION)?;
+        let payload = env.payload();
+        let mut r = ByteReader::new(&name, env.payload_offset(), &payload);
+        let gen = r.vint()?;
+        if gen != generation {
+            return Err(r
+                .err_value(generation, gen, "generation differs from file name")
+                .into());
+        }
+        let schema = Schema::decode(&mut r)?;
+        let next_segment = r.vint()?;
+        let wal_position = r.vint()?;
+        let n = r.vint_max(r.remaining() as u64, "segment count")? as usize;
+        let mut segments = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            segments.push(SegmentMeta::decode(&mut r)?);
+        }
+        let nu = r.vint_max(r.remaining() as u64, "user data count")? as usize;
+        let mut user_data = Vec::with_capacity(nu.min(64));
+        for _ in 0..nu {
+            user_data.push((utf8(&mut r)?, utf8(&mut r)?));
+        }
+        if r.remaining() != 0 {
+            return Err(r.err("trailing bytes after commit").into());
+        }
+        Ok(Commit {
+            generation,
+            schema,
+            segments,
+            next_segment,
+            wal_position,
+            user_data,
+        })
+    }
+
+    /// Reads the newest commit of `dir`.
+    pub fn read_latest(dir: &dyn Directory) -> Result<Commit> {
+        let gens = Self::list_generations(dir)?;
+        let gen = *gens.last().ok_or(Error::NoCommit)?;
+        Self::read(dir, gen)
+    }
+}

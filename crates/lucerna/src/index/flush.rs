@@ -1,0 +1,169 @@
+//! Flush: turns a [`SegmentBuffer`] into an immutable segment on disk.
+
+use crate::error::Result;
+use crate::index::buffer::{get_vint, SegmentBuffer};
+use crate::index::commit::{FileEntry, SegmentMeta};
+use crate::index::field_stats::SegmentFieldStats;
+use crate::index::segment_reader::files;
+use crate::schema::FieldType;
+use crate::search::bm25::FieldStats;
+use lucerna_codec::columns::ColumnsWriter;
+use lucerna_codec::livedocs::LiveDocs;
+use lucerna_codec::norms::NormsWriter;
+use lucerna_codec::postings::PostingsWriter;
+use lucerna_codec::stored::{StoredOptions, StoredWriter};
+use lucerna_codec::termdict::TermDictWriter;
+use lucerna_store::Directory;
+
+/// Writes every file of a new segment named `name` from `buf`, applying
+/// `deleted` (doc ids deleted before the flush). Files are not synced here:
+/// commit syncs them.
+pub(crate) fn write_segment(
+    dir: &dyn Directory,
+    buf: &SegmentBuffer,
+    name: &str,
+    id: [u8; 16],
+    deleted: &[u32],
+) -> Result<SegmentMeta> {
+    let schema = &buf.schema;
+    let max_doc = buf.num_docs;
+    let mut files_out: Vec<FileEntry> = Vec::new();
+
+    // Terms in key order (field byte first, so fields are contiguous).
+    let mut order: Vec<(&[u8], u32)> = buf.terms.iter().map(|(k, &v)| (&k[..], v)).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+    let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
+    let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
+    let mut num_terms = vec![0u64; schema.len()];
+    let mut positions: Vec<u32> = Vec::new();
+    for (key, tid) in &order {
+        let field = key[0] as usize;
+        num_terms[field] += 1;
+        let norms = &buf.norms[field];
+        let tb = &buf.postings[*tid as usize];
+        pw.start_term();
+        let mut pos = 0usize;
+        let mut doc = 0u32;
+        for _ in 0..tb.doc_freq {
+            doc += get_vint(&tb.data, &mut pos);
+            let freq = get_vint(&tb.data, &mut pos);
+            positions.clear();
+            let mut p = 0u32;
+            for _ in 0..freq {
+                p += get_vint(&tb.data, &mut pos);
+                positions.push(p);
+            }
+            let norm = norms.get(doc as usize).copied().unwrap_or(0);
+            pw.add_doc(doc, freq, &positions, norm)?;
+        }
+        let info = pw.finish_term()?;
+        td.insert(key, &info)?;
+    }
+    files_out.push(FileEntry {
+        name: files::termdict(name),
+        meta: td.finish()?,
+    });
+    for (fname, meta) in pw.finish()? {
+        files_out.push(FileEntry { name: fname, meta });
+    }
+
+    // Norms of indexed fields.
+    let mut nw = NormsWriter::new(max_doc);
+    for (field, entry) in schema.fields() {
+        if entry.field_type.is_indexed() {
+            let mut n = buf.norms[field.0 as usize].clone();
+            n.resize(max_doc as usize, 0);
+            nw.add_field(field.0 as u32, &n)?;
+        }
+    }
+    files_out.push(FileEntry {
+        name: files::norms(name),
+        meta: nw.write(dir, &files::norms(name), &id, "")?,
+    });
+
+    // Stored fields.
+    let mut sw =
+        StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
+    for d in 0..max_doc {
+        sw.add(buf.stored_record(d))?;
+    }
+    files_out.push(FileEntry {
+        name: files::stored(name),
+        meta: sw.finish()?,
+    });
+
+    // Numeric columns.
+    let mut cw = ColumnsWriter::new(max_doc);
+    for (field, entry) in schema.fields() {
+        if let FieldType::Numeric { .. } = entry.field_type {
+            let mut col = buf.columns[field.0 as usize].clone();
+            col.resize(max_doc as usize, None);
+            cw.add_column(field.0 as u32, &col)?;
+        }
+    }
+    files_out.push(FileEntry {
+        name: files::columns(name),
+        meta: cw.write(dir, &files::columns(name), &id, "")?,
+    });
+
+    // Field statistics.
+    let stats = SegmentFieldStats {
+        fields: (0..schema.len())
+            .map(|f| {
+                (
+                    FieldStats {
+                        doc_count: buf.field_acc[f].doc_count,
+                        sum_total_term_freq: buf.field_acc[f].sum_ttf,
+                    },
+                    num_terms[f],
+                )
+            })
+            .collect(),
+    };
+    files_out.push(FileEntry {
+        name: files::field_stats(name),
+        meta: stats.write(dir, &files::field_stats(name), id)?,
+    });
+
+    let mut meta = SegmentMeta {
+        name: name.to_string(),
+        id,
+        max_doc,
+        del_gen: 0,
+        num_deleted: 0,
+        id_range: buf.id_range,
+        files: files_out,
+    };
+    if !deleted.is_empty() {
+        let mut live = LiveDocs::all(max_doc);
+        for &d in deleted {
+            live.delete(d);
+        }
+        write_live_docs(dir, &mut meta, &live)?;
+    }
+    Ok(meta)
+}
+
+/// Writes `live` as the segment's next deletion generation and updates
+/// `meta` (files list, generation, deleted count).
+pub(crate) fn write_live_docs(
+    dir: &dyn Directory,
+    meta: &mut SegmentMeta,
+    live: &LiveDocs,
+) -> Result<()> {
+    let gen = meta.del_gen + 1;
+    let fname = meta.livedocs_file(gen);
+    if dir.exists(&fname)? {
+        dir.delete(&fname)?;
+    }
+    let fm = live.write(dir, &fname, &meta.id, gen)?;
+    meta.files.retain(|f| !f.name.ends_with(".liv"));
+    meta.files.push(FileEntry {
+        name: fname,
+        meta: fm,
+    });
+    meta.del_gen = gen;
+    meta.num_deleted = live.num_deleted();
+    Ok(())
+}

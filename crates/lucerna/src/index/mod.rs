@@ -1,0 +1,154 @@
+//! Indexes: segments, commits, the writer and readers.
+
+pub(crate) mod buffer;
+pub mod check;
+pub mod commit;
+pub(crate) mod field_stats;
+pub(crate) mod file_refs;
+pub(crate) mod flush;
+pub mod reader;
+pub mod segment_reader;
+pub mod writer;
+
+use crate::analysis::{Analyzer, DefaultAnalyzer};
+use crate::error::{Error, Result};
+use crate::schema::Schema;
+use commit::Commit;
+use file_refs::FileRefs;
+use lucerna_store::Directory;
+use reader::IndexReader;
+use std::sync::Arc;
+use writer::{IndexWriter, WriterConfig};
+
+/// An index in a [`Directory`]: its schema, its analyzer, and access to
+/// writers and readers.
+///
+/// ```
+/// use lucerna::{Index, schema::Schema, store::RamDirectory};
+/// # fn main() -> lucerna::Result<()> {
+/// let dir = RamDirectory::new();
+/// let index = Index::create(dir.clone(), Schema::logs())?;
+/// assert_eq!(index.reader()?.searcher().num_docs(), 0);
+/// let again = Index::open(dir)?; // the schema is stored in every commit
+/// assert_eq!(again.schema(), index.schema());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Index {
+    dir: Arc<dyn Directory>,
+    schema: Arc<Schema>,
+    analyzer: Arc<dyn Analyzer>,
+    refs: FileRefs,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Index {
+    /// Creates a new, empty index (commit generation 1) in `dir`.
+    pub fn create(dir: impl Directory + 'static, schema: Schema) -> Result<Index> {
+        let dir: Arc<dyn Directory> = Arc::new(dir);
+        if !Commit::list_generations(dir.as_ref())?.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the directory already holds an index".into(),
+            ));
+        }
+        let _lock = dir.try_lock(writer::WRITE_LOCK)?;
+        Commit {
+            generation: 1,
+            schema: schema.clone(),
+            segments: Vec::new(),
+            next_segment: 0,
+            wal_position: 0,
+            user_data: Vec::new(),
+        }
+        .write(dir.as_ref())?;
+        Ok(Self::from_parts(dir, schema))
+    }
+
+    /// Opens the index in `dir` at its newest commit.
+    pub fn open(dir: impl Directory + 'static) -> Result<Index> {
+        let dir: Arc<dyn Directory> = Arc::new(dir);
+        let commit = Commit::read_latest(dir.as_ref())?;
+        Ok(Self::from_parts(dir, commit.schema))
+    }
+
+    /// Opens the index in `dir`, creating it with `schema` if there is none.
+    pub fn open_or_create(dir: impl Directory + 'static, schema: Schema) -> Result<Index> {
+        let dir: Arc<dyn Directory> = Arc::new(dir);
+        if Commit::list_generations(dir.as_ref())?.is_empty() {
+            Self::create(dir, schema)
+        } else {
+            let commit = Commit::read_latest(dir.as_ref())?;
+            if commit.schema != schema {
+                return Err(Error::Schema(
+                    "the existing index has a different schema".into(),
+                ));
+            }
+            Ok(Self::from_parts(dir, commit.schema))
+        }
+    }
+
+    fn from_parts(dir: Arc<dyn Directory>, schema: Schema) -> Index {
+        Index {
+            dir,
+            schema: Arc::new(schema),
+            analyzer: Arc::new(DefaultAnalyzer::default()),
+            refs: FileRefs::default(),
+        }
+    }
+
+    /// Uses `analyzer` for text fields (indexing and query parsing). The
+    /// analyzer is not stored in the index: open it with the same one.
+    pub fn with_analyzer(mut self, analyzer: Arc<dyn Analyzer>) -> Self {
+        self.analyzer = analyzer;
+        self
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The directory.
+    pub fn directory(&self) -> &Arc<dyn Directory> {
+        &self.dir
+    }
+
+    /// The analyzer of text fields.
+    pub fn analyzer(&self) -> &Arc<dyn Analyzer> {
+        &self.analyzer
+    }
+
+    /// Opens the (single) writer; fails with a lock error when another
+    /// writer has the index open.
+    pub fn writer(&self, config: WriterConfig) -> Result<IndexWriter> {
+        IndexWriter::open(
+            self.dir.clone(),
+            self.schema.clone(),
+            self.analyzer.clone(),
+            self.refs.clone(),
+            config,
+        )
+    }
+
+    /// A reader at the newest commit; [`IndexReader::reload`] moves it on.
+    pub fn reader(&self) -> Result<IndexReader> {
+        IndexReader::open(
+            self.dir.clone(),
+            self.schema.clone(),
+            self.analyzer.clone(),
+            self.refs.clone(),
+        )
+    }
+
+    /// The newest commit.
+    pub fn latest_commit(&self) -> Result<Commit> {
+        Commit::read_latest(self.dir.as_ref())
+    }
+}

@@ -1,0 +1,107 @@
+//! [`IndexReader`]: searchers over committed states of an index.
+
+use crate::analysis::Analyzer;
+use crate::error::Result;
+use crate::index::commit::Commit;
+use crate::index::file_refs::FileRefs;
+use crate::index::segment_reader::SegmentReader;
+use crate::schema::Schema;
+use crate::search::searcher::Searcher;
+use lucerna_store::Directory;
+use parking_lot::RwLock;
+use std::sync::Arc;
+
+/// Opens commits and hands out [`Searcher`]s; [`reload`](Self::reload)
+/// picks up newer commits, reusing unchanged segments.
+pub struct IndexReader {
+    dir: Arc<dyn Directory>,
+    schema: Arc<Schema>,
+    analyzer: Arc<dyn Analyzer>,
+    refs: FileRefs,
+    current: RwLock<Searcher>,
+}
+
+impl std::fmt::Debug for IndexReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexReader")
+            .field("generation", &self.current.read().generation())
+            .finish()
+    }
+}
+
+impl IndexReader {
+    pub(crate) fn open(
+        dir: Arc<dyn Directory>,
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        refs: FileRefs,
+    ) -> Result<IndexReader> {
+        let commit = Commit::read_latest(dir.as_ref())?;
+        let searcher = Self::open_commit(&dir, &schema, &analyzer, &refs, &commit, None)?;
+        Ok(IndexReader {
+            dir,
+            schema,
+            analyzer,
+            refs,
+            current: RwLock::new(searcher),
+        })
+    }
+
+    fn open_commit(
+        dir: &Arc<dyn Directory>,
+        schema: &Arc<Schema>,
+        analyzer: &Arc<dyn Analyzer>,
+        refs: &FileRefs,
+        commit: &Commit,
+        previous: Option<&Searcher>,
+    ) -> Result<Searcher> {
+        let mut segs = Vec::with_capacity(commit.segments.len());
+        for meta in &commit.segments {
+            let old = previous.and_then(|p| {
+                p.segments()
+                    .iter()
+                    .find(|s| s.meta().name == meta.name && s.meta().id == meta.id)
+            });
+            let r = match old {
+                Some(o) if o.meta().del_gen == meta.del_gen => o.clone(),
+                Some(o) => o.with_deletes(dir.as_ref(), meta, refs)?,
+                None => SegmentReader::open(dir.as_ref(), meta, schema.clone(), refs)?,
+            };
+            segs.push(r);
+        }
+        Ok(Searcher::new(
+            schema.clone(),
+            analyzer.clone(),
+            segs,
+            commit.generation,
+        ))
+    }
+
+    /// A searcher over the current commit.
+    pub fn searcher(&self) -> Searcher {
+        self.current.read().clone()
+    }
+
+    /// Moves to the newest commit if there is a newer one; returns true
+    /// when it moved.
+    pub fn reload(&self) -> Result<bool> {
+        let gens = Commit::list_generations(self.dir.as_ref())?;
+        let cur = self.current.read().clone();
+        match gens.last() {
+            Some(&g) if g > cur.generation() => {
+                let commit = Commit::read(self.dir.as_ref(), g)?;
+                let s = Self::open_commit(
+                    &self.dir,
+                    &self.schema,
+                    &self.analyzer,
+                    &self.refs,
+                    &commit,
+                    Some(&cur),
+                )?;
+                *self.current.write() = s;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,624 @@
+//! [`IndexWriter`]: adds, deletes and updates documents; flushes segments;
+//! commits atomically; rolls back; opens near-real-time searchers.
+//!
+//! # Concurrency
+//!
+//! `IndexWriter` is `Send + Sync`; call it from as many threads as you like.
+//! Each concurrent caller indexes into its own in-memory buffer (taken from
+//! a pool), so indexing scales with threads; a buffer over its share of the
+//! memory budget is flushed by the thread that filled it.
+//!
+//! # Deletes
+//!
+//! Every operation takes a sequence number. A delete applies to every
+//! document added before it (smaller sequence number), wherever that
+//! document is: in a buffer (applied when it flushes) or in a flushed
+//! segment (applied at the next commit or near-real-time reopen).
+//! [`IndexWriter::update_document`] is a delete followed by an add, atomic
+//! with respect to commits.
+
+use crate::analysis::Analyzer;
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::index::buffer::SegmentBuffer;
+use crate::index::commit::{Commit, SegmentMeta};
+use crate::index::file_refs::FileRefs;
+use crate::index::flush::{write_live_docs, write_segment};
+use crate::index::segment_reader::SegmentReader;
+use crate::schema::{Field, Schema};
+use crate::search::scorer::TERMINATED;
+use crate::search::searcher::Searcher;
+use crate::search::weight::term_key;
+use lucerna_codec::livedocs::LiveDocs;
+use lucerna_store::rng::SplitMix64;
+use lucerna_store::{Directory, LockGuard};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A failed flush: the buffer (handed back so no document is lost) and
+/// the error. Boxed: the buffer is large.
+type FlushFailure = Box<(SegmentBuffer, Error)>;
+/// Name of the writer lock file.
+pub const WRITE_LOCK: &str = "write.lock";
+
+/// Settings of an [`IndexWriter`].
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Memory for in-memory buffers, shared by all indexing threads
+    /// (default 64 MiB). A thread's buffer is flushed to a segment when it
+    /// exceeds `mem_budget_bytes / indexing_threads`.
+    pub mem_budget_bytes: usize,
+    /// Number of concurrent indexing threads the budget is divided among
+    /// (default: available parallelism).
+    pub indexing_threads: usize,
+    /// Number of newest commits whose files are kept (default 2, at least 1):
+    /// the older ones are the stale copies recovery can fall back to.
+    pub keep_commits: usize,
+    /// Flush a buffer after this many documents regardless of memory
+    /// (default: no limit). Useful to control segment sizes in tests.
+    pub max_buffered_docs: Option<usize>,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            mem_budget_bytes: 64 << 20,
+            indexing_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            keep_commits: 2,
+            max_buffered_docs: None,
+        }
+    }
+}
+
+impl WriterConfig {
+    /// Sets the memory budget in bytes.
+    pub fn mem_budget(mut self, bytes: usize) -> Self {
+        self.mem_budget_bytes = bytes;
+        self
+    }
+    /// Flushes every `n` documents per buffer.
+    pub fn max_buffered_docs(mut self, n: usize) -> Self {
+        self.max_buffered_docs = Some(n.max(1));
+        self
+    }
+    /// Sets the number of indexing threads.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.indexing_threads = n.max(1);
+        self
+    }
+}
+
+struct WSeg {
+    meta: SegmentMeta,
+    reader: SegmentReader,
+    live: Option<LiveDocs>,
+    dirty: bool,
+    applied: u64,
+}
+
+struct State {
+    segments: Vec<WSeg>,
+    deletes: Vec<(Vec<u8>, u64)>,
+    last_delete: u64,
+    next_segment: u64,
+    last_commit: Commit,
+    ids: SplitMix64,
+}
+
+struct Inner {
+    dir: Arc<dyn Directory>,
+    schema: Arc<Schema>,
+    analyzer: Arc<dyn Analyzer>,
+    refs: FileRefs,
+    config: WriterConfig,
+    ops: RwLock<()>,
+    seqno: AtomicU64,
+    pool: Mutex<Vec<SegmentBuffer>>,
+    docs_buffered: AtomicUsize,
+    state: Mutex<State>,
+    _lock: Box<dyn LockGuard>,
+}
+
+/// Adds, deletes and updates documents of an index and commits them.
+///
+/// ```
+/// use lucerna::{Index, Document, Query, WriterConfig, schema::Schema, store::RamDirectory};
+/// # fn main() -> lucerna::Result<()> {
+/// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+/// let (id, body) = (index.schema().field("id").unwrap(), index.schema().field("body").unwrap());
+/// let writer = index.writer(WriterConfig::default())?;
+/// for (i, text) in ["connection refused", "connection reset", "disk full"].iter().enumerate() {
+///     let mut d = Document::new();
+///     d.add_u64(id, i as u64).add_text(body, *text);
+///     writer.add_document(d)?;
+/// }
+/// writer.delete_term(body, "reset")?;
+/// writer.commit()?;
+/// let searcher = index.reader()?.searcher();
+/// assert_eq!(searcher.count(&Query::term(body, "connection"))?, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct IndexWriter {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for IndexWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexWriter").finish_non_exhaustive()
+    }
+}
+
+fn random_id(rng: &mut SplitMix64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+    id[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
+    id
+}
+
+fn time_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (std::process::id() as u64).rotate_left(32)
+}
+
+/// True for names the engine owns (and may delete when unreferenced).
+fn is_index_file(name: &str) -> bool {
+    name.starts_with("seg_") || name.starts_with("commit-")
+}
+
+impl IndexWriter {
+    pub(crate) fn open(
+        dir: Arc<dyn Directory>,
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        refs: FileRefs,
+        config: WriterConfig,
+    ) -> Result<IndexWriter> {
+        if config.keep_commits == 0 {
+            return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
+        }
+        let lock = dir.try_lock(WRITE_LOCK)?;
+        let commit = Commit::read_latest(dir.as_ref())?;
+        if commit.schema != *schema {
+            return Err(Error::Schema(
+                "index schema differs from the writer's".into(),
+            ));
+        }
+        let mut segments = Vec::with_capacity(commit.segments.len());
+        for meta in &commit.segments {
+            let reader = SegmentReader::open(dir.as_ref(), meta, schema.clone(), &refs)?;
+            segments.push(WSeg {
+                meta: meta.clone(),
+                live: reader.live_docs().map(|l| (**l).clone()),
+                reader,
+                dirty: false,
+                applied: 0,
+            });
+        }
+        let state = State {
+            segments,
+            deletes: Vec::new(),
+            last_delete: 0,
+            next_segment: commit.next_segment,
+            last_commit: commit,
+            ids: SplitMix64::new(time_seed()),
+        };
+        let w = IndexWriter {
+            inner: Arc::new(Inner {
+                dir,
+                schema,
+                analyzer,
+                refs,
+                config,
+                ops: RwLock::new(()),
+                seqno: AtomicU64::new(0),
+                pool: Mutex::new(Vec::new()),
+                docs_buffered: AtomicUsize::new(0),
+                state: Mutex::new(state),
+                _lock: lock,
+            }),
+        };
+        // Leftovers of a crashed writer (uncommitted segments) go now.
+        {
+            let st = w.inner.state.lock();
+            w.delete_unused(&st)?;
+        }
+        Ok(w)
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    fn buffer_budget(&self) -> usize {
+        let c = &self.inner.config;
+        (c.mem_budget_bytes / c.indexing_threads.max(1)).max(1)
+    }
+
+    fn take_buffer(&self) -> SegmentBuffer {
+        self.inner
+            .pool
+            .lock()
+            .pop()
+            .unwrap_or_else(|| SegmentBuffer::new(self.inner.schema.clone()))
+    }
+
+    fn return_buffer(&self, buf: SegmentBuffer) {
+        self.inner.pool.lock().push(buf);
+    }
+
+    /// Flushes `buf` if it is over budget; on failure the buffer (and every
+    /// document in it) goes back to the pool for a later retry.
+    fn ensure_room(&self, buf: SegmentBuffer) -> Result<SegmentBuffer> {
+        let over_docs = self
+            .inner
+            .config
+            .max_buffered_docs
+            .is_some_and(|n| buf.num_docs as usize >= n);
+        if (buf.ram_bytes < self.buffer_budget() && !over_docs) || buf.is_empty() {
+            return Ok(buf);
+        }
+        match self.flush_buffer(buf) {
+            Ok(()) => Ok(SegmentBuffer::new(self.inner.schema.clone())),
+            Err(failed) => {
+                let (buf, e) = *failed;
+                self.return_buffer(buf);
+                Err(e)
+            }
+        }
+    }
+
+    /// Adds a document and returns its sequence number. A document that
+    /// does not fit the schema is rejected with [`Error::Document`] and
+    /// nothing else is affected. On any error the document was not added.
+    pub fn add_document(&self, doc: Document) -> Result<u64> {
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        let _ops = self.inner.ops.read();
+        let buf = self.take_buffer();
+        let mut buf = self.ensure_room(buf)?;
+        let seq = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
+        buf.add(&doc, self.inner.analyzer.as_ref(), seq);
+        self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        self.return_buffer(buf);
+        Ok(seq)
+    }
+
+    /// Deletes every document added before this call whose `field`
+    /// contains `term` (exact term, as indexed).
+    pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
+        self.check_indexed(field)?;
+        let _ops = self.inner.ops.read();
+        Ok(self.push_delete(term_key(field, term)))
+    }
+
+    fn push_delete(&self, key: Vec<u8>) -> u64 {
+        let mut st = self.inner.state.lock();
+        let seq = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
+        st.deletes.push((key, seq));
+        st.last_delete = seq;
+        seq
+    }
+
+    fn check_indexed(&self, field: Field) -> Result<()> {
+        match self.inner.schema.entry(field) {
+            Some(e) if e.field_type.is_indexed() => Ok(()),
+            Some(e) => Err(Error::InvalidArgument(format!(
+                "field `{}` is not indexed",
+                e.name
+            ))),
+            None => Err(Error::InvalidArgument(format!("no field {}", field.0))),
+        }
+    }
+
+    /// Atomically replaces every document whose `field` contains `term`
+    /// with `doc` (a delete and an add no commit can separate).
+    pub fn update_document(&self, field: Field, term: &str, doc: Document) -> Result<u64> {
+        self.check_indexed(field)?;
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        let _ops = self.inner.ops.read();
+        let buf = self.take_buffer();
+        let mut buf = self.ensure_room(buf)?;
+        self.push_delete(term_key(field, term));
+        let seq = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
+        buf.add(&doc, self.inner.analyzer.as_ref(), seq);
+        self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        self.return_buffer(buf);
+        Ok(seq)
+    }
+
+    /// Writes `buf` as a new segment. On failure returns the buffer so no
+    /// document is lost.
+    fn flush_buffer(&self, buf: SegmentBuffer) -> std::result::Result<(), FlushFailure> {
+        let min_seq = buf.seqnos.first().copied().unwrap_or(0);
+        let (name, id, deletes, applied) = {
+            let mut st = self.inner.state.lock();
+            let name = format!("seg_{}", st.next_segment);
+            st.next_segment += 1;
+            let id = random_id(&mut st.ids);
+            let dels: Vec<(Vec<u8>, u64)> = st
+                .deletes
+                .iter()
+                .filter(|(_, s)| *s > min_seq)
+                .cloned()
+                .collect();
+            (name, id, dels, st.last_delete)
+        };
+        let mut deleted: Vec<u32> = Vec::new();
+        for (key, s) in &deletes {
+            for d in buf.docs_with_term(key) {
+                if buf.seqnos[d as usize] < *s {
+                    deleted.push(d);
+                }
+            }
+        }
+        deleted.sort_unstable();
+        deleted.dedup();
+        let dir = self.inner.dir.as_ref();
+        let result = write_segment(dir, &buf, &name, id, &deleted).and_then(|meta| {
+            let reader =
+                SegmentReader::open(dir, &meta, self.inner.schema.clone(), &self.inner.refs)?;
+            Ok((meta, reader))
+        });
+        match result {
+            Ok((meta, reader)) => {
+                let n = buf.num_docs as usize;
+                let mut st = self.inner.state.lock();
+                st.segments.push(WSeg {
+                    live: reader.live_docs().map(|l| (**l).clone()),
+                    meta,
+                    reader,
+                    dirty: false,
+                    applied,
+                });
+                self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                // Best effort: remove the partial segment's files.
+                if let Ok(names) = dir.list() {
+                    for f in names {
+                        if f.starts_with(&format!("{name}.")) || f.starts_with(&format!("{name}_"))
+                        {
+                            let _ = dir.delete(&f);
+                        }
+                    }
+                }
+                Err(Box::new((buf, e)))
+            }
+        }
+    }
+
+    /// Flushes every non-empty buffer. Caller holds `ops` exclusively.
+    fn flush_all(&self) -> Result<()> {
+        let bufs: Vec<SegmentBuffer> = std::mem::take(&mut *self.inner.pool.lock());
+        let mut err = None;
+        for buf in bufs {
+            if buf.is_empty() {
+                continue;
+            }
+            if err.is_some() {
+                self.return_buffer(buf);
+                continue;
+            }
+            if let Err(failed) = self.flush_buffer(buf) {
+                let (buf, e) = *failed;
+                self.return_buffer(buf);
+                err = Some(e);
+            }
+        }
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies pending deletes to flushed segments (in memory).
+    fn resolve_deletes(&self, st: &mut State) -> Result<()> {
+        let last = st.last_delete;
+        let deletes = &st.deletes;
+        for seg in st.segments.iter_mut() {
+            if seg.applied >= last {
+                continue;
+            }
+            for (key, s) in deletes.iter().filter(|(_, s)| *s > seg.applied) {
+                let _ = s;
+                let Some(info) = seg.reader.term_info(key)? else {
+                    continue;
+                };
+                let mut p = seg.reader.postings(&info)?;
+                let mut d = p.doc();
+                while d != TERMINATED {
+                    let live = seg
+                        .live
+                        .get_or_insert_with(|| LiveDocs::all(seg.meta.max_doc));
+                    if live.delete(d) {
+                        seg.dirty = true;
+                    }
+                    d = p.advance()?;
+                }
+            }
+            seg.applied = last;
+        }
+        Ok(())
+    }
+
+    /// Makes every change so far durable: flushes buffers, writes deletes,
+    /// fsyncs every new file, and atomically publishes `commit-<gen+1>`.
+    /// Returns the new generation. On error the last commit stays intact and
+    /// no acknowledged document is dropped from the writer; retry later.
+    pub fn commit(&self) -> Result<u64> {
+        self.commit_with(Vec::new())
+    }
+
+    /// [`commit`](Self::commit) with application data stored in the commit.
+    pub fn commit_with(&self, user_data: Vec<(String, String)>) -> Result<u64> {
+        let _ops = self.inner.ops.write();
+        self.flush_all()?;
+        let mut st = self.inner.state.lock();
+        self.resolve_deletes(&mut st)?;
+        let dir = self.inner.dir.as_ref();
+        for seg in st.segments.iter_mut() {
+            if seg.dirty {
+                let live = seg
+                    .live
+                    .clone()
+                    .unwrap_or_else(|| LiveDocs::all(seg.meta.max_doc));
+                let mut meta = seg.meta.clone();
+                write_live_docs(dir, &mut meta, &live)?;
+                seg.reader = seg.reader.with_deletes(dir, &meta, &self.inner.refs)?;
+                seg.meta = meta;
+                seg.dirty = false;
+            }
+        }
+        let committed: HashSet<String> = st.last_commit.referenced_files().into_iter().collect();
+        let to_sync: Vec<String> = st
+            .segments
+            .iter()
+            .flat_map(|s| s.meta.files.iter().map(|f| f.name.clone()))
+            .filter(|f| !committed.contains(f))
+            .collect();
+        let refs: Vec<&str> = to_sync.iter().map(String::as_str).collect();
+        dir.sync(&refs)?;
+        let commit = Commit {
+            generation: st.last_commit.generation + 1,
+            schema: (*self.inner.schema).clone(),
+            segments: st.segments.iter().map(|s| s.meta.clone()).collect(),
+            next_segment: st.next_segment,
+            wal_position: 0,
+            user_data,
+        };
+        commit.write(dir)?;
+        let gen = commit.generation;
+        st.last_commit = commit;
+        st.deletes.clear();
+        self.delete_unused(&st)?;
+        Ok(gen)
+    }
+
+    /// Discards every change since the last commit.
+    pub fn rollback(&self) -> Result<()> {
+        let _ops = self.inner.ops.write();
+        self.inner.pool.lock().clear();
+        self.inner.docs_buffered.store(0, Ordering::Relaxed);
+        let mut st = self.inner.state.lock();
+        let dir = self.inner.dir.as_ref();
+        let mut segments = Vec::new();
+        for meta in &st.last_commit.segments {
+            let reader =
+                SegmentReader::open(dir, meta, self.inner.schema.clone(), &self.inner.refs)?;
+            segments.push(WSeg {
+                meta: meta.clone(),
+                live: reader.live_docs().map(|l| (**l).clone()),
+                reader,
+                dirty: false,
+                applied: 0,
+            });
+        }
+        st.segments = segments;
+        st.deletes.clear();
+        st.last_delete = 0;
+        st.next_segment = st.next_segment.max(st.last_commit.next_segment);
+        self.delete_unused(&st)?;
+        Ok(())
+    }
+
+    /// A near-real-time searcher: every document added and deleted so far,
+    /// committed or not (buffers are flushed to segments, not committed).
+    pub fn searcher(&self) -> Result<Searcher> {
+        let _ops = self.inner.ops.write();
+        self.flush_all()?;
+        let mut st = self.inner.state.lock();
+        self.resolve_deletes(&mut st)?;
+        let readers = st
+            .segments
+            .iter()
+            .map(|s| {
+                if s.dirty {
+                    let mut meta = s.meta.clone();
+                    let live = s.live.clone().map(Arc::new);
+                    meta.num_deleted = live.as_ref().map_or(0, |l| l.num_deleted());
+                    s.reader.with_live_docs(meta, live)
+                } else {
+                    s.reader.clone()
+                }
+            })
+            .collect();
+        Ok(Searcher::new(
+            self.inner.schema.clone(),
+            self.inner.analyzer.clone(),
+            readers,
+            st.last_commit.generation,
+        ))
+    }
+
+    /// Flushes in-memory buffers to segments without committing.
+    pub fn flush(&self) -> Result<()> {
+        let _ops = self.inner.ops.write();
+        self.flush_all()
+    }
+
+    /// Generation of the last commit.
+    pub fn last_commit_generation(&self) -> u64 {
+        self.inner.state.lock().last_commit.generation
+    }
+
+    /// Number of segments (flushed, committed or not).
+    pub fn num_segments(&self) -> usize {
+        self.inner.state.lock().segments.len()
+    }
+
+    /// Documents buffered in memory, not yet flushed.
+    pub fn buffered_docs(&self) -> usize {
+        self.inner.docs_buffered.load(Ordering::Relaxed)
+    }
+
+    /// Deletes files no kept commit, current segment or open reader uses.
+    fn delete_unused(&self, st: &State) -> Result<()> {
+        let dir = self.inner.dir.as_ref();
+        let gens = Commit::list_generations(dir)?;
+        let keep_n = self.inner.config.keep_commits;
+        let mut keep: HashSet<String> = HashSet::new();
+        let cut = gens.len().saturating_sub(keep_n);
+        let mut old_commits = Vec::new();
+        for (i, &g) in gens.iter().enumerate() {
+            if i < cut && g != st.last_commit.generation {
+                old_commits.push(g);
+                continue;
+            }
+            match Commit::read(dir, g) {
+                Ok(c) => keep.extend(c.referenced_files()),
+                // An unreadable kept commit keeps everything it might need:
+                // never delete on uncertainty.
+                Err(_) => return Ok(()),
+            }
+        }
+        keep.extend(st.last_commit.referenced_files());
+        for s in &st.segments {
+            keep.extend(s.meta.files.iter().map(|f| f.name.clone()));
+        }
+        for g in old_commits {
+            let name = Commit::file_name(g);
+            if !self.inner.refs.is_referenced(&name) {
+                let _ = dir.delete(&name);
+            }
+        }
+        for f in dir.list()? {
+            if is_index_file(&f)
+                && !keep.contains(&f)
+                && !self.inner.refs.is_referenced(&f)
+                && Commit::parse_file_name(&f).is_none()
+            {
+                let _ = dir.delete(&f);
+            }
+        }
+        Ok(())
+    }
+}

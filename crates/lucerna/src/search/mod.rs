@@ -1,0 +1,9 @@
+//! Queries, scoring and collection.
+
+pub mod bm25;
+pub mod collector;
+pub mod parse;
+pub mod query;
+pub mod scorer;
+pub mod searcher;
+pub mod weight;

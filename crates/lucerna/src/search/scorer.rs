@@ -1,0 +1,720 @@
+//! Document-at-a-time scorers: term, conjunction (leapfrog skipping),
+//! disjunction, exclusion, phrase (exact and sloppy), constant-score doc sets.
+//!
+//! Every scorer is positioned on its current document (`doc()`), or on
+//! [`TERMINATED`] when exhausted; `advance` and `seek` move forward only.
+
+use crate::error::Result;
+use crate::search::bm25::Bm25;
+use lucerna_codec::postings::SegmentPostings;
+use std::sync::Arc;
+
+/// The doc id of an exhausted scorer.
+pub const TERMINATED: u32 = u32::MAX;
+
+/// A cursor over matching documents that can score the current one.
+pub trait Scorer: Send {
+    /// The current document, or [`TERMINATED`].
+    fn doc(&self) -> u32;
+    /// Moves to the next match.
+    fn advance(&mut self) -> Result<u32>;
+    /// Moves to the first match ≥ `target` (no-op when already there).
+    fn seek(&mut self, target: u32) -> Result<u32>;
+    /// Score of the current document.
+    fn score(&mut self) -> Result<f32>;
+    /// An upper bound of every score this scorer can produce.
+    fn max_score(&self) -> f32;
+    /// Moves block-max data to the block holding `target` without moving
+    /// the cursor; returns the last doc up to which
+    /// [`block_max_score`](Scorer::block_max_score) holds.
+    fn shallow_seek(&mut self, _target: u32) -> Result<u32> {
+        Ok(TERMINATED)
+    }
+    /// Upper bound of scores of docs up to the last `shallow_seek` boundary.
+    fn block_max_score(&self) -> f32 {
+        self.max_score()
+    }
+    /// An estimate of the number of matches (for ordering clauses).
+    fn cost(&self) -> u64;
+}
+
+/// Norms of one field of one segment (one byte per doc).
+#[derive(Clone)]
+pub struct NormSource {
+    bytes: Option<lucerna_store::FileSlice>,
+}
+
+impl NormSource {
+    /// From a byte per document, or `None` (every doc gets norm 0).
+    pub fn new(bytes: Option<lucerna_store::FileSlice>) -> Self {
+        NormSource { bytes }
+    }
+    #[inline]
+    fn get(&self, doc: u32) -> u8 {
+        match &self.bytes {
+            Some(b) => b.get(doc as usize).copied().unwrap_or(0),
+            None => 0,
+        }
+    }
+}
+
+/// Scores one term's postings with BM25.
+pub struct TermScorer {
+    postings: SegmentPostings,
+    bm25: Arc<Bm25>,
+    norms: NormSource,
+    block_max: f32,
+}
+
+impl TermScorer {
+    /// A scorer over `postings`.
+    pub fn new(postings: SegmentPostings, bm25: Arc<Bm25>, norms: NormSource) -> Self {
+        let block_max = bm25.max_score();
+        TermScorer {
+            postings,
+            bm25,
+            norms,
+            block_max,
+        }
+    }
+    /// The postings cursor (for phrase matching).
+    pub fn postings_mut(&mut self) -> &mut SegmentPostings {
+        &mut self.postings
+    }
+    /// Term frequency in the current document.
+    pub fn freq(&self) -> u32 {
+        self.postings.freq()
+    }
+}
+
+impl Scorer for TermScorer {
+    #[inline]
+    fn doc(&self) -> u32 {
+        self.postings.doc()
+    }
+    #[inline]
+    fn advance(&mut self) -> Result<u32> {
+        Ok(self.postings.advance()?)
+    }
+    #[inline]
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.postings.doc() >= target {
+            return Ok(self.postings.doc());
+        }
+        Ok(self.postings.seek(target)?)
+    }
+    #[inline]
+    fn score(&mut self) -> Result<f32> {
+        let doc = self.postings.doc();
+        Ok(self.bm25.score(self.postings.freq(), self.norms.get(doc)))
+    }
+    fn max_score(&self) -> f32 {
+        self.bm25.max_score()
+    }
+    fn shallow_seek(&mut self, target: u32) -> Result<u32> {
+        let last = self.postings.shallow_seek(target)?;
+        self.block_max = if last == TERMINATED && self.postings.block_last_doc() == TERMINATED {
+            0.0
+        } else {
+            self.bm25.bound(
+                self.postings.block_max_freq(),
+                self.postings.block_min_norm(),
+            )
+        };
+        Ok(last)
+    }
+    fn block_max_score(&self) -> f32 {
+        self.block_max
+    }
+    fn cost(&self) -> u64 {
+        self.postings.doc_freq() as u64
+    }
+}
+
+/// Documents of a precomputed set, all with one constant score.
+pub struct ConstScorer {
+    docs: Vec<u32>,
+    idx: usize,
+    score: f32,
+}
+
+impl ConstScorer {
+    /// `docs` must be strictly increasing.
+    pub fn new(docs: Vec<u32>, score: f32) -> Self {
+        ConstScorer {
+            docs,
+            idx: 0,
+            score,
+        }
+    }
+}
+
+impl Scorer for ConstScorer {
+    fn doc(&self) -> u32 {
+        self.docs.get(self.idx).copied().unwrap_or(TERMINATED)
+    }
+    fn advance(&mut self) -> Result<u32> {
+        if self.idx < self.docs.len() {
+            self.idx += 1;
+        }
+        Ok(self.doc())
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.doc() >= target {
+            return Ok(self.doc());
+        }
+        let rest = &self.docs[self.idx..];
+        self.idx += rest.partition_point(|&d| d < target);
+        Ok(self.doc())
+    }
+    fn score(&mut self) -> Result<f32> {
+        Ok(self.score)
+    }
+    fn max_score(&self) -> f32 {
+        self.score
+    }
+    fn cost(&self) -> u64 {
+        (self.docs.len() - self.idx) as u64
+    }
+}
+
+/// Every document `0..max_doc`, constant score.
+pub struct AllScorer {
+    doc: u32,
+    max_doc: u32,
+    score: f32,
+}
+
+impl AllScorer {
+    /// Matches `0..max_doc`.
+    pub fn new(max_doc: u32, score: f32) -> Self {
+        AllScorer {
+            doc: if max_doc == 0 { TERMINATED } else { 0 },
+            max_doc,
+            score,
+        }
+    }
+}
+
+impl Scorer for AllScorer {
+    fn doc(&self) -> u32 {
+        self.doc
+    }
+    fn advance(&mut self) -> Result<u32> {
+        self.seek(self.doc.saturating_add(1))
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.doc >= target {
+            return Ok(self.doc);
+        }
+        self.doc = if target >= self.max_doc {
+            TERMINATED
+        } else {
+            target
+        };
+        Ok(self.doc)
+    }
+    fn score(&mut self) -> Result<f32> {
+        Ok(self.score)
+    }
+    fn max_score(&self) -> f32 {
+        self.score
+    }
+    fn cost(&self) -> u64 {
+        self.max_doc as u64
+    }
+}
+
+/// Documents matching every sub-scorer; sum of their scores. Leapfrogs
+/// with `seek` from the rarest clause, so common clauses skip whole blocks.
+pub struct ConjunctionScorer {
+    scorers: Vec<Box<dyn Scorer>>,
+    doc: u32,
+}
+
+impl ConjunctionScorer {
+    /// Requires at least one scorer.
+    pub fn new(mut scorers: Vec<Box<dyn Scorer>>) -> Result<Self> {
+        scorers.sort_by_key(|s| s.cost());
+        let mut c = ConjunctionScorer { scorers, doc: 0 };
+        let first = c.scorers.first().map_or(TERMINATED, |s| s.doc());
+        c.doc = c.align(first)?;
+        Ok(c)
+    }
+
+    /// Finds the first doc ≥ `target` on which all scorers agree.
+    fn align(&mut self, mut target: u32) -> Result<u32> {
+        'outer: loop {
+            if target == TERMINATED {
+                return Ok(TERMINATED);
+            }
+            let lead = self.scorers[0].seek(target)?;
+            if lead == TERMINATED {
+                return Ok(TERMINATED);
+            }
+            target = lead;
+            for i in 1..self.scorers.len() {
+                let d = self.scorers[i].seek(target)?;
+                if d != target {
+                    target = d;
+                    continue 'outer;
+                }
+            }
+            return Ok(target);
+        }
+    }
+}
+
+impl Scorer for ConjunctionScorer {
+    fn doc(&self) -> u32 {
+        self.doc
+    }
+    fn advance(&mut self) -> Result<u32> {
+        if self.doc == TERMINATED {
+            return Ok(TERMINATED);
+        }
+        let next = self.scorers[0].advance()?;
+        self.doc = self.align(next)?;
+        Ok(self.doc)
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.doc >= target {
+            return Ok(self.doc);
+        }
+        self.doc = self.align(target)?;
+        Ok(self.doc)
+    }
+    fn score(&mut self) -> Result<f32> {
+        let mut s = 0.0;
+        for sc in &mut self.scorers {
+            s += sc.score()?;
+        }
+        Ok(s)
+    }
+    fn max_score(&self) -> f32 {
+        self.scorers.iter().map(|s| s.max_score()).sum()
+    }
+    fn shallow_seek(&mut self, target: u32) -> Result<u32> {
+        let mut up_to = TERMINATED;
+        for s in &mut self.scorers {
+            up_to = up_to.min(s.shallow_seek(target)?);
+        }
+        Ok(up_to)
+    }
+    fn block_max_score(&self) -> f32 {
+        self.scorers.iter().map(|s| s.block_max_score()).sum()
+    }
+    fn cost(&self) -> u64 {
+        self.scorers.first().map_or(0, |s| s.cost())
+    }
+}
+
+/// Documents matching at least `min_match` sub-scorers (1 for a plain OR);
+/// the score is the sum of the matching sub-scorers' scores.
+pub struct DisjunctionScorer {
+    scorers: Vec<Box<dyn Scorer>>,
+    min_match: usize,
+    doc: u32,
+    /// Indexes of the scorers positioned on `doc`.
+    on_doc: Vec<usize>,
+}
+
+impl DisjunctionScorer {
+    /// `min_match` ≥ 1.
+    pub fn new(scorers: Vec<Box<dyn Scorer>>, min_match: usize) -> Result<Self> {
+        let mut d = DisjunctionScorer {
+            scorers,
+            min_match: min_match.max(1),
+            doc: 0,
+            on_doc: Vec::new(),
+        };
+        d.settle()?;
+        Ok(d)
+    }
+
+    /// Positions on the smallest doc (≥ every scorer's current doc) that at
+    /// least `min_match` scorers share.
+    fn settle(&mut self) -> Result<()> {
+        loop {
+            let mut min = TERMINATED;
+            for s in &self.scorers {
+                min = min.min(s.doc());
+            }
+            self.doc = min;
+            self.on_doc.clear();
+            if min == TERMINATED {
+                return Ok(());
+            }
+            for (i, s) in self.scorers.iter().enumerate() {
+                if s.doc() == min {
+                    self.on_doc.push(i);
+                }
+            }
+            if self.on_doc.len() >= self.min_match {
+                return Ok(());
+            }
+            for &i in &self.on_doc {
+                self.scorers[i].advance()?;
+            }
+        }
+    }
+}
+
+impl Scorer for DisjunctionScorer {
+    fn doc(&self) -> u32 {
+        self.doc
+    }
+    fn advance(&mut self) -> Result<u32> {
+        if self.doc == TERMINATED {
+            return Ok(TERMINATED);
+        }
+        for k in 0..self.on_doc.len() {
+            let i = self.on_doc[k];
+            self.scorers[i].advance()?;
+        }
+        self.settle()?;
+        Ok(self.doc)
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.doc >= target {
+            return Ok(self.doc);
+        }
+        for s in &mut self.scorers {
+            if s.doc() < target {
+                s.seek(target)?;
+            }
+        }
+        self.settle()?;
+        Ok(self.doc)
+    }
+    fn score(&mut self) -> Result<f32> {
+        let mut sum = 0.0;
+        for k in 0..self.on_doc.len() {
+            let i = self.on_doc[k];
+            sum += self.scorers[i].score()?;
+        }
+        Ok(sum)
+    }
+    fn max_score(&self) -> f32 {
+        self.scorers.iter().map(|s| s.max_score()).sum()
+    }
+    fn shallow_seek(&mut self, target: u32) -> Result<u32> {
+        let mut up_to = TERMINATED;
+        for s in &mut self.scorers {
+            up_to = up_to.min(s.shallow_seek(target)?);
+        }
+        Ok(up_to)
+    }
+    fn block_max_score(&self) -> f32 {
+        self.scorers.iter().map(|s| s.block_max_score()).sum()
+    }
+    fn cost(&self) -> u64 {
+        self.scorers.iter().map(|s| s.cost()).sum()
+    }
+}
+
+/// Required scorer plus optional scorers that only add to the score.
+pub struct ReqOptScorer {
+    req: Box<dyn Scorer>,
+    opt: Box<dyn Scorer>,
+}
+
+impl ReqOptScorer {
+    /// Matches `req`; adds `opt`'s score where it also matches.
+    pub fn new(req: Box<dyn Scorer>, opt: Box<dyn Scorer>) -> Self {
+        ReqOptScorer { req, opt }
+    }
+}
+
+impl Scorer for ReqOptScorer {
+    fn doc(&self) -> u32 {
+        self.req.doc()
+    }
+    fn advance(&mut self) -> Result<u32> {
+        self.req.advance()
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        self.req.seek(target)
+    }
+    fn score(&mut self) -> Result<f32> {
+        let d = self.req.doc();
+        let mut s = self.req.score()?;
+        if self.opt.doc() < d {
+            self.opt.seek(d)?;
+        }
+        if self.opt.doc() == d {
+            s += self.opt.score()?;
+        }
+        Ok(s)
+    }
+    fn max_score(&self) -> f32 {
+        self.req.max_score() + self.opt.max_score()
+    }
+    fn cost(&self) -> u64 {
+        self.req.cost()
+    }
+}
+
+/// Documents of `inner` that no `excluded` scorer matches.
+pub struct ExclusionScorer {
+    inner: Box<dyn Scorer>,
+    excluded: Box<dyn Scorer>,
+}
+
+impl ExclusionScorer {
+    /// `inner` minus `excluded`.
+    pub fn new(inner: Box<dyn Scorer>, excluded: Box<dyn Scorer>) -> Result<Self> {
+        let mut e = ExclusionScorer { inner, excluded };
+        let d = e.inner.doc();
+        e.skip_excluded(d)?;
+        Ok(e)
+    }
+
+    fn skip_excluded(&mut self, mut doc: u32) -> Result<u32> {
+        while doc != TERMINATED {
+            let ex = self.excluded.seek(doc)?;
+            if ex != doc {
+                return Ok(doc);
+            }
+            doc = self.inner.advance()?;
+        }
+        Ok(TERMINATED)
+    }
+}
+
+impl Scorer for ExclusionScorer {
+    fn doc(&self) -> u32 {
+        self.inner.doc()
+    }
+    fn advance(&mut self) -> Result<u32> {
+        let d = self.inner.advance()?;
+        self.skip_excluded(d)
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.inner.doc() >= target {
+            return Ok(self.inner.doc());
+        }
+        let d = self.inner.seek(target)?;
+        self.skip_excluded(d)
+    }
+    fn score(&mut self) -> Result<f32> {
+        self.inner.score()
+    }
+    fn max_score(&self) -> f32 {
+        self.inner.max_score()
+    }
+    fn shallow_seek(&mut self, target: u32) -> Result<u32> {
+        self.inner.shallow_seek(target)
+    }
+    fn block_max_score(&self) -> f32 {
+        self.inner.block_max_score()
+    }
+    fn cost(&self) -> u64 {
+        self.inner.cost()
+    }
+}
+
+/// Phrase matching: documents where the terms occur at the given relative
+/// positions (exact, frequency = number of occurrences), or within `slop`
+/// (see [`sloppy_freq`]). Scored with BM25 on the phrase frequency and the
+/// sum of the terms' idf, as Lucene.
+pub struct PhraseScorer {
+    terms: Vec<(SegmentPostings, u32)>,
+    slop: u32,
+    bm25: Arc<Bm25>,
+    norms: NormSource,
+    doc: u32,
+    freq: f32,
+    positions: Vec<Vec<u32>>,
+}
+
+impl PhraseScorer {
+    /// `terms`: postings with each term's offset in the phrase.
+    pub fn new(
+        terms: Vec<(SegmentPostings, u32)>,
+        slop: u32,
+        bm25: Arc<Bm25>,
+        norms: NormSource,
+    ) -> Result<Self> {
+        let n = terms.len();
+        let mut p = PhraseScorer {
+            terms,
+            slop,
+            bm25,
+            norms,
+            doc: 0,
+            freq: 0.0,
+            positions: vec![Vec::new(); n],
+        };
+        let first = p
+            .terms
+            .iter()
+            .map(|t| t.0.doc())
+            .max()
+            .unwrap_or(TERMINATED);
+        p.doc = p.next_match(first)?;
+        Ok(p)
+    }
+
+    /// First doc ≥ target where all terms occur and the phrase matches.
+    fn next_match(&mut self, mut target: u32) -> Result<u32> {
+        loop {
+            // Align all postings on one doc.
+            'align: loop {
+                if target == TERMINATED {
+                    return Ok(TERMINATED);
+                }
+                for i in 0..self.terms.len() {
+                    let p = &mut self.terms[i].0;
+                    let d = if p.doc() >= target {
+                        p.doc()
+                    } else {
+                        p.seek(target)?
+                    };
+                    if d != target {
+                        target = d;
+                        continue 'align;
+                    }
+                }
+                break;
+            }
+            for i in 0..self.terms.len() {
+                let (p, _) = &mut self.terms[i];
+                self.positions[i].clear();
+                p.positions(&mut self.positions[i])?;
+            }
+            let offsets: Vec<u32> = self.terms.iter().map(|t| t.1).collect();
+            let f = if self.slop == 0 {
+                exact_freq(&self.positions, &offsets) as f32
+            } else {
+                sloppy_freq(&self.positions, &offsets, self.slop)
+            };
+            if f > 0.0 {
+                self.freq = f;
+                return Ok(target);
+            }
+            target = target.saturating_add(1);
+            if target == TERMINATED {
+                return Ok(TERMINATED);
+            }
+        }
+    }
+}
+
+/// Number of start positions `p` such that every term `i` occurs at
+/// `p + offsets[i]`.
+pub fn exact_freq(positions: &[Vec<u32>], offsets: &[u32]) -> u32 {
+    let Some(first) = positions.first() else {
+        return 0;
+    };
+    let mut count = 0;
+    'start: for &p0 in first {
+        let Some(start) = p0.checked_sub(offsets[0]) else {
+            continue;
+        };
+        for (i, ps) in positions.iter().enumerate().skip(1) {
+            let want = start + offsets[i];
+            if ps.binary_search(&want).is_err() {
+                continue 'start;
+            }
+        }
+        count += 1;
+    }
+    count
+}
+
+/// Sloppy phrase frequency, Lucene's `SloppyPhraseMatcher` sweep.
+///
+/// Each term's positions are shifted by its offset in the phrase
+/// (`adj = pos − offset`), so an exact match has all `adj` equal. The sweep
+/// repeatedly takes the term with the smallest `adj`, advances it while that
+/// narrows the window `max(adj) − min(adj)`, and when it passes the next
+/// smallest term records the narrowest window seen: a window ≤ `slop`
+/// contributes `1 / (1 + window)` to the frequency. A document matches when
+/// the frequency is > 0. As in Lucene without its repeat handling, a term
+/// that appears twice in the phrase may use one occurrence for both slots.
+pub fn sloppy_freq(positions: &[Vec<u32>], offsets: &[u32], slop: u32) -> f32 {
+    let k = positions.len();
+    if k == 0 || positions.iter().any(|p| p.is_empty()) {
+        return 0.0;
+    }
+    let adj = |i: usize, j: usize| positions[i][j] as i64 - offsets[i] as i64;
+    let mut idx = vec![0usize; k];
+    let mut cur: Vec<i64> = (0..k).map(|i| adj(i, 0)).collect();
+    let mut end = cur.iter().copied().max().unwrap_or(0);
+    let slop = slop as i64;
+    let mut freq = 0.0f32;
+    loop {
+        // The term with the smallest adjusted position (ties: lowest index).
+        let mut i = 0;
+        for j in 1..k {
+            if cur[j] < cur[i] {
+                i = j;
+            }
+        }
+        let next = (0..k)
+            .filter(|&j| j != i)
+            .map(|j| cur[j])
+            .min()
+            .unwrap_or(i64::MAX);
+        let mut match_len = end - cur[i];
+        loop {
+            if idx[i] + 1 >= positions[i].len() {
+                if match_len <= slop {
+                    freq += 1.0 / (1.0 + match_len as f32);
+                }
+                return freq;
+            }
+            idx[i] += 1;
+            cur[i] = adj(i, idx[i]);
+            if cur[i] > end {
+                end = cur[i];
+            }
+            if cur[i] > next {
+                if match_len <= slop {
+                    freq += 1.0 / (1.0 + match_len as f32);
+                }
+                break;
+            }
+            let ml2 = end - cur[i];
+            if ml2 < match_len {
+                match_len = ml2;
+            }
+        }
+    }
+}
+
+impl Scorer for PhraseScorer {
+    fn doc(&self) -> u32 {
+        self.doc
+    }
+    fn advance(&mut self) -> Result<u32> {
+        if self.doc == TERMINATED {
+            return Ok(TERMINATED);
+        }
+        self.doc = self.next_match(self.doc + 1)?;
+        Ok(self.doc)
+    }
+    fn seek(&mut self, target: u32) -> Result<u32> {
+        if self.doc >= target {
+            return Ok(self.doc);
+        }
+        self.doc = self.next_match(target)?;
+        Ok(self.doc)
+    }
+    fn score(&mut self) -> Result<f32> {
+        let tf = self.freq;
+        let norm = self.norms.get(self.doc);
+        Ok(self.bm25.score_f(tf, norm))
+    }
+    fn max_score(&self) -> f32 {
+        self.bm25.max_score()
+    }
+    fn cost(&self) -> u64 {
+        self.terms
+            .iter()
+            .map(|t| t.0.doc_freq() as u64)
+            .min()
+            .unwrap_or(0)
+    }
+}

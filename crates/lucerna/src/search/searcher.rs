@@ -1,0 +1,379 @@
+//! [`Searcher`]: runs queries over a fixed set of segments.
+
+use crate::analysis::Analyzer;
+use crate::document::Document;
+use crate::error::{Error, Result};
+use crate::index::segment_reader::SegmentReader;
+use crate::schema::{Field, FieldType, Schema};
+use crate::search::bm25::FieldStats;
+use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
+use crate::search::query::Query;
+use crate::search::scorer::{Scorer, TERMINATED};
+use crate::search::weight::{StatsSource, Weight};
+use std::sync::Arc;
+
+/// Result of a search: the exact number of matches and the best hits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopDocs {
+    /// Exact number of matching live documents (when counted).
+    pub count: Option<u64>,
+    /// Best hits, best first.
+    pub hits: Vec<ScoredDoc>,
+}
+
+/// How to collect.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Collect {
+    /// Count every match and keep the top `k` by BM25 (one pass).
+    CountAndTopK(usize),
+    /// Only the top `k` by BM25: blocks whose maximum possible score
+    /// cannot enter the top `k` are skipped (block-max pruning); no count.
+    TopK(usize),
+    /// Only count.
+    Count,
+    /// Count and keep the top `k` by a numeric column (e.g. newest first).
+    CountAndTopKByField {
+        /// The numeric field.
+        field: Field,
+        /// How many.
+        k: usize,
+        /// Largest values first.
+        descending: bool,
+    },
+}
+
+/// A point-in-time view of an index: a set of segments and their deletes.
+/// Cheap to clone; searches are `&self` and can run from many threads.
+///
+/// ```
+/// use lucerna::{Index, Document, schema::Schema, store::RamDirectory, Query, WriterConfig};
+/// # fn main() -> lucerna::Result<()> {
+/// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+/// let body = index.schema().field("body").unwrap();
+/// let id = index.schema().field("id").unwrap();
+/// let writer = index.writer(WriterConfig::default())?;
+/// let mut doc = Document::new();
+/// doc.add_u64(id, 1).add_text(body, "disk full on node 7");
+/// writer.add_document(doc)?;
+/// writer.commit()?;
+/// let searcher = index.reader()?.searcher();
+/// let top = searcher.top_k(&Query::term(body, "disk"), 10)?;
+/// assert_eq!(top.count, Some(1));
+/// let stored = searcher.doc(top.hits[0].address)?;
+/// assert_eq!(stored.get_first(id).and_then(|v| v.as_u64()), Some(1));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Searcher {
+    schema: Arc<Schema>,
+    analyzer: Arc<dyn Analyzer>,
+    segments: Arc<Vec<SegmentReader>>,
+    generation: u64,
+}
+
+impl std::fmt::Debug for Searcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Searcher")
+            .field("generation", &self.generation)
+            .field("segments", &self.segments.len())
+            .finish()
+    }
+}
+
+impl StatsSource for Searcher {
+    fn schema(&self) -> &Schema {
+        &self.schema
+    }
+    fn doc_freq(&self, key: &[u8]) -> Result<u64> {
+        let mut df = 0;
+        for s in self.segments.iter() {
+            if let Some(info) = s.term_info(key)? {
+                df += info.doc_freq as u64;
+            }
+        }
+        Ok(df)
+    }
+    fn field_stats(&self, field: Field) -> FieldStats {
+        let mut t = FieldStats::default();
+        for s in self.segments.iter() {
+            let f = s.field_stats(field);
+            t.doc_count += f.doc_count;
+            t.sum_total_term_freq += f.sum_total_term_freq;
+        }
+        t
+    }
+}
+
+impl Searcher {
+    pub(crate) fn new(
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        segments: Vec<SegmentReader>,
+        generation: u64,
+    ) -> Self {
+        Searcher {
+            schema,
+            analyzer,
+            segments: Arc::new(segments),
+            generation,
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The analyzer of text fields.
+    pub fn analyzer(&self) -> &Arc<dyn Analyzer> {
+        &self.analyzer
+    }
+
+    /// The segments.
+    pub fn segments(&self) -> &[SegmentReader] {
+        &self.segments
+    }
+
+    /// Commit generation this view was opened from (for near-real-time
+    /// views: the last commit before it).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Number of live documents.
+    pub fn num_docs(&self) -> u64 {
+        self.segments.iter().map(|s| s.num_live() as u64).sum()
+    }
+
+    /// Compiles a query against this view's statistics.
+    pub fn weight(&self, query: &Query) -> Result<Weight> {
+        Weight::build(query, self, 1.0)
+    }
+
+    /// Counts matches.
+    pub fn count(&self, query: &Query) -> Result<u64> {
+        Ok(self.search(query, Collect::Count)?.count.unwrap_or(0))
+    }
+
+    /// Counts matches and returns the best `k` by BM25, in one pass.
+    pub fn top_k(&self, query: &Query, k: usize) -> Result<TopDocs> {
+        self.search(query, Collect::CountAndTopK(k))
+    }
+
+    /// Counts matches and returns the `k` with the largest (or smallest)
+    /// value of a numeric field; ties by address.
+    pub fn top_k_by_field(
+        &self,
+        query: &Query,
+        k: usize,
+        field: Field,
+        descending: bool,
+    ) -> Result<TopDocs> {
+        self.search(
+            query,
+            Collect::CountAndTopKByField {
+                field,
+                k,
+                descending,
+            },
+        )
+    }
+
+    /// Runs `query` and collects as asked.
+    pub fn search(&self, query: &Query, collect: Collect) -> Result<TopDocs> {
+        let weight = self.weight(query)?;
+        self.search_weight(&weight, collect)
+    }
+
+    /// Runs a compiled query.
+    pub fn search_weight(&self, weight: &Weight, collect: Collect) -> Result<TopDocs> {
+        if let Collect::CountAndTopKByField { field, .. } = collect {
+            match self.schema.entry(field).map(|e| &e.field_type) {
+                Some(FieldType::Numeric { .. }) => {}
+                _ => return Err(Error::Query("sorting needs a numeric field".into())),
+            }
+        }
+        let mut count = 0u64;
+        let mut top = match collect {
+            Collect::CountAndTopK(k) | Collect::TopK(k) => TopK::new(k),
+            _ => TopK::new(0),
+        };
+        let mut sorted = match collect {
+            Collect::CountAndTopKByField { k, descending, .. } => TopKSorted::new(k, descending),
+            _ => TopKSorted::new(0, true),
+        };
+        for (ord, seg) in self.segments.iter().enumerate() {
+            let Some(mut scorer) = weight.scorer(seg)? else {
+                continue;
+            };
+            let ord = ord as u32;
+            match collect {
+                Collect::Count => count += count_segment(seg, scorer.as_mut())?,
+                Collect::CountAndTopK(k) => {
+                    count += collect_scored(seg, ord, scorer.as_mut(), &mut top, k > 0)?
+                }
+                Collect::TopK(_) => collect_pruned(seg, ord, scorer.as_mut(), &mut top)?,
+                Collect::CountAndTopKByField { field, .. } => {
+                    let mut d = scorer.doc();
+                    while d != TERMINATED {
+                        if seg.is_live(d) {
+                            count += 1;
+                            if let Some(v) = seg.column_value(field, d) {
+                                sorted.push(
+                                    v,
+                                    DocAddress {
+                                        segment: ord,
+                                        doc: d,
+                                    },
+                                );
+                            }
+                        }
+                        d = scorer.advance()?;
+                    }
+                }
+            }
+        }
+        Ok(match collect {
+            Collect::Count => TopDocs {
+                count: Some(count),
+                hits: Vec::new(),
+            },
+            Collect::CountAndTopK(_) => TopDocs {
+                count: Some(count),
+                hits: top.into_sorted(),
+            },
+            Collect::TopK(_) => TopDocs {
+                count: None,
+                hits: top.into_sorted(),
+            },
+            Collect::CountAndTopKByField { .. } => TopDocs {
+                count: Some(count),
+                hits: sorted.into_sorted(),
+            },
+        })
+    }
+
+    /// Parses a query string (Lucene syntax; default operator OR; default
+    /// fields: every text field) with this index's analyzer.
+    pub fn parse_query(&self, text: &str) -> Result<Query> {
+        crate::search::parse::QueryBuilder::new(&self.schema, self.analyzer.as_ref())
+            .parse(&crate::query_parser::QueryParser::new(), text)
+    }
+
+    /// The stored fields of a hit.
+    pub fn doc(&self, address: DocAddress) -> Result<Document> {
+        let seg = self
+            .segments
+            .get(address.segment as usize)
+            .ok_or_else(|| Error::InvalidArgument(format!("no segment {}", address.segment)))?;
+        if address.doc >= seg.max_doc() {
+            return Err(Error::InvalidArgument(format!(
+                "doc {} out of range in segment {}",
+                address.doc, address.segment
+            )));
+        }
+        seg.doc(address.doc)
+    }
+
+    /// The encoded column value of numeric `field` for a hit.
+    pub fn column_value(&self, address: DocAddress, field: Field) -> Option<u64> {
+        self.segments
+            .get(address.segment as usize)?
+            .column_value(field, address.doc)
+    }
+}
+
+fn count_segment(seg: &SegmentReader, scorer: &mut dyn Scorer) -> Result<u64> {
+    let mut n = 0;
+    let mut d = scorer.doc();
+    if seg.live_docs().is_none() {
+        while d != TERMINATED {
+            n += 1;
+            d = scorer.advance()?;
+        }
+    } else {
+        while d != TERMINATED {
+            n += seg.is_live(d) as u64;
+            d = scorer.advance()?;
+        }
+    }
+    Ok(n)
+}
+
+/// Counts every match; scores only documents whose block could still
+/// enter the top k.
+fn collect_scored(
+    seg: &SegmentReader,
+    ord: u32,
+    scorer: &mut dyn Scorer,
+    top: &mut TopK,
+    want_hits: bool,
+) -> Result<u64> {
+    if !want_hits {
+        return count_segment(seg, scorer);
+    }
+    let mut n = 0;
+    let mut d = scorer.doc();
+    let mut up_to: u32 = 0;
+    let mut block_max = f32::INFINITY;
+    let mut first = true;
+    while d != TERMINATED {
+        if seg.is_live(d) {
+            n += 1;
+            let threshold = top.threshold();
+            if threshold > f32::NEG_INFINITY && (first || d > up_to) {
+                up_to = scorer.shallow_seek(d)?;
+                block_max = scorer.block_max_score();
+                first = false;
+            }
+            if block_max >= threshold || d > up_to {
+                let s = scorer.score()?;
+                top.push(
+                    s,
+                    DocAddress {
+                        segment: ord,
+                        doc: d,
+                    },
+                );
+            }
+        }
+        d = scorer.advance()?;
+    }
+    Ok(n)
+}
+
+/// Top-k without counting: skips whole blocks whose maximum score cannot
+/// beat the current k-th score.
+fn collect_pruned(
+    seg: &SegmentReader,
+    ord: u32,
+    scorer: &mut dyn Scorer,
+    top: &mut TopK,
+) -> Result<()> {
+    let mut d = scorer.doc();
+    while d != TERMINATED {
+        let threshold = top.threshold();
+        if threshold > f32::NEG_INFINITY {
+            let up_to = scorer.shallow_seek(d)?;
+            if scorer.block_max_score() < threshold {
+                if up_to == TERMINATED {
+                    break;
+                }
+                d = scorer.seek(up_to.saturating_add(1))?;
+                continue;
+            }
+        }
+        if seg.is_live(d) {
+            let s = scorer.score()?;
+            top.push(
+                s,
+                DocAddress {
+                    segment: ord,
+                    doc: d,
+                },
+            );
+        }
+        d = scorer.advance()?;
+    }
+    Ok(())
+}
