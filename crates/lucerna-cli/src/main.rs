@@ -1,8 +1,13 @@
 //! The `lucerna` command-line tool.
 
+mod bench_query;
 mod demo;
+mod ingest;
+mod search_cmd;
+mod util;
 
 use clap::{Parser, Subcommand};
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,10 +21,73 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show what the engine does on this machine: write checksummed files,
-    /// reopen and verify them, detect an injected corruption.
+    /// Index a JSONL file ({"id", "timestamp", "body"} per line) into a new
+    /// index; prints one JSON line with throughput and size.
+    Index {
+        /// The JSONL input.
+        #[arg(long)]
+        input: PathBuf,
+        /// The index directory (replaced if it holds an index).
+        #[arg(long)]
+        index: PathBuf,
+        /// Indexing threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// Memory budget in MB.
+        #[arg(long = "mem-mb", default_value_t = 512)]
+        mem_mb: usize,
+        /// Also store the body text (for `search` output).
+        #[arg(long)]
+        store_body: bool,
+    },
+    /// Run a TSV query set (kind<TAB>text) and print per-query JSON lines
+    /// and a latency summary.
+    Query {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// The TSV query file.
+        #[arg(long)]
+        queries: PathBuf,
+        /// Timed passes.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        /// Hits to collect per query.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Search with a query string: +must -not "a phrase"~2 field:x ts:[1 TO 5] pre*
+    Search {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// The query string.
+        query: String,
+        /// Hits to show.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Sort by a numeric field (largest first) instead of score.
+        #[arg(long)]
+        sort: Option<String>,
+        /// With --sort: smallest first.
+        #[arg(long)]
+        asc: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what an index holds: commit, segments, documents, fields.
+    Stats {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Index real text found on this machine and search it.
     Demo {
-        /// Directory to work in (default: a fresh temporary directory).
+        /// Directory for the demo index (default: a fresh temporary one).
         #[arg(long)]
         dir: Option<PathBuf>,
         /// Print one JSON object instead of text.
@@ -31,13 +99,55 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Index {
+            input,
+            index,
+            threads,
+            mem_mb,
+            store_body,
+        } => ingest::run_index(&ingest::IndexArgs {
+            input: &input,
+            index: &index,
+            threads,
+            mem_mb,
+            store_body,
+            quiet: false,
+        })
+        .map(|o| {
+            println!(
+                "{}",
+                json!({
+                    "engine": "lucerna", "engine_version": env!("CARGO_PKG_VERSION"),
+                    "docs": o.docs, "seconds": o.seconds,
+                    "docs_per_s": o.docs as f64 / o.seconds.max(1e-9),
+                    "mb_per_s": o.input_bytes as f64 / 1e6 / o.seconds.max(1e-9),
+                    "input_bytes": o.input_bytes, "index_bytes": o.index_bytes,
+                    "segments": o.segments, "threads": threads, "rejected": o.rejected,
+                })
+            );
+        }),
+        Command::Query {
+            index,
+            queries,
+            repeat,
+            top,
+        } => bench_query::run_query(&index, &queries, repeat, top),
+        Command::Search {
+            index,
+            query,
+            top,
+            sort,
+            asc,
+            json,
+        } => search_cmd::run_search(&index, &query, top, sort.as_deref(), asc, json),
+        Command::Stats { index, json } => search_cmd::run_stats(&index, json),
         Command::Demo { dir, json } => demo::run(dir, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            let mut source = std::error::Error::source(&*e);
+            let mut source = e.source();
             while let Some(s) = source {
                 eprintln!("  caused by: {s}");
                 source = s.source();

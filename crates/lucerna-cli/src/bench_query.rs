@@ -1,0 +1,152 @@
+//! `lucerna query`: runs a TSV query set (the benchmark contract).
+
+use crate::util::percentile;
+use lucerna::store::FsDirectory;
+use lucerna::{Collect, Index, Query};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// One query of the set, analyzed up front.
+pub struct ContractQuery {
+    pub kind: String,
+    pub text: String,
+    pub query: Query,
+}
+
+/// Builds the contract query for `kind` and `text`: tokens from the
+/// index's analyzer; `term` → term (a phrase when several tokens), `and`,
+/// `or`, `phrase`; no tokens → matches nothing.
+pub fn contract_query(index: &Index, kind: &str, text: &str) -> Result<Query, String> {
+    let body = index
+        .schema()
+        .field("body")
+        .ok_or("index has no `body` field")?;
+    let mut toks: Vec<(u32, String)> = Vec::new();
+    index
+        .analyzer()
+        .analyze(text, &mut |t: &str, p: u32| toks.push((p, t.to_string())));
+    if let Some(&(p0, _)) = toks.first() {
+        for t in toks.iter_mut() {
+            t.0 -= p0;
+        }
+    }
+    let nothing = Query::or(Vec::new());
+    if toks.is_empty() {
+        return Ok(nothing);
+    }
+    let phrase = |toks: Vec<(u32, String)>| {
+        if toks.len() == 1 {
+            Query::term(body, toks[0].1.clone())
+        } else {
+            Query::Phrase {
+                field: body,
+                terms: toks,
+                slop: 0,
+            }
+        }
+    };
+    Ok(match kind {
+        "term" | "phrase" => phrase(toks),
+        "and" => Query::and(toks.into_iter().map(|(_, t)| Query::term(body, t))),
+        "or" => Query::or(toks.into_iter().map(|(_, t)| Query::term(body, t))),
+        k => return Err(format!("unknown query kind `{k}`")),
+    })
+}
+
+/// Reads `kind<TAB>text` lines (`#` comments and blank lines skipped).
+pub fn read_queries(
+    index: &Index,
+    path: &Path,
+) -> Result<Vec<ContractQuery>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (kind, q) = line
+            .split_once('\t')
+            .ok_or_else(|| format!("{}:{}: expected kind<TAB>text", path.display(), i + 1))?;
+        let query = contract_query(index, kind, q)
+            .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        out.push(ContractQuery {
+            kind: kind.to_string(),
+            text: q.to_string(),
+            query,
+        });
+    }
+    Ok(out)
+}
+
+/// Runs the query set and prints one JSON line per query plus a summary.
+pub fn run_query(
+    index_dir: &Path,
+    queries: &Path,
+    repeat: usize,
+    top: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let index = Index::open(FsDirectory::open(index_dir)?)?;
+    let id_field = index
+        .schema()
+        .field("id")
+        .ok_or("index has no `id` field")?;
+    let searcher = index.reader()?.searcher();
+    let qs = read_queries(&index, queries)?;
+    let repeat = repeat.max(1);
+    let run_one = |q: &ContractQuery| -> Result<(u64, Vec<u64>), lucerna::Error> {
+        let res = searcher.search(&q.query, Collect::CountAndTopK(top))?;
+        let ids = res
+            .hits
+            .iter()
+            .map(|h| {
+                searcher
+                    .column_value(h.address, id_field)
+                    .unwrap_or(u64::MAX)
+            })
+            .collect();
+        Ok((res.count.unwrap_or(0), ids))
+    };
+    // Warm-up pass.
+    let mut results = Vec::with_capacity(qs.len());
+    for q in &qs {
+        results.push(run_one(q)?);
+    }
+    let mut timings: Vec<Vec<f64>> = vec![Vec::with_capacity(repeat); qs.len()];
+    for _ in 0..repeat {
+        for (i, q) in qs.iter().enumerate() {
+            let t = Instant::now();
+            let r = run_one(q)?;
+            timings[i].push(t.elapsed().as_secs_f64() * 1e6);
+            std::hint::black_box(r);
+        }
+    }
+    let mut per_kind: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut out = String::new();
+    for (i, q) in qs.iter().enumerate() {
+        let t = &mut timings[i];
+        t.sort_by(f64::total_cmp);
+        let median = t[t.len() / 2];
+        per_kind.entry(q.kind.clone()).or_default().push(median);
+        let (count, ids) = &results[i];
+        out.push_str(
+            &json!({"kind": q.kind, "q": q.text, "count": count, "top_ids": ids, "us_median": (median * 10.0).round() / 10.0})
+                .to_string(),
+        );
+        out.push('\n');
+    }
+    let mut summary = serde_json::Map::new();
+    for (kind, mut v) in per_kind {
+        v.sort_by(f64::total_cmp);
+        summary.insert(
+            kind,
+            json!({"n": v.len(), "p50": percentile(&v, 50.0), "p90": percentile(&v, 90.0), "p99": percentile(&v, 99.0)}),
+        );
+    }
+    out.push_str(
+        &json!({"summary": summary, "engine": "lucerna", "repeat": repeat, "top": top}).to_string(),
+    );
+    println!("{out}");
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! `lucerna search` and `lucerna stats`.
+
+use lucerna::schema::{FieldType, NumericKind};
+use lucerna::store::FsDirectory;
+use lucerna::{Collect, Index};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+/// Runs a query string and prints the hits.
+pub fn run_search(
+    index_dir: &Path,
+    query: &str,
+    top: usize,
+    sort: Option<&str>,
+    ascending: bool,
+    json_out: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let index = Index::open(FsDirectory::open(index_dir)?)?;
+    let searcher = index.reader()?.searcher();
+    let q = searcher.parse_query(query)?;
+    let t = Instant::now();
+    let collect = match sort {
+        None => Collect::CountAndTopK(top),
+        Some(name) => Collect::CountAndTopKByField {
+            field: index
+                .schema()
+                .field(name)
+                .ok_or_else(|| format!("unknown field `{name}`"))?,
+            k: top,
+            descending: !ascending,
+        },
+    };
+    let res = searcher.search(&q, collect)?;
+    let took = t.elapsed();
+    let mut hits = Vec::new();
+    for h in &res.hits {
+        let doc = searcher.doc(h.address)?;
+        let mut fields = doc.to_json(index.schema());
+        // Columns that are not stored (e.g. timestamps) are still shown.
+        if let serde_json::Value::Object(map) = &mut fields {
+            for (f, e) in index.schema().fields() {
+                if let FieldType::Numeric {
+                    kind,
+                    stored: false,
+                } = e.field_type
+                {
+                    if let Some(v) = searcher.column_value(h.address, f) {
+                        let jv = match kind {
+                            NumericKind::U64 => json!(v),
+                            NumericKind::I64 | NumericKind::Timestamp => {
+                                json!(lucerna::numeric::u64_to_i64(v))
+                            }
+                            NumericKind::F64 => json!(lucerna::numeric::u64_to_f64(v)),
+                        };
+                        map.insert(e.name.clone(), jv);
+                    }
+                }
+            }
+        }
+        hits.push(json!({"score": h.score, "segment": h.address.segment, "doc": h.address.doc, "fields": fields}));
+    }
+    if json_out {
+        println!(
+            "{}",
+            json!({"query": query, "count": res.count, "took_us": took.as_micros() as u64, "hits": hits})
+        );
+    } else {
+        println!(
+            "{} hits for {query:?} ({:.3} ms)",
+            res.count.unwrap_or(0),
+            took.as_secs_f64() * 1e3
+        );
+        for (i, h) in hits.iter().enumerate() {
+            println!(
+                "{:>3}. score {:.4}  {}",
+                i + 1,
+                h["score"].as_f64().unwrap_or(0.0),
+                h["fields"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Prints what is in an index.
+pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = FsDirectory::open(index_dir)?;
+    let index = Index::open(dir)?;
+    let commit = index.latest_commit()?;
+    let searcher = index.reader()?.searcher();
+    let mut segs = Vec::new();
+    let mut total_bytes = 0;
+    for s in &commit.segments {
+        total_bytes += s.size_bytes();
+        segs.push(json!({
+            "name": s.name, "docs": s.max_doc, "deleted": s.num_deleted,
+            "bytes": s.size_bytes(), "del_gen": s.del_gen, "files": s.files.len(),
+            "id_range": s.id_range,
+        }));
+    }
+    let mut fields = Vec::new();
+    for (f, e) in index.schema().fields() {
+        let terms: u64 = searcher.segments().iter().map(|s| s.num_terms(f)).sum();
+        fields.push(json!({"name": e.name, "type": format!("{:?}", e.field_type), "terms_summed_over_segments": terms}));
+    }
+    let out = json!({
+        "generation": commit.generation, "docs": commit.num_docs(),
+        "deleted": commit.segments.iter().map(|s| s.num_deleted as u64).sum::<u64>(),
+        "segments": segs, "bytes": total_bytes, "fields": fields,
+    });
+    if json_out {
+        println!("{out}");
+    } else {
+        println!("commit generation {}", commit.generation);
+        println!(
+            "documents         {} live, {} deleted",
+            out["docs"], out["deleted"]
+        );
+        println!(
+            "segments          {}  ({} bytes)",
+            commit.segments.len(),
+            total_bytes
+        );
+        for s in &segs {
+            println!(
+                "  {:<10} {:>9} docs {:>7} deleted {:>12} bytes",
+                s["name"].as_str().unwrap_or(""),
+                s["docs"],
+                s["deleted"],
+                s["bytes"]
+            );
+        }
+        for f in &fields {
+            println!(
+                "  field {:<12} {}",
+                f["name"].as_str().unwrap_or(""),
+                f["type"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}

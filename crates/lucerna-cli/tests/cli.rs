@@ -1,0 +1,130 @@
+//! The `lucerna` binary end to end: index, query, search, stats, demo.
+
+use std::process::Command;
+
+fn lucerna() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lucerna"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run lucerna");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+#[test]
+fn index_query_search_stats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    let mut lines = String::new();
+    for i in 0..500 {
+        let body = match i % 4 {
+            0 => format!("Failed password for root from 10.0.{}.1 port 22", i % 7),
+            1 => "Accepted publickey for admin".to_string(),
+            2 => "disk full on node-7, write failed".to_string(),
+            _ => format!("connection closed by peer {i}"),
+        };
+        lines.push_str(
+            &serde_json::json!({"id": i, "timestamp": 1_700_000_000_000i64 + i, "body": body})
+                .to_string(),
+        );
+        lines.push('\n');
+    }
+    lines.push_str("{\"id\": \"bad\"}\n");
+    std::fs::write(&input, lines).unwrap();
+    let index = tmp.path().join("idx");
+    let out = run(lucerna()
+        .args(["index", "--input"])
+        .arg(&input)
+        .arg("--index")
+        .arg(&index)
+        .args(["--threads", "2", "--mem-mb", "1"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["engine"], "lucerna");
+    assert_eq!(v["docs"], 500);
+    assert_eq!(v["rejected"], 1);
+    for k in [
+        "seconds",
+        "docs_per_s",
+        "mb_per_s",
+        "input_bytes",
+        "index_bytes",
+        "segments",
+        "threads",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+
+    let queries = tmp.path().join("q.tsv");
+    std::fs::write(
+        &queries,
+        "# comment\nterm\tfailed\nand\tfailed password\nor\tdisk closed\nphrase\tdisk full\nterm\tnode-7\nterm\t!!!\n",
+    )
+    .unwrap();
+    let out = run(lucerna()
+        .args(["query", "--index"])
+        .arg(&index)
+        .arg("--queries")
+        .arg(&queries)
+        .args(["--repeat", "2", "--top", "5"]));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    let counts: Vec<u64> = lines[..6]
+        .iter()
+        .map(|l| l["count"].as_u64().unwrap())
+        .collect();
+    // failed: 125 + 125; failed∧password: 125; disk∨closed: 250; "disk full": 125;
+    // node-7 → phrase "node 7": 125; no tokens: 0.
+    assert_eq!(counts, vec![250, 125, 250, 125, 125, 0]);
+    assert_eq!(lines[0]["top_ids"].as_array().unwrap().len(), 5);
+    assert!(lines[6]["summary"]["term"]["p50"].is_number());
+
+    let out = run(lucerna()
+        .args(["search", "--index"])
+        .arg(&index)
+        .args(["+failed -password", "--json"]));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["count"], 125);
+
+    let out = run(lucerna()
+        .args(["stats", "--index"])
+        .arg(&index)
+        .arg("--json"));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["docs"], 500);
+}
+
+#[test]
+fn index_refuses_to_replace_a_non_index_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("precious.txt"), "keep me").unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, "{\"id\": 1, \"body\": \"x\"}\n").unwrap();
+    let out = lucerna()
+        .args(["index", "--input"])
+        .arg(&input)
+        .arg("--index")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(tmp.path().join("precious.txt").exists());
+}
+
+#[test]
+fn demo_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(lucerna()
+        .args(["demo", "--json", "--dir"])
+        .arg(tmp.path().join("demo")));
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(v["docs"].as_u64().unwrap() > 100);
+    assert!(v["verified_files"].as_u64().unwrap() > 3);
+}
