@@ -147,6 +147,6 @@ pub fn run_query(
     out.push_str(
         &json!({"summary": summary, "engine": "lucerna", "repeat": repeat, "top": top}).to_string(),
     );
-    println!("{out}");
+    outln!("{out}");
     Ok(())
 }

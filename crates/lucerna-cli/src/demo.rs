@@ -117,7 +117,7 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
     }
     let say = |s: String| {
         if !json_out {
-            println!("{s}");
+            outln!("{s}");
         }
     };
     let n_logs = sources.iter().filter(|s| s.kind == "log").count();
@@ -258,13 +258,13 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
         t.elapsed().as_secs_f64() * 1e3
     ));
     if json_out {
-        println!(
+        outln!(
             "{}",
             json!({"dir": path.display().to_string(), "docs": sources.len(), "index_seconds": index_secs,
                    "queries": report, "verified_files": verified})
         );
     } else {
-        println!("\nindex left in {}", path.display());
+        outln!("\nindex left in {}", path.display());
     }
     Ok(())
 }

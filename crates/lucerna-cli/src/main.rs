@@ -1,10 +1,12 @@
 //! The `lucerna` command-line tool.
 
+#[macro_use]
+mod util;
 mod bench_query;
+mod check_cmd;
 mod demo;
 mod ingest;
 mod search_cmd;
-mod util;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -85,6 +87,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify every file of the newest commit (length, full CRC); with
+    /// --full also decode every structure. Exit status 0 only when healthy.
+    Check {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// Also decode every term, posting, position, stored document and
+        /// column value.
+        #[arg(long)]
+        full: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Index real text found on this machine and search it.
     Demo {
         /// Directory for the demo index (default: a fresh temporary one).
@@ -114,7 +130,7 @@ fn main() -> ExitCode {
             quiet: false,
         })
         .map(|o| {
-            println!(
+            outln!(
                 "{}",
                 json!({
                     "engine": "lucerna", "engine_version": env!("CARGO_PKG_VERSION"),
@@ -141,6 +157,11 @@ fn main() -> ExitCode {
             json,
         } => search_cmd::run_search(&index, &query, top, sort.as_deref(), asc, json),
         Command::Stats { index, json } => search_cmd::run_stats(&index, json),
+        Command::Check { index, full, json } => match check_cmd::run_check(&index, full, json) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Demo { dir, json } => demo::run(dir, json),
     };
     match result {

@@ -61,18 +61,18 @@ pub fn run_search(
         hits.push(json!({"score": h.score, "segment": h.address.segment, "doc": h.address.doc, "fields": fields}));
     }
     if json_out {
-        println!(
+        outln!(
             "{}",
             json!({"query": query, "count": res.count, "took_us": took.as_micros() as u64, "hits": hits})
         );
     } else {
-        println!(
+        outln!(
             "{} hits for {query:?} ({:.3} ms)",
             res.count.unwrap_or(0),
             took.as_secs_f64() * 1e3
         );
         for (i, h) in hits.iter().enumerate() {
-            println!(
+            outln!(
                 "{:>3}. score {:.4}  {}",
                 i + 1,
                 h["score"].as_f64().unwrap_or(0.0),
@@ -110,20 +110,21 @@ pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::er
         "segments": segs, "bytes": total_bytes, "fields": fields,
     });
     if json_out {
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("commit generation {}", commit.generation);
-        println!(
+        outln!("commit generation {}", commit.generation);
+        outln!(
             "documents         {} live, {} deleted",
-            out["docs"], out["deleted"]
+            out["docs"],
+            out["deleted"]
         );
-        println!(
+        outln!(
             "segments          {}  ({} bytes)",
             commit.segments.len(),
             total_bytes
         );
         for s in &segs {
-            println!(
+            outln!(
                 "  {:<10} {:>9} docs {:>7} deleted {:>12} bytes",
                 s["name"].as_str().unwrap_or(""),
                 s["docs"],
@@ -132,7 +133,7 @@ pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::er
             );
         }
         for f in &fields {
-            println!(
+            outln!(
                 "  field {:<12} {}",
                 f["name"].as_str().unwrap_or(""),
                 f["type"].as_str().unwrap_or("")

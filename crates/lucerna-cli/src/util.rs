@@ -66,3 +66,37 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// Called when writing to stdout fails: a closed pipe (`lucerna … | head`)
+/// ends the process quietly with success, as other Unix tools do; any other
+/// error is reported and ends it with failure. Never a panic.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: writing to standard output: {e}");
+    std::process::exit(1);
+}
+
+/// `println!` that handles a closed or failing stdout without panicking
+/// (see [`stdout_failed`]).
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            $crate::util::stdout_failed(e);
+        }
+    }};
+}
+
+/// `print!` that handles a closed or failing stdout without panicking.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            $crate::util::stdout_failed(e);
+        }
+    }};
+}

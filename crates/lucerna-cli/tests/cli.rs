@@ -128,3 +128,59 @@ fn demo_runs() {
     assert!(v["docs"].as_u64().unwrap() > 100);
     assert!(v["verified_files"].as_u64().unwrap() > 3);
 }
+
+#[test]
+fn check_reports_health_and_names_a_corrupt_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    let lines: String = (0..300)
+        .map(|i| {
+            serde_json::json!({"id": i, "timestamp": i, "body": format!("line {i} of the check test")})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    let index = tmp.path().join("idx");
+    run(lucerna()
+        .args(["index", "--input"])
+        .arg(&input)
+        .arg("--index")
+        .arg(&index));
+
+    let out = run(lucerna()
+        .args(["check", "--full", "--json", "--index"])
+        .arg(&index));
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["healthy"], true, "{out}");
+    assert_eq!(v["docs"], 300);
+    assert!(v["segments"][0]["postings"].as_u64().unwrap() > 0);
+
+    // Flip one byte in the middle of a postings file.
+    let doc_file = std::fs::read_dir(&index)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "doc"))
+        .expect("a postings file");
+    let mut bytes = std::fs::read(&doc_file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&doc_file, bytes).unwrap();
+
+    let out = lucerna()
+        .args(["check", "--json", "--index"])
+        .arg(&index)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "an unhealthy index exits 1");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["healthy"], false);
+    let name = doc_file.file_name().unwrap().to_str().unwrap();
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["file"], name);
+    assert!(problems[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("checksum mismatch"));
+}

@@ -1,0 +1,87 @@
+//! `lucerna check`: verifies every file of the newest commit (length and
+//! full CRC against the commit's record) and, with `--full`, decodes every
+//! structure, in the spirit of Lucene's `CheckIndex`.
+
+use lucerna::index::check::{check_index, CheckReport};
+use lucerna::store::{Directory, FsDirectory};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Runs the check; returns whether the index is healthy.
+pub fn run_check(
+    index: &Path,
+    full: bool,
+    as_json: bool,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let dir: Arc<dyn Directory> = Arc::new(FsDirectory::open(index)?);
+    let report = check_index(&dir, full)?;
+    if as_json {
+        outln!("{}", to_json(&report, full));
+    } else {
+        print_text(&report, full);
+    }
+    Ok(report.healthy())
+}
+
+fn to_json(r: &CheckReport, full: bool) -> serde_json::Value {
+    json!({
+        "healthy": r.healthy(),
+        "generation": r.generation,
+        "docs": r.docs,
+        "full": full,
+        "segments": r.segments.iter().map(|s| json!({
+            "name": s.name, "max_doc": s.max_doc, "deleted": s.deleted, "ok": s.ok,
+            "terms": s.terms, "postings": s.postings,
+            "files": s.files.iter().map(|f| json!({
+                "name": f.name, "kind": f.kind, "ok": f.ok,
+                "expected_len": f.expected_len, "actual_len": f.actual_len,
+                "expected_crc": format!("{:08x}", f.expected_crc),
+                "actual_crc": f.actual_crc.map(|c| format!("{c:08x}")),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "problems": r.problems.iter().map(|p| json!({
+            "file": p.file, "kind": p.kind, "segment": p.segment, "offset": p.offset,
+            "missing": p.missing, "message": p.message,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_text(r: &CheckReport, full: bool) {
+    match r.generation {
+        Some(g) => outln!("commit generation {g}, {} live documents", r.docs),
+        None => outln!("no readable commit"),
+    }
+    for s in &r.segments {
+        let files_ok = s.files.iter().filter(|f| f.ok).count();
+        out!(
+            "  {:<10} {:>9} docs {:>7} deleted  {}/{} files intact",
+            s.name,
+            s.max_doc,
+            s.deleted,
+            files_ok,
+            s.files.len()
+        );
+        if full {
+            out!("  {} terms, {} postings decoded", s.terms, s.postings);
+        }
+        outln!("  {}", if s.ok { "OK" } else { "DAMAGED" });
+    }
+    for p in &r.problems {
+        let at = p
+            .offset
+            .map(|o| format!(" at byte {o}"))
+            .unwrap_or_default();
+        let seg = p
+            .segment
+            .as_deref()
+            .map(|s| format!(" (segment {s})"))
+            .unwrap_or_default();
+        outln!("problem: {} [{}]{seg}{at}: {}", p.file, p.kind, p.message);
+    }
+    if r.healthy() {
+        outln!("healthy{}", if full { " (full check)" } else { "" });
+    } else {
+        outln!("NOT healthy: {} problem(s)", r.problems.len());
+    }
+}
