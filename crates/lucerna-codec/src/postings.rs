@@ -20,8 +20,8 @@
 //!         vint  last_doc − previous block's last_doc (the first: last_doc)
 //!         vint  block_bytes          encoded length of the block
 //!         vint  pos_bytes            its positions' length (if positions)
-//!         vint  max_freq             largest term frequency in the block
-//!         u8    min_norm             smallest norm byte in the block
+//!         u8    n_impacts            1 ..= 8
+//!         n_impacts × (vint freq, u8 norm)   the block's impacts
 //!     blocks, each of 128 documents but the last, which may be shorter:
 //!       full block:  u8 doc_bits, 128 doc deltas packed (16 × doc_bits
 //!                    bytes), u8 freq_bits, 128 (freq − 1) packed
@@ -31,6 +31,14 @@
 //!   per document, in postings order: freq × vint position delta (the
 //!   first of each document absolute)
 //! ```
+//!
+//! A block's *impacts* bound the BM25 score of its documents for any
+//! collection statistics, as Lucene's: the Pareto frontier of the block's
+//! (term frequency, norm byte) pairs — no document of the block has a
+//! higher frequency *and* a smaller norm than every listed pair — sorted by
+//! norm, both strictly increasing. A frontier longer than 8 is shortened by
+//! merging neighbours `(f₁, n₁), (f₂, n₂)` into `(f₂, n₁)`, which dominates
+//! both, so the list stays an upper bound.
 //!
 //! A doc delta is the difference to the previous document of the term (the
 //! first document's delta is its id). Bit packing: [`crate::bitpack`].
@@ -90,6 +98,8 @@ pub const VERSION: u32 = 1;
 pub const TERMINATED: u32 = u32::MAX;
 
 const FLAG_POSITIONS: u8 = 1;
+/// Most impacts kept per block.
+pub const MAX_IMPACTS: usize = 8;
 const HEADER_LEN: u64 = 1;
 /// Pending bytes buffered before they go to the file.
 const FLUSH_AT: usize = 1 << 20;
@@ -124,8 +134,37 @@ struct SkipEntry {
     block_bytes: u64,
     /// Absolute offset of the block's positions in the `.pos` payload.
     pos_off: u64,
-    max_freq: u32,
-    min_norm: u8,
+    /// The block's impacts: `impacts[imp_start .. imp_start + imp_len]`.
+    imp_start: u32,
+    imp_len: u8,
+}
+
+/// Appends to `out` the impacts of a block's (freq, norm) `pairs` (sorted
+/// in place): see the [module documentation](self).
+fn block_impacts(pairs: &mut [(u32, u8)], out: &mut Vec<(u32, u8)>) {
+    pairs.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+    let start = out.len();
+    let mut best = 0u32;
+    for &(f, n) in pairs.iter() {
+        if f > best {
+            out.push((f, n));
+            best = f;
+        }
+    }
+    while out.len() - start > MAX_IMPACTS {
+        // Merge the neighbours closest in norm.
+        let mut at = start;
+        let mut gap = u8::MAX;
+        for i in start..out.len() - 1 {
+            let g = out[i + 1].1 - out[i].1;
+            if g < gap {
+                gap = g;
+                at = i;
+            }
+        }
+        out[at] = (out[at + 1].0, out[at].1);
+        out.remove(at + 1);
+    }
 }
 
 /// Streams the postings of a segment's terms, in term order, into the
@@ -143,8 +182,8 @@ pub struct PostingsWriter {
     last_doc: Option<u32>,
     block_docs: Vec<u32>,
     block_freqs: Vec<u32>,
-    block_max_freq: u32,
-    block_min_norm: u8,
+    block_pairs: Vec<(u32, u8)>,
+    impacts: Vec<(u32, u8)>,
     block_pos_start: u64,
     prev_block_last: u32,
     blocks: Vec<u8>,
@@ -189,8 +228,8 @@ impl PostingsWriter {
             last_doc: None,
             block_docs: Vec::with_capacity(BLOCK),
             block_freqs: Vec::with_capacity(BLOCK),
-            block_max_freq: 0,
-            block_min_norm: u8::MAX,
+            block_pairs: Vec::with_capacity(BLOCK),
+            impacts: Vec::new(),
             block_pos_start: 0,
             prev_block_last: 0,
             blocks: Vec::new(),
@@ -214,8 +253,8 @@ impl PostingsWriter {
         self.last_doc = None;
         self.block_docs.clear();
         self.block_freqs.clear();
-        self.block_max_freq = 0;
-        self.block_min_norm = u8::MAX;
+        self.block_pairs.clear();
+        self.impacts.clear();
         self.block_pos_start = 0;
         self.prev_block_last = 0;
         self.blocks.clear();
@@ -259,8 +298,7 @@ impl PostingsWriter {
         }
         self.block_docs.push(doc);
         self.block_freqs.push(freq);
-        self.block_max_freq = self.block_max_freq.max(freq);
-        self.block_min_norm = self.block_min_norm.min(norm);
+        self.block_pairs.push((freq, norm));
         self.last_doc = Some(doc);
         self.doc_freq += 1;
         if self.block_docs.len() == BLOCK {
@@ -306,20 +344,21 @@ impl PostingsWriter {
             std::mem::swap(&mut w.buf, &mut self.blocks);
         }
         let pos_end = self.term_pos.len() as u64;
+        let imp_start = self.impacts.len();
+        block_impacts(&mut self.block_pairs, &mut self.impacts);
         self.skips.push(SkipEntry {
             last_doc: prev,
             doc_off: start as u64,
             block_bytes: (self.blocks.len() - start) as u64,
             pos_off: self.block_pos_start,
-            max_freq: self.block_max_freq,
-            min_norm: self.block_min_norm,
+            imp_start: imp_start as u32,
+            imp_len: (self.impacts.len() - imp_start) as u8,
         });
         self.block_pos_start = pos_end;
         self.prev_block_last = prev;
         self.block_docs.clear();
         self.block_freqs.clear();
-        self.block_max_freq = 0;
-        self.block_min_norm = u8::MAX;
+        self.block_pairs.clear();
     }
 
     /// Ends the current term; returns where its postings are.
@@ -355,8 +394,12 @@ impl PostingsWriter {
                         .map_or(self.term_pos.len() as u64, |n| n.pos_off);
                     w.vint(end - s.pos_off);
                 }
-                w.vint(s.max_freq as u64);
-                w.u8(s.min_norm);
+                let imps = &self.impacts[s.imp_start as usize..][..s.imp_len as usize];
+                w.u8(s.imp_len);
+                for &(f, n) in imps {
+                    w.vint(f as u64);
+                    w.u8(n);
+                }
                 prev = s.last_doc;
             }
             let mut len = ByteWriter::new();
@@ -489,6 +532,7 @@ pub struct SegmentPostings {
     doc_freq: u32,
     num_blocks: usize,
     skips: Vec<SkipEntry>,
+    impacts: Vec<(u32, u8)>,
     /// Offset of the first block (single-block terms).
     blocks_start: u64,
     term_pos_off: u64,
@@ -563,6 +607,7 @@ impl SegmentPostings {
             doc_freq: info.doc_freq,
             num_blocks,
             skips: Vec::new(),
+            impacts: Vec::new(),
             blocks_start: info.doc_off,
             term_pos_off: info.pos_off,
             block: 0,
@@ -597,6 +642,7 @@ impl SegmentPostings {
         let skip_len = r.len_prefix()?;
         let skip_end = r.pos() + skip_len;
         let mut skips = Vec::with_capacity(self.num_blocks);
+        let mut impacts = Vec::with_capacity(self.num_blocks);
         let mut doc_off = skip_end as u64;
         let mut pos_off = info.pos_off;
         let mut last = 0u32;
@@ -619,15 +665,23 @@ impl SegmentPostings {
             } else {
                 0
             };
-            let max_freq = r.vint_max(u32::MAX as u64, "block max frequency")? as u32;
-            let min_norm = r.u8()?;
+            let imp_len = r.u8()?;
+            if imp_len == 0 || imp_len as usize > MAX_IMPACTS {
+                return Err(r.err(format!("{imp_len} impacts in a block")));
+            }
+            let imp_start = impacts.len() as u32;
+            for _ in 0..imp_len {
+                let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
+                let n = r.u8()?;
+                impacts.push((f, n));
+            }
             skips.push(SkipEntry {
                 last_doc,
                 doc_off,
                 block_bytes,
                 pos_off,
-                max_freq,
-                min_norm,
+                imp_start,
+                imp_len,
             });
             doc_off += block_bytes;
             pos_off += pos_bytes;
@@ -640,6 +694,7 @@ impl SegmentPostings {
             return Err(r.err_value(data_len, doc_off, "blocks run past the end of the file"));
         }
         self.skips = skips;
+        self.impacts = impacts;
         Ok(())
     }
 
@@ -845,19 +900,31 @@ impl SegmentPostings {
         }
     }
 
+    /// The impacts of the block under the block-max cursor: (freq, norm)
+    /// pairs such that every document of the block has a frequency ≤ and a
+    /// norm ≥ those of at least one pair (see the
+    /// [module documentation](self)). Empty when no bound is known (a term
+    /// with a single block has no skip data; past the last block).
+    pub fn block_impacts(&self) -> &[(u32, u8)] {
+        match self.skips.get(self.shallow) {
+            Some(s) => self
+                .impacts
+                .get(s.imp_start as usize..s.imp_start as usize + s.imp_len as usize)
+                .unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
     /// Largest term frequency in the block under the block-max cursor
-    /// (`u32::MAX` when the term has a single block and no skip data: no
-    /// bound is known).
+    /// (`u32::MAX` when unknown).
     pub fn block_max_freq(&self) -> u32 {
-        self.skips
-            .get(self.shallow)
-            .map_or(u32::MAX, |s| s.max_freq)
+        self.block_impacts().last().map_or(u32::MAX, |i| i.0)
     }
 
     /// Smallest norm byte in the block under the block-max cursor (0 when
     /// unknown).
     pub fn block_min_norm(&self) -> u8 {
-        self.skips.get(self.shallow).map_or(0, |s| s.min_norm)
+        self.block_impacts().first().map_or(0, |i| i.1)
     }
 
     /// Appends the positions of the current document to `out`.

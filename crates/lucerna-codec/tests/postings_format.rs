@@ -130,6 +130,16 @@ proptest! {
                 for x in posts.iter().filter(|x| x.doc >= target && x.doc <= last) {
                     prop_assert!(x.positions.len() as u32 <= p.block_max_freq());
                     prop_assert!(x.norm >= p.block_min_norm());
+                    let imps = p.block_impacts();
+                    prop_assert!(imps.len() <= lucerna_codec::postings::MAX_IMPACTS);
+                    if posts.len() > 128 {
+                        prop_assert!(!imps.is_empty());
+                        prop_assert!(
+                            imps.iter().any(|&(f, n)| f >= x.positions.len() as u32 && n <= x.norm),
+                            "doc {} (freq {}, norm {}) above every impact {:?}",
+                            x.doc, x.positions.len(), x.norm, imps
+                        );
+                    }
                 }
                 target = last + 1;
             }

@@ -2,7 +2,7 @@
 //!
 //! The storage layer of Lucerna. Every byte the engine writes goes through a
 //! [`Directory`] and, except lock files, inside a checksummed
-//! [envelope](crate::envelope): a header naming the format, version and
+//! [envelope]: a header naming the format, version and
 //! segment id, and a footer holding the file length and a CRC32 of
 //! everything before it.
 //!
