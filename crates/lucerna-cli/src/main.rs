@@ -42,7 +42,7 @@ enum Command {
         #[arg(long)]
         store_body: bool,
     },
-    /// Run a TSV query set (kind<TAB>text) and print per-query JSON lines
+    /// Run a TSV query set (`kind<TAB>text`) and print per-query JSON lines
     /// and a latency summary.
     Query {
         /// The index directory.
