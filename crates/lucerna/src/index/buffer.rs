@@ -168,10 +168,22 @@ impl SegmentBuffer {
         Ok(())
     }
 
-    /// Indexes a validated document with sequence number `seqno`.
-    pub fn add(&mut self, doc: &Document, analyzer: &dyn Analyzer, seqno: u64) {
+    /// Indexes a validated document and returns its sequence number, which
+    /// `seqno` is called for once the document is accepted.
+    ///
+    /// Text values are analyzed first: an analyzer may produce a term longer
+    /// than [`MAX_TERM_BYTES`] (which no segment could hold), and then the
+    /// document is rejected with [`Error::Document`], the buffer left as it
+    /// was and `seqno` not called.
+    pub fn add(
+        &mut self,
+        doc: &Document,
+        analyzer: &dyn Analyzer,
+        seqno: impl FnOnce() -> u64,
+    ) -> Result<u64> {
         let docid = self.num_docs;
         let before_terms = self.postings.len();
+        let before_ram = self.ram_bytes;
         self.scratch.clear();
         for l in self.lengths.iter_mut() {
             *l = 0;
@@ -179,47 +191,76 @@ impl SegmentBuffer {
         let mut next_pos = vec![0u32; 0];
         next_pos.resize(self.schema.len(), 0);
         let schema = self.schema.clone();
+        let mut immense: Option<(&str, usize)> = None;
+        for (field, value) in doc.values() {
+            let fo = field.0 as usize;
+            let Some(entry) = schema.entry(*field) else {
+                continue;
+            };
+            // Text first: keywords and numbers once the document is accepted.
+            let (FieldType::Text { .. }, Value::Str(text)) = (&entry.field_type, value) else {
+                continue;
+            };
+            let base = next_pos[fo];
+            let mut last = None;
+            let mut count = 0u32;
+            let (terms, postings, scratch, key) = (
+                &mut self.terms,
+                &mut self.postings,
+                &mut self.scratch,
+                &mut self.key,
+            );
+            let mut ram = 0usize;
+            let mut longest = 0usize;
+            analyzer.analyze(text, &mut |tok: &str, pos: u32| {
+                if tok.len() > MAX_TERM_BYTES {
+                    longest = longest.max(tok.len());
+                    return;
+                }
+                key.clear();
+                key.push(fo as u8);
+                key.extend_from_slice(tok.as_bytes());
+                let id = match terms.get(key.as_slice()) {
+                    Some(&id) => id,
+                    None => {
+                        let id = postings.len() as u32;
+                        ram += key.len() + 64;
+                        terms.insert(key.clone().into_boxed_slice(), id);
+                        postings.push(TermBuf::default());
+                        id
+                    }
+                };
+                scratch.push((id, base + pos));
+                last = Some(base + pos);
+                count += 1;
+            });
+            self.ram_bytes += ram;
+            self.lengths[fo] += count;
+            if let Some(l) = last {
+                next_pos[fo] = l + 1 + POSITION_GAP;
+            }
+            if longest > 0 && immense.is_none() {
+                immense = Some((&entry.name, longest));
+            }
+        }
+        if let Some((name, len)) = immense {
+            // Forget the terms this document introduced: nothing else has
+            // changed yet.
+            self.terms.retain(|_, id| (*id as usize) < before_terms);
+            self.postings.truncate(before_terms);
+            self.scratch.clear();
+            self.ram_bytes = before_ram;
+            return Err(Error::Document(format!(
+                "field `{name}`: a term of {len} bytes exceeds the {MAX_TERM_BYTES}-byte term limit"
+            )));
+        }
+        let seqno = seqno();
         for (field, value) in doc.values() {
             let fo = field.0 as usize;
             let Some(entry) = schema.entry(*field) else {
                 continue;
             };
             match (&entry.field_type, value) {
-                (FieldType::Text { .. }, Value::Str(text)) => {
-                    let base = next_pos[fo];
-                    let mut last = None;
-                    let mut count = 0u32;
-                    let (terms, postings, scratch, key) = (
-                        &mut self.terms,
-                        &mut self.postings,
-                        &mut self.scratch,
-                        &mut self.key,
-                    );
-                    let mut ram = 0usize;
-                    analyzer.analyze(text, &mut |tok: &str, pos: u32| {
-                        key.clear();
-                        key.push(fo as u8);
-                        key.extend_from_slice(tok.as_bytes());
-                        let id = match terms.get(key.as_slice()) {
-                            Some(&id) => id,
-                            None => {
-                                let id = postings.len() as u32;
-                                ram += key.len() + 64;
-                                terms.insert(key.clone().into_boxed_slice(), id);
-                                postings.push(TermBuf::default());
-                                id
-                            }
-                        };
-                        scratch.push((id, base + pos));
-                        last = Some(base + pos);
-                        count += 1;
-                    });
-                    self.ram_bytes += ram;
-                    self.lengths[fo] += count;
-                    if let Some(l) = last {
-                        next_pos[fo] = l + 1 + POSITION_GAP;
-                    }
-                }
                 (FieldType::Keyword { .. }, Value::Str(s)) => {
                     self.key.clear();
                     self.key.push(fo as u8);
@@ -260,7 +301,6 @@ impl SegmentBuffer {
                 _ => {}
             }
         }
-        let _ = before_terms;
         // Group tokens by term; a stable sort keeps positions increasing.
         self.scratch.sort_by_key(|&(t, _)| t);
         let mut i = 0;
@@ -314,6 +354,7 @@ impl SegmentBuffer {
         self.seqnos.push(seqno);
         self.ram_bytes += self.stored_buf.buf.len() + 16 + 9 * self.columns.len();
         self.num_docs += 1;
+        Ok(seqno)
     }
 
     /// The stored record of `doc`.

@@ -24,6 +24,13 @@ pub struct ScoredDoc {
     pub address: DocAddress,
 }
 
+/// Heap capacity reserved up front for a top-`k`: `k + 1`, bounded, so that
+/// a huge `k` ("every hit") neither overflows nor allocates for hits that
+/// may never come.
+fn prealloc(k: usize) -> usize {
+    k.saturating_add(1).min(4096)
+}
+
 /// Heap entry ordered so that the *worst* hit is on top: lower score, then
 /// higher address (ties go to the smaller address).
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +68,7 @@ impl TopK {
     pub fn new(k: usize) -> Self {
         TopK {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::with_capacity(prealloc(k)),
         }
     }
 
@@ -115,6 +122,8 @@ impl TopK {
 #[derive(Debug, Clone, Copy)]
 struct WorstSorted {
     hit: ScoredDoc,
+    /// The document has no value: after every document that has one.
+    missing: bool,
     descending: bool,
 }
 
@@ -136,12 +145,18 @@ impl Ord for WorstSorted {
         } else {
             self.hit.sort_value.cmp(&o.hit.sort_value)
         };
-        by_value.then(self.hit.address.cmp(&o.hit.address))
+        self.missing
+            .cmp(&o.missing)
+            .then(by_value)
+            .then(self.hit.address.cmp(&o.hit.address))
     }
 }
 
 /// Keeps the best `k` hits by a u64 sort key (order-preserving encoding of
-/// the column value); ties go to the smaller address.
+/// the column value); ties go to the smaller address. Documents without a
+/// value ([`push_missing`](TopKSorted::push_missing)) come after every
+/// document with one, in either direction, by address; their hits carry
+/// `sort_value` 0.
 #[derive(Debug)]
 pub struct TopKSorted {
     k: usize,
@@ -155,12 +170,21 @@ impl TopKSorted {
         TopKSorted {
             k,
             descending,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::with_capacity(prealloc(k)),
         }
     }
 
     /// Offers a hit.
     pub fn push(&mut self, sort_value: u64, address: DocAddress) {
+        self.offer(sort_value, false, address);
+    }
+
+    /// Offers a hit that has no value: it sorts last.
+    pub fn push_missing(&mut self, address: DocAddress) {
+        self.offer(0, true, address);
+    }
+
+    fn offer(&mut self, sort_value: u64, missing: bool, address: DocAddress) {
         if self.k == 0 {
             return;
         }
@@ -170,6 +194,7 @@ impl TopKSorted {
                 sort_value,
                 address,
             },
+            missing,
             descending: self.descending,
         };
         if self.heap.len() < self.k {
@@ -182,12 +207,16 @@ impl TopKSorted {
         }
     }
 
-    /// The worst key held when full (for skipping), else `None`.
+    /// The worst key held when full (for skipping), else `None` (also
+    /// when the worst hit held has no value).
     pub fn worst_value(&self) -> Option<u64> {
         if self.heap.len() < self.k {
             None
         } else {
-            self.heap.peek().map(|w| w.hit.sort_value)
+            self.heap
+                .peek()
+                .filter(|w| !w.missing)
+                .map(|w| w.hit.sort_value)
         }
     }
 
@@ -229,5 +258,34 @@ mod tests {
         let aa: Vec<u32> = asc.into_sorted().iter().map(|h| h.address.doc).collect();
         assert_eq!(dd, vec![1, 2]);
         assert_eq!(aa, vec![3, 0]);
+    }
+
+    #[test]
+    fn missing_values_sort_last_in_both_directions() {
+        for descending in [true, false] {
+            let mut t = TopKSorted::new(3, descending);
+            t.push_missing(a(0));
+            t.push(7, a(1));
+            t.push_missing(a(2));
+            t.push(0, a(3));
+            let got: Vec<u32> = t.into_sorted().iter().map(|h| h.address.doc).collect();
+            let want = if descending { [1, 3, 0] } else { [3, 1, 0] };
+            assert_eq!(got, want);
+        }
+        let mut t = TopKSorted::new(1, true);
+        t.push_missing(a(0));
+        assert_eq!(t.worst_value(), None);
+        t.push(0, a(1));
+        assert_eq!(t.worst_value(), Some(0));
+    }
+
+    #[test]
+    fn a_huge_k_does_not_preallocate() {
+        let mut t = TopK::new(usize::MAX);
+        t.push(1.0, a(0));
+        assert_eq!(t.into_sorted().len(), 1);
+        let mut t = TopKSorted::new(usize::MAX, true);
+        t.push(1, a(0));
+        assert_eq!(t.into_sorted().len(), 1);
     }
 }

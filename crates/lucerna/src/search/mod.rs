@@ -2,6 +2,7 @@
 
 pub mod bm25;
 pub mod collector;
+mod maxscore;
 pub mod parse;
 pub mod query;
 pub mod scorer;

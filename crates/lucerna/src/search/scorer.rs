@@ -116,10 +116,15 @@ impl Scorer for TermScorer {
         self.block_max = if last == TERMINATED && self.postings.block_last_doc() == TERMINATED {
             0.0
         } else {
-            self.bm25.bound(
-                self.postings.block_max_freq(),
-                self.postings.block_min_norm(),
-            )
+            let impacts = self.postings.block_impacts();
+            if impacts.is_empty() {
+                self.bm25.max_score()
+            } else {
+                impacts
+                    .iter()
+                    .map(|&(f, n)| self.bm25.bound(f, n))
+                    .fold(0.0, f32::max)
+            }
         };
         Ok(last)
     }
@@ -602,18 +607,19 @@ impl PhraseScorer {
 }
 
 /// Number of start positions `p` such that every term `i` occurs at
-/// `p + offsets[i]`.
+/// `p + offsets[i]`. Offsets are relative: `p` may be negative (a phrase
+/// whose first offset is 1 matches at the start of a field).
 pub fn exact_freq(positions: &[Vec<u32>], offsets: &[u32]) -> u32 {
     let Some(first) = positions.first() else {
         return 0;
     };
     let mut count = 0;
     'start: for &p0 in first {
-        let Some(start) = p0.checked_sub(offsets[0]) else {
-            continue;
-        };
+        let start = p0 as i64 - offsets[0] as i64;
         for (i, ps) in positions.iter().enumerate().skip(1) {
-            let want = start + offsets[i];
+            let Ok(want) = u32::try_from(start + offsets[i] as i64) else {
+                continue 'start;
+            };
             if ps.binary_search(&want).is_err() {
                 continue 'start;
             }

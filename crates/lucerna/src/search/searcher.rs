@@ -7,6 +7,7 @@ use crate::index::segment_reader::SegmentReader;
 use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
+use crate::search::maxscore::collect_maxscore;
 use crate::search::query::Query;
 use crate::search::scorer::{Scorer, TERMINATED};
 use crate::search::weight::{StatsSource, Weight};
@@ -31,7 +32,8 @@ pub enum Collect {
     TopK(usize),
     /// Only count.
     Count,
-    /// Count and keep the top `k` by a numeric column (e.g. newest first).
+    /// Count and keep the top `k` by a numeric column (e.g. newest first);
+    /// documents without a value come last, by address.
     CountAndTopKByField {
         /// The numeric field.
         field: Field,
@@ -161,7 +163,8 @@ impl Searcher {
     }
 
     /// Counts matches and returns the `k` with the largest (or smallest)
-    /// value of a numeric field; ties by address.
+    /// value of a numeric field; ties by address; documents without a value
+    /// come last (in either direction).
     pub fn top_k_by_field(
         &self,
         query: &Query,
@@ -203,29 +206,47 @@ impl Searcher {
             _ => TopKSorted::new(0, true),
         };
         for (ord, seg) in self.segments.iter().enumerate() {
+            let ord = ord as u32;
+            if let Collect::CountAndTopK(k) | Collect::TopK(k) = collect {
+                if k > 0 {
+                    if let Some(clauses) = weight.term_disjunction_scorers(seg)? {
+                        if let Collect::CountAndTopK(_) = collect {
+                            count += weight.fast_count(seg)?.unwrap_or(0);
+                        }
+                        collect_maxscore(seg, ord, clauses, &mut top)?;
+                        continue;
+                    }
+                }
+            }
             let Some(mut scorer) = weight.scorer(seg)? else {
                 continue;
             };
-            let ord = ord as u32;
             match collect {
                 Collect::Count => count += count_segment(seg, scorer.as_mut())?,
-                Collect::CountAndTopK(k) => {
-                    count += collect_scored(seg, ord, scorer.as_mut(), &mut top, k > 0)?
-                }
+                Collect::CountAndTopK(k) => match weight.fast_count(seg)? {
+                    // Counted without scoring: top-k may skip whole blocks.
+                    Some(n) => {
+                        count += n;
+                        if k > 0 {
+                            collect_pruned(seg, ord, scorer.as_mut(), &mut top)?;
+                        }
+                    }
+                    None => count += collect_scored(seg, ord, scorer.as_mut(), &mut top, k > 0)?,
+                },
                 Collect::TopK(_) => collect_pruned(seg, ord, scorer.as_mut(), &mut top)?,
                 Collect::CountAndTopKByField { field, .. } => {
                     let mut d = scorer.doc();
                     while d != TERMINATED {
                         if seg.is_live(d) {
                             count += 1;
-                            if let Some(v) = seg.column_value(field, d) {
-                                sorted.push(
-                                    v,
-                                    DocAddress {
-                                        segment: ord,
-                                        doc: d,
-                                    },
-                                );
+                            let address = DocAddress {
+                                segment: ord,
+                                doc: d,
+                            };
+                            // Documents without a value sort last.
+                            match seg.column_value(field, d) {
+                                Some(v) => sorted.push(v, address),
+                                None => sorted.push_missing(address),
                             }
                         }
                         d = scorer.advance()?;

@@ -239,6 +239,119 @@ impl Weight {
         })
     }
 
+    /// The exact number of live matches in `seg`, when it can be had
+    /// without scoring: a term (its document frequency when the segment has
+    /// no deletions), or a pure disjunction of terms (a bitset union).
+    /// `None` for every other query: the caller counts while scoring.
+    pub(crate) fn fast_count(&self, seg: &SegmentReader) -> Result<Option<u64>> {
+        match self {
+            Weight::Empty => Ok(Some(0)),
+            Weight::Term { key, .. } => {
+                let Some(info) = seg.term_info(key)? else {
+                    return Ok(Some(0));
+                };
+                if seg.live_docs().is_none() {
+                    return Ok(Some(info.doc_freq as u64));
+                }
+                let mut p = seg.postings(&info)?;
+                let mut n = 0u64;
+                let mut d = p.doc();
+                while d != TERMINATED {
+                    n += seg.is_live(d) as u64;
+                    d = p.advance()?;
+                }
+                Ok(Some(n))
+            }
+            Weight::Boolean {
+                must,
+                should,
+                must_not,
+                min_should,
+            } if must.is_empty()
+                && must_not.is_empty()
+                && *min_should <= 1
+                && should.iter().all(|w| matches!(w, Weight::Term { .. })) =>
+            {
+                let mut bits = vec![0u64; (seg.max_doc() as usize).div_ceil(64)];
+                for w in should {
+                    let Weight::Term { key, .. } = w else {
+                        continue;
+                    };
+                    let Some(info) = seg.term_info(key)? else {
+                        continue;
+                    };
+                    let mut p = seg.postings(&info)?;
+                    let mut d = p.doc();
+                    while d != TERMINATED {
+                        // Doc ids are checked < max_doc by the decoder.
+                        if let Some(word) = bits.get_mut(d as usize >> 6) {
+                            *word |= 1u64 << (d & 63);
+                        }
+                        d = p.advance()?;
+                    }
+                }
+                let n = if seg.live_docs().is_none() {
+                    bits.iter().map(|w| w.count_ones() as u64).sum()
+                } else {
+                    let mut n = 0u64;
+                    for (i, &w) in bits.iter().enumerate() {
+                        let mut w = w;
+                        while w != 0 {
+                            let d = (i as u32) * 64 + w.trailing_zeros();
+                            n += seg.is_live(d) as u64;
+                            w &= w - 1;
+                        }
+                    }
+                    n
+                };
+                Ok(Some(n))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// True for a pure disjunction of terms (only `should` term clauses,
+    /// at most one required to match).
+    fn is_term_disjunction(&self) -> bool {
+        matches!(self, Weight::Boolean { must, should, must_not, min_should }
+            if must.is_empty()
+                && must_not.is_empty()
+                && *min_should <= 1
+                && should.len() > 1
+                && should.iter().all(|w| matches!(w, Weight::Term { .. })))
+    }
+
+    /// For a pure disjunction of terms, one term scorer per clause in query
+    /// order (`None` where the segment lacks the term), for
+    /// [`collect_maxscore`](crate::search::maxscore::collect_maxscore);
+    /// `None` for any other query.
+    pub(crate) fn term_disjunction_scorers(
+        &self,
+        seg: &SegmentReader,
+    ) -> Result<Option<Vec<Option<TermScorer>>>> {
+        if !self.is_term_disjunction() {
+            return Ok(None);
+        }
+        let Weight::Boolean { should, .. } = self else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(should.len());
+        for w in should {
+            let Weight::Term { field, key, bm25 } = w else {
+                return Ok(None);
+            };
+            out.push(match seg.term_info(key)? {
+                None => None,
+                Some(info) => Some(TermScorer::new(
+                    seg.postings(&info)?,
+                    bm25.clone(),
+                    seg.norms(*field),
+                )),
+            });
+        }
+        Ok(Some(out))
+    }
+
     /// Builds the scorer of this weight on one segment (`None`: no match).
     pub(crate) fn scorer(&self, seg: &SegmentReader) -> Result<Option<Box<dyn Scorer>>> {
         Ok(match self {
