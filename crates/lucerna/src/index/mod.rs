@@ -6,6 +6,7 @@ pub mod commit;
 pub(crate) mod field_stats;
 pub(crate) mod file_refs;
 pub(crate) mod flush;
+pub(crate) mod merger;
 pub mod reader;
 pub mod segment_reader;
 pub mod writer;

@@ -37,6 +37,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod force_merge;
+
 /// A failed flush: the buffer (handed back so no document is lost) and
 /// the error. Boxed: the buffer is large.
 type FlushFailure = Box<(SegmentBuffer, Error)>;
@@ -120,6 +122,8 @@ struct Inner {
     pool: Mutex<Vec<SegmentBuffer>>,
     docs_buffered: AtomicUsize,
     state: Mutex<State>,
+    /// Held for the whole of a merge: one merge at a time.
+    merge_lock: Mutex<()>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -168,6 +172,15 @@ fn time_seed() -> u64 {
     t ^ (std::process::id() as u64).rotate_left(32)
 }
 
+/// `N` of a segment file name `seg_N.ext` or `seg_N_suffix`.
+fn segment_number(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("seg_")?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
 /// True for names the engine owns (and may delete when unreferenced).
 fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
@@ -202,11 +215,21 @@ impl IndexWriter {
                 applied: 0,
             });
         }
+        // Segment names left by an earlier writer's uncommitted flushes may
+        // still be on disk (files an open reader holds, or that could not be
+        // deleted): never reuse one, as Lucene's file deleter bumps its
+        // segment counter past every existing segment file.
+        let next_segment = dir
+            .list()?
+            .iter()
+            .filter_map(|f| segment_number(f))
+            .map(|n| n.saturating_add(1))
+            .fold(commit.next_segment, u64::max);
         let state = State {
             segments,
             deletes: Vec::new(),
             last_delete: 0,
-            next_segment: commit.next_segment,
+            next_segment,
             last_commit: commit,
             ids: SplitMix64::new(time_seed()),
         };
@@ -222,6 +245,7 @@ impl IndexWriter {
                 pool: Mutex::new(Vec::new()),
                 docs_buffered: AtomicUsize::new(0),
                 state: Mutex::new(state),
+                merge_lock: Mutex::new(()),
                 _lock: lock,
             }),
         };
@@ -284,11 +308,14 @@ impl IndexWriter {
         let _ops = self.inner.ops.read();
         let buf = self.take_buffer();
         let mut buf = self.ensure_room(buf)?;
-        let seq = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
-        buf.add(&doc, self.inner.analyzer.as_ref(), seq);
-        self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        let added = buf.add(&doc, self.inner.analyzer.as_ref(), || {
+            self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
+        });
+        if added.is_ok() {
+            self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        }
         self.return_buffer(buf);
-        Ok(seq)
+        added
     }
 
     /// Deletes every document added before this call whose `field`
@@ -326,12 +353,17 @@ impl IndexWriter {
         let _ops = self.inner.ops.read();
         let buf = self.take_buffer();
         let mut buf = self.ensure_room(buf)?;
-        self.push_delete(term_key(field, term));
-        let seq = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
-        buf.add(&doc, self.inner.analyzer.as_ref(), seq);
-        self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        // The delete goes in only once the buffer has accepted the document
+        // (a rejected document leaves the old ones in place).
+        let added = buf.add(&doc, self.inner.analyzer.as_ref(), || {
+            self.push_delete(term_key(field, term));
+            self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
+        });
+        if added.is_ok() {
+            self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        }
         self.return_buffer(buf);
-        Ok(seq)
+        added
     }
 
     /// Writes `buf` as a new segment. On failure returns the buffer so no

@@ -1,0 +1,499 @@
+//! Segment merging: turns N immutable segments into one.
+//!
+//! [`merge_segments`] writes every file a flush writes (term dictionary,
+//! postings with positions, norms, stored fields, numeric columns, field
+//! statistics) for a new segment holding the live documents of its inputs,
+//! renumbered in input order (input 0's live documents first, each input's
+//! in ascending doc order). Deleted documents are dropped, so the new
+//! segment has no deletes file.
+//!
+//! Before any input is read, every file of every input segment is verified
+//! whole against the length and CRC its [`SegmentMeta`] records: a merge
+//! never copies silently corrupted bytes into a new segment.
+//!
+//! Field statistics are recomputed from the merged postings (a document's
+//! field length is the sum of its term frequencies in that field), so BM25
+//! statistics equal those of a segment freshly indexed from exactly the
+//! surviving documents.
+
+use crate::error::{Error, Result};
+use crate::index::commit::{FileEntry, SegmentMeta};
+use crate::index::field_stats::SegmentFieldStats;
+use crate::index::segment_reader::{files, SegmentReader};
+use crate::schema::{FieldType, NumericKind, Schema};
+use crate::search::bm25::FieldStats;
+use crate::search::scorer::TERMINATED;
+use lucerna_codec::columns::ColumnsWriter;
+use lucerna_codec::livedocs::LiveDocs;
+use lucerna_codec::norms::NormsWriter;
+use lucerna_codec::postings::{doc_file, pos_file, PostingsWriter, TermInfo};
+use lucerna_codec::stored::{StoredOptions, StoredWriter};
+use lucerna_codec::termdict::{TermDictWriter, TermIter};
+use lucerna_store::{Directory, EnvelopeReader, StoreError};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// One segment to merge.
+#[derive(Clone, Copy)]
+pub(crate) struct MergeInput<'a> {
+    /// The segment.
+    pub reader: &'a SegmentReader,
+    /// Its live documents when they differ from the reader's own (deletes
+    /// applied in memory but not yet written); `None`: the reader's.
+    pub live: Option<&'a LiveDocs>,
+}
+
+impl MergeInput<'_> {
+    fn is_live(&self, doc: u32) -> bool {
+        match self.live {
+            Some(l) => l.is_live(doc),
+            None => self.reader.is_live(doc),
+        }
+    }
+}
+
+/// The result of a merge.
+#[derive(Debug)]
+pub(crate) struct MergeOutput {
+    /// The new segment (deletion generation 0, no deleted documents).
+    pub meta: SegmentMeta,
+    /// Per input, per old document: its number in the new segment, or
+    /// `None` when it was deleted (and dropped).
+    pub doc_maps: Vec<Vec<Option<u32>>>,
+}
+
+/// Names of every file [`merge_segments`] writes for segment `name` (the
+/// same set a flush writes, without a deletes file).
+pub(crate) fn segment_file_names(name: &str) -> Vec<String> {
+    let base = files::postings_base(name);
+    vec![
+        files::termdict(name),
+        doc_file(&base),
+        pos_file(&base),
+        files::norms(name),
+        files::stored(name),
+        files::columns(name),
+        files::field_stats(name),
+    ]
+}
+
+/// Verifies every file of `meta` whole: envelope structure, full CRC32,
+/// segment id, and length and CRC against the ones `meta` records. Fails
+/// with [`StoreError::Corrupt`] (or `NotFound`) naming the file.
+pub(crate) fn verify_segment_files(dir: &dyn Directory, meta: &SegmentMeta) -> Result<()> {
+    for f in &meta.files {
+        let env = EnvelopeReader::open(dir, &f.name)?;
+        env.verify_full()?;
+        env.expect_id(&meta.id)?;
+        if env.len() != f.meta.len {
+            return Err(StoreError::corrupt(
+                &f.name,
+                0,
+                f.meta.len,
+                env.len(),
+                "length differs from the segment's record",
+            )
+            .into());
+        }
+        if env.checksum() != f.meta.checksum {
+            return Err(StoreError::corrupt(
+                &f.name,
+                env.len().saturating_sub(4),
+                f.meta.checksum as u64,
+                env.checksum() as u64,
+                "checksum differs from the segment's record",
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Merges `inputs` into a new segment `name` with id `id` in `dir`.
+///
+/// Every file of every input is verified first (see
+/// [`verify_segment_files`]); on a mismatch nothing is written. On any
+/// later error the files written so far are deleted. Files are not synced:
+/// the commit that publishes the segment syncs them.
+pub(crate) fn merge_segments(
+    dir: &dyn Directory,
+    schema: &Schema,
+    inputs: &[MergeInput<'_>],
+    name: &str,
+    id: [u8; 16],
+) -> Result<MergeOutput> {
+    for input in inputs {
+        if let Some(l) = input.live {
+            if l.max_doc() != input.reader.max_doc() {
+                return Err(Error::InvalidArgument(format!(
+                    "merge: live docs of {} documents for segment `{}` of {}",
+                    l.max_doc(),
+                    input.reader.meta().name,
+                    input.reader.max_doc()
+                )));
+            }
+        }
+    }
+    for input in inputs {
+        verify_segment_files(dir, input.reader.meta())?;
+    }
+    match write_merged(dir, schema, inputs, name, id) {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            delete_partial(dir, name);
+            Err(e)
+        }
+    }
+}
+
+/// Best effort: removes every file of segment `name`.
+pub(crate) fn delete_partial(dir: &dyn Directory, name: &str) {
+    if let Ok(names) = dir.list() {
+        let (dot, under) = (format!("{name}."), format!("{name}_"));
+        for f in names {
+            if f.starts_with(&dot) || f.starts_with(&under) {
+                let _ = dir.delete(&f);
+            }
+        }
+    }
+}
+
+/// Old → new document numbers, in input order.
+fn doc_maps(inputs: &[MergeInput<'_>]) -> Result<(Vec<Vec<Option<u32>>>, u32)> {
+    let mut next: u64 = 0;
+    let mut maps = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let max_doc = input.reader.max_doc();
+        let mut map = Vec::with_capacity(max_doc as usize);
+        for d in 0..max_doc {
+            if input.is_live(d) {
+                map.push(Some(next as u32));
+                next += 1;
+            } else {
+                map.push(None);
+            }
+        }
+        // u32::MAX is TERMINATED and max_doc is below it (as in commits).
+        if next >= u32::MAX as u64 {
+            return Err(Error::InvalidArgument(
+                "merge: more than 2^32 - 2 documents".into(),
+            ));
+        }
+        maps.push(map);
+    }
+    Ok((maps, next as u32))
+}
+
+/// Heap entry of the k-way term merge: the smallest key on top, equal keys
+/// in input order.
+type HeapEntry = (Reverse<Vec<u8>>, Reverse<usize>);
+
+/// Reads the next term of input `i` into `current[i]` and `heap`.
+fn next_term(
+    iters: &mut [TermIter],
+    current: &mut [Option<TermInfo>],
+    heap: &mut BinaryHeap<HeapEntry>,
+    i: usize,
+) -> Result<()> {
+    current[i] = None;
+    if let Some(item) = iters[i].next() {
+        let (key, info) = item?;
+        current[i] = Some(info);
+        heap.push((Reverse(key), Reverse(i)));
+    }
+    Ok(())
+}
+
+/// Per-field accumulator of document lengths (sum of term frequencies), so
+/// field statistics come out as a fresh flush would compute them.
+struct FieldLengths {
+    field: Option<usize>,
+    lengths: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl FieldLengths {
+    fn new(max_doc: u32) -> Self {
+        FieldLengths {
+            field: None,
+            lengths: vec![0; max_doc as usize],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Folds the current field's lengths into `stats` and starts `field`.
+    fn switch(&mut self, field: Option<usize>, stats: &mut [(FieldStats, u64)]) {
+        if let Some(f) = self.field {
+            let mut s = FieldStats::default();
+            for &d in &self.touched {
+                let len = std::mem::take(&mut self.lengths[d as usize]);
+                if len > 0 {
+                    s.doc_count += 1;
+                    s.sum_total_term_freq += len as u64;
+                }
+            }
+            if let Some(slot) = stats.get_mut(f) {
+                slot.0 = s;
+            }
+        }
+        self.touched.clear();
+        self.field = field;
+    }
+
+    fn add(&mut self, doc: u32, freq: u32) {
+        let l = &mut self.lengths[doc as usize];
+        if *l == 0 {
+            self.touched.push(doc);
+        }
+        *l = l.saturating_add(freq);
+    }
+}
+
+fn write_merged(
+    dir: &dyn Directory,
+    schema: &Schema,
+    inputs: &[MergeInput<'_>],
+    name: &str,
+    id: [u8; 16],
+) -> Result<MergeOutput> {
+    let (maps, max_doc) = doc_maps(inputs)?;
+    let mut files_out: Vec<FileEntry> = Vec::new();
+    let mut stats: Vec<(FieldStats, u64)> = vec![(FieldStats::default(), 0); schema.len()];
+
+    // Terms: k-way merge of the dictionaries in key order; postings of
+    // each input in input order, so new doc ids increase.
+    let mut iters = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        iters.push(input.reader.core().termdict.prefix(&[])?);
+    }
+    let mut current: Vec<Option<TermInfo>> = vec![None; inputs.len()];
+    let mut heap = BinaryHeap::with_capacity(inputs.len());
+    for i in 0..inputs.len() {
+        next_term(&mut iters, &mut current, &mut heap, i)?;
+    }
+    let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
+    let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
+    let mut lengths = FieldLengths::new(max_doc);
+    let mut holders: Vec<usize> = Vec::with_capacity(inputs.len());
+    let mut positions: Vec<u32> = Vec::new();
+    while let Some((Reverse(key), Reverse(first))) = heap.pop() {
+        holders.clear();
+        holders.push(first);
+        while heap.peek().is_some_and(|(Reverse(k), _)| *k == key) {
+            if let Some((_, Reverse(i))) = heap.pop() {
+                holders.push(i);
+            }
+        }
+        // Postings are appended in input order so new doc ids increase.
+        holders.sort_unstable();
+        let field = match key.first() {
+            Some(&f) if (f as usize) < schema.len() => f as usize,
+            _ => {
+                let file = inputs[first].reader.core().termdict.name().to_string();
+                return Err(StoreError::corrupt(
+                    file,
+                    0,
+                    schema.len() as u64,
+                    key.first().map_or(u64::MAX, |&f| f as u64),
+                    "term key names no field of the schema",
+                )
+                .into());
+            }
+        };
+        if lengths.field != Some(field) {
+            lengths.switch(Some(field), &mut stats);
+        }
+        let mut started = false;
+        for &i in &holders {
+            let core = inputs[i].reader.core();
+            let map = &maps[i];
+            let Some(info) = current[i] else {
+                continue;
+            };
+            let norms = core.norms.field(field as u32);
+            let mut p = core.postings.postings(&info)?;
+            let mut d = p.doc();
+            while d != TERMINATED {
+                if let Some(Some(nd)) = map.get(d as usize).copied() {
+                    let freq = p.freq();
+                    positions.clear();
+                    p.positions(&mut positions)?;
+                    let norm = norms.map_or(0, |n| n.get(d));
+                    if !started {
+                        pw.start_term();
+                        started = true;
+                    }
+                    pw.add_doc(nd, freq, &positions, norm)?;
+                    lengths.add(nd, freq);
+                }
+                d = p.advance()?;
+            }
+        }
+        if started {
+            let info = pw.finish_term()?;
+            td.insert(&key, &info)?;
+            stats[field].1 += 1;
+        }
+        for &i in &holders {
+            next_term(&mut iters, &mut current, &mut heap, i)?;
+        }
+    }
+    lengths.switch(None, &mut stats);
+    files_out.push(FileEntry {
+        name: files::termdict(name),
+        meta: td.finish()?,
+    });
+    for (fname, meta) in pw.finish()? {
+        files_out.push(FileEntry { name: fname, meta });
+    }
+
+    // Norms of indexed fields, live documents in new order.
+    let mut nw = NormsWriter::new(max_doc);
+    for (field, entry) in schema.fields() {
+        if entry.field_type.is_indexed() {
+            let mut n = Vec::with_capacity(max_doc as usize);
+            for (input, map) in inputs.iter().zip(&maps) {
+                let norms = input.reader.core().norms.field(field.0 as u32);
+                for (d, m) in map.iter().enumerate() {
+                    if m.is_some() {
+                        n.push(norms.map_or(0, |x| x.get(d as u32)));
+                    }
+                }
+            }
+            nw.add_field(field.0 as u32, &n)?;
+        }
+    }
+    files_out.push(FileEntry {
+        name: files::norms(name),
+        meta: nw.write(dir, &files::norms(name), &id, "")?,
+    });
+
+    // Stored fields: records copied as they are.
+    let mut sw =
+        StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
+    for (input, map) in inputs.iter().zip(&maps) {
+        let stored = &input.reader.core().stored;
+        let mut seen = 0usize;
+        for (d, rec) in stored.iter().enumerate() {
+            let rec = rec?;
+            seen += 1;
+            if map.get(d).copied().flatten().is_some() {
+                sw.add(&rec)?;
+            }
+        }
+        if seen != map.len() {
+            return Err(StoreError::corrupt(
+                stored.name(),
+                0,
+                map.len() as u64,
+                seen as u64,
+                "stored record count differs from the segment's document count",
+            )
+            .into());
+        }
+    }
+    files_out.push(FileEntry {
+        name: files::stored(name),
+        meta: sw.finish()?,
+    });
+
+    // Numeric columns, and the `id` range of the surviving documents.
+    let mut cw = ColumnsWriter::new(max_doc);
+    let mut id_range: Option<(u64, u64)> = None;
+    for (field, entry) in schema.fields() {
+        if let FieldType::Numeric { kind, .. } = entry.field_type {
+            let mut col: Vec<Option<u64>> = Vec::with_capacity(max_doc as usize);
+            for (input, map) in inputs.iter().zip(&maps) {
+                let c = input.reader.core().columns.column(field.0 as u32);
+                for (d, m) in map.iter().enumerate() {
+                    if m.is_some() {
+                        col.push(c.as_ref().and_then(|c| c.get_opt(d as u32)));
+                    }
+                }
+            }
+            if entry.name == "id" && kind == NumericKind::U64 {
+                for v in col.iter().flatten() {
+                    id_range = Some(match id_range {
+                        None => (*v, *v),
+                        Some((a, b)) => (a.min(*v), b.max(*v)),
+                    });
+                }
+            }
+            cw.add_column(field.0 as u32, &col)?;
+        }
+    }
+    files_out.push(FileEntry {
+        name: files::columns(name),
+        meta: cw.write(dir, &files::columns(name), &id, "")?,
+    });
+
+    // Field statistics.
+    let fstats = SegmentFieldStats { fields: stats };
+    files_out.push(FileEntry {
+        name: files::field_stats(name),
+        meta: fstats.write(dir, &files::field_stats(name), id)?,
+    });
+
+    Ok(MergeOutput {
+        meta: SegmentMeta {
+            name: name.to_string(),
+            id,
+            max_doc,
+            del_gen: 0,
+            num_deleted: 0,
+            id_range,
+            files: files_out,
+        },
+        doc_maps: maps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::file_refs::FileRefs;
+    use crate::store::RamDirectory;
+    use crate::{Document, Index, WriterConfig};
+    use std::sync::Arc;
+
+    #[test]
+    fn no_input_gives_an_empty_segment_that_opens() {
+        let dir = RamDirectory::new();
+        let schema = Schema::logs();
+        let out = merge_segments(&dir, &schema, &[], "seg_9", [7; 16]).unwrap();
+        assert_eq!(out.meta.max_doc, 0);
+        assert_eq!(out.meta.id_range, None);
+        let names: Vec<&str> = out.meta.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names.len(), segment_file_names("seg_9").len());
+        for n in segment_file_names("seg_9") {
+            assert!(names.contains(&n.as_str()), "{n}");
+        }
+        let r =
+            SegmentReader::open(&dir, &out.meta, Arc::new(schema), &FileRefs::default()).unwrap();
+        assert_eq!(r.num_live(), 0);
+        verify_segment_files(&dir, &out.meta).unwrap();
+    }
+
+    #[test]
+    fn live_docs_of_the_wrong_size_are_rejected_before_anything_is_written() {
+        let dir = RamDirectory::new();
+        let index = Index::create(dir.clone(), Schema::logs()).unwrap();
+        let id = index.schema().field("id").unwrap();
+        let w = index.writer(WriterConfig::default()).unwrap();
+        for i in 0..3 {
+            let mut d = Document::new();
+            d.add_u64(id, i);
+            w.add_document(d).unwrap();
+        }
+        let s = w.searcher().unwrap();
+        let live = LiveDocs::all(5);
+        let before = dir.list().unwrap();
+        let input = MergeInput {
+            reader: &s.segments()[0],
+            live: Some(&live),
+        };
+        let e = merge_segments(&dir, index.schema(), &[input], "seg_9", [7; 16]).unwrap_err();
+        assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
+        assert_eq!(dir.list().unwrap(), before);
+    }
+}
