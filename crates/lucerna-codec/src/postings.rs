@@ -838,6 +838,24 @@ impl SegmentPostings {
         Ok(self.doc)
     }
 
+    /// Visits every remaining document, from the current one on, a block
+    /// at a time (`f` gets ascending doc ids), then leaves the cursor
+    /// exhausted. The fast path for counting and bitset unions: no per-doc
+    /// call or block-boundary check.
+    pub fn for_each_block(&mut self, mut f: impl FnMut(&[u32])) -> Result<()> {
+        if self.doc == TERMINATED {
+            return Ok(());
+        }
+        f(&self.docs[self.i..self.n]);
+        while self.block + 1 < self.num_blocks {
+            self.load_block(self.block + 1)?;
+            f(&self.docs[..self.n]);
+        }
+        self.i = self.n;
+        self.doc = TERMINATED;
+        Ok(())
+    }
+
     /// Moves to the first document ≥ `target`; returns it or
     /// [`TERMINATED`]. Never moves backwards.
     pub fn seek(&mut self, target: u32) -> Result<u32> {

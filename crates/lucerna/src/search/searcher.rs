@@ -218,6 +218,23 @@ impl Searcher {
                     }
                 }
             }
+            if let Collect::CountAndTopK(k) | Collect::TopK(k) = collect {
+                // A lone term: a concrete scorer, so the hot loop is
+                // monomorphized instead of going through `dyn Scorer`.
+                if let Some(term) = weight.term_scorer(seg)? {
+                    let mut term = match term {
+                        Some(t) => t,
+                        None => continue,
+                    };
+                    if let Collect::CountAndTopK(_) = collect {
+                        count += weight.fast_count(seg)?.unwrap_or(0);
+                    }
+                    if k > 0 {
+                        collect_pruned(seg, ord, &mut term, &mut top)?;
+                    }
+                    continue;
+                }
+            }
             let Some(mut scorer) = weight.scorer(seg)? else {
                 continue;
             };
@@ -365,22 +382,41 @@ fn collect_scored(
 
 /// Top-k without counting: skips whole blocks whose maximum score cannot
 /// beat the current k-th score.
-fn collect_pruned(
+fn collect_pruned<S: Scorer + ?Sized>(
     seg: &SegmentReader,
     ord: u32,
-    scorer: &mut dyn Scorer,
+    scorer: &mut S,
     top: &mut TopK,
 ) -> Result<()> {
     let mut d = scorer.doc();
+    // The block bound holds for docs up to `up_to`; it is recomputed only
+    // when the cursor leaves that range (once per block, not per doc).
+    let mut up_to = 0u32;
+    let mut block_max = f32::INFINITY;
+    let mut bound_known = false;
     while d != TERMINATED {
         let threshold = top.threshold();
         if threshold > f32::NEG_INFINITY {
-            let up_to = scorer.shallow_seek(d)?;
-            if scorer.block_max_score() < threshold {
-                if up_to == TERMINATED {
-                    break;
+            if !bound_known || d > up_to {
+                up_to = scorer.shallow_seek(d)?;
+                block_max = scorer.block_max_score();
+                bound_known = true;
+            }
+            if block_max < threshold {
+                // Walk the following blocks by their bounds alone (no
+                // decoding) and decode only the first that could compete.
+                loop {
+                    if up_to == TERMINATED {
+                        return Ok(());
+                    }
+                    let target = up_to + 1;
+                    up_to = scorer.shallow_seek(target)?;
+                    block_max = scorer.block_max_score();
+                    if block_max >= threshold {
+                        d = scorer.seek(target)?;
+                        break;
+                    }
                 }
-                d = scorer.seek(up_to.saturating_add(1))?;
                 continue;
             }
         }

@@ -255,11 +255,9 @@ impl Weight {
                 }
                 let mut p = seg.postings(&info)?;
                 let mut n = 0u64;
-                let mut d = p.doc();
-                while d != TERMINATED {
-                    n += seg.is_live(d) as u64;
-                    d = p.advance()?;
-                }
+                p.for_each_block(|docs| {
+                    n += docs.iter().filter(|&&d| seg.is_live(d)).count() as u64;
+                })?;
                 Ok(Some(n))
             }
             Weight::Boolean {
@@ -281,14 +279,14 @@ impl Weight {
                         continue;
                     };
                     let mut p = seg.postings(&info)?;
-                    let mut d = p.doc();
-                    while d != TERMINATED {
-                        // Doc ids are checked < max_doc by the decoder.
-                        if let Some(word) = bits.get_mut(d as usize >> 6) {
-                            *word |= 1u64 << (d & 63);
+                    p.for_each_block(|docs| {
+                        for &d in docs {
+                            // Doc ids are checked < max_doc by the decoder.
+                            if let Some(word) = bits.get_mut(d as usize >> 6) {
+                                *word |= 1u64 << (d & 63);
+                            }
                         }
-                        d = p.advance()?;
-                    }
+                    })?;
                 }
                 let n = if seg.live_docs().is_none() {
                     bits.iter().map(|w| w.count_ones() as u64).sum()
@@ -308,6 +306,22 @@ impl Weight {
             }
             _ => Ok(None),
         }
+    }
+
+    /// For a term query, its scorer on `seg` (`Some(None)` when the segment
+    /// lacks the term); `None` for any other query.
+    pub(crate) fn term_scorer(&self, seg: &SegmentReader) -> Result<Option<Option<TermScorer>>> {
+        let Weight::Term { field, key, bm25 } = self else {
+            return Ok(None);
+        };
+        Ok(Some(match seg.term_info(key)? {
+            None => None,
+            Some(info) => Some(TermScorer::new(
+                seg.postings(&info)?,
+                bm25.clone(),
+                seg.norms(*field),
+            )),
+        }))
     }
 
     /// True for a pure disjunction of terms (only `should` term clauses,
