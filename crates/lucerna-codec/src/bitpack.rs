@@ -60,10 +60,7 @@ pub fn pack(vals: &[u32], bits: u8, out: &mut Vec<u8>) {
 }
 
 #[inline(always)]
-fn unpack_width<const B: usize>(src: &[u8], out: &mut [u32; BLOCK]) {
-    // Copy into a padded buffer so every 8-byte window below is in bounds.
-    let mut buf = [0u8; 16 * 32 + 8];
-    buf[..16 * B].copy_from_slice(&src[..16 * B]);
+fn unpack_from<const B: usize>(buf: &[u8], out: &mut [u32; BLOCK]) {
     let mask: u64 = if B == 32 {
         u32::MAX as u64
     } else {
@@ -78,8 +75,23 @@ fn unpack_width<const B: usize>(src: &[u8], out: &mut [u32; BLOCK]) {
     }
 }
 
+#[inline(always)]
+fn unpack_width<const B: usize>(src: &[u8], out: &mut [u32; BLOCK]) {
+    // Every 8-byte window read ends at most 8 bytes past the block: read
+    // in place when the source has them (bytes past the block are masked
+    // out), else from a zero-padded copy.
+    if src.len() >= 16 * B + 8 {
+        unpack_from::<B>(src, out);
+    } else {
+        let mut buf = [0u8; 16 * 32 + 8];
+        buf[..16 * B].copy_from_slice(&src[..16 * B]);
+        unpack_from::<B>(&buf, out);
+    }
+}
+
 /// Unpacks one block of width `bits` from the first `16 × bits` bytes of
-/// `src` into `out`.
+/// `src` into `out`. `src` may extend past the block (it is faster when at
+/// least 8 more bytes follow); those bytes do not affect the result.
 ///
 /// # Panics
 /// Only on caller error: `bits > 32` or `src` shorter than

@@ -15,13 +15,14 @@
 //!   flags   u8                       bit 0: positions indexed
 //!   per term, at TermInfo::doc_off:
 //!     when the term has more than one block (doc_freq > 128):
-//!       skip_len  vint               bytes of the skip entries below
-//!       per block (⌈doc_freq / 128⌉ entries):
-//!         vint  last_doc − previous block's last_doc (the first: last_doc)
-//!         vint  block_bytes          encoded length of the block
-//!         vint  pos_bytes            its positions' length (if positions)
-//!         u8    n_impacts            1 ..= 8
-//!         n_impacts × (vint freq, u8 norm)   the block's impacts
+//!       imp_len   vint               bytes of the impacts area below
+//!       skip table: ⌈doc_freq / 128⌉ fixed-width entries of 20 bytes:
+//!         u32   last_doc             the block's last document
+//!         u32   doc_end              end of the block, from the first block
+//!         u64   pos_end              end of its positions, from pos_off
+//!         u32   imp_end              end of its impacts in the impacts area
+//!       impacts area (imp_len bytes): per block, 1 ..= 8 impacts
+//!         (vint freq, u8 norm), norms ascending
 //!     blocks, each of 128 documents but the last, which may be shorter:
 //!       full block:  u8 doc_bits, 128 doc deltas packed (16 × doc_bits
 //!                    bytes), u8 freq_bits, 128 (freq − 1) packed
@@ -45,10 +46,12 @@
 //!
 //! # Integrity
 //!
-//! Every count and offset is checked before use: `doc_freq ≤ max_doc`, so
-//! the skip table allocates at most `max_doc / 128` entries; doc ids must be
-//! strictly increasing and below `max_doc`; a block's decoded last document
-//! and length must agree with its skip entry. Violations are
+//! Every count and offset is checked before use: `doc_freq ≤ max_doc`; the
+//! skip table and impacts area must lie within the file (checked when a
+//! cursor opens; the table is then read in place, searched by galloping and
+//! binary search, nothing allocated); doc ids must be strictly increasing
+//! and below `max_doc`; a block's decoded last document and length must
+//! agree with its skip entry, and entries' offsets must not decrease. Violations are
 //! [`StoreError::Corrupt`] naming the file and offset.
 //!
 //! # Example
@@ -98,6 +101,8 @@ pub const VERSION: u32 = 1;
 pub const TERMINATED: u32 = u32::MAX;
 
 const FLAG_POSITIONS: u8 = 1;
+/// Bytes of one skip-table entry.
+const SKIP_ENTRY_LEN: usize = 20;
 /// Most impacts kept per block.
 pub const MAX_IMPACTS: usize = 8;
 const HEADER_LEN: u64 = 1;
@@ -128,8 +133,6 @@ pub fn pos_file(base: &str) -> String {
 #[derive(Debug, Clone, Copy, Default)]
 struct SkipEntry {
     last_doc: u32,
-    /// Absolute offset of the block in the `.doc` payload.
-    doc_off: u64,
     /// Encoded length of the block.
     block_bytes: u64,
     /// Absolute offset of the block's positions in the `.pos` payload.
@@ -348,7 +351,6 @@ impl PostingsWriter {
         block_impacts(&mut self.block_pairs, &mut self.impacts);
         self.skips.push(SkipEntry {
             last_doc: prev,
-            doc_off: start as u64,
             block_bytes: (self.blocks.len() - start) as u64,
             pos_off: self.block_pos_start,
             imp_start: imp_start as u32,
@@ -378,34 +380,39 @@ impl PostingsWriter {
         };
         let with_pos = self.pos_out.is_some();
         if self.skips.len() > 1 {
-            let mut w = ByteWriter::new();
-            let mut prev = 0u32;
+            // Impacts area first (to know each block's end offset in it),
+            // then the fixed-width table, then both go before the blocks.
+            let mut imps = ByteWriter::new();
+            let mut table = Vec::with_capacity(self.skips.len() * SKIP_ENTRY_LEN);
+            let mut doc_end = 0u64;
             for (i, s) in self.skips.iter().enumerate() {
-                w.vint(if i == 0 {
-                    s.last_doc
-                } else {
-                    s.last_doc - prev
-                } as u64);
-                w.vint(s.block_bytes);
-                if with_pos {
-                    let end = self
-                        .skips
+                for &(f, n) in &self.impacts[s.imp_start as usize..][..s.imp_len as usize] {
+                    imps.vint(f as u64);
+                    imps.u8(n);
+                }
+                doc_end += s.block_bytes;
+                let pos_end = if with_pos {
+                    self.skips
                         .get(i + 1)
-                        .map_or(self.term_pos.len() as u64, |n| n.pos_off);
-                    w.vint(end - s.pos_off);
-                }
-                let imps = &self.impacts[s.imp_start as usize..][..s.imp_len as usize];
-                w.u8(s.imp_len);
-                for &(f, n) in imps {
-                    w.vint(f as u64);
-                    w.u8(n);
-                }
-                prev = s.last_doc;
+                        .map_or(self.term_pos.len() as u64, |n| n.pos_off)
+                } else {
+                    0
+                };
+                let (Ok(doc_end32), Ok(imp_end32)) =
+                    (u32::try_from(doc_end), u32::try_from(imps.len()))
+                else {
+                    return Err(self.invalid("a term's postings exceed 4 GiB"));
+                };
+                table.extend_from_slice(&s.last_doc.to_le_bytes());
+                table.extend_from_slice(&doc_end32.to_le_bytes());
+                table.extend_from_slice(&pos_end.to_le_bytes());
+                table.extend_from_slice(&imp_end32.to_le_bytes());
             }
             let mut len = ByteWriter::new();
-            len.vint(w.len() as u64);
+            len.vint(imps.len() as u64);
             self.doc_pending.extend_from_slice(&len.buf);
-            self.doc_pending.extend_from_slice(&w.buf);
+            self.doc_pending.extend_from_slice(&table);
+            self.doc_pending.extend_from_slice(&imps.buf);
         }
         self.doc_pending.extend_from_slice(&self.blocks);
         if with_pos {
@@ -531,9 +538,14 @@ pub struct SegmentPostings {
     max_doc: u32,
     doc_freq: u32,
     num_blocks: usize,
-    skips: Vec<SkipEntry>,
-    impacts: Vec<(u32, u8)>,
-    /// Offset of the first block (single-block terms).
+    /// Payload offset of the skip table (multi-block terms), of the
+    /// impacts area after it, and of the first block.
+    table_start: usize,
+    imp_area: usize,
+    /// Impacts of the block under the block-max cursor, decoded on demand.
+    cur_impacts: Vec<(u32, u8)>,
+    cur_impacts_block: usize,
+    /// Offset of the first block.
     blocks_start: u64,
     term_pos_off: u64,
     // The loaded block.
@@ -606,8 +618,10 @@ impl SegmentPostings {
             max_doc: r.max_doc,
             doc_freq: info.doc_freq,
             num_blocks,
-            skips: Vec::new(),
-            impacts: Vec::new(),
+            table_start: 0,
+            imp_area: 0,
+            cur_impacts: Vec::new(),
+            cur_impacts_block: usize::MAX,
             blocks_start: info.doc_off,
             term_pos_off: info.pos_off,
             block: 0,
@@ -622,7 +636,7 @@ impl SegmentPostings {
             shallow: 0,
         };
         if num_blocks > 1 {
-            p.read_skips(info)?;
+            p.open_skips(info)?;
         }
         p.load_block(0)?;
         p.doc = p.docs[0];
@@ -633,84 +647,134 @@ impl SegmentPostings {
         ByteReader::new(&self.doc_name, self.doc_base, &self.doc_data)
     }
 
-    fn read_skips(&mut self, info: &TermInfo) -> Result<()> {
-        let with_pos = self.pos.is_some();
-        let pos_len = self.pos.as_ref().map_or(0, |p| p.1.len() as u64);
-        let data_len = self.doc_data.len() as u64;
+    /// Locates the skip table and impacts area of a multi-block term and
+    /// checks they lie within the file (entries are checked when used).
+    fn open_skips(&mut self, info: &TermInfo) -> Result<()> {
+        let data_len = self.doc_data.len();
         let mut r = self.reader();
         r.seek(info.doc_off as usize)?;
-        let skip_len = r.len_prefix()?;
-        let skip_end = r.pos() + skip_len;
-        let mut skips = Vec::with_capacity(self.num_blocks);
-        let mut impacts = Vec::with_capacity(self.num_blocks);
-        let mut doc_off = skip_end as u64;
-        let mut pos_off = info.pos_off;
-        let mut last = 0u32;
-        for i in 0..self.num_blocks {
-            let delta = r.vint_max(self.max_doc as u64, "skip doc delta")? as u32;
-            if i > 0 && delta == 0 {
-                return Err(r.err("skip entries' last documents not increasing"));
-            }
-            let last_doc = last + delta;
-            if last_doc >= self.max_doc {
-                return Err(r.err_value(
-                    self.max_doc as u64,
-                    last_doc as u64,
-                    "skip last document ≥ max_doc",
-                ));
-            }
-            let block_bytes = r.vint_max(data_len, "block length")?;
-            let pos_bytes = if with_pos {
-                r.vint_max(pos_len, "positions length")?
-            } else {
-                0
-            };
-            let imp_len = r.u8()?;
-            if imp_len == 0 || imp_len as usize > MAX_IMPACTS {
-                return Err(r.err(format!("{imp_len} impacts in a block")));
-            }
-            let imp_start = impacts.len() as u32;
-            for _ in 0..imp_len {
-                let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
-                let n = r.u8()?;
-                impacts.push((f, n));
-            }
-            skips.push(SkipEntry {
-                last_doc,
-                doc_off,
-                block_bytes,
-                pos_off,
-                imp_start,
-                imp_len,
-            });
-            doc_off += block_bytes;
-            pos_off += pos_bytes;
-            last = last_doc;
+        let imp_len = r.len_prefix()?;
+        let table_start = r.pos();
+        let table_len = self.num_blocks * SKIP_ENTRY_LEN;
+        let end = table_start as u64 + table_len as u64 + imp_len as u64;
+        if end > data_len as u64 {
+            return Err(r.err_value(
+                data_len as u64,
+                end,
+                "skip table runs past the end of the file",
+            ));
         }
-        if r.pos() != skip_end {
-            return Err(r.err_value(skip_end as u64, r.pos() as u64, "skip data length"));
+        self.table_start = table_start;
+        self.imp_area = table_start + table_len;
+        self.blocks_start = end;
+        Ok(())
+    }
+
+    /// Field `field` (byte offset within an entry) of skip entry `k`; the
+    /// table was bounds-checked at open, so reads are in range (an
+    /// impossible out-of-range read yields 0, never a panic).
+    #[inline]
+    fn skip_u32(&self, k: usize, field: usize) -> u32 {
+        let at = self.table_start + k * SKIP_ENTRY_LEN + field;
+        self.doc_data
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    #[inline]
+    fn skip_last_doc(&self, k: usize) -> u32 {
+        self.skip_u32(k, 0)
+    }
+
+    fn skip_doc_end(&self, k: usize) -> u64 {
+        self.skip_u32(k, 4) as u64
+    }
+
+    fn skip_pos_end(&self, k: usize) -> u64 {
+        let at = self.table_start + k * SKIP_ENTRY_LEN + 8;
+        self.doc_data.get(at..at + 8).map_or(0, |b| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            u64::from_le_bytes(a)
+        })
+    }
+
+    fn skip_imp_end(&self, k: usize) -> usize {
+        self.skip_u32(k, 16) as usize
+    }
+
+    /// Decodes the impacts of block `k` into `cur_impacts`.
+    fn load_impacts(&mut self, k: usize) -> Result<()> {
+        if self.cur_impacts_block == k {
+            return Ok(());
         }
-        if doc_off > data_len || pos_off > pos_len {
-            return Err(r.err_value(data_len, doc_off, "blocks run past the end of the file"));
+        let start = if k == 0 { 0 } else { self.skip_imp_end(k - 1) };
+        let end = self.skip_imp_end(k);
+        let area_len = self.blocks_start as usize - self.imp_area;
+        let name = self.doc_name.clone();
+        let data = self.doc_data.clone();
+        let mut r = ByteReader::new(&name, self.doc_base, &data);
+        if start > end || end > area_len {
+            return Err(r.err_at(
+                self.table_start + k * SKIP_ENTRY_LEN + 16,
+                "impacts range outside the impacts area",
+            ));
         }
-        self.skips = skips;
-        self.impacts = impacts;
+        r.seek(self.imp_area + start)?;
+        self.cur_impacts.clear();
+        while r.pos() < self.imp_area + end {
+            if self.cur_impacts.len() == MAX_IMPACTS {
+                return Err(r.err("more than 8 impacts in a block"));
+            }
+            let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
+            let n = r.u8()?;
+            self.cur_impacts.push((f, n));
+        }
+        if r.pos() != self.imp_area + end || self.cur_impacts.is_empty() {
+            return Err(r.err("impacts do not fill their range"));
+        }
+        self.cur_impacts_block = k;
         Ok(())
     }
 
     /// Decodes block `k` into `docs`/`freqs`.
     fn load_block(&mut self, k: usize) -> Result<()> {
-        let (off, expected_len, prev, pos_off) = if self.skips.is_empty() {
+        let (off, expected_len, prev, pos_off) = if self.num_blocks == 1 {
             (self.blocks_start, None, None, self.term_pos_off)
         } else {
-            let s = self.skips[k];
+            let start = if k == 0 { 0 } else { self.skip_doc_end(k - 1) };
+            let end = self.skip_doc_end(k);
+            let pos_start = if k == 0 { 0 } else { self.skip_pos_end(k - 1) };
+            if start > end || self.skip_pos_end(k) < pos_start {
+                return Err(StoreError::corrupt(
+                    &*self.doc_name,
+                    self.doc_base + (self.table_start + k * SKIP_ENTRY_LEN) as u64,
+                    start,
+                    end,
+                    "skip entry offsets decrease",
+                ));
+            }
             let prev = if k == 0 {
                 None
             } else {
-                Some(self.skips[k - 1].last_doc)
+                Some(self.skip_last_doc(k - 1))
             };
-            (s.doc_off, Some(s.block_bytes), prev, s.pos_off)
+            (
+                self.blocks_start + start,
+                Some(end - start),
+                prev,
+                self.term_pos_off.saturating_add(pos_start),
+            )
         };
+        if off > self.doc_data.len() as u64 {
+            return Err(StoreError::corrupt(
+                &*self.doc_name,
+                self.doc_base,
+                self.doc_data.len() as u64,
+                off,
+                "block offset outside the file",
+            ));
+        }
         let full = k + 1 < self.num_blocks || (self.doc_freq as usize).is_multiple_of(BLOCK);
         let n = if full {
             BLOCK
@@ -728,34 +792,43 @@ impl SegmentPostings {
             if b > 32 {
                 return Err(r.err_at(start, format!("doc delta width {b} > 32")));
             }
-            let packed = r.take(bitpack::packed_len(b))?;
-            bitpack::unpack(packed, b, &mut self.docs);
+            let at = r.pos();
+            r.take(bitpack::packed_len(b))?;
+            bitpack::unpack(&data[at..], b, &mut self.docs);
             let fb = r.u8()?;
             if fb > 32 {
                 return Err(r.err(format!("freq width {fb} > 32")));
             }
-            let packed = r.take(bitpack::packed_len(fb))?;
-            bitpack::unpack(packed, fb, &mut self.freqs);
-            // Prefix sums, checking order and range.
-            let mut acc: u64 = match prev {
-                Some(p) => p as u64,
-                None => 0,
-            };
-            for j in 0..BLOCK {
-                let d = self.docs[j] as u64;
-                if d == 0 && (j > 0 || prev.is_some()) {
-                    return Err(r.err_at(start, "doc ids not increasing"));
-                }
-                acc += d;
-                if acc >= max_doc as u64 {
-                    return Err(r.err_value(max_doc as u64, acc, "doc id ≥ max_doc"));
-                }
-                self.docs[j] = acc as u32;
-                let f = self.freqs[j];
-                if f == u32::MAX {
-                    return Err(r.err_at(start, "term frequency overflows"));
-                }
-                self.freqs[j] = f + 1;
+            let at = r.pos();
+            r.take(bitpack::packed_len(fb))?;
+            bitpack::unpack(&data[at..], fb, &mut self.freqs);
+            // Checks first, as branch-free folds over the block: every delta
+            // but the term's very first must be ≥ 1 (strictly increasing
+            // ids), and no packed `freq − 1` may be u32::MAX.
+            let zero_from = if prev.is_some() { 0 } else { 1 };
+            if self.docs[zero_from..]
+                .iter()
+                .fold(false, |z, &d| z | (d == 0))
+            {
+                return Err(r.err_at(start, "doc ids not increasing"));
+            }
+            if self.freqs.iter().fold(false, |o, &f| o | (f == u32::MAX)) {
+                return Err(r.err_at(start, "term frequency overflows"));
+            }
+            // The sum of 128 deltas of ≤ 32 bits fits u64; ids only grow,
+            // so checking the last against max_doc checks them all.
+            let total: u64 = self.docs.iter().map(|&d| d as u64).sum();
+            let last = prev.map_or(0, |p| p as u64) + total;
+            if last >= max_doc as u64 {
+                return Err(r.err_value(max_doc as u64, last, "doc id ≥ max_doc"));
+            }
+            let mut acc = prev.unwrap_or(0);
+            for d in self.docs.iter_mut() {
+                acc += *d;
+                *d = acc;
+            }
+            for f in self.freqs.iter_mut() {
+                *f += 1;
             }
         } else {
             let mut acc: u64 = prev.map_or(0, |p| p as u64);
@@ -786,7 +859,7 @@ impl SegmentPostings {
             if got != len {
                 return Err(r.err_value(len, got, "block length differs from its skip entry"));
             }
-            let last = self.skips[k].last_doc;
+            let last = self.skip_last_doc(k);
             if self.docs[n - 1] != last {
                 return Err(r.err_value(
                     last as u64,
@@ -856,6 +929,40 @@ impl SegmentPostings {
         Ok(())
     }
 
+    /// The first block at index ≥ `from` whose last document is ≥
+    /// `target` (`num_blocks` when none): galloping, then binary search
+    /// over the skip table.
+    fn find_block(&self, from: usize, target: u32) -> usize {
+        let n = self.num_blocks;
+        if from >= n || self.skip_last_doc(from) >= target {
+            return from;
+        }
+        // skip_last_doc(lo) < target; find hi with skip_last_doc(hi) ≥ target.
+        let mut lo = from;
+        let mut step = 1usize;
+        let mut hi = loop {
+            let probe = lo.saturating_add(step);
+            if probe >= n {
+                break n;
+            }
+            if self.skip_last_doc(probe) >= target {
+                break probe;
+            }
+            lo = probe;
+            step = step.saturating_mul(2);
+        };
+        // Invariant: last(lo) < target, and hi == n or last(hi) ≥ target.
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.skip_last_doc(mid) < target {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    }
+
     /// Moves to the first document ≥ `target`; returns it or
     /// [`TERMINATED`]. Never moves backwards.
     pub fn seek(&mut self, target: u32) -> Result<u32> {
@@ -863,13 +970,11 @@ impl SegmentPostings {
             return Ok(self.doc);
         }
         if target > self.docs[self.n - 1] {
-            // Find the block holding target via the skip entries.
-            let from = self.block + 1;
-            let k = from
-                + self
-                    .skips
-                    .get(from..)
-                    .map_or(0, |s| s.partition_point(|e| e.last_doc < target));
+            let k = if self.num_blocks == 1 {
+                1
+            } else {
+                self.find_block(self.block + 1, target)
+            };
             if k >= self.num_blocks {
                 self.doc = TERMINATED;
                 self.i = self.n;
@@ -877,8 +982,20 @@ impl SegmentPostings {
             }
             self.load_block(k)?;
         }
-        while self.docs[self.i] < target {
+        while self.i < self.n && self.docs[self.i] < target {
             self.i += 1;
+        }
+        if self.i == self.n {
+            // Only corrupt skip data can send a seek to a block ending
+            // before its target (a decoded block always ends at its entry's
+            // last document).
+            return Err(StoreError::corrupt(
+                &*self.doc_name,
+                self.doc_base + self.table_start as u64,
+                target as u64,
+                self.docs[self.n - 1] as u64,
+                "skip table sent a seek to a block before its target",
+            ));
         }
         self.doc = self.docs[self.i];
         Ok(self.doc)
@@ -888,16 +1005,23 @@ impl SegmentPostings {
     /// moving the document cursor); returns that block's last document, or
     /// [`TERMINATED`] when no block holds a document ≥ `target`.
     pub fn shallow_seek(&mut self, target: u32) -> Result<u32> {
-        if self.skips.is_empty() {
+        if self.num_blocks == 1 {
             let last = self.docs[self.n - 1];
             self.shallow = if target <= last { 0 } else { 1 };
             return Ok(self.block_last_doc());
         }
-        while self.shallow > 0 && self.skips[self.shallow - 1].last_doc >= target {
-            self.shallow -= 1;
+        let stays = self.shallow < self.num_blocks
+            && self.skip_last_doc(self.shallow) >= target
+            && (self.shallow == 0 || self.skip_last_doc(self.shallow - 1) < target);
+        if !stays {
+            self.shallow = if self.shallow > 0 && self.skip_last_doc(self.shallow - 1) >= target {
+                self.find_block(0, target)
+            } else {
+                self.find_block(self.shallow, target)
+            };
         }
-        while self.shallow < self.skips.len() && self.skips[self.shallow].last_doc < target {
-            self.shallow += 1;
+        if self.shallow < self.num_blocks {
+            self.load_impacts(self.shallow)?;
         }
         Ok(self.block_last_doc())
     }
@@ -905,31 +1029,30 @@ impl SegmentPostings {
     /// Last document of the block under the block-max cursor, or
     /// [`TERMINATED`] past the last block.
     pub fn block_last_doc(&self) -> u32 {
-        if self.skips.is_empty() {
+        if self.num_blocks == 1 {
             if self.shallow == 0 {
                 self.docs[self.n - 1]
             } else {
                 TERMINATED
             }
+        } else if self.shallow < self.num_blocks {
+            self.skip_last_doc(self.shallow)
         } else {
-            self.skips
-                .get(self.shallow)
-                .map_or(TERMINATED, |s| s.last_doc)
+            TERMINATED
         }
     }
 
-    /// The impacts of the block under the block-max cursor: (freq, norm)
-    /// pairs such that every document of the block has a frequency ≤ and a
-    /// norm ≥ those of at least one pair (see the
-    /// [module documentation](self)). Empty when no bound is known (a term
-    /// with a single block has no skip data; past the last block).
+    /// The impacts of the block under the block-max cursor (as of the last
+    /// [`shallow_seek`](Self::shallow_seek)): (freq, norm) pairs such that
+    /// every document of the block has a frequency ≤ and a norm ≥ those of
+    /// at least one pair (see the [module documentation](self)). Empty when
+    /// no bound is known (a term with a single block has no skip data; past
+    /// the last block; before the first `shallow_seek`).
     pub fn block_impacts(&self) -> &[(u32, u8)] {
-        match self.skips.get(self.shallow) {
-            Some(s) => self
-                .impacts
-                .get(s.imp_start as usize..s.imp_start as usize + s.imp_len as usize)
-                .unwrap_or(&[]),
-            None => &[],
+        if self.num_blocks > 1 && self.cur_impacts_block == self.shallow {
+            &self.cur_impacts
+        } else {
+            &[]
         }
     }
 
