@@ -222,11 +222,33 @@ impl Weight {
                 let build_all = |qs: &[Query], b: f32| -> Result<Vec<Weight>> {
                     qs.iter().map(|q| Weight::build(q, stats, b)).collect()
                 };
+                let must = build_all(must, boost)?;
+                // A clause that matches nothing (e.g. a term absent from the
+                // index) is dropped where that changes no result: an optional
+                // or prohibited one never matches nor scores; a required one
+                // makes the whole query match nothing.
+                if must.iter().any(|w| matches!(w, Weight::Empty)) {
+                    return Ok(Weight::Empty);
+                }
+                let mut should = build_all(should, boost)?;
+                should.retain(|w| !matches!(w, Weight::Empty));
+                let mut must_not = build_all(must_not, 1.0)?;
+                must_not.retain(|w| !matches!(w, Weight::Empty));
+                let min_should = *minimum_should_match;
+                let need = if must.is_empty() { min_should.max(1) } else { min_should };
+                if need > should.len() {
+                    return Ok(Weight::Empty);
+                }
+                if must.is_empty() && must_not.is_empty() && should.len() == 1 {
+                    // One optional clause alone: the same matches and the
+                    // same score (0.0 + s == s).
+                    return Ok(should.pop().unwrap_or(Weight::Empty));
+                }
                 Weight::Boolean {
-                    must: build_all(must, boost)?,
-                    should: build_all(should, boost)?,
-                    must_not: build_all(must_not, 1.0)?,
-                    min_should: *minimum_should_match,
+                    must,
+                    should,
+                    must_not,
+                    min_should,
                 }
             }
             Query::MatchAll => Weight::All { score: boost },
