@@ -297,21 +297,37 @@ impl Scorer for ConjunctionScorer {
         Ok(s)
     }
     fn max_score(&self) -> f32 {
-        self.scorers.iter().map(|s| s.max_score()).sum()
+        sum_max_scores(&self.scorers)
     }
     fn shallow_seek(&mut self, target: u32) -> Result<u32> {
-        let mut up_to = TERMINATED;
-        for s in &mut self.scorers {
-            up_to = up_to.min(s.shallow_seek(target)?);
-        }
-        Ok(up_to)
+        shallow_seek_all(&mut self.scorers, target)
     }
     fn block_max_score(&self) -> f32 {
-        self.scorers.iter().map(|s| s.block_max_score()).sum()
+        sum_block_max_scores(&self.scorers)
     }
     fn cost(&self) -> u64 {
         self.scorers.first().map_or(0, |s| s.cost())
     }
+}
+
+/// Sum of the sub-scorers' maximum scores: a bound for a sum of their scores.
+fn sum_max_scores(scorers: &[Box<dyn Scorer>]) -> f32 {
+    scorers.iter().map(|s| s.max_score()).sum()
+}
+
+/// Shallow-seeks every sub-scorer; the combined bound holds up to the
+/// earliest of their block ends.
+fn shallow_seek_all(scorers: &mut [Box<dyn Scorer>], target: u32) -> Result<u32> {
+    let mut up_to = TERMINATED;
+    for s in scorers {
+        up_to = up_to.min(s.shallow_seek(target)?);
+    }
+    Ok(up_to)
+}
+
+/// Sum of the sub-scorers' current block bounds.
+fn sum_block_max_scores(scorers: &[Box<dyn Scorer>]) -> f32 {
+    scorers.iter().map(|s| s.block_max_score()).sum()
 }
 
 /// Documents matching at least `min_match` sub-scorers (1 for a plain OR);
@@ -401,17 +417,13 @@ impl Scorer for DisjunctionScorer {
         Ok(sum)
     }
     fn max_score(&self) -> f32 {
-        self.scorers.iter().map(|s| s.max_score()).sum()
+        sum_max_scores(&self.scorers)
     }
     fn shallow_seek(&mut self, target: u32) -> Result<u32> {
-        let mut up_to = TERMINATED;
-        for s in &mut self.scorers {
-            up_to = up_to.min(s.shallow_seek(target)?);
-        }
-        Ok(up_to)
+        shallow_seek_all(&mut self.scorers, target)
     }
     fn block_max_score(&self) -> f32 {
-        self.scorers.iter().map(|s| s.block_max_score()).sum()
+        sum_block_max_scores(&self.scorers)
     }
     fn cost(&self) -> u64 {
         self.scorers.iter().map(|s| s.cost()).sum()

@@ -365,19 +365,26 @@ fn collect_scored(
                 first = false;
             }
             if block_max >= threshold || d > up_to {
-                let s = scorer.score()?;
-                top.push(
-                    s,
-                    DocAddress {
-                        segment: ord,
-                        doc: d,
-                    },
-                );
+                push_scored(scorer, ord, d, top)?;
             }
         }
         d = scorer.advance()?;
     }
     Ok(n)
+}
+
+/// Scores the scorer's current document `d` of segment `ord` into `top`.
+#[inline]
+fn push_scored<S: Scorer + ?Sized>(scorer: &mut S, ord: u32, d: u32, top: &mut TopK) -> Result<()> {
+    let s = scorer.score()?;
+    top.push(
+        s,
+        DocAddress {
+            segment: ord,
+            doc: d,
+        },
+    );
+    Ok(())
 }
 
 /// Top-k without counting: skips whole blocks whose maximum score cannot
@@ -421,14 +428,7 @@ fn collect_pruned<S: Scorer + ?Sized>(
             }
         }
         if seg.is_live(d) {
-            let s = scorer.score()?;
-            top.push(
-                s,
-                DocAddress {
-                    segment: ord,
-                    doc: d,
-                },
-            );
+            push_scored(scorer, ord, d, top)?;
         }
         d = scorer.advance()?;
     }
