@@ -238,6 +238,9 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
         "\ndelete kind:log → near-real-time searcher sees {after} log documents (was {before}); not committed"
     ));
     writer.rollback()?;
+    // Merges run in the background and write files: let them finish
+    // before reading every file of the directory.
+    writer.wait_for_merges()?;
 
     // Integrity: verify the full checksum of every file.
     let fsdir = FsDirectory::open(&path)?;

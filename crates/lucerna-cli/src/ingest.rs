@@ -161,6 +161,12 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
     if let Some(e) = first_error.get() {
         return Err(format!("indexing failed: {e}").into());
     }
+    // The contract: commit and wait for merges, so the segment count
+    // printed is that of the merged index. Flushing first lets the last
+    // buffers' segments take part in merging.
+    bar.set_message("merging");
+    writer.flush()?;
+    writer.wait_for_merges()?;
     bar.set_message("committing");
     writer.commit()?;
     let seconds = start.elapsed().as_secs_f64();

@@ -262,6 +262,10 @@ pub struct SchedulerStats {
 /// What a running merge can see: its identity, the rate limiter and the
 /// abort flag. Check [`is_aborted`](Self::is_aborted) (or call
 /// [`throttle`](Self::throttle)) between chunks of work.
+///
+/// Cloning is cheap (two `Arc`s) and gives a handle with the same identity
+/// and abort flag, e.g. for a file writer that throttles its own writes.
+#[derive(Clone)]
 pub struct MergeContext {
     index: IndexHandle,
     merge_id: MergeId,

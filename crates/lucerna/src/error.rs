@@ -27,18 +27,16 @@ pub enum Error {
     /// The writer was closed or failed and must be reopened.
     #[error("index writer is closed: {0}")]
     Closed(String),
-    /// Writers are behind (flushes or merges); try again later.
-    #[error(
-        "backpressure: {pending_merge_bytes} bytes of merges and {unflushed_bytes} unflushed \
-         bytes pending (hard limit {hard_limit_bytes})"
-    )]
+    /// Writers are behind (flushes or merges) past a hard limit of
+    /// [`WriterConfig::backpressure`](crate::WriterConfig::backpressure):
+    /// returned by [`IndexWriter::try_add_document`](crate::IndexWriter::try_add_document)
+    /// instead of blocking. The document was not added; try again later.
+    #[error("backpressure: {backlog}")]
     Backpressure {
-        /// Bytes of merges pending.
-        pending_merge_bytes: u64,
-        /// Bytes of indexed but unflushed documents.
-        unflushed_bytes: u64,
-        /// The hard limit that was reached.
-        hard_limit_bytes: u64,
+        /// The index's backlog (merge debt, segments over budget, unflushed
+        /// bytes) and the hard limit that was reached.
+        #[source]
+        backlog: lucerna_merge::BackpressureError,
     },
     /// An invalid argument.
     #[error("invalid argument: {0}")]

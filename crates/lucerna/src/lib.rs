@@ -24,6 +24,9 @@
 //! ```
 
 pub use lucerna_codec as codec;
+/// Merge policies, the merge scheduler, IO rate limiting and backpressure
+/// (see [`WriterConfig`]).
+pub use lucerna_merge as merge;
 pub use lucerna_store as store;
 
 pub mod analysis;
@@ -44,7 +47,7 @@ pub mod numeric {
 pub use document::{Document, Value};
 pub use error::{Error, Result};
 pub use index::reader::IndexReader;
-pub use index::writer::{IndexWriter, WriterConfig};
+pub use index::writer::{IndexWriter, WriterConfig, WriterMetrics};
 pub use index::Index;
 pub use search::collector::{DocAddress, ScoredDoc};
 pub use search::query::Query;

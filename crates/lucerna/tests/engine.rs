@@ -563,7 +563,12 @@ fn deletes_and_updates_before_and_after_commit_are_exact() {
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(2))
+        .writer(
+            WriterConfig::default()
+                .threads(1)
+                .max_buffered_docs(2)
+                .no_merges(),
+        )
         .unwrap();
     // Doc i has the words "d{i}" (unique) and "m{i % 5}".
     let add = |i: u64| {

@@ -313,7 +313,9 @@ fn same_top(a: &[Answer], b: &[Answer], qs: &[Query], what: &str, pruned_too: bo
 fn reference(docs: &[MDoc], schema: &Schema, f: &Fields) -> (RamDirectory, Searcher) {
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
-    let w = index.writer(WriterConfig::default().threads(1)).unwrap();
+    let w = index
+        .writer(WriterConfig::default().no_merges().threads(1))
+        .unwrap();
     for d in docs {
         w.add_document(d.to_doc(f)).unwrap();
     }
@@ -389,6 +391,7 @@ fn merge_case(seed: u64, ops: usize, deletes: bool) {
     let w = index
         .writer(
             WriterConfig::default()
+                .no_merges()
                 .threads(1)
                 .max_buffered_docs(per_seg),
         )
@@ -484,7 +487,12 @@ fn merging_to_a_few_segments_then_to_one() {
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let mut rng = SplitMix64::new(0xFE11);
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(7))
+        .writer(
+            WriterConfig::default()
+                .no_merges()
+                .threads(1)
+                .max_buffered_docs(7),
+        )
         .unwrap();
     let mut model = Model::default();
     for _ in 0..250 {
@@ -537,7 +545,9 @@ fn single_segment_with_deletes_is_rewritten_and_all_deleted_segments_vanish() {
     let (schema, f) = schema();
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
-    let w = index.writer(WriterConfig::default().threads(1)).unwrap();
+    let w = index
+        .writer(WriterConfig::default().no_merges().threads(1))
+        .unwrap();
     let mut rng = SplitMix64::new(7);
     let mut model = Model::default();
     for i in 0..40u64 {
@@ -589,7 +599,12 @@ fn small_index(dir: impl Directory + 'static, seed: u64) -> (Index, IndexWriter,
     let (schema, f) = schema();
     let index = Index::create(dir, schema).unwrap();
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(10))
+        .writer(
+            WriterConfig::default()
+                .no_merges()
+                .threads(1)
+                .max_buffered_docs(10),
+        )
         .unwrap();
     let mut rng = SplitMix64::new(seed);
     let mut model = Model::default();
@@ -652,7 +667,7 @@ fn a_bit_flip_in_an_input_fails_the_merge_and_changes_nothing() {
 
     // Once the device reads right again, the merge goes through.
     fd.clear_read_corruptions();
-    let w = again.writer(WriterConfig::default()).unwrap();
+    let w = again.writer(WriterConfig::default().no_merges()).unwrap();
     w.force_merge(1).unwrap();
     w.commit().unwrap();
     let s = again.reader().unwrap().searcher();
@@ -701,7 +716,10 @@ fn old_searchers_keep_their_view_after_merge_and_commit() {
     let dir = RamDirectory::new();
     let (schema, f) = schema();
     let index = Index::create(dir.clone(), schema).unwrap();
-    let mut cfg = WriterConfig::default().threads(1).max_buffered_docs(9);
+    let mut cfg = WriterConfig::default()
+        .no_merges()
+        .threads(1)
+        .max_buffered_docs(9);
     cfg.keep_commits = 1;
     let w = index.writer(cfg).unwrap();
     let mut rng = SplitMix64::new(0x01D);
@@ -771,7 +789,12 @@ fn deletes_and_adds_during_merges_are_kept() {
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(6))
+        .writer(
+            WriterConfig::default()
+                .no_merges()
+                .threads(1)
+                .max_buffered_docs(6),
+        )
         .unwrap();
     let mut rng = SplitMix64::new(0xC0C0);
     let mut model = Model::default();

@@ -16,6 +16,15 @@
 //! segment (applied at the next commit or near-real-time reopen).
 //! [`IndexWriter::update_document`] is a delete followed by an add, atomic
 //! with respect to commits.
+//!
+//! # Merging and backpressure
+//!
+//! After every flush and commit the writer asks its
+//! [merge policy](WriterConfig::merge_policy) for merges and runs them in the
+//! background on a [`MergeScheduler`], throttled by the scheduler's rate
+//! limiter; writers that outrun merging are delayed, then stalled
+//! ([`WriterConfig::backpressure`]). See [`IndexWriter::wait_for_merges`],
+//! [`IndexWriter::metrics`] and [`IndexWriter::close`].
 
 use crate::analysis::Analyzer;
 use crate::document::Document;
@@ -30,6 +39,10 @@ use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
 use crate::search::weight::term_key;
 use lucerna_codec::livedocs::LiveDocs;
+use lucerna_merge::{
+    BackpressureConfig, IndexHandle, MergePolicy, MergeScheduler, SchedulerConfig,
+    TieredMergePolicy,
+};
 use lucerna_store::rng::SplitMix64;
 use lucerna_store::{Directory, LockGuard};
 use parking_lot::{Mutex, RwLock};
@@ -37,7 +50,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod automerge;
 mod force_merge;
+
+pub use automerge::WriterMetrics;
+use automerge::{Closer, MergeTracker};
 
 /// A failed flush: the buffer (handed back so no document is lost) and
 /// the error. Boxed: the buffer is large.
@@ -61,6 +78,25 @@ pub struct WriterConfig {
     /// Flush a buffer after this many documents regardless of memory
     /// (default: no limit). Useful to control segment sizes in tests.
     pub max_buffered_docs: Option<usize>,
+    /// Chooses the segments to merge after each flush and commit (default
+    /// [`TieredMergePolicy::default()`], Lucene's tiered policy).
+    /// [`NoMergePolicy`](lucerna_merge::NoMergePolicy) turns automatic
+    /// merging off ([`IndexWriter::force_merge`] still works).
+    pub merge_policy: Arc<dyn MergePolicy>,
+    /// Runs the merges. `None` (default): the writer starts its own
+    /// scheduler with [`SchedulerConfig::default()`] (merge threads
+    /// `max(1, min(4, cores / 2))`, automatic IO throttle) and shuts it down
+    /// on [`close`](IndexWriter::close) or drop. A shared scheduler can
+    /// serve many indexes: each writer registers its own index with it,
+    /// merges are scheduled fairly across indexes, and closing one writer
+    /// leaves the scheduler running for the others.
+    pub merge_scheduler: Option<Arc<MergeScheduler>>,
+    /// When writers are delayed and stalled: soft and hard limits on this
+    /// index's merge debt (bytes of merges queued or running), its segments
+    /// over the policy's budget, and its unflushed bytes (default
+    /// [`BackpressureConfig::default()`]: 16/64 GiB, 20/40 segments,
+    /// 256 MiB/1 GiB, delays of 1–100 ms). Backpressure is per index.
+    pub backpressure: BackpressureConfig,
 }
 
 impl Default for WriterConfig {
@@ -72,6 +108,9 @@ impl Default for WriterConfig {
                 .unwrap_or(1),
             keep_commits: 2,
             max_buffered_docs: None,
+            merge_policy: Arc::new(TieredMergePolicy::default()),
+            merge_scheduler: None,
+            backpressure: BackpressureConfig::default(),
         }
     }
 }
@@ -90,6 +129,27 @@ impl WriterConfig {
     /// Sets the number of indexing threads.
     pub fn threads(mut self, n: usize) -> Self {
         self.indexing_threads = n.max(1);
+        self
+    }
+    /// Sets the merge policy.
+    pub fn merge_policy(mut self, policy: Arc<dyn MergePolicy>) -> Self {
+        self.merge_policy = policy;
+        self
+    }
+    /// Turns automatic merging off
+    /// ([`NoMergePolicy`](lucerna_merge::NoMergePolicy)).
+    pub fn no_merges(self) -> Self {
+        self.merge_policy(Arc::new(lucerna_merge::NoMergePolicy))
+    }
+    /// Runs merges on `scheduler` (shared with other indexes) instead of a
+    /// scheduler of the writer's own.
+    pub fn merge_scheduler(mut self, scheduler: Arc<MergeScheduler>) -> Self {
+        self.merge_scheduler = Some(scheduler);
+        self
+    }
+    /// Sets the backpressure limits.
+    pub fn backpressure(mut self, config: BackpressureConfig) -> Self {
+        self.backpressure = config;
         self
     }
 }
@@ -122,8 +182,16 @@ struct Inner {
     pool: Mutex<Vec<SegmentBuffer>>,
     docs_buffered: AtomicUsize,
     state: Mutex<State>,
-    /// Held for the whole of a merge: one merge at a time.
+    /// Held for the whole of a forced merge: one at a time.
     merge_lock: Mutex<()>,
+    /// Runs this index's merges.
+    scheduler: Arc<MergeScheduler>,
+    /// Whether `scheduler` is the writer's own (shut down on close).
+    owns_scheduler: bool,
+    /// This index's registration with `scheduler`.
+    handle: IndexHandle,
+    /// Merges in flight, backpressure and counters.
+    merges: Arc<MergeTracker>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -149,6 +217,10 @@ struct Inner {
 #[derive(Clone)]
 pub struct IndexWriter {
     inner: Arc<Inner>,
+    /// Closes the writer's merging when the last user handle goes. `None`
+    /// in the handles merge tasks use internally (they must not keep the
+    /// writer open).
+    _closer: Option<Arc<Closer>>,
 }
 
 impl std::fmt::Debug for IndexWriter {
@@ -181,6 +253,16 @@ fn segment_number(name: &str) -> Option<u64> {
     rest[..digits].parse().ok()
 }
 
+/// Maps a scheduler or configuration error of `lucerna-merge`.
+fn merge_error(e: lucerna_merge::MergeError) -> Error {
+    match e {
+        lucerna_merge::MergeError::ShutDown => {
+            Error::Closed("the merge scheduler is shut down".into())
+        }
+        e => Error::InvalidArgument(e.to_string()),
+    }
+}
+
 /// True for names the engine owns (and may delete when unreferenced).
 fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
@@ -197,6 +279,7 @@ impl IndexWriter {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
+        let tracker = Arc::new(MergeTracker::new(&config.backpressure)?);
         let lock = dir.try_lock(WRITE_LOCK)?;
         let commit = Commit::read_latest(dir.as_ref())?;
         if commit.schema != *schema {
@@ -233,28 +316,61 @@ impl IndexWriter {
             last_commit: commit,
             ids: SplitMix64::new(time_seed()),
         };
+        let (scheduler, owns_scheduler) = match &config.merge_scheduler {
+            Some(s) => (s.clone(), false),
+            None => (
+                Arc::new(MergeScheduler::new(SchedulerConfig::default()).map_err(merge_error)?),
+                true,
+            ),
+        };
+        let handle = match scheduler.register_index() {
+            Ok(h) => h,
+            Err(e) => {
+                if owns_scheduler {
+                    scheduler.shutdown(lucerna_merge::ShutdownMode::Abort);
+                }
+                return Err(merge_error(e));
+            }
+        };
+        let inner = Arc::new(Inner {
+            dir,
+            schema,
+            analyzer,
+            refs,
+            config,
+            ops: RwLock::new(()),
+            seqno: AtomicU64::new(0),
+            pool: Mutex::new(Vec::new()),
+            docs_buffered: AtomicUsize::new(0),
+            state: Mutex::new(state),
+            merge_lock: Mutex::new(()),
+            scheduler,
+            owns_scheduler,
+            handle,
+            merges: tracker,
+            _lock: lock,
+        });
         let w = IndexWriter {
-            inner: Arc::new(Inner {
-                dir,
-                schema,
-                analyzer,
-                refs,
-                config,
-                ops: RwLock::new(()),
-                seqno: AtomicU64::new(0),
-                pool: Mutex::new(Vec::new()),
-                docs_buffered: AtomicUsize::new(0),
-                state: Mutex::new(state),
-                merge_lock: Mutex::new(()),
-                _lock: lock,
-            }),
+            _closer: Some(Arc::new(Closer::new(inner.clone()))),
+            inner,
         };
         // Leftovers of a crashed writer (uncommitted segments) go now.
         {
             let st = w.inner.state.lock();
             w.delete_unused(&st)?;
         }
+        // The opened index may already be over its merge budget.
+        w.maybe_merge();
         Ok(w)
+    }
+
+    /// A handle for internal use (merge tasks): does not keep the writer's
+    /// merging open.
+    fn internal(inner: Arc<Inner>) -> IndexWriter {
+        IndexWriter {
+            inner,
+            _closer: None,
+        }
     }
 
     /// The schema.
@@ -279,19 +395,20 @@ impl IndexWriter {
         self.inner.pool.lock().push(buf);
     }
 
-    /// Flushes `buf` if it is over budget; on failure the buffer (and every
-    /// document in it) goes back to the pool for a later retry.
-    fn ensure_room(&self, buf: SegmentBuffer) -> Result<SegmentBuffer> {
+    /// Flushes `buf` if it is over budget (the flag says whether it did);
+    /// on failure the buffer (and every document in it) goes back to the
+    /// pool for a later retry.
+    fn ensure_room(&self, buf: SegmentBuffer) -> Result<(SegmentBuffer, bool)> {
         let over_docs = self
             .inner
             .config
             .max_buffered_docs
             .is_some_and(|n| buf.num_docs as usize >= n);
         if (buf.ram_bytes < self.buffer_budget() && !over_docs) || buf.is_empty() {
-            return Ok(buf);
+            return Ok((buf, false));
         }
         match self.flush_buffer(buf) {
-            Ok(()) => Ok(SegmentBuffer::new(self.inner.schema.clone())),
+            Ok(()) => Ok((SegmentBuffer::new(self.inner.schema.clone()), true)),
             Err(failed) => {
                 let (buf, e) = *failed;
                 self.return_buffer(buf);
@@ -303,18 +420,51 @@ impl IndexWriter {
     /// Adds a document and returns its sequence number. A document that
     /// does not fit the schema is rejected with [`Error::Document`] and
     /// nothing else is affected. On any error the document was not added.
+    ///
+    /// When this index's merges or flushes are behind (see
+    /// [`WriterConfig::backpressure`]), the call is first delayed in
+    /// proportion to the backlog, and past a hard limit it blocks until
+    /// the backlog drains (woken by merge progress, no polling). Documents
+    /// are never dropped. [`try_add_document`](Self::try_add_document)
+    /// returns an error instead of blocking.
     pub fn add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        let _ops = self.inner.ops.read();
-        let buf = self.take_buffer();
-        let mut buf = self.ensure_room(buf)?;
-        let added = buf.add(&doc, self.inner.analyzer.as_ref(), || {
-            self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
-        });
-        if added.is_ok() {
-            self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        self.admit(true)?;
+        self.add_admitted(&doc)
+    }
+
+    /// Like [`add_document`](Self::add_document), but never stalls: when
+    /// this index is past a hard backpressure limit it returns
+    /// [`Error::Backpressure`] carrying the backlog, and the document is
+    /// not added (retry it later). Below the hard limits it applies the
+    /// same graded delay (at most
+    /// [`BackpressureConfig::max_delay`](lucerna_merge::BackpressureConfig::max_delay)).
+    pub fn try_add_document(&self, doc: Document) -> Result<u64> {
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        self.admit(false)?;
+        self.add_admitted(&doc)
+    }
+
+    fn add_admitted(&self, doc: &Document) -> Result<u64> {
+        let (added, flushed) = {
+            let _ops = self.inner.ops.read();
+            self.check_open()?;
+            let buf = self.take_buffer();
+            let (mut buf, flushed) = self.ensure_room(buf)?;
+            let before = buf.ram_bytes;
+            let added = buf.add(doc, self.inner.analyzer.as_ref(), || {
+                self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
+            });
+            if added.is_ok() {
+                self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+            }
+            self.inner.merges.buffered(before, buf.ram_bytes);
+            self.return_buffer(buf);
+            (added, flushed)
+        };
+        if flushed {
+            self.maybe_merge();
         }
-        self.return_buffer(buf);
         added
     }
 
@@ -323,6 +473,7 @@ impl IndexWriter {
     pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
         self.check_indexed(field)?;
         let _ops = self.inner.ops.read();
+        self.check_open()?;
         Ok(self.push_delete(term_key(field, term)))
     }
 
@@ -346,23 +497,34 @@ impl IndexWriter {
     }
 
     /// Atomically replaces every document whose `field` contains `term`
-    /// with `doc` (a delete and an add no commit can separate).
+    /// with `doc` (a delete and an add no commit can separate). Subject to
+    /// backpressure like [`add_document`](Self::add_document).
     pub fn update_document(&self, field: Field, term: &str, doc: Document) -> Result<u64> {
         self.check_indexed(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        let _ops = self.inner.ops.read();
-        let buf = self.take_buffer();
-        let mut buf = self.ensure_room(buf)?;
-        // The delete goes in only once the buffer has accepted the document
-        // (a rejected document leaves the old ones in place).
-        let added = buf.add(&doc, self.inner.analyzer.as_ref(), || {
-            self.push_delete(term_key(field, term));
-            self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
-        });
-        if added.is_ok() {
-            self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+        self.admit(true)?;
+        let (added, flushed) = {
+            let _ops = self.inner.ops.read();
+            self.check_open()?;
+            let buf = self.take_buffer();
+            let (mut buf, flushed) = self.ensure_room(buf)?;
+            let before = buf.ram_bytes;
+            // The delete goes in only once the buffer has accepted the
+            // document (a rejected document leaves the old ones in place).
+            let added = buf.add(&doc, self.inner.analyzer.as_ref(), || {
+                self.push_delete(term_key(field, term));
+                self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
+            });
+            if added.is_ok() {
+                self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
+            }
+            self.inner.merges.buffered(before, buf.ram_bytes);
+            self.return_buffer(buf);
+            (added, flushed)
+        };
+        if flushed {
+            self.maybe_merge();
         }
-        self.return_buffer(buf);
         added
     }
 
@@ -402,6 +564,7 @@ impl IndexWriter {
         match result {
             Ok((meta, reader)) => {
                 let n = buf.num_docs as usize;
+                let size = meta.size_bytes();
                 let mut st = self.inner.state.lock();
                 st.segments.push(WSeg {
                     live: reader.live_docs().map(|l| (**l).clone()),
@@ -410,7 +573,9 @@ impl IndexWriter {
                     dirty: false,
                     applied,
                 });
+                drop(st);
                 self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);
+                self.inner.merges.flushed(buf.ram_bytes, size);
                 Ok(())
             }
             Err(e) => {
@@ -491,8 +656,20 @@ impl IndexWriter {
     }
 
     /// [`commit`](Self::commit) with application data stored in the commit.
+    ///
+    /// A commit does not wait for merges: it publishes the segments as they
+    /// are (merges finished so far included) and then lets the merge policy
+    /// pick new merges. Call [`wait_for_merges`](Self::wait_for_merges)
+    /// first to commit a fully merged index.
     pub fn commit_with(&self, user_data: Vec<(String, String)>) -> Result<u64> {
+        let gen = self.commit_locked(user_data);
+        self.maybe_merge();
+        gen
+    }
+
+    fn commit_locked(&self, user_data: Vec<(String, String)>) -> Result<u64> {
         let _ops = self.inner.ops.write();
+        self.check_open()?;
         self.flush_all()?;
         let mut st = self.inner.state.lock();
         self.resolve_deletes(&mut st)?;
@@ -536,10 +713,20 @@ impl IndexWriter {
     }
 
     /// Discards every change since the last commit.
+    ///
+    /// Merges running meanwhile are discarded when they finish if the
+    /// rollback undid deletes or segments they relied on.
     pub fn rollback(&self) -> Result<()> {
+        let r = self.rollback_locked();
+        self.maybe_merge();
+        r
+    }
+
+    fn rollback_locked(&self) -> Result<()> {
         let _ops = self.inner.ops.write();
         self.inner.pool.lock().clear();
         self.inner.docs_buffered.store(0, Ordering::Relaxed);
+        self.inner.merges.rolled_back();
         let mut st = self.inner.state.lock();
         let dir = self.inner.dir.as_ref();
         let mut segments = Vec::new();
@@ -565,6 +752,12 @@ impl IndexWriter {
     /// A near-real-time searcher: every document added and deleted so far,
     /// committed or not (buffers are flushed to segments, not committed).
     pub fn searcher(&self) -> Result<Searcher> {
+        let s = self.searcher_locked();
+        self.maybe_merge();
+        s
+    }
+
+    fn searcher_locked(&self) -> Result<Searcher> {
         let _ops = self.inner.ops.write();
         self.flush_all()?;
         let mut st = self.inner.state.lock();
@@ -591,10 +784,15 @@ impl IndexWriter {
         ))
     }
 
-    /// Flushes in-memory buffers to segments without committing.
+    /// Flushes in-memory buffers to segments without committing (then lets
+    /// the merge policy pick merges).
     pub fn flush(&self) -> Result<()> {
-        let _ops = self.inner.ops.write();
-        self.flush_all()
+        let r = {
+            let _ops = self.inner.ops.write();
+            self.flush_all()
+        };
+        self.maybe_merge();
+        r
     }
 
     /// Generation of the last commit.

@@ -235,7 +235,11 @@ impl Weight {
                 let mut must_not = build_all(must_not, 1.0)?;
                 must_not.retain(|w| !matches!(w, Weight::Empty));
                 let min_should = *minimum_should_match;
-                let need = if must.is_empty() { min_should.max(1) } else { min_should };
+                let need = if must.is_empty() {
+                    min_should.max(1)
+                } else {
+                    min_should
+                };
                 if need > should.len() {
                     return Ok(Weight::Empty);
                 }

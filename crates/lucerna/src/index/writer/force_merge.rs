@@ -1,14 +1,17 @@
 //! [`IndexWriter::force_merge`]: merges the writer's segments down to a
-//! given number.
+//! given number; and the merge path it shares with automatic merges
+//! ([`IndexWriter::execute_merges`]).
 //!
 //! A merge runs in three steps so that indexing, deletes and commits go on
 //! while segments are being written:
 //!
-//! 1. *plan* (writer operations paused): flush every buffer, apply pending
-//!    deletes, choose groups of adjacent segments, and snapshot each input's
-//!    reader and live documents;
-//! 2. *merge* (no lock but the merge lock): verify every input file's CRC
-//!    and write each group's new segment;
+//! 1. *plan* (writer state locked): apply pending deletes, choose the
+//!    segments, and snapshot each input's reader and live documents (a
+//!    forced merge first flushes every buffer and chooses groups of
+//!    adjacent segments; an automatic merge takes the segments its policy
+//!    chose);
+//! 2. *merge* (no writer lock): verify every input file's CRC and write
+//!    each group's new segment;
 //! 3. *install* (writer operations paused): apply deletes that arrived
 //!    meanwhile to the inputs, carry them over to the new segments through
 //!    the doc-id maps, and swap the new segments in place of their inputs.
@@ -19,13 +22,15 @@ use crate::index::commit::SegmentMeta;
 use crate::index::merger::{delete_partial, merge_segments, segment_file_names, MergeInput};
 use crate::index::segment_reader::SegmentReader;
 use lucerna_codec::livedocs::LiveDocs;
+use lucerna_store::Directory;
 use std::collections::HashSet;
 use std::ops::Range;
+use std::time::Instant;
 
 /// An input segment as it was when the merge was planned.
-struct Source {
-    reader: SegmentReader,
-    live: Option<LiveDocs>,
+pub(super) struct Source {
+    pub(super) reader: SegmentReader,
+    pub(super) live: Option<LiveDocs>,
 }
 
 impl Source {
@@ -44,11 +49,11 @@ impl Source {
     }
 }
 
-/// One group of adjacent segments to merge into segment `name`.
-struct Plan {
-    name: String,
-    id: [u8; 16],
-    sources: Vec<Source>,
+/// One group of segments to merge into segment `name`.
+pub(super) struct Plan {
+    pub(super) name: String,
+    pub(super) id: [u8; 16],
+    pub(super) sources: Vec<Source>,
 }
 
 /// A written segment.
@@ -119,10 +124,12 @@ impl IndexWriter {
     ///
     /// Other writer operations (adds, deletes, commits) may run while the
     /// segments are written; deletes that arrive meanwhile are carried over
-    /// to the merged segments. Only one merge runs at a time. A
-    /// [`rollback`](Self::rollback) that undoes deletes the merge relied on
-    /// makes it fail with [`Error::InvalidArgument`] and leaves nothing
-    /// behind.
+    /// to the merged segments. Only one forced merge runs at a time; it
+    /// first waits for this index's automatic merges to finish and holds
+    /// new ones back until it is done. Forced merges run on the calling
+    /// thread and are not throttled. A [`rollback`](Self::rollback) that
+    /// undoes deletes the merge relied on makes it fail with
+    /// [`Error::InvalidArgument`] and leaves nothing behind.
     ///
     /// ```
     /// use lucerna::{Index, Document, Query, WriterConfig, schema::Schema, store::RamDirectory};
@@ -155,11 +162,48 @@ impl IndexWriter {
         if max_segments == 0 {
             return Err(Error::InvalidArgument("max_segments must be ≥ 1".into()));
         }
+        self.check_open()?;
+        let result = self.force_merge_locked(max_segments);
+        self.maybe_merge();
+        result
+    }
+
+    fn force_merge_locked(&self, max_segments: usize) -> Result<()> {
         let _merging = self.inner.merge_lock.lock();
-        let plans = self.plan_merges(max_segments)?;
+        let forcing = self.begin_forcing()?;
+        let plans = loop {
+            self.wait_idle()?;
+            // `None`: an automatic merge slipped in before `forcing` was
+            // seen; wait for it too.
+            if let Some(plans) = self.plan_merges(max_segments)? {
+                break plans;
+            }
+        };
         if plans.is_empty() {
             return Ok(());
         }
+        let started = Instant::now();
+        match self.execute_merges(plans, self.inner.dir.as_ref())? {
+            Some(bytes) => {
+                self.record_forced_merge(bytes, started.elapsed());
+                drop(forcing);
+                Ok(())
+            }
+            None => Err(rolled_back()),
+        }
+    }
+
+    /// The merge path of forced and automatic merges: writes every plan's
+    /// segment into `dir` (`None` for a forced merge: the index directory;
+    /// a throttled view of it for automatic ones), then installs them all.
+    /// Returns the bytes written, or `None` when a rollback meanwhile took
+    /// away what the merges relied on (nothing is installed then). On any
+    /// error or `None`, the new files are deleted and nothing changes.
+    pub(super) fn execute_merges(
+        &self,
+        plans: Vec<Plan>,
+        dir: &dyn Directory,
+    ) -> Result<Option<u64>> {
         let names: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
         // Keeps the new files from being deleted as unused (by a commit or
         // rollback running meanwhile) until they are installed.
@@ -168,9 +212,9 @@ impl IndexWriter {
             .refs
             .acquire(names.iter().flat_map(|n| segment_file_names(n)).collect());
         let mut done = Vec::with_capacity(plans.len());
-        let mut result = Ok(());
+        let mut result = Ok(None);
         for plan in plans {
-            match self.run_merge(plan) {
+            match self.run_merge(plan, dir) {
                 Ok(d) => done.push(d),
                 Err(e) => {
                     result = Err(e);
@@ -179,11 +223,18 @@ impl IndexWriter {
             }
         }
         if result.is_ok() {
-            result = self.install_merges(&done);
+            let bytes = done
+                .iter()
+                .filter_map(|d| d.merged.as_ref())
+                .map(|m| m.meta.size_bytes())
+                .sum::<u64>();
+            result = self
+                .install_merges(&done)
+                .map(|installed| installed.then_some(bytes));
         }
         drop(done);
         drop(guard);
-        if result.is_err() {
+        if !matches!(result, Ok(Some(_))) {
             for name in &names {
                 delete_partial(self.inner.dir.as_ref(), name);
             }
@@ -191,11 +242,16 @@ impl IndexWriter {
         result
     }
 
-    /// Flushes, applies pending deletes and chooses what to merge.
-    fn plan_merges(&self, max_segments: usize) -> Result<Vec<Plan>> {
+    /// Flushes, applies pending deletes and chooses what to merge. `None`
+    /// when automatic merges hold some segments (the caller waits for them
+    /// and asks again).
+    fn plan_merges(&self, max_segments: usize) -> Result<Option<Vec<Plan>>> {
         let _ops = self.inner.ops.write();
         self.flush_all()?;
         let mut st = self.inner.state.lock();
+        if self.automatic_merges_in_flight() {
+            return Ok(None);
+        }
         self.resolve_deletes(&mut st)?;
         let live: Vec<u64> = st
             .segments
@@ -226,18 +282,17 @@ impl IndexWriter {
                 .collect();
             plans.push(Plan { name, id, sources });
         }
-        Ok(plans)
+        Ok(Some(plans))
     }
 
-    /// Writes one merged segment (no writer lock held).
-    fn run_merge(&self, plan: Plan) -> Result<Done> {
+    /// Writes one merged segment into `dir` (no writer lock held).
+    fn run_merge(&self, plan: Plan, dir: &dyn Directory) -> Result<Done> {
         if plan.sources.iter().all(|s| s.num_live() == 0) {
             return Ok(Done {
                 sources: plan.sources,
                 merged: None,
             });
         }
-        let dir = self.inner.dir.as_ref();
         let inputs: Vec<MergeInput<'_>> = plan
             .sources
             .iter()
@@ -247,8 +302,12 @@ impl IndexWriter {
             })
             .collect();
         let out = merge_segments(dir, &self.inner.schema, &inputs, &plan.name, plan.id)?;
-        let reader =
-            SegmentReader::open(dir, &out.meta, self.inner.schema.clone(), &self.inner.refs)?;
+        let reader = SegmentReader::open(
+            self.inner.dir.as_ref(),
+            &out.meta,
+            self.inner.schema.clone(),
+            &self.inner.refs,
+        )?;
         Ok(Done {
             merged: Some(Merged {
                 meta: out.meta,
@@ -260,8 +319,10 @@ impl IndexWriter {
     }
 
     /// Swaps the merged segments in place of their inputs, carrying over
-    /// deletes that arrived during the merge. Changes nothing on error.
-    fn install_merges(&self, done: &[Done]) -> Result<()> {
+    /// deletes that arrived during the merge. Changes nothing on error or
+    /// when it returns `false`: a rollback meanwhile removed an input or
+    /// brought back a document the merge dropped.
+    fn install_merges(&self, done: &[Done]) -> Result<bool> {
         let _ops = self.inner.ops.write();
         let mut st = self.inner.state.lock();
         self.resolve_deletes(&mut st)?;
@@ -276,8 +337,10 @@ impl IndexWriter {
                 let pos = st
                     .segments
                     .iter()
-                    .position(|s| s.meta.name == m.name && s.meta.id == m.id)
-                    .ok_or_else(rolled_back)?;
+                    .position(|s| s.meta.name == m.name && s.meta.id == m.id);
+                let Some(pos) = pos else {
+                    return Ok(false);
+                };
                 let seg = &st.segments[pos];
                 let unchanged = match (&src.live, &seg.live) {
                     (Some(a), Some(b)) => a == b,
@@ -292,7 +355,7 @@ impl IndexWriter {
                         };
                         match (src.is_live(doc), now) {
                             // Only a rollback brings a document back.
-                            (false, true) => return Err(rolled_back()),
+                            (false, true) => return Ok(false),
                             (true, false) => {
                                 if let Some(m) = &d.merged {
                                     if let Some(Some(nd)) =
@@ -335,7 +398,7 @@ impl IndexWriter {
             }
         }
         st.segments = segments;
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -344,7 +407,7 @@ mod tests {
     use super::merge_groups;
     use crate::schema::Schema;
     use crate::store::{Directory, RamDirectory};
-    use crate::{Document, Error, Index, IndexWriter, Query, WriterConfig};
+    use crate::{Document, Index, IndexWriter, Query, WriterConfig};
 
     /// 30 documents in 3 committed segments; `body` is "doc" plus
     /// "even"/"odd".
@@ -372,14 +435,17 @@ mod tests {
 
     #[test]
     fn deletes_arriving_during_a_merge_are_carried_over() {
-        let (_dir, index, w) = three_segments();
+        let (dir, index, w) = three_segments();
         let body = index.schema().field("body").unwrap();
         w.delete_term(body, "n3").unwrap();
-        let plans = w.plan_merges(1).unwrap();
-        let done: Vec<_> = plans.into_iter().map(|p| w.run_merge(p).unwrap()).collect();
+        let plans = w.plan_merges(1).unwrap().unwrap();
+        let done: Vec<_> = plans
+            .into_iter()
+            .map(|p| w.run_merge(p, &dir).unwrap())
+            .collect();
         // Arrives while the merge is being written.
         w.delete_term(body, "odd").unwrap();
-        w.install_merges(&done).unwrap();
+        assert!(w.install_merges(&done).unwrap());
         drop(done);
         assert_eq!(w.num_segments(), 1);
         let s = w.searcher().unwrap();
@@ -398,15 +464,15 @@ mod tests {
         let (dir, index, w) = three_segments();
         let body = index.schema().field("body").unwrap();
         w.delete_term(body, "even").unwrap();
-        let plans = w.plan_merges(1).unwrap();
+        let plans = w.plan_merges(1).unwrap().unwrap();
         let name = plans[0].name.clone();
-        let done: Vec<_> = plans.into_iter().map(|p| w.run_merge(p).unwrap()).collect();
+        let done: Vec<_> = plans
+            .into_iter()
+            .map(|p| w.run_merge(p, &dir).unwrap())
+            .collect();
         // Brings the even documents back: the merged segment lacks them.
         w.rollback().unwrap();
-        assert!(matches!(
-            w.install_merges(&done),
-            Err(Error::InvalidArgument(_))
-        ));
+        assert!(!w.install_merges(&done).unwrap());
         drop(done);
         assert_eq!(w.num_segments(), 3);
         assert_eq!(w.searcher().unwrap().num_docs(), 30);
