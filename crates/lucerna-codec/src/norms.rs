@@ -252,10 +252,11 @@ impl NormsReader {
         let mut r = ByteReader::new(env.name(), env.payload_offset(), p);
         let max_doc = r.u32()?;
         let num_fields = r.u32()?;
-        let expected = num_fields as u64 * (4 + max_doc as u64);
-        if expected != r.remaining() as u64 {
+        // Checked: u32::MAX fields of u32::MAX documents overflow u64.
+        let expected = (num_fields as u64).checked_mul(4 + max_doc as u64);
+        if expected != Some(r.remaining() as u64) {
             return Err(r.err_value(
-                expected,
+                expected.unwrap_or(u64::MAX),
                 r.remaining() as u64,
                 "norms payload length does not match max_doc and field count",
             ));

@@ -1098,10 +1098,11 @@ impl SegmentPostings {
         self.pos_last_start = r.pos() as u64;
         let mut p: u64 = 0;
         for _ in 0..self.freqs[self.i] {
-            p += r.vint()?;
-            if p > u32::MAX as u64 {
-                return Err(r.err("position overflows 32 bits"));
-            }
+            // Checked: a corrupt delta may be as large as u64::MAX.
+            p = match p.checked_add(r.vint()?) {
+                Some(p) if p <= u32::MAX as u64 => p,
+                _ => return Err(r.err("position overflows 32 bits")),
+            };
             out.push(p as u32);
         }
         self.pos_doc += 1;
