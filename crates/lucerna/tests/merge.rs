@@ -658,9 +658,13 @@ fn a_bit_flip_in_an_input_fails_the_merge_and_changes_nothing() {
     assert_eq!(all_ids(&w.searcher().unwrap(), &f), live_ids(&model));
     drop(w);
 
-    // The index opens at its last good commit with all its documents.
+    // The index is at its last good commit. A reader that verifies (the
+    // default) names the damaged file; with structure checks only, it
+    // serves all the documents.
     let again = Index::open(fd.clone()).unwrap();
     assert_eq!(again.latest_commit().unwrap().generation, commit.generation);
+    expect_open_names(&again, &target);
+    let again = again.with_verify(lucerna::index::Verify::Structure);
     let s = again.reader().unwrap().searcher();
     assert_eq!(s.num_docs(), model.num_live());
     assert_eq!(all_ids(&s, &f), live_ids(&model));
@@ -675,6 +679,17 @@ fn a_bit_flip_in_an_input_fails_the_merge_and_changes_nothing() {
     assert_eq!(all_ids(&s, &f), live_ids(&model));
     let report = check_index(&dyn_dir(fd.clone()), true).unwrap();
     assert!(report.healthy(), "{:?}", report.problems);
+}
+
+/// Opening a reader with full verification (the default) fails with a
+/// corruption error naming `file`.
+fn expect_open_names(index: &Index, file: &str) {
+    match index.reader() {
+        Err(lucerna::Error::Store(e)) => {
+            assert!(e.is_corrupt() && e.to_string().contains(file), "{e}")
+        }
+        other => panic!("expected a corruption error naming {file}, got {other:?}"),
+    }
 }
 
 #[test]
@@ -704,6 +719,8 @@ fn a_stored_checksum_mismatch_on_disk_fails_the_merge_naming_the_file() {
 
     let again = Index::open(dir.clone()).unwrap();
     assert_eq!(again.latest_commit().unwrap().generation, commit.generation);
+    expect_open_names(&again, &target);
+    let again = again.with_verify(lucerna::index::Verify::Structure);
     let s = again.reader().unwrap().searcher();
     assert_eq!(all_ids(&s, &f), live_ids(&model));
     let report = check_index(&dyn_dir(dir.clone()), false).unwrap();

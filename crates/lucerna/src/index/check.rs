@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::index::commit::{Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::segment_reader::SegmentReader;
+use crate::index::verify::Verify;
 use crate::search::scorer::TERMINATED;
 use lucerna_store::{Directory, EnvelopeReader, StoreError};
 use std::sync::Arc;
@@ -270,7 +271,7 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
             sc.files.push(fc);
         }
         if sc.ok {
-            match SegmentReader::open(dir.as_ref(), seg, schema.clone(), &refs) {
+            match SegmentReader::open(dir.as_ref(), seg, schema.clone(), &refs, Verify::Structure) {
                 Ok(r) => {
                     if r.num_live() != seg.num_live() {
                         sc.ok = false;

@@ -29,7 +29,7 @@ use lucerna_codec::norms::NormsWriter;
 use lucerna_codec::postings::{doc_file, pos_file, PostingsWriter, TermInfo};
 use lucerna_codec::stored::{StoredOptions, StoredWriter};
 use lucerna_codec::termdict::{TermDictWriter, TermIter};
-use lucerna_store::{Directory, EnvelopeReader, StoreError};
+use lucerna_store::{Directory, StoreError};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -77,42 +77,11 @@ pub(crate) fn segment_file_names(name: &str) -> Vec<String> {
     ]
 }
 
-/// Verifies every file of `meta` whole: envelope structure, full CRC32,
-/// segment id, and length and CRC against the ones `meta` records. Fails
-/// with [`StoreError::Corrupt`] (or `NotFound`) naming the file.
-pub(crate) fn verify_segment_files(dir: &dyn Directory, meta: &SegmentMeta) -> Result<()> {
-    for f in &meta.files {
-        let env = EnvelopeReader::open(dir, &f.name)?;
-        env.verify_full()?;
-        env.expect_id(&meta.id)?;
-        if env.len() != f.meta.len {
-            return Err(StoreError::corrupt(
-                &f.name,
-                0,
-                f.meta.len,
-                env.len(),
-                "length differs from the segment's record",
-            )
-            .into());
-        }
-        if env.checksum() != f.meta.checksum {
-            return Err(StoreError::corrupt(
-                &f.name,
-                env.len().saturating_sub(4),
-                f.meta.checksum as u64,
-                env.checksum() as u64,
-                "checksum differs from the segment's record",
-            )
-            .into());
-        }
-    }
-    Ok(())
-}
-
 /// Merges `inputs` into a new segment `name` with id `id` in `dir`.
 ///
 /// Every file of every input is verified first (see
-/// [`verify_segment_files`]); on a mismatch nothing is written. On any
+/// [`verify_segment_files`](crate::index::verify::verify_segment_files));
+/// on a mismatch nothing is written. On any
 /// later error the files written so far are deleted. Files are not synced:
 /// the commit that publishes the segment syncs them.
 pub(crate) fn merge_segments(
@@ -135,7 +104,7 @@ pub(crate) fn merge_segments(
         }
     }
     for input in inputs {
-        verify_segment_files(dir, input.reader.meta())?;
+        crate::index::verify::verify_segment_files(dir, input.reader.meta(), true)?;
     }
     match write_merged(dir, schema, inputs, name, id) {
         Ok(out) => Ok(out),
@@ -468,10 +437,16 @@ mod tests {
         for n in segment_file_names("seg_9") {
             assert!(names.contains(&n.as_str()), "{n}");
         }
-        let r =
-            SegmentReader::open(&dir, &out.meta, Arc::new(schema), &FileRefs::default()).unwrap();
+        let r = SegmentReader::open(
+            &dir,
+            &out.meta,
+            Arc::new(schema),
+            &FileRefs::default(),
+            crate::index::Verify::Full,
+        )
+        .unwrap();
         assert_eq!(r.num_live(), 0);
-        verify_segment_files(&dir, &out.meta).unwrap();
+        crate::index::verify::verify_segment_files(&dir, &out.meta, true).unwrap();
     }
 
     #[test]

@@ -9,7 +9,10 @@ pub(crate) mod flush;
 pub(crate) mod merger;
 pub mod reader;
 pub mod segment_reader;
+mod verify;
 pub mod writer;
+
+pub use verify::Verify;
 
 use crate::analysis::{Analyzer, DefaultAnalyzer};
 use crate::error::{Error, Result};
@@ -40,6 +43,7 @@ pub struct Index {
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
     refs: FileRefs,
+    verify: Verify,
 }
 
 impl std::fmt::Debug for Index {
@@ -101,6 +105,7 @@ impl Index {
             schema: Arc::new(schema),
             analyzer: Arc::new(DefaultAnalyzer::default()),
             refs: FileRefs::default(),
+            verify: Verify::default(),
         }
     }
 
@@ -109,6 +114,18 @@ impl Index {
     pub fn with_analyzer(mut self, analyzer: Arc<dyn Analyzer>) -> Self {
         self.analyzer = analyzer;
         self
+    }
+
+    /// How segments are checked when readers and writers of this index open
+    /// them from a commit (default [`Verify::Full`]).
+    pub fn with_verify(mut self, verify: Verify) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// The verification mode of [`with_verify`](Self::with_verify).
+    pub fn verify(&self) -> Verify {
+        self.verify
     }
 
     /// The schema.
@@ -135,6 +152,7 @@ impl Index {
             self.analyzer.clone(),
             self.refs.clone(),
             config,
+            self.verify,
         )
     }
 
@@ -145,6 +163,7 @@ impl Index {
             self.schema.clone(),
             self.analyzer.clone(),
             self.refs.clone(),
+            self.verify,
         )
     }
 

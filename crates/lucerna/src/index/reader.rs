@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::index::commit::Commit;
 use crate::index::file_refs::FileRefs;
 use crate::index::segment_reader::SegmentReader;
+use crate::index::verify::Verify;
 use crate::schema::Schema;
 use crate::search::searcher::Searcher;
 use lucerna_store::Directory;
@@ -18,6 +19,7 @@ pub struct IndexReader {
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
     refs: FileRefs,
+    verify: Verify,
     current: RwLock<Searcher>,
 }
 
@@ -35,14 +37,16 @@ impl IndexReader {
         schema: Arc<Schema>,
         analyzer: Arc<dyn Analyzer>,
         refs: FileRefs,
+        verify: Verify,
     ) -> Result<IndexReader> {
         let commit = Commit::read_latest(dir.as_ref())?;
-        let searcher = Self::open_commit(&dir, &schema, &analyzer, &refs, &commit, None)?;
+        let searcher = Self::open_commit(&dir, &schema, &analyzer, &refs, verify, &commit, None)?;
         Ok(IndexReader {
             dir,
             schema,
             analyzer,
             refs,
+            verify,
             current: RwLock::new(searcher),
         })
     }
@@ -52,6 +56,7 @@ impl IndexReader {
         schema: &Arc<Schema>,
         analyzer: &Arc<dyn Analyzer>,
         refs: &FileRefs,
+        verify: Verify,
         commit: &Commit,
         previous: Option<&Searcher>,
     ) -> Result<Searcher> {
@@ -64,8 +69,8 @@ impl IndexReader {
             });
             let r = match old {
                 Some(o) if o.meta().del_gen == meta.del_gen => o.clone(),
-                Some(o) => o.with_deletes(dir.as_ref(), meta, refs)?,
-                None => SegmentReader::open(dir.as_ref(), meta, schema.clone(), refs)?,
+                Some(o) => o.with_deletes(dir.as_ref(), meta, refs, verify)?,
+                None => SegmentReader::open(dir.as_ref(), meta, schema.clone(), refs, verify)?,
             };
             segs.push(r);
         }
@@ -95,6 +100,7 @@ impl IndexReader {
                     &self.schema,
                     &self.analyzer,
                     &self.refs,
+                    self.verify,
                     &commit,
                     Some(&cur),
                 )?;

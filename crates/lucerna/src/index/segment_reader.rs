@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::index::commit::SegmentMeta;
 use crate::index::field_stats::SegmentFieldStats;
 use crate::index::file_refs::{FileRefGuard, FileRefs};
+use crate::index::verify::{verify_live_docs, verify_segment_files, Verify};
 use crate::schema::{Field, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::{NormSource, TERMINATED};
@@ -72,14 +73,18 @@ impl std::fmt::Debug for SegmentReader {
 }
 
 impl SegmentReader {
-    /// Opens a segment (structure checks only; call
-    /// [`Index::check`](crate::Index) for full checksums).
+    /// Opens a segment; with [`Verify::Full`] every file is first checked
+    /// whole against the commit's record of it.
     pub(crate) fn open(
         dir: &dyn Directory,
         meta: &SegmentMeta,
         schema: Arc<Schema>,
         refs: &FileRefs,
+        verify: Verify,
     ) -> Result<SegmentReader> {
+        if verify == Verify::Full {
+            verify_segment_files(dir, meta, true)?;
+        }
         let seg = &meta.name;
         let id = meta.id;
         let core_files: Vec<String> = meta
@@ -152,7 +157,11 @@ impl SegmentReader {
         dir: &dyn Directory,
         meta: &SegmentMeta,
         refs: &FileRefs,
+        verify: Verify,
     ) -> Result<SegmentReader> {
+        if verify == Verify::Full {
+            verify_live_docs(dir, meta)?;
+        }
         let mut r = self.clone();
         r.load_live(dir, meta, refs)?;
         Ok(r)

@@ -34,6 +34,7 @@ use crate::index::commit::{Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::segment_reader::SegmentReader;
+use crate::index::verify::Verify;
 use crate::schema::{Field, Schema};
 use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
@@ -177,6 +178,8 @@ struct Inner {
     analyzer: Arc<dyn Analyzer>,
     refs: FileRefs,
     config: WriterConfig,
+    /// How committed segments are checked when the writer opens them.
+    verify: Verify,
     ops: RwLock<()>,
     seqno: AtomicU64,
     pool: Mutex<Vec<SegmentBuffer>>,
@@ -275,6 +278,7 @@ impl IndexWriter {
         analyzer: Arc<dyn Analyzer>,
         refs: FileRefs,
         config: WriterConfig,
+        verify: Verify,
     ) -> Result<IndexWriter> {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
@@ -289,7 +293,7 @@ impl IndexWriter {
         }
         let mut segments = Vec::with_capacity(commit.segments.len());
         for meta in &commit.segments {
-            let reader = SegmentReader::open(dir.as_ref(), meta, schema.clone(), &refs)?;
+            let reader = SegmentReader::open(dir.as_ref(), meta, schema.clone(), &refs, verify)?;
             segments.push(WSeg {
                 meta: meta.clone(),
                 live: reader.live_docs().map(|l| (**l).clone()),
@@ -337,6 +341,7 @@ impl IndexWriter {
             schema,
             analyzer,
             refs,
+            verify,
             config,
             ops: RwLock::new(()),
             seqno: AtomicU64::new(0),
@@ -557,8 +562,14 @@ impl IndexWriter {
         deleted.dedup();
         let dir = self.inner.dir.as_ref();
         let result = write_segment(dir, &buf, &name, id, &deleted).and_then(|meta| {
-            let reader =
-                SegmentReader::open(dir, &meta, self.inner.schema.clone(), &self.inner.refs)?;
+            let reader = SegmentReader::open(
+                dir,
+                &meta,
+                self.inner.schema.clone(),
+                &self.inner.refs,
+                // Just written, CRCs computed while writing.
+                Verify::Structure,
+            )?;
             Ok((meta, reader))
         });
         match result {
@@ -682,7 +693,9 @@ impl IndexWriter {
                     .unwrap_or_else(|| LiveDocs::all(seg.meta.max_doc));
                 let mut meta = seg.meta.clone();
                 write_live_docs(dir, &mut meta, &live)?;
-                seg.reader = seg.reader.with_deletes(dir, &meta, &self.inner.refs)?;
+                seg.reader =
+                    seg.reader
+                        .with_deletes(dir, &meta, &self.inner.refs, Verify::Structure)?;
                 seg.meta = meta;
                 seg.dirty = false;
             }
@@ -731,8 +744,13 @@ impl IndexWriter {
         let dir = self.inner.dir.as_ref();
         let mut segments = Vec::new();
         for meta in &st.last_commit.segments {
-            let reader =
-                SegmentReader::open(dir, meta, self.inner.schema.clone(), &self.inner.refs)?;
+            let reader = SegmentReader::open(
+                dir,
+                meta,
+                self.inner.schema.clone(),
+                &self.inner.refs,
+                self.inner.verify,
+            )?;
             segments.push(WSeg {
                 meta: meta.clone(),
                 live: reader.live_docs().map(|l| (**l).clone()),

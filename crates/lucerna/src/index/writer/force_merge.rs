@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::index::commit::SegmentMeta;
 use crate::index::merger::{delete_partial, merge_segments, segment_file_names, MergeInput};
 use crate::index::segment_reader::SegmentReader;
+use crate::index::verify::Verify;
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_store::Directory;
 use std::collections::HashSet;
@@ -307,6 +308,7 @@ impl IndexWriter {
             &out.meta,
             self.inner.schema.clone(),
             &self.inner.refs,
+            Verify::Structure,
         )?;
         Ok(Done {
             merged: Some(Merged {
