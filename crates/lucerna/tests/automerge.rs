@@ -517,3 +517,40 @@ fn closed_writers_refuse_work_and_release_the_index() {
     let w = index.writer(WriterConfig::default()).unwrap();
     assert_eq!(w.searcher().unwrap().num_docs(), 30);
 }
+
+/// Buffers filling up to the writer's RAM budget are not a backlog: even
+/// with unflushed-bytes limits configured far below the budget, writers are
+/// never delayed while the writer flushes at its budget (a regression: a
+/// 512 MiB budget above the 256 MiB default soft limit used to delay every
+/// document once the buffers filled).
+#[test]
+fn buffers_within_the_ram_budget_are_never_delayed() {
+    let schema = Schema::logs();
+    let index = Index::create(RamDirectory::new(), schema.clone()).unwrap();
+    let bp = BackpressureConfig {
+        soft_unflushed_bytes: 1 << 10,
+        hard_unflushed_bytes: 2 << 10,
+        ..BackpressureConfig::default()
+    };
+    let w = index
+        .writer(
+            WriterConfig::default()
+                .no_merges()
+                .threads(2)
+                .mem_budget(4 << 20)
+                .backpressure(bp),
+        )
+        .unwrap();
+    let mut rng = SplitMix64::new(11);
+    for i in 0..3000u64 {
+        w.add_document(doc(&schema, i, &mut rng)).unwrap();
+    }
+    let m = w.metrics();
+    assert!(
+        w.buffered_docs() > 0,
+        "the budget was not reached: nothing flushed yet"
+    );
+    assert_eq!((m.delays, m.stalls, m.rejections), (0, 0, 0), "{m:?}");
+    w.commit().unwrap();
+    assert_eq!(index.reader().unwrap().searcher().num_docs(), 3000);
+}

@@ -97,6 +97,9 @@ pub struct WriterConfig {
     /// over the policy's budget, and its unflushed bytes (default
     /// [`BackpressureConfig::default()`]: 16/64 GiB, 20/40 segments,
     /// 256 MiB/1 GiB, delays of 1–100 ms). Backpressure is per index.
+    /// The unflushed-bytes limits are raised to at least 1.25× and 2.5× the
+    /// RAM budget: buffers below the budget are simply filling (the writer
+    /// flushes them itself), only RAM beyond it means flushes are behind.
     pub backpressure: BackpressureConfig,
 }
 
@@ -232,6 +235,20 @@ impl std::fmt::Debug for IndexWriter {
     }
 }
 
+/// The backpressure limits in force for `config`: unflushed bytes count as
+/// a backlog only beyond the RAM budget the writer flushes at.
+fn effective_backpressure(config: &WriterConfig) -> BackpressureConfig {
+    let mut bp = config.backpressure;
+    let budget = config.mem_budget_bytes as u64;
+    bp.soft_unflushed_bytes = bp
+        .soft_unflushed_bytes
+        .max(budget.saturating_add(budget / 4));
+    bp.hard_unflushed_bytes = bp
+        .hard_unflushed_bytes
+        .max(bp.soft_unflushed_bytes.saturating_mul(2));
+    bp
+}
+
 fn random_id(rng: &mut SplitMix64) -> [u8; 16] {
     let mut id = [0u8; 16];
     id[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
@@ -283,7 +300,7 @@ impl IndexWriter {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
-        let tracker = Arc::new(MergeTracker::new(&config.backpressure)?);
+        let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config))?);
         let lock = dir.try_lock(WRITE_LOCK)?;
         let commit = Commit::read_latest(dir.as_ref())?;
         if commit.schema != *schema {
