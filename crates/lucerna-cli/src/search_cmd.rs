@@ -86,7 +86,8 @@ pub fn run_search(
 /// Prints what is in an index.
 pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::error::Error>> {
     let dir = FsDirectory::open(index_dir)?;
-    let index = Index::open(dir)?;
+    // Counts only: structure checks suffice (`lucerna check` verifies CRCs).
+    let index = Index::open(dir)?.with_verify(lucerna::index::Verify::Structure);
     let commit = index.latest_commit()?;
     let searcher = index.reader()?.searcher();
     let mut segs = Vec::new();
@@ -101,7 +102,10 @@ pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::er
     }
     let mut fields = Vec::new();
     for (f, e) in index.schema().fields() {
-        let terms: u64 = searcher.segments().iter().map(|s| s.num_terms(f)).sum();
+        let terms: u64 = searcher
+            .segments()
+            .iter()
+            .fold(0u64, |a, s| a.saturating_add(s.num_terms(f)));
         fields.push(json!({"name": e.name, "type": format!("{:?}", e.field_type), "terms_summed_over_segments": terms}));
     }
     let out = json!({

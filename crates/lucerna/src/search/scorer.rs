@@ -113,7 +113,7 @@ impl Scorer for TermScorer {
     }
     fn shallow_seek(&mut self, target: u32) -> Result<u32> {
         let last = self.postings.shallow_seek(target)?;
-        self.block_max = if last == TERMINATED && self.postings.block_last_doc() == TERMINATED {
+        self.block_max = if last == TERMINATED {
             0.0
         } else {
             let impacts = self.postings.block_impacts();
@@ -543,6 +543,9 @@ pub struct PhraseScorer {
     doc: u32,
     freq: f32,
     positions: Vec<Vec<u32>>,
+    /// Each term's offset in the phrase (from `terms`, kept apart so the
+    /// matcher borrows it while positions are filled).
+    offsets: Vec<u32>,
 }
 
 impl PhraseScorer {
@@ -554,6 +557,7 @@ impl PhraseScorer {
         norms: NormSource,
     ) -> Result<Self> {
         let n = terms.len();
+        let offsets = terms.iter().map(|t| t.1).collect();
         let mut p = PhraseScorer {
             terms,
             slop,
@@ -562,6 +566,7 @@ impl PhraseScorer {
             doc: 0,
             freq: 0.0,
             positions: vec![Vec::new(); n],
+            offsets,
         };
         let first = p
             .terms
@@ -600,11 +605,10 @@ impl PhraseScorer {
                 self.positions[i].clear();
                 p.positions(&mut self.positions[i])?;
             }
-            let offsets: Vec<u32> = self.terms.iter().map(|t| t.1).collect();
             let f = if self.slop == 0 {
-                exact_freq(&self.positions, &offsets) as f32
+                exact_freq(&self.positions, &self.offsets) as f32
             } else {
-                sloppy_freq(&self.positions, &offsets, self.slop)
+                sloppy_freq(&self.positions, &self.offsets, self.slop)
             };
             if f > 0.0 {
                 self.freq = f;

@@ -99,8 +99,9 @@ impl StatsSource for Searcher {
         let mut t = FieldStats::default();
         for s in self.segments.iter() {
             let f = s.field_stats(field);
-            t.doc_count += f.doc_count;
-            t.sum_total_term_freq += f.sum_total_term_freq;
+            // Values from disk: saturate rather than overflow.
+            t.doc_count = t.doc_count.saturating_add(f.doc_count);
+            t.sum_total_term_freq = t.sum_total_term_freq.saturating_add(f.sum_total_term_freq);
         }
         t
     }
@@ -232,6 +233,12 @@ impl Searcher {
                     if k > 0 {
                         collect_pruned(seg, ord, &mut term, &mut top)?;
                     }
+                    continue;
+                }
+            }
+            if let Collect::Count = collect {
+                if let Some(n) = weight.fast_count(seg)? {
+                    count += n;
                     continue;
                 }
             }
