@@ -228,7 +228,13 @@ impl Searcher {
                         None => continue,
                     };
                     if let Collect::CountAndTopK(_) = collect {
-                        count += weight.fast_count(seg)?.unwrap_or(0);
+                        // Without deletions the count is the scorer's own
+                        // doc_freq: no second dictionary lookup.
+                        count += if seg.live_docs().is_none() {
+                            term.cost()
+                        } else {
+                            weight.fast_count(seg)?.unwrap_or(0)
+                        };
                     }
                     if k > 0 {
                         collect_pruned(seg, ord, &mut term, &mut top)?;
