@@ -554,3 +554,21 @@ fn buffers_within_the_ram_budget_are_never_delayed() {
     w.commit().unwrap();
     assert_eq!(index.reader().unwrap().searcher().num_docs(), 3000);
 }
+
+/// Raising the unflushed limits to the RAM budget never hides an
+/// inconsistent configuration: a soft limit above its hard limit is refused.
+#[test]
+fn an_inconsistent_backpressure_config_is_refused() {
+    let index = Index::create(RamDirectory::new(), Schema::logs()).unwrap();
+    let bp = BackpressureConfig {
+        soft_unflushed_bytes: 2 << 20,
+        hard_unflushed_bytes: 1 << 20,
+        ..BackpressureConfig::default()
+    };
+    let r = index.writer(
+        WriterConfig::default()
+            .mem_budget(64 << 20)
+            .backpressure(bp),
+    );
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+}

@@ -236,17 +236,23 @@ impl std::fmt::Debug for IndexWriter {
 }
 
 /// The backpressure limits in force for `config`: unflushed bytes count as
-/// a backlog only beyond the RAM budget the writer flushes at.
-fn effective_backpressure(config: &WriterConfig) -> BackpressureConfig {
+/// a backlog only beyond the RAM budget the writer flushes at, so the soft
+/// limit is at least 1.25× the budget and the hard one at least 2.5× (and
+/// never below the soft one). The configuration as given is validated
+/// first, so an inconsistent one is still an error.
+fn effective_backpressure(config: &WriterConfig) -> Result<BackpressureConfig> {
     let mut bp = config.backpressure;
+    bp.validate()
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let budget = config.mem_budget_bytes as u64;
     bp.soft_unflushed_bytes = bp
         .soft_unflushed_bytes
         .max(budget.saturating_add(budget / 4));
     bp.hard_unflushed_bytes = bp
         .hard_unflushed_bytes
-        .max(bp.soft_unflushed_bytes.saturating_mul(2));
-    bp
+        .max(budget.saturating_mul(5) / 2)
+        .max(bp.soft_unflushed_bytes);
+    Ok(bp)
 }
 
 fn random_id(rng: &mut SplitMix64) -> [u8; 16] {
@@ -300,7 +306,7 @@ impl IndexWriter {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
-        let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config))?);
+        let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
         let lock = dir.try_lock(WRITE_LOCK)?;
         let commit = Commit::read_latest(dir.as_ref())?;
         if commit.schema != *schema {
