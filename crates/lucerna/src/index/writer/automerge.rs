@@ -460,9 +460,11 @@ impl IndexWriter {
             ms.failed.retain(|id| present.contains(id));
             let mut excluded: HashSet<u64> = ms.merging.union(&ms.failed).copied().collect();
             let budget = policy.segment_budget(&descs, &excluded);
-            // Segments whose merge failed cannot be merged away: they do not
-            // count against the budget (writers would stall for ever).
-            let count = descs.len() - ms.failed.len().min(descs.len());
+            // Segments whose merge failed cannot be merged away: passed to
+            // the policy with the merging ones, they are counted within its
+            // budget, not against it (writers would stall for ever). Count
+            // them once: the count is every segment.
+            let count = descs.len();
             let mut tasks = Vec::new();
             if !ms.closed && !ms.forcing {
                 tasks = std::mem::take(&mut ms.refused);
