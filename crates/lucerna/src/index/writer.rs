@@ -235,6 +235,31 @@ impl std::fmt::Debug for IndexWriter {
     }
 }
 
+/// The writer's entry for committed segment `meta`, with no pending work.
+/// A segment the writer already `held` (same name and id) keeps its decoded
+/// parts and only reloads its committed deletes; any other is opened and
+/// checked as `verify` says.
+fn committed_segment(
+    dir: &dyn Directory,
+    meta: &SegmentMeta,
+    schema: &Arc<Schema>,
+    refs: &FileRefs,
+    verify: Verify,
+    held: Option<&SegmentReader>,
+) -> Result<WSeg> {
+    let reader = match held {
+        Some(r) => r.with_deletes(dir, meta, refs, verify)?,
+        None => SegmentReader::open(dir, meta, schema.clone(), refs, verify)?,
+    };
+    Ok(WSeg {
+        meta: meta.clone(),
+        live: reader.live_docs().map(|l| (**l).clone()),
+        reader,
+        dirty: false,
+        applied: 0,
+    })
+}
+
 /// The backpressure limits in force for `config`: unflushed bytes count as
 /// a backlog only beyond the RAM budget the writer flushes at, so the soft
 /// limit is at least 1.25× the budget and the hard one at least 2.5× (and
@@ -316,14 +341,14 @@ impl IndexWriter {
         }
         let mut segments = Vec::with_capacity(commit.segments.len());
         for meta in &commit.segments {
-            let reader = SegmentReader::open(dir.as_ref(), meta, schema.clone(), &refs, verify)?;
-            segments.push(WSeg {
-                meta: meta.clone(),
-                live: reader.live_docs().map(|l| (**l).clone()),
-                reader,
-                dirty: false,
-                applied: 0,
-            });
+            segments.push(committed_segment(
+                dir.as_ref(),
+                meta,
+                &schema,
+                &refs,
+                verify,
+                None,
+            )?);
         }
         // Segment names left by an earlier writer's uncommitted flushes may
         // still be on disk (files an open reader holds, or that could not be
@@ -474,6 +499,14 @@ impl IndexWriter {
     }
 
     fn add_admitted(&self, doc: &Document) -> Result<u64> {
+        self.buffer_document(doc, || {})
+    }
+
+    /// Adds `doc` to a buffer (flushing one that is full first). `accepted`
+    /// runs once the buffer has accepted the document, just before its
+    /// sequence number is drawn (an update's delete goes in there, so a
+    /// rejected document changes nothing).
+    fn buffer_document(&self, doc: &Document, accepted: impl FnOnce()) -> Result<u64> {
         let (added, flushed) = {
             let _ops = self.inner.ops.read();
             self.check_open()?;
@@ -481,6 +514,7 @@ impl IndexWriter {
             let (mut buf, flushed) = self.ensure_room(buf)?;
             let before = buf.ram_bytes;
             let added = buf.add(doc, self.inner.analyzer.as_ref(), || {
+                accepted();
                 self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
             });
             if added.is_ok() {
@@ -531,29 +565,11 @@ impl IndexWriter {
         self.check_indexed(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
         self.admit(true)?;
-        let (added, flushed) = {
-            let _ops = self.inner.ops.read();
-            self.check_open()?;
-            let buf = self.take_buffer();
-            let (mut buf, flushed) = self.ensure_room(buf)?;
-            let before = buf.ram_bytes;
-            // The delete goes in only once the buffer has accepted the
-            // document (a rejected document leaves the old ones in place).
-            let added = buf.add(&doc, self.inner.analyzer.as_ref(), || {
-                self.push_delete(term_key(field, term));
-                self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
-            });
-            if added.is_ok() {
-                self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
-            }
-            self.inner.merges.buffered(before, buf.ram_bytes);
-            self.return_buffer(buf);
-            (added, flushed)
-        };
-        if flushed {
-            self.maybe_merge();
-        }
-        added
+        // The delete goes in only once the buffer has accepted the
+        // document (a rejected document leaves the old ones in place).
+        self.buffer_document(&doc, || {
+            self.push_delete(term_key(field, term));
+        })
     }
 
     /// Writes `buf` as a new segment. On failure returns the buffer so no
@@ -765,22 +781,21 @@ impl IndexWriter {
         self.inner.merges.rolled_back();
         let mut st = self.inner.state.lock();
         let dir = self.inner.dir.as_ref();
-        let mut segments = Vec::new();
+        let mut segments = Vec::with_capacity(st.last_commit.segments.len());
         for meta in &st.last_commit.segments {
-            let reader = SegmentReader::open(
+            let held = st
+                .segments
+                .iter()
+                .find(|w| w.meta.name == meta.name && w.meta.id == meta.id)
+                .map(|w| &w.reader);
+            segments.push(committed_segment(
                 dir,
                 meta,
-                self.inner.schema.clone(),
+                &self.inner.schema,
                 &self.inner.refs,
                 self.inner.verify,
-            )?;
-            segments.push(WSeg {
-                meta: meta.clone(),
-                live: reader.live_docs().map(|l| (**l).clone()),
-                reader,
-                dirty: false,
-                applied: 0,
-            });
+                held,
+            )?);
         }
         st.segments = segments;
         st.deletes.clear();
