@@ -5,12 +5,12 @@
 //! stored document, every column value.
 
 use crate::error::{Error, Result};
-use crate::index::commit::{Commit, SegmentMeta};
+use crate::index::commit::{Commit, FileEntry, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::Verify;
+use crate::index::verify::{verify_file, Verify};
 use crate::search::scorer::TERMINATED;
-use lucerna_store::{Directory, EnvelopeReader, StoreError};
+use lucerna_store::{Directory, StoreError};
 use std::sync::Arc;
 
 /// The kind of a file, from its name.
@@ -127,51 +127,36 @@ fn problem_from(err: &Error, file: &str, segment: Option<&str>) -> Problem {
     }
 }
 
+/// A problem found while opening or decoding segment `seg`: it names the
+/// file the store error names, else the segment.
+fn segment_problem(err: &Error, seg: &SegmentMeta) -> Problem {
+    let file = match err {
+        Error::Store(se) => se.file().to_string(),
+        _ => seg.name.clone(),
+    };
+    problem_from(err, &file, Some(&seg.name))
+}
+
 /// Checks one file against the commit's record of it.
 fn check_file(
     dir: &dyn Directory,
     seg: &SegmentMeta,
-    name: &str,
-    len: u64,
-    crc: u32,
+    entry: &FileEntry,
 ) -> (FileCheck, Option<Problem>) {
+    let name = entry.name.as_str();
     let mut fc = FileCheck {
         name: name.to_string(),
         kind: file_kind(name),
-        expected_len: len,
-        expected_crc: crc,
+        expected_len: entry.meta.len,
+        expected_crc: entry.meta.checksum,
         actual_len: None,
         actual_crc: None,
         ok: false,
     };
-    let res: Result<()> = (|| {
-        let env = EnvelopeReader::open(dir, name)?;
+    let res = verify_file(dir, seg, entry, |env| {
         fc.actual_len = Some(env.len());
         fc.actual_crc = Some(env.checksum());
-        env.verify_full()?;
-        env.expect_id(&seg.id)?;
-        if env.len() != len {
-            return Err(StoreError::corrupt(
-                name,
-                0,
-                len,
-                env.len(),
-                "length differs from the commit's record",
-            )
-            .into());
-        }
-        if env.checksum() != crc {
-            return Err(StoreError::corrupt(
-                name,
-                env.len() - 4,
-                crc as u64,
-                env.checksum() as u64,
-                "checksum differs from the commit's record (a file from another write?)",
-            )
-            .into());
-        }
-        Ok(())
-    })();
+    });
     match res {
         Ok(()) => {
             fc.ok = true;
@@ -263,7 +248,7 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
             ok: true,
         };
         for f in &seg.files {
-            let (fc, p) = check_file(dir.as_ref(), seg, &f.name, f.meta.len, f.meta.checksum);
+            let (fc, p) = check_file(dir.as_ref(), seg, f);
             if let Some(p) = p {
                 sc.ok = false;
                 report.problems.push(p);
@@ -292,25 +277,13 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
                     if deep {
                         if let Err(e) = deep_check(&r, &mut sc) {
                             sc.ok = false;
-                            let file = match &e {
-                                Error::Store(se) => se.file().to_string(),
-                                _ => seg.name.clone(),
-                            };
-                            report
-                                .problems
-                                .push(problem_from(&e, &file, Some(&seg.name)));
+                            report.problems.push(segment_problem(&e, seg));
                         }
                     }
                 }
                 Err(e) => {
                     sc.ok = false;
-                    let file = match &e {
-                        Error::Store(se) => se.file().to_string(),
-                        _ => seg.name.clone(),
-                    };
-                    report
-                        .problems
-                        .push(problem_from(&e, &file, Some(&seg.name)));
+                    report.problems.push(segment_problem(&e, seg));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! of them, and the [`Verify`] mode that says when segments get it.
 
 use crate::error::Result;
-use crate::index::commit::SegmentMeta;
+use crate::index::commit::{FileEntry, SegmentMeta};
 use lucerna_store::{Directory, EnvelopeReader, StoreError};
 
 /// How much is checked when a segment is opened from a commit.
@@ -35,20 +35,19 @@ pub enum Verify {
     Structure,
 }
 
-/// Verifies file `name` of segment `meta` whole: envelope structure, full
-/// CRC32, segment id, and length and CRC against `meta`'s record of it.
-fn verify_file(dir: &dyn Directory, meta: &SegmentMeta, name: &str) -> Result<()> {
-    let Some(entry) = meta.files.iter().find(|f| f.name == name) else {
-        return Err(StoreError::corrupt(
-            name,
-            0,
-            0,
-            0,
-            "file not recorded in the segment's commit entry",
-        )
-        .into());
-    };
+/// Verifies file `entry` of segment `meta` whole: envelope structure, full
+/// CRC32, segment id, and length and CRC against the commit's record of it.
+/// `observed` sees the envelope as soon as it opens (before the CRC pass),
+/// so a caller can report the actual length and CRC even of a bad file.
+pub(crate) fn verify_file(
+    dir: &dyn Directory,
+    meta: &SegmentMeta,
+    entry: &FileEntry,
+    observed: impl FnOnce(&EnvelopeReader),
+) -> Result<()> {
+    let name = entry.name.as_str();
     let env = EnvelopeReader::open(dir, name)?;
+    observed(&env);
     env.verify_full()?;
     env.expect_id(&meta.id)?;
     if env.len() != entry.meta.len {
@@ -57,7 +56,7 @@ fn verify_file(dir: &dyn Directory, meta: &SegmentMeta, name: &str) -> Result<()
             0,
             entry.meta.len,
             env.len(),
-            "length differs from the segment's record",
+            "length differs from the commit's record",
         )
         .into());
     }
@@ -67,7 +66,7 @@ fn verify_file(dir: &dyn Directory, meta: &SegmentMeta, name: &str) -> Result<()
             env.len().saturating_sub(4),
             entry.meta.checksum as u64,
             env.checksum() as u64,
-            "checksum differs from the segment's record",
+            "checksum differs from the commit's record (a file from another write?)",
         )
         .into());
     }
@@ -85,7 +84,7 @@ pub(crate) fn verify_segment_files(
 ) -> Result<()> {
     for f in &meta.files {
         if include_live_docs || !f.name.ends_with(".liv") {
-            verify_file(dir, meta, &f.name)?;
+            verify_file(dir, meta, f, |_| {})?;
         }
     }
     Ok(())
@@ -96,5 +95,16 @@ pub(crate) fn verify_live_docs(dir: &dyn Directory, meta: &SegmentMeta) -> Resul
     if meta.del_gen == 0 {
         return Ok(());
     }
-    verify_file(dir, meta, &meta.livedocs_file(meta.del_gen))
+    let name = meta.livedocs_file(meta.del_gen);
+    match meta.files.iter().find(|f| f.name == name) {
+        Some(entry) => verify_file(dir, meta, entry, |_| {}),
+        None => Err(StoreError::corrupt(
+            name,
+            0,
+            0,
+            0,
+            "live-docs file not recorded in the segment's commit entry",
+        )
+        .into()),
+    }
 }
