@@ -178,14 +178,35 @@ impl TermDict {
     /// Opens `name` of segment `id`: envelope structure, format, id, layout,
     /// and the fst's own checksum.
     pub fn open(dir: &dyn Directory, name: &str, id: [u8; ID_LEN]) -> Result<Self> {
+        Self::open_inner(dir, name, id, true)
+    }
+
+    /// Like [`open`](Self::open), for a file whose whole-file CRC32 the
+    /// caller has just verified against a trusted record: the fst's own
+    /// checksum pass, which would read the same bytes again, is skipped
+    /// (damage cannot have reached them unnoticed).
+    pub fn open_verified(dir: &dyn Directory, name: &str, id: [u8; ID_LEN]) -> Result<Self> {
+        Self::open_inner(dir, name, id, false)
+    }
+
+    fn open_inner(
+        dir: &dyn Directory,
+        name: &str,
+        id: [u8; ID_LEN],
+        check_fst: bool,
+    ) -> Result<Self> {
         let env = EnvelopeReader::open_checked(name, dir.open(name)?)?;
         env.expect_format(FORMAT, VERSION..=VERSION)?;
         env.expect_id(&id)?;
-        Self::from_envelope(&env)
+        Self::decode_envelope(&env, check_fst)
     }
 
     /// Decodes an already opened envelope (format and id not checked here).
     pub fn from_envelope(env: &EnvelopeReader) -> Result<Self> {
+        Self::decode_envelope(env, true)
+    }
+
+    fn decode_envelope(env: &EnvelopeReader, check_fst: bool) -> Result<Self> {
         let payload = env.payload();
         let base = env.payload_offset();
         let mut r = ByteReader::new(env.name(), base, &payload);
@@ -204,8 +225,10 @@ impl TermDict {
             .ok_or_else(|| corrupt(fst_start, "fst range".into()))?;
         let raw = fst::raw::Fst::new(fst_bytes)
             .map_err(|e| corrupt(fst_start, format!("term dictionary fst: {e}")))?;
-        raw.verify()
-            .map_err(|e| corrupt(fst_start, format!("term dictionary fst checksum: {e}")))?;
+        if check_fst {
+            raw.verify()
+                .map_err(|e| corrupt(fst_start, format!("term dictionary fst checksum: {e}")))?;
+        }
         if raw.len() as u64 != num_terms {
             return Err(StoreError::corrupt(
                 env.name(),

@@ -95,7 +95,12 @@ impl SegmentReader {
             .collect();
         let guard = refs.acquire(core_files);
         let core = SegmentCore {
-            termdict: TermDict::open(dir, &files::termdict(seg), id)?,
+            termdict: if verify == Verify::Full {
+                // Its whole-file CRC was checked just above.
+                TermDict::open_verified(dir, &files::termdict(seg), id)?
+            } else {
+                TermDict::open(dir, &files::termdict(seg), id)?
+            },
             postings: PostingsReader::open(dir, &files::postings_base(seg), id, meta.max_doc)?,
             norms: NormsReader::open(dir, &files::norms(seg), &id)?,
             stored: StoredReader::open(dir, &files::stored(seg), &id)?,
