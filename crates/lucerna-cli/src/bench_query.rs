@@ -23,32 +23,9 @@ pub fn contract_query(index: &Index, kind: &str, text: &str) -> Result<Query, St
         .schema()
         .field("body")
         .ok_or("index has no `body` field")?;
-    let mut toks: Vec<(u32, String)> = Vec::new();
-    index
-        .analyzer()
-        .analyze(text, &mut |t: &str, p: u32| toks.push((p, t.to_string())));
-    if let Some(&(p0, _)) = toks.first() {
-        for t in toks.iter_mut() {
-            t.0 -= p0;
-        }
-    }
-    let nothing = Query::or(Vec::new());
-    if toks.is_empty() {
-        return Ok(nothing);
-    }
-    let phrase = |toks: Vec<(u32, String)>| {
-        if toks.len() == 1 {
-            Query::term(body, toks[0].1.clone())
-        } else {
-            Query::Phrase {
-                field: body,
-                terms: toks,
-                slop: 0,
-            }
-        }
-    };
+    let toks = index.analyzer().relative_tokens(text);
     Ok(match kind {
-        "term" | "phrase" => phrase(toks),
+        "term" | "phrase" => Query::from_tokens(body, toks, 0),
         "and" => Query::and(toks.into_iter().map(|(_, t)| Query::term(body, t))),
         "or" => Query::or(toks.into_iter().map(|(_, t)| Query::term(body, t))),
         k => return Err(format!("unknown query kind `{k}`")),

@@ -73,6 +73,20 @@ pub trait Analyzer: Send + Sync + fmt::Debug {
         self.analyze_tokens(text, &mut |t| sink(t.text, t.position));
     }
 
+    /// `(position, term)` of every token of `text`, positions relative to
+    /// the first token (so a phrase taken from a query starts at 0): how
+    /// query text is analyzed.
+    fn relative_tokens(&self, text: &str) -> Vec<(u32, String)> {
+        let mut out: Vec<(u32, String)> = Vec::new();
+        self.analyze(text, &mut |term, pos| out.push((pos, term.to_string())));
+        if let Some(&(p0, _)) = out.first() {
+            for t in out.iter_mut() {
+                t.0 -= p0;
+            }
+        }
+        out
+    }
+
     /// Collects the `(term, position)` pairs of `text` (for tests and query analysis; it
     /// allocates one `String` per token).
     fn tokens(&self, text: &str) -> Vec<(String, u32)> {

@@ -16,15 +16,6 @@ pub struct QueryBuilder<'a> {
     default_fields: Vec<Field>,
 }
 
-fn nothing() -> Query {
-    Query::Boolean {
-        must: Vec::new(),
-        should: Vec::new(),
-        must_not: Vec::new(),
-        minimum_should_match: 0,
-    }
-}
-
 impl<'a> QueryBuilder<'a> {
     /// Default fields: every text field.
     pub fn new(schema: &'a Schema, analyzer: &'a dyn Analyzer) -> Self {
@@ -85,20 +76,6 @@ impl<'a> QueryBuilder<'a> {
         Ok(Query::or(should))
     }
 
-    /// Tokens of `text` in `field` with their positions.
-    fn analyze(&self, field: Field, text: &str) -> Vec<(u32, String)> {
-        let mut out = Vec::new();
-        self.analyzer
-            .analyze(text, &mut |t: &str, p: u32| out.push((p, t.to_string())));
-        if let Some(&(p0, _)) = out.first() {
-            for t in out.iter_mut() {
-                t.0 -= p0;
-            }
-        }
-        let _ = field;
-        out
-    }
-
     /// Builds a query from a parsed AST.
     pub fn build(&self, ast: &QueryAst) -> Result<Query> {
         Ok(match ast {
@@ -148,19 +125,7 @@ impl<'a> QueryBuilder<'a> {
             .ok_or_else(|| Error::Query(format!("no field {}", field.0)))?;
         Ok(match &entry.field_type {
             FieldType::Text { .. } => {
-                let mut toks = self.analyze(field, text);
-                match toks.len() {
-                    0 => nothing(),
-                    1 => Query::Term {
-                        field,
-                        term: toks.pop().map(|t| t.1).unwrap_or_default(),
-                    },
-                    _ => Query::Phrase {
-                        field,
-                        terms: toks,
-                        slop,
-                    },
-                }
+                Query::from_tokens(field, self.analyzer.relative_tokens(text), slop)
             }
             FieldType::Keyword { .. } => Query::Term {
                 field,
@@ -190,7 +155,7 @@ impl<'a> QueryBuilder<'a> {
             .ok_or_else(|| Error::Query(format!("no field {}", field.0)))?;
         let p = match &entry.field_type {
             FieldType::Text { .. } => {
-                let toks = self.analyze(field, prefix);
+                let toks = self.analyzer.relative_tokens(prefix);
                 match toks.as_slice() {
                     [one] => one.1.clone(),
                     [] if prefix.is_empty() => String::new(),

@@ -104,4 +104,24 @@ impl Query {
             minimum_should_match: 0,
         }
     }
+
+    /// The query for analyzed `tokens` of one text field (positions
+    /// relative to the first, as
+    /// [`Analyzer::relative_tokens`](crate::analysis::Analyzer::relative_tokens)
+    /// gives them): nothing for no token, a term for one, a phrase with
+    /// `slop` for several.
+    pub fn from_tokens(field: Field, mut tokens: Vec<(u32, String)>, slop: u32) -> Query {
+        match tokens.len() {
+            0 => Query::or(Vec::new()),
+            1 => Query::Term {
+                field,
+                term: tokens.pop().map(|t| t.1).unwrap_or_default(),
+            },
+            _ => Query::Phrase {
+                field,
+                terms: tokens,
+                slop,
+            },
+        }
+    }
 }
