@@ -17,6 +17,21 @@ pub trait FileWrite: Send {
     fn write_all(&mut self, buf: &[u8]) -> Result<()>;
     /// Bytes written so far.
     fn bytes_written(&self) -> u64;
+    /// Makes every byte written so far durable while the file stays open for
+    /// appending (an fsync of the data; the file's *name* is durable once
+    /// [`Directory::sync_dir`] ran after its creation). Append-only logs use
+    /// it; immutable files are synced with [`Directory::sync`] after
+    /// [`finish`](FileWrite::finish). Until `finish`, the bytes are
+    /// readable only after a crash and restart (a log is replayed then).
+    ///
+    /// The default refuses: a writer that cannot sync in place (a throttled
+    /// merge output, say) is never used for a log.
+    fn sync(&mut self) -> Result<()> {
+        Err(StoreError::InvalidArgument {
+            file: String::new(),
+            reason: "this writer cannot sync a file still being written".into(),
+        })
+    }
     /// Flushes buffers and closes the file. Does not fsync.
     fn finish(self: Box<Self>) -> Result<u64>;
 }

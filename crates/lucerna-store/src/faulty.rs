@@ -390,6 +390,26 @@ impl FileWrite for FaultyWriter {
     fn bytes_written(&self) -> u64 {
         self.out.bytes_written()
     }
+    /// Counts as an [`OpKind::Sync`]; afterwards the bytes written so far
+    /// survive [`FaultyDirectory::crash`].
+    fn sync(&mut self) -> Result<()> {
+        let mut s = self.state.lock();
+        if s.epoch != self.epoch {
+            return Err(StoreError::Crashed {
+                file: self.name.clone(),
+            });
+        }
+        if let Some(f) = s.tick(OpKind::Sync, &self.name) {
+            return Err(injected(OpKind::Sync, &self.name, f));
+        }
+        self.out.sync()?;
+        let len = s.content.get(&self.ino).map_or(0, |c| c.len());
+        s.synced_len.insert(self.ino, len);
+        if s.last_write == Some(self.ino) {
+            s.last_write = None;
+        }
+        Ok(())
+    }
     fn finish(self: Box<Self>) -> Result<u64> {
         {
             let mut s = self.state.lock();

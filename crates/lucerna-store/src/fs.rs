@@ -129,6 +129,16 @@ impl FileWrite for FsWriter {
     fn bytes_written(&self) -> u64 {
         self.written
     }
+    fn sync(&mut self) -> Result<()> {
+        let out = self.out.as_mut().ok_or_else(|| StoreError::Crashed {
+            file: self.name.clone(),
+        })?;
+        out.flush()
+            .map_err(|e| StoreError::io("write", &self.name, e))?;
+        out.get_ref()
+            .sync_data()
+            .map_err(|e| StoreError::io("sync", &self.name, e))
+    }
     fn finish(mut self: Box<Self>) -> Result<u64> {
         if let Some(mut out) = self.out.take() {
             out.flush()

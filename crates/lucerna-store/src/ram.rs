@@ -63,6 +63,10 @@ impl FileWrite for RamWriter {
     fn bytes_written(&self) -> u64 {
         self.buf.len() as u64
     }
+    /// Nothing to make durable in memory.
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
     fn finish(self: Box<Self>) -> Result<u64> {
         let len = self.buf.len() as u64;
         let mut inner = self.dir.lock();

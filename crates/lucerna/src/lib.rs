@@ -37,6 +37,7 @@ pub mod index;
 pub mod query_parser;
 pub mod schema;
 pub mod search;
+pub mod wal;
 
 /// Order-preserving encodings of numeric values as `u64` (how columns and
 /// range bounds store them).
@@ -52,3 +53,4 @@ pub use index::Index;
 pub use search::collector::{DocAddress, ScoredDoc};
 pub use search::query::Query;
 pub use search::searcher::{Collect, Searcher, TopDocs};
+pub use wal::Durability;

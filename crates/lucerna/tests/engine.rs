@@ -4,7 +4,7 @@
 use lucerna::analysis::DefaultAnalyzer;
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::{FsDirectory, RamDirectory};
-use lucerna::{Collect, Document, Error, Index, Query, Value, WriterConfig};
+use lucerna::{Collect, Document, Durability, Error, Index, Query, Value, WriterConfig};
 use std::io::{BufRead, BufReader, Write};
 use std::ops::Bound;
 use std::process::{Command, Stdio};
@@ -31,8 +31,14 @@ fn kill_child() {
     };
     let index = Index::open(FsDirectory::open(&dir).unwrap()).unwrap();
     let schema = index.schema().clone();
+    // Commit-only durability: what is not committed is lost to the kill
+    // (the write-ahead log's kill test is in tests/durability.rs).
     let w = index
-        .writer(WriterConfig::default().max_buffered_docs(10))
+        .writer(
+            WriterConfig::default()
+                .max_buffered_docs(10)
+                .durability(Durability::None),
+        )
         .unwrap();
     for i in 0..100 {
         w.add_document(logs_doc(&schema, i, i as i64, "committed line"))
@@ -117,7 +123,7 @@ fn sigkill_after_commit_keeps_exactly_that_commit() {
     let prev = Index::open(FsDirectory::open(tmp.path()).unwrap()).unwrap();
     let _ = prev;
     for f in files {
-        if f == "write.lock" || f.starts_with("commit-") {
+        if f == "write.lock" || f.starts_with("commit-") || f.starts_with("wal-") {
             continue;
         }
         // Every remaining segment file belongs to one of the kept commits.
@@ -529,7 +535,11 @@ fn a_new_writer_never_reuses_segment_names_still_on_disk() {
     let index = Index::create(RamDirectory::new(), schema.clone()).unwrap();
     let body = schema.field("body").unwrap();
     let w = index
-        .writer(WriterConfig::default().max_buffered_docs(2))
+        .writer(
+            WriterConfig::default()
+                .max_buffered_docs(2)
+                .durability(Durability::None),
+        )
         .unwrap();
     for i in 0..5 {
         w.add_document(logs_doc(&schema, i, 0, "uncommitted"))
@@ -538,7 +548,11 @@ fn a_new_writer_never_reuses_segment_names_still_on_disk() {
     let old = w.searcher().unwrap();
     drop(w);
     let w = index
-        .writer(WriterConfig::default().max_buffered_docs(2))
+        .writer(
+            WriterConfig::default()
+                .max_buffered_docs(2)
+                .durability(Durability::None),
+        )
         .unwrap();
     for i in 0..7 {
         w.add_document(logs_doc(&schema, i, 0, "committed"))

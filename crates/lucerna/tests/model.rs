@@ -16,7 +16,9 @@
 
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::RamDirectory;
-use lucerna::{Collect, Document, Index, IndexWriter, Query, Searcher, Value, WriterConfig};
+use lucerna::{
+    Collect, Document, Durability, Index, IndexWriter, Query, Searcher, Value, WriterConfig,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use std::cmp::Reverse;
@@ -975,14 +977,16 @@ proptest! {
 
     /// Deletes (by keyword, tag and text term) and updates, before and after
     /// commits, seen through near-real-time searchers, rolled back, or lost
-    /// with an uncommitted writer: deleted documents never appear, counts
-    /// are exact, scores keep matching the reference, and every searcher
-    /// keeps its point-in-time view.
+    /// with an uncommitted writer (commit-only durability) or replayed from
+    /// the write-ahead log when the writer reopens (`durable`): deleted
+    /// documents never appear, counts are exact, scores keep matching the
+    /// reference, and every searcher keeps its point-in-time view.
     #[test]
     fn deletes_and_updates_are_exact(
         ops in arb_ops(),
         queries in prop::collection::vec(arb_query(), 1..6),
         per_seg in 1usize..40,
+        durable in any::<bool>(),
     ) {
         let (schema, f) = schema();
         let dir = RamDirectory::new();
@@ -990,7 +994,11 @@ proptest! {
         // No automatic merges: the reference's BM25 statistics count deleted
         // documents until a merge drops them, as the engine's do without
         // merging (automerge.rs checks exact counts with merging).
-        let cfg = WriterConfig::default().no_merges().threads(1).max_buffered_docs(per_seg);
+        let cfg = WriterConfig::default()
+            .no_merges()
+            .threads(1)
+            .max_buffered_docs(per_seg)
+            .durability(if durable { Durability::Sync } else { Durability::None });
         let mut w: IndexWriter = index.writer(cfg.clone()).unwrap();
         let mut all: Vec<MDoc> = Vec::new();
         let mut live: Vec<bool> = Vec::new();
@@ -1072,7 +1080,9 @@ proptest! {
                 Op::ReopenWriter => {
                     drop(w);
                     w = index.writer(cfg.clone()).unwrap();
-                    (all, live) = committed.clone();
+                    if !durable {
+                        (all, live) = committed.clone();
+                    }
                 }
             }
         }

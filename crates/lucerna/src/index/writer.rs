@@ -39,6 +39,7 @@ use crate::schema::{Field, Schema};
 use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
 use crate::search::weight::term_key;
+use crate::wal::{self, Durability, Record, ReplayMode, ReplayReport, WalWriter};
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_merge::{
     BackpressureConfig, IndexHandle, MergePolicy, MergeScheduler, SchedulerConfig,
@@ -101,6 +102,16 @@ pub struct WriterConfig {
     /// RAM budget: buffers below the budget are simply filling (the writer
     /// flushes them itself), only RAM beyond it means flushes are behind.
     pub backpressure: BackpressureConfig,
+    /// When an acknowledged operation is durable (default
+    /// [`Durability::Sync`]: logged and fsync'd before the call returns,
+    /// fsyncs shared by concurrent callers). [`Durability::None`] turns the
+    /// write-ahead log off: only commits are durable.
+    pub durability: Durability,
+    /// How damage in the middle of the write-ahead log is handled when the
+    /// writer opens and replays it (default [`ReplayMode::Strict`]: an
+    /// error; `Lenient` skips it and reports it in
+    /// [`IndexWriter::replay_report`]). A torn tail is always dropped.
+    pub replay_mode: ReplayMode,
 }
 
 impl Default for WriterConfig {
@@ -115,6 +126,8 @@ impl Default for WriterConfig {
             merge_policy: Arc::new(TieredMergePolicy::default()),
             merge_scheduler: None,
             backpressure: BackpressureConfig::default(),
+            durability: Durability::default(),
+            replay_mode: ReplayMode::default(),
         }
     }
 }
@@ -154,6 +167,16 @@ impl WriterConfig {
     /// Sets the backpressure limits.
     pub fn backpressure(mut self, config: BackpressureConfig) -> Self {
         self.backpressure = config;
+        self
+    }
+    /// Sets when acknowledged operations are durable.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+    /// Sets how the write-ahead log's damage is handled on replay.
+    pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
+        self.replay_mode = mode;
         self
     }
 }
@@ -198,6 +221,10 @@ struct Inner {
     handle: IndexHandle,
     /// Merges in flight, backpressure and counters.
     merges: Arc<MergeTracker>,
+    /// The write-ahead log (`None` with [`Durability::None`]).
+    wal: Option<WalWriter>,
+    /// What the replay at open found.
+    replay: Mutex<ReplayReport>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -360,6 +387,15 @@ impl IndexWriter {
             .filter_map(|f| segment_number(f))
             .map(|n| n.saturating_add(1))
             .fold(commit.next_segment, u64::max);
+        // Every logged operation after the commit's position is replayed
+        // below; sequence numbers continue after the highest one logged.
+        let (replay, mut replay_report) =
+            wal::read_logs(dir.as_ref(), commit.wal_position, config.replay_mode)?;
+        let base = commit.wal_position.max(replay_report.max_lsn);
+        let wal = match config.durability {
+            Durability::None => None,
+            d => Some(WalWriter::create(dir.clone(), base + 1, d)?),
+        };
         let state = State {
             segments,
             deletes: Vec::new(),
@@ -392,7 +428,7 @@ impl IndexWriter {
             verify,
             config,
             ops: RwLock::new(()),
-            seqno: AtomicU64::new(0),
+            seqno: AtomicU64::new(base),
             pool: Mutex::new(Vec::new()),
             docs_buffered: AtomicUsize::new(0),
             state: Mutex::new(state),
@@ -401,6 +437,8 @@ impl IndexWriter {
             owns_scheduler,
             handle,
             merges: tracker,
+            wal,
+            replay: Mutex::new(ReplayReport::default()),
             _lock: lock,
         });
         let w = IndexWriter {
@@ -412,6 +450,13 @@ impl IndexWriter {
             let st = w.inner.state.lock();
             w.delete_unused(&st)?;
         }
+        for rec in replay {
+            if w.apply_replayed(rec)? {
+                replay_report.rejected += 1;
+            }
+        }
+        w.inner.seqno.fetch_max(base, Ordering::SeqCst);
+        *w.inner.replay.lock() = replay_report;
         // The opened index may already be over its merge budget.
         w.maybe_merge();
         Ok(w)
@@ -499,44 +544,135 @@ impl IndexWriter {
     }
 
     fn add_admitted(&self, doc: &Document) -> Result<u64> {
-        self.buffer_document(doc, || {})
+        self.buffer_document(doc, None, true)
     }
 
-    /// Adds `doc` to a buffer (flushing one that is full first). `accepted`
-    /// runs once the buffer has accepted the document, just before its
-    /// sequence number is drawn (an update's delete goes in there, so a
-    /// rejected document changes nothing).
-    fn buffer_document(&self, doc: &Document, accepted: impl FnOnce()) -> Result<u64> {
-        let (added, flushed) = {
+    /// Adds `doc` to a buffer (flushing one that is full first). With
+    /// `delete` (an update), the delete of that term key goes in once the
+    /// buffer has accepted the document, with the sequence number just
+    /// before the document's, so a rejected document changes nothing.
+    /// With `log`, the operation is written to the write-ahead log and,
+    /// in [`Durability::Sync`], acknowledged only once durable.
+    fn buffer_document(&self, doc: &Document, delete: Option<Vec<u8>>, log: bool) -> Result<u64> {
+        let (added, flushed, ticket) = {
             let _ops = self.inner.ops.read();
             self.check_open()?;
+            self.check_wal()?;
             let buf = self.take_buffer();
             let (mut buf, flushed) = self.ensure_room(buf)?;
             let before = buf.ram_bytes;
-            let added = buf.add(doc, self.inner.analyzer.as_ref(), || {
-                accepted();
-                self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1
+            let added = buf.add(doc, self.inner.analyzer.as_ref(), || match &delete {
+                None => self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1,
+                Some(key) => {
+                    // Drawn and pushed under the state lock, as every delete.
+                    let mut st = self.inner.state.lock();
+                    let seq = self.inner.seqno.fetch_add(2, Ordering::SeqCst) + 1;
+                    st.deletes.push((key.clone(), seq));
+                    st.last_delete = seq;
+                    seq + 1
+                }
             });
             if added.is_ok() {
                 self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
             }
             self.inner.merges.buffered(before, buf.ram_bytes);
             self.return_buffer(buf);
-            (added, flushed)
+            let ticket = match (&added, &self.inner.wal) {
+                (Ok(seq), Some(wal)) if log => {
+                    let rec = match delete {
+                        None => Record::Add {
+                            lsn: *seq,
+                            doc: doc.clone(),
+                        },
+                        Some(key) => Record::Update {
+                            lsn: seq - 1,
+                            key,
+                            doc: doc.clone(),
+                        },
+                    };
+                    Some(wal.append(&rec)?)
+                }
+                _ => None,
+            };
+            (added, flushed, ticket)
         };
         if flushed {
             self.maybe_merge();
         }
+        self.acknowledge(ticket)?;
         added
+    }
+
+    /// Fails when the write-ahead log failed earlier (the writer must be
+    /// reopened).
+    fn check_wal(&self) -> Result<()> {
+        match &self.inner.wal {
+            Some(w) => w.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// In [`Durability::Sync`], waits until the logged record with
+    /// `ticket` is durable.
+    fn acknowledge(&self, ticket: Option<u64>) -> Result<()> {
+        match (&self.inner.wal, ticket) {
+            (Some(wal), Some(t)) if wal.durability() == Durability::Sync => wal.wait_durable(t),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies one replayed log record with its original sequence numbers.
+    /// Returns true when a replayed document was rejected.
+    fn apply_replayed(&self, rec: Record) -> Result<bool> {
+        self.inner
+            .seqno
+            .store(rec.lsn().saturating_sub(1), Ordering::SeqCst);
+        let added = match rec {
+            Record::Add { doc, .. } => self.buffer_document(&doc, None, false),
+            Record::Update { key, doc, .. } => self.buffer_document(&doc, Some(key), false),
+            Record::Delete { key, .. } => {
+                let _ops = self.inner.ops.read();
+                self.push_delete(key);
+                return Ok(false);
+            }
+            Record::Rollback { .. } => return Ok(false),
+        };
+        match added {
+            Ok(_) => Ok(false),
+            Err(Error::Document(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What replaying the write-ahead log found when this writer opened:
+    /// records replayed, torn tails dropped, damage skipped.
+    pub fn replay_report(&self) -> ReplayReport {
+        self.inner.replay.lock().clone()
+    }
+
+    /// Counters of the write-ahead log (`None` without one).
+    pub fn wal_stats(&self) -> Option<wal::WalStats> {
+        self.inner.wal.as_ref().map(WalWriter::stats)
     }
 
     /// Deletes every document added before this call whose `field`
     /// contains `term` (exact term, as indexed).
     pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
         self.check_indexed(field)?;
-        let _ops = self.inner.ops.read();
-        self.check_open()?;
-        Ok(self.push_delete(term_key(field, term)))
+        let (seq, ticket) = {
+            let _ops = self.inner.ops.read();
+            self.check_open()?;
+            self.check_wal()?;
+            let key = term_key(field, term);
+            let seq = self.push_delete(key.clone());
+            let ticket = match &self.inner.wal {
+                Some(wal) => Some(wal.append(&Record::Delete { lsn: seq, key })?),
+                None => None,
+            };
+            (seq, ticket)
+        };
+        self.acknowledge(ticket)?;
+        Ok(seq)
     }
 
     fn push_delete(&self, key: Vec<u8>) -> u64 {
@@ -567,9 +703,7 @@ impl IndexWriter {
         self.admit(true)?;
         // The delete goes in only once the buffer has accepted the
         // document (a rejected document leaves the old ones in place).
-        self.buffer_document(&doc, || {
-            self.push_delete(term_key(field, term));
-        })
+        self.buffer_document(&doc, Some(term_key(field, term)), true)
     }
 
     /// Writes `buf` as a new segment. On failure returns the buffer so no
@@ -748,18 +882,31 @@ impl IndexWriter {
             .collect();
         let refs: Vec<&str> = to_sync.iter().map(String::as_str).collect();
         dir.sync(&refs)?;
+        // Every operation so far is in the segments (`ops` is held
+        // exclusively). The log up to here is made durable too, so that an
+        // older kept commit plus the log can still rebuild this state.
+        let wal_position = self.inner.seqno.load(Ordering::SeqCst);
+        if let Some(wal) = &self.inner.wal {
+            wal.sync_all()?;
+        }
         let commit = Commit {
             generation: st.last_commit.generation + 1,
             schema: (*self.inner.schema).clone(),
             segments: st.segments.iter().map(|s| s.meta.clone()).collect(),
             next_segment: st.next_segment,
-            wal_position: 0,
+            wal_position,
             user_data,
         };
         commit.write(dir)?;
         let gen = commit.generation;
         st.last_commit = commit;
         st.deletes.clear();
+        // Later records go to a new file, so whole files become covered.
+        // A failure here leaves the commit in place; the log reports it on
+        // the next operation.
+        if let Some(wal) = &self.inner.wal {
+            let _ = wal.roll(wal_position + 1);
+        }
         self.delete_unused(&st)?;
         Ok(gen)
     }
@@ -776,6 +923,14 @@ impl IndexWriter {
 
     fn rollback_locked(&self) -> Result<()> {
         let _ops = self.inner.ops.write();
+        if let Some(wal) = &self.inner.wal {
+            // Void the logged operations since the commit, durably, so a
+            // replay never brings them back.
+            let from_lsn = self.inner.state.lock().last_commit.wal_position + 1;
+            let lsn = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
+            let t = wal.append(&Record::Rollback { lsn, from_lsn })?;
+            wal.wait_durable(t)?;
+        }
         self.inner.pool.lock().clear();
         self.inner.docs_buffered.store(0, Ordering::Relaxed);
         self.inner.merges.rolled_back();
@@ -874,13 +1029,21 @@ impl IndexWriter {
         let mut keep: HashSet<String> = HashSet::new();
         let cut = gens.len().saturating_sub(keep_n);
         let mut old_commits = Vec::new();
+        // The log must rebuild the state from every kept commit.
+        let mut covered = st.last_commit.wal_position;
         for (i, &g) in gens.iter().enumerate() {
-            if i < cut && g != st.last_commit.generation {
+            if i < cut
+                && g != st.last_commit.generation
+                && !self.inner.refs.is_referenced(&Commit::file_name(g))
+            {
                 old_commits.push(g);
                 continue;
             }
             match Commit::read(dir, g) {
-                Ok(c) => keep.extend(c.referenced_files()),
+                Ok(c) => {
+                    covered = covered.min(c.wal_position);
+                    keep.extend(c.referenced_files());
+                }
                 // An unreadable kept commit keeps everything it might need:
                 // never delete on uncertainty.
                 Err(_) => return Ok(()),
@@ -891,11 +1054,12 @@ impl IndexWriter {
             keep.extend(s.meta.files.iter().map(|f| f.name.clone()));
         }
         for g in old_commits {
-            let name = Commit::file_name(g);
-            if !self.inner.refs.is_referenced(&name) {
-                let _ = dir.delete(&name);
-            }
+            let _ = dir.delete(&Commit::file_name(g));
         }
+        let current = self.inner.wal.as_ref().map(WalWriter::current_file);
+        // Best effort, as every deletion here: a log left behind is read
+        // again and skipped by position.
+        let _ = wal::delete_covered_logs(dir, covered, current.as_deref());
         for f in dir.list()? {
             if is_index_file(&f)
                 && !keep.contains(&f)
