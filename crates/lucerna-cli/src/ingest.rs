@@ -39,6 +39,7 @@ pub struct IndexArgs<'a> {
     pub threads: usize,
     pub mem_mb: usize,
     pub store_body: bool,
+    pub durability: lucerna::Durability,
     pub quiet: bool,
 }
 
@@ -64,7 +65,8 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
     let writer = index.writer(
         WriterConfig::default()
             .mem_budget(a.mem_mb.max(1) << 20)
-            .threads(threads),
+            .threads(threads)
+            .durability(a.durability),
     )?;
     let (id_f, ts_f, body_f) = (
         schema.field("id").expect("id"),

@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod util;
+mod add_cmd;
 mod bench_query;
 mod check_cmd;
 mod demo;
@@ -41,6 +42,36 @@ enum Command {
         /// Also store the body text (for `search` output).
         #[arg(long)]
         store_body: bool,
+        /// When documents are durable: `none` (default: a bulk build that
+        /// commits at the end), `sync` or `interval:<ms>` (write-ahead log).
+        #[arg(long, default_value = "none", value_parser = add_cmd::parse_durability)]
+        durability: lucerna::Durability,
+    },
+    /// Add JSONL documents to an existing index through the write-ahead
+    /// log; each is acknowledged once durable. Commits at the end.
+    Add {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// The JSONL input (fields of the index's schema).
+        #[arg(long)]
+        input: PathBuf,
+        /// `sync` (default: fsync before acknowledging, shared by
+        /// concurrent adds), `interval:<ms>` or `none` (commit only).
+        #[arg(long, default_value = "sync", value_parser = add_cmd::parse_durability)]
+        durability: lucerna::Durability,
+        /// Indexing threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Commit after every N documents.
+        #[arg(long)]
+        commit_every: Option<u64>,
+        /// Print `ack <id>` as each document is acknowledged.
+        #[arg(long)]
+        ack: bool,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a TSV query set (`kind<TAB>text`) and print per-query JSON lines
     /// and a latency summary.
@@ -121,12 +152,14 @@ fn main() -> ExitCode {
             threads,
             mem_mb,
             store_body,
+            durability,
         } => ingest::run_index(&ingest::IndexArgs {
             input: &input,
             index: &index,
             threads,
             mem_mb,
             store_body,
+            durability,
             quiet: false,
         })
         .map(|o| {
@@ -141,6 +174,23 @@ fn main() -> ExitCode {
                     "segments": o.segments, "threads": threads, "rejected": o.rejected,
                 })
             );
+        }),
+        Command::Add {
+            index,
+            input,
+            durability,
+            threads,
+            commit_every,
+            ack,
+            json,
+        } => add_cmd::run_add(&add_cmd::AddArgs {
+            index: &index,
+            input: &input,
+            durability,
+            threads,
+            commit_every,
+            ack,
+            json,
         }),
         Command::Query {
             index,

@@ -52,6 +52,7 @@ impl RamDirectory {
 struct RamWriter {
     name: String,
     buf: Vec<u8>,
+    finished: bool,
     dir: Arc<Mutex<Inner>>,
 }
 
@@ -67,18 +68,39 @@ impl FileWrite for RamWriter {
     fn sync(&mut self) -> Result<()> {
         Ok(())
     }
-    fn finish(self: Box<Self>) -> Result<u64> {
-        let len = self.buf.len() as u64;
+    fn finish(mut self: Box<Self>) -> Result<u64> {
+        let buf = std::mem::take(&mut self.buf);
+        let len = buf.len() as u64;
+        self.finished = true;
         let mut inner = self.dir.lock();
         match inner.files.get(&self.name) {
             Some(Entry::Writing) => {
                 inner
                     .files
-                    .insert(self.name.clone(), Entry::Done(Arc::new(self.buf)));
+                    .insert(self.name.clone(), Entry::Done(Arc::new(buf)));
                 Ok(len)
             }
             // Deleted (or replaced by a rename) while being written.
-            _ => Err(StoreError::NotFound { file: self.name }),
+            _ => Err(StoreError::NotFound {
+                file: self.name.clone(),
+            }),
+        }
+    }
+}
+
+/// A writer dropped without `finish` leaves its partial file behind, as a
+/// file system does (an append-only log is read back that way).
+impl Drop for RamWriter {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let mut inner = self.dir.lock();
+        if let Some(Entry::Writing) = inner.files.get(&self.name) {
+            let buf = std::mem::take(&mut self.buf);
+            inner
+                .files
+                .insert(self.name.clone(), Entry::Done(Arc::new(buf)));
         }
     }
 }
@@ -110,6 +132,7 @@ impl Directory for RamDirectory {
         Ok(Box::new(RamWriter {
             name: name.to_string(),
             buf: Vec::new(),
+            finished: false,
             dir: self.inner.clone(),
         }))
     }

@@ -902,12 +902,15 @@ impl IndexWriter {
         st.last_commit = commit;
         st.deletes.clear();
         // Later records go to a new file, so whole files become covered.
-        // A failure here leaves the commit in place; the log reports it on
-        // the next operation.
-        if let Some(wal) = &self.inner.wal {
-            let _ = wal.roll(wal_position + 1);
-        }
+        // If that fails the commit stands, but the log is unusable: the
+        // error says so (as any commit error, the caller cannot tell
+        // whether the commit is durable; reopening settles it).
+        let rolled = match &self.inner.wal {
+            Some(wal) => wal.roll(wal_position + 1),
+            None => Ok(()),
+        };
         self.delete_unused(&st)?;
+        rolled?;
         Ok(gen)
     }
 

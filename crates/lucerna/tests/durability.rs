@@ -1,0 +1,508 @@
+//! Durability under power loss and IO faults (the write-ahead log).
+//!
+//! One seeded workload of adds, deletes, updates, flushes, commits, forced
+//! merges, rollbacks and near-real-time searchers runs on a
+//! [`FaultyDirectory`]. A model tracks, per document, what the writer
+//! acknowledged:
+//!
+//! * **power loss** — the workload is cut at every sync, directory sync and
+//!   rename it performs (that operation and every later one of its kind
+//!   fail), then the directory loses everything not durable. The reopened
+//!   index must hold exactly the acknowledged state (operations that
+//!   failed are "in doubt": either outcome is allowed) and pass a full check.
+//! * **IO faults** — EIO and ENOSPC at every operation index of every kind:
+//!   the error reaches the caller, the index stays openable at its last
+//!   commit, nothing acknowledged is lost, and once the fault clears, a
+//!   reopened writer resumes writing.
+//!
+//! Every failure message carries the seed and the fault point.
+
+use lucerna::index::check::check_index;
+use lucerna::schema::{NumericKind, Schema};
+use lucerna::store::rng::SplitMix64;
+use lucerna::store::{Directory, Fault, FaultyDirectory, OpKind, RamDirectory};
+use lucerna::{Document, Durability, Error, Index, IndexWriter, Query, WriterConfig};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_numeric("id", NumericKind::U64, true);
+    b.add_keyword("key", true);
+    b.add_text("body", true);
+    b.build().unwrap()
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Add(u64),
+    /// Replace document `.0` by a new version `.1` (same key).
+    Update(u64, u64),
+    Delete(u64),
+    Flush,
+    Commit,
+    Merge,
+    Rollback,
+    Nrt,
+}
+
+fn workload(seed: u64, len: usize) -> Vec<Op> {
+    let mut rng = SplitMix64::new(seed);
+    let mut next = 0u64;
+    let mut ops = Vec::with_capacity(len);
+    for _ in 0..len {
+        let r = rng.below(100);
+        let op = match r {
+            0..=54 => {
+                next += 1;
+                Op::Add(next)
+            }
+            55..=62 if next > 0 => {
+                next += 1;
+                Op::Update(1 + rng.below(next - 1), next)
+            }
+            63..=72 if next > 0 => Op::Delete(1 + rng.below(next)),
+            73..=78 => Op::Flush,
+            79..=88 => Op::Commit,
+            89..=92 => Op::Merge,
+            93..=94 => Op::Rollback,
+            _ => Op::Nrt,
+        };
+        ops.push(op);
+    }
+    ops
+}
+
+fn body(version: u64) -> String {
+    format!("version v{version} of a durable document")
+}
+
+fn doc(s: &Schema, key: u64, version: u64) -> Document {
+    let mut d = Document::new();
+    d.add_u64(s.field("id").unwrap(), version)
+        .add_text(s.field("key").unwrap(), format!("k{key}"))
+        .add_text(s.field("body").unwrap(), body(version));
+    d
+}
+
+/// What a key should hold: a version surely there, or possibly.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Expect {
+    /// Versions that may be present (each at most once).
+    maybe: Vec<u64>,
+    /// The version that must be present (at most one).
+    sure: Option<u64>,
+}
+
+/// The acknowledged state: per key, what it holds.
+#[derive(Debug, Clone, Default)]
+struct Model {
+    keys: BTreeMap<u64, Expect>,
+}
+
+impl Model {
+    fn set(&mut self, key: u64, version: Option<u64>, acked: bool) {
+        let e = self.keys.entry(key).or_default();
+        if acked {
+            *e = Expect {
+                maybe: Vec::new(),
+                sure: version,
+            };
+        } else {
+            // In doubt: the old and the new state are both possible.
+            if let Some(v) = e.sure.take() {
+                e.maybe.push(v);
+            }
+            if let Some(v) = version {
+                e.maybe.push(v);
+            }
+        }
+    }
+}
+
+/// Key of a document version (an update keeps the key of the original).
+fn key_of(keys: &BTreeMap<u64, u64>, version: u64) -> u64 {
+    keys.get(&version).copied().unwrap_or(version)
+}
+
+struct Outcome {
+    model: Model,
+    errors: usize,
+    /// The writer, still open (dropping it may hit the fault too, with no
+    /// caller to report to).
+    writer: Option<IndexWriter>,
+}
+
+/// Runs `ops` on `index`; a failed operation leaves its effect in doubt.
+fn run(index: &Index, ops: &[Op], config: &WriterConfig) -> Outcome {
+    let s = index.schema().clone();
+    let key_f = s.field("key").unwrap();
+    let mut model = Model::default();
+    let mut committed = Model::default();
+    let mut key_map: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut errors = 0;
+    let w: IndexWriter = match index.writer(config.clone()) {
+        Ok(w) => w,
+        Err(_) => {
+            return Outcome {
+                model,
+                errors: 1,
+                writer: None,
+            }
+        }
+    };
+    for op in ops {
+        match *op {
+            Op::Add(v) => {
+                let ok = w.add_document(doc(&s, v, v)).is_ok();
+                model.set(v, Some(v), ok);
+                errors += usize::from(!ok);
+            }
+            Op::Update(old, v) => {
+                let key = key_of(&key_map, old);
+                key_map.insert(v, key);
+                let ok = w
+                    .update_document(key_f, &format!("k{key}"), doc(&s, key, v))
+                    .is_ok();
+                model.set(key, Some(v), ok);
+                errors += usize::from(!ok);
+            }
+            Op::Delete(v) => {
+                let key = key_of(&key_map, v);
+                let ok = w.delete_term(key_f, &format!("k{key}")).is_ok();
+                model.set(key, None, ok);
+                errors += usize::from(!ok);
+            }
+            Op::Flush => errors += usize::from(w.flush().is_err()),
+            Op::Commit => match w.commit() {
+                Ok(_) => committed = model.clone(),
+                Err(_) => errors += 1,
+            },
+            Op::Merge => errors += usize::from(w.force_merge(1).is_err()),
+            Op::Rollback => match w.rollback() {
+                Ok(()) => model = committed.clone(),
+                Err(_) => {
+                    errors += 1;
+                    // The rollback may or may not have happened.
+                    for (k, e) in committed.keys.iter() {
+                        let cur = model.keys.entry(*k).or_default();
+                        for v in e.sure.iter().chain(e.maybe.iter()) {
+                            if !cur.maybe.contains(v) && cur.sure != Some(*v) {
+                                cur.maybe.push(*v);
+                            }
+                        }
+                    }
+                    for (k, cur) in model.keys.iter_mut() {
+                        if !committed.keys.contains_key(k) {
+                            if let Some(v) = cur.sure.take() {
+                                cur.maybe.push(v);
+                            }
+                        }
+                    }
+                }
+            },
+            Op::Nrt => errors += usize::from(w.searcher().is_err()),
+        }
+    }
+    Outcome {
+        model,
+        errors,
+        writer: Some(w),
+    }
+}
+
+/// Checks the newest commit (after a reopened writer replayed the log and
+/// committed) against the model: every surely-present version exactly once,
+/// nothing that is not allowed, every document whole.
+fn verify(dir: &Arc<dyn Directory>, model: &Model, what: &str) {
+    let report = check_index(dir, true).unwrap();
+    assert!(report.healthy(), "{what}: unhealthy: {:?}", report.problems);
+    let index = Index::open(dir.clone()).unwrap();
+    let s = index.schema().clone();
+    let (id_f, key_f, body_f) = (
+        s.field("id").unwrap(),
+        s.field("key").unwrap(),
+        s.field("body").unwrap(),
+    );
+    let searcher = index.reader().unwrap().searcher();
+    let all = searcher
+        .top_k(&Query::MatchAll, searcher.num_docs() as usize + 1)
+        .unwrap();
+    let mut found: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for hit in &all.hits {
+        let d = searcher.doc(hit.address).unwrap();
+        let v = d.get_first(id_f).and_then(|v| v.as_u64()).unwrap();
+        let key: u64 = d.get_first(key_f).and_then(|v| v.as_str()).unwrap()[1..]
+            .parse()
+            .unwrap();
+        let text = d.get_first(body_f).and_then(|v| v.as_str()).unwrap();
+        assert_eq!(text, body(v), "{what}: partial document {v}");
+        found.entry(key).or_default().push(v);
+    }
+    for (key, versions) in &found {
+        let e = model.keys.get(key).cloned().unwrap_or_default();
+        for v in versions {
+            assert!(
+                e.sure == Some(*v) || e.maybe.contains(v),
+                "{what}: key {key} holds version {v}, allowed {e:?}"
+            );
+        }
+        let mut sorted = versions.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            versions.len(),
+            "{what}: key {key} duplicated: {versions:?}"
+        );
+    }
+    for (key, e) in &model.keys {
+        if let Some(v) = e.sure {
+            let got = found.get(key).cloned().unwrap_or_default();
+            assert!(
+                got.contains(&v),
+                "{what}: acknowledged version {v} of key {key} lost (found {got:?})"
+            );
+        }
+    }
+}
+
+/// Opens a writer (replaying the log), commits, and drops it.
+fn recover(dir: &Arc<dyn Directory>, what: &str) {
+    let index = Index::open(dir.clone()).unwrap_or_else(|e| panic!("{what}: open: {e}"));
+    let w = index
+        .writer(WriterConfig::default().no_merges())
+        .unwrap_or_else(|e| panic!("{what}: writer: {e}"));
+    w.commit().unwrap_or_else(|e| panic!("{what}: commit: {e}"));
+}
+
+fn config() -> WriterConfig {
+    WriterConfig::default()
+        .no_merges()
+        .threads(1)
+        .max_buffered_docs(5)
+        .durability(Durability::Sync)
+}
+
+fn fresh(seed: u64) -> (FaultyDirectory<RamDirectory>, Index) {
+    let fd = FaultyDirectory::new(RamDirectory::new(), seed);
+    let index = Index::create(fd.clone(), schema()).unwrap();
+    (fd, index)
+}
+
+const SEEDS: [u64; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+const OPS: usize = 70;
+
+#[test]
+fn power_loss_at_every_sync_and_rename_keeps_exactly_the_acknowledged_documents() {
+    let mut points = 0u64;
+    for seed in SEEDS {
+        let ops = workload(seed, OPS);
+        // Count the crash points of a clean run.
+        let (fd, index) = fresh(seed);
+        fd.reset_counts();
+        let mut clean = run(&index, &ops, &config());
+        drop(clean.writer.take());
+        assert_eq!(clean.errors, 0, "seed {seed}: the clean run failed");
+        let counts: Vec<(OpKind, u64)> = [OpKind::Sync, OpKind::SyncDir, OpKind::Rename]
+            .into_iter()
+            .map(|k| (k, fd.op_count(k)))
+            .collect();
+        for (kind, n) in counts {
+            for at in 0..n {
+                let what = format!("seed {seed}, crash at {kind:?} #{at}");
+                let (fd, index) = fresh(seed);
+                fd.reset_counts();
+                fd.fail_from(kind, at, Fault::Eio);
+                let out = run(&index, &ops, &config());
+                fd.crash().unwrap();
+                drop(out.writer);
+                fd.clear_faults();
+                let dir: Arc<dyn Directory> = Arc::new(fd.clone());
+                recover(&dir, &what);
+                verify(&dir, &out.model, &what);
+                points += 1;
+            }
+        }
+    }
+    println!("power-loss crash points: {points}");
+    assert!(points >= 1000, "only {points} crash points");
+}
+
+#[test]
+fn interval_and_none_lose_at_most_what_they_promise() {
+    // Commit-only: after a crash exactly the last commit's documents.
+    for durability in [
+        Durability::None,
+        Durability::Interval(std::time::Duration::from_secs(3600)),
+    ] {
+        let (fd, index) = fresh(7);
+        let cfg = config().durability(durability);
+        let w = index.writer(cfg).unwrap();
+        let s = index.schema().clone();
+        for v in 1..=10 {
+            w.add_document(doc(&s, v, v)).unwrap();
+        }
+        w.commit().unwrap();
+        for v in 11..=20 {
+            w.add_document(doc(&s, v, v)).unwrap();
+        }
+        drop(w.searcher().unwrap());
+        fd.crash().unwrap();
+        drop(w);
+        let dir: Arc<dyn Directory> = Arc::new(fd.clone());
+        recover(&dir, "none");
+        let n = Index::open(dir)
+            .unwrap()
+            .reader()
+            .unwrap()
+            .searcher()
+            .num_docs();
+        // The interval syncer did not run within the hour: both modes keep
+        // the commit, and may keep (Interval: a torn prefix of) the rest.
+        assert!((10..=20).contains(&n), "{durability:?}: {n} documents");
+        if durability == Durability::None {
+            assert_eq!(n, 10);
+        }
+    }
+}
+
+#[test]
+fn io_faults_at_every_operation_reach_the_caller_and_lose_nothing_acknowledged() {
+    let mut cases = 0u64;
+    for seed in [11u64, 12] {
+        let ops = workload(seed, 40);
+        let (fd, index) = fresh(seed);
+        fd.reset_counts();
+        let mut clean = run(&index, &ops, &config());
+        drop(clean.writer.take());
+        assert_eq!(clean.errors, 0);
+        let counts: Vec<(OpKind, u64)> = OpKind::ALL.iter().map(|&k| (k, fd.op_count(k))).collect();
+        for (kind, n) in counts {
+            for at in 0..n {
+                for fault in [Fault::Eio, Fault::Enospc] {
+                    let what = format!("seed {seed}, {fault:?} at {kind:?} #{at}");
+                    let (fd, index) = fresh(seed);
+                    fd.reset_counts();
+                    let last_commit = index.latest_commit().unwrap().generation;
+                    fd.reset_counts();
+                    fd.fail_from(kind, at, fault);
+                    let mut out = run(&index, &ops, &config());
+                    let fired = !fd.fired().is_empty();
+                    drop(out.writer.take());
+                    // The error reaches the caller (deleting unused files is
+                    // best effort, and a failing read of a file that is
+                    // re-read later may be retried inside).
+                    if fired && !matches!(kind, OpKind::Delete | OpKind::Open) {
+                        assert!(out.errors > 0, "{what}: the fault was swallowed");
+                    }
+                    // Openable at a commit at least as new as before, while
+                    // the disk is still failing.
+                    let dir: Arc<dyn Directory> = Arc::new(fd.clone());
+                    if kind != OpKind::Open {
+                        let index =
+                            Index::open(dir.clone()).unwrap_or_else(|e| panic!("{what}: {e}"));
+                        assert!(index.latest_commit().unwrap().generation >= last_commit);
+                        index
+                            .reader()
+                            .unwrap_or_else(|e| panic!("{what}: reader: {e}"));
+                    }
+                    // The fault clears: a reopened writer replays the log,
+                    // writes and commits.
+                    fd.clear_faults();
+                    let index = Index::open(dir.clone()).unwrap();
+                    let w = index
+                        .writer(config())
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    w.add_document(doc(index.schema(), 1_000_000, 1_000_000))
+                        .unwrap_or_else(|e| panic!("{what}: add after the fault: {e}"));
+                    w.commit()
+                        .unwrap_or_else(|e| panic!("{what}: commit after the fault: {e}"));
+                    drop(w);
+                    let mut model = out.model;
+                    model.set(1_000_000, Some(1_000_000), true);
+                    verify(&dir, &model, &what);
+                    cases += 1;
+                }
+            }
+        }
+    }
+    println!("IO fault cases: {cases}");
+}
+
+#[test]
+fn the_log_is_kept_until_every_kept_commit_covers_it() {
+    // A writer whose commits stall (none happens for a long time) never
+    // deletes its log, whatever the clock says; deletion follows commits.
+    let (fd, index) = fresh(21);
+    let s = index.schema().clone();
+    let w = index.writer(config()).unwrap();
+    for v in 1..=30 {
+        w.add_document(doc(&s, v, v)).unwrap();
+    }
+    let logs = |fd: &FaultyDirectory<RamDirectory>| -> Vec<String> {
+        fd.list()
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.starts_with("wal-"))
+            .collect()
+    };
+    let before = logs(&fd);
+    assert_eq!(before.len(), 1);
+    // No commit: nothing is covered, nothing goes (there is no timer).
+    w.flush().unwrap();
+    assert_eq!(logs(&fd), before);
+    // One commit: the older kept commit (generation 1) does not cover the
+    // records yet, so the first log stays.
+    w.commit().unwrap();
+    assert!(logs(&fd).contains(&before[0]));
+    // A second commit: both kept commits cover the first log.
+    w.add_document(doc(&s, 31, 31)).unwrap();
+    w.commit().unwrap();
+    w.add_document(doc(&s, 32, 32)).unwrap();
+    w.commit().unwrap();
+    assert!(!logs(&fd).contains(&before[0]), "{:?}", logs(&fd));
+    // The older kept commit plus the log rebuild the newest state.
+    drop(w);
+    let gens = lucerna::index::commit::Commit::list_generations(&fd).unwrap();
+    assert!(gens.len() >= 2);
+    let (recs, _) = lucerna::wal::read_logs(
+        &fd,
+        lucerna::index::commit::Commit::read(&fd, gens[0])
+            .unwrap()
+            .wal_position,
+        lucerna::wal::ReplayMode::Strict,
+    )
+    .unwrap();
+    assert!(!recs.is_empty());
+}
+
+#[test]
+fn a_failed_log_stops_the_writer_until_reopened() {
+    let (fd, index) = fresh(31);
+    let s = index.schema().clone();
+    let w = index.writer(config()).unwrap();
+    w.add_document(doc(&s, 1, 1)).unwrap();
+    fd.fail_from(OpKind::Sync, 0, Fault::Enospc);
+    let e = w.add_document(doc(&s, 2, 2)).unwrap_err();
+    assert!(
+        e.to_string().contains("No space left") || e.to_string().contains("space"),
+        "{e}"
+    );
+    // Every later write reports the failed log, clearly.
+    let e = w.add_document(doc(&s, 3, 3)).unwrap_err();
+    assert!(matches!(e, Error::Closed(_)), "{e}");
+    assert!(e.to_string().contains("reopen"), "{e}");
+    assert!(w.commit().is_err());
+    drop(w);
+    fd.clear_faults();
+    let w = index.writer(config()).unwrap();
+    assert_eq!(
+        w.replay_report().replayed,
+        1 + u64::from(w.replay_report().replayed > 1)
+    );
+    w.add_document(doc(&s, 4, 4)).unwrap();
+    w.commit().unwrap();
+    let n = index.reader().unwrap().searcher().num_docs();
+    assert!((2..=3).contains(&n), "{n}");
+}
