@@ -5,7 +5,7 @@
 use crate::util::{dir_bytes, progress_bar};
 use lucerna::schema::{NumericKind, Schema};
 use lucerna::store::{EnvelopeReader, FsDirectory};
-use lucerna::{Collect, Document, Index, WriterConfig};
+use lucerna::{Collect, Document, Durability, Index, WriterConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -136,7 +136,13 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
     let body = b.add_text("body", true);
     let schema = b.build()?;
     let index = Index::create(FsDirectory::open(&path)?, schema)?;
-    let writer = index.writer(WriterConfig::default().mem_budget(16 << 20))?;
+    // A bulk build that commits at the end: commit-only durability (no
+    // write-ahead log), as `lucerna index`.
+    let writer = index.writer(
+        WriterConfig::default()
+            .mem_budget(16 << 20)
+            .durability(Durability::None),
+    )?;
     let total_bytes: u64 = sources.iter().map(|s| s.text.len() as u64).sum();
     let bar = progress_bar(total_bytes, json_out, "indexing");
     let t = Instant::now();
