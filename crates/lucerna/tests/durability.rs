@@ -506,3 +506,37 @@ fn a_failed_log_stops_the_writer_until_reopened() {
     let n = index.reader().unwrap().searcher().num_docs();
     assert!((2..=3).contains(&n), "{n}");
 }
+
+#[test]
+fn a_snapshot_pins_its_commit_files_and_log() {
+    let (fd, index) = fresh(41);
+    let s = index.schema().clone();
+    let w = index.writer(config()).unwrap();
+    w.add_document(doc(&s, 1, 1)).unwrap();
+    w.commit().unwrap();
+    let snap = index.snapshot().unwrap();
+    for v in 2..=6 {
+        w.add_document(doc(&s, v, v)).unwrap();
+        w.commit().unwrap();
+    }
+    // Every file of the pinned commit is still there, and the log still
+    // rebuilds everything after it.
+    for f in snap.files() {
+        assert!(fd.exists(&f).unwrap(), "{f} deleted under a snapshot");
+    }
+    drop(w); // finishes the log file being written
+    let (recs, _) = lucerna::wal::read_logs(
+        &fd,
+        snap.commit().wal_position,
+        lucerna::wal::ReplayMode::Strict,
+    )
+    .unwrap();
+    assert_eq!(recs.len(), 5);
+    let w = index.writer(config()).unwrap();
+    // Released: the next commit lets them go.
+    let pinned = snap.files();
+    drop(snap);
+    w.add_document(doc(&s, 7, 7)).unwrap();
+    w.commit().unwrap();
+    assert!(pinned.iter().any(|f| !fd.exists(f).unwrap()));
+}

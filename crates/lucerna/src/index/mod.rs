@@ -9,6 +9,7 @@ pub(crate) mod flush;
 pub(crate) mod merger;
 pub mod reader;
 pub mod segment_reader;
+pub mod snapshot;
 mod verify;
 pub mod writer;
 
