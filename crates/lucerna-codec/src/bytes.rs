@@ -194,6 +194,27 @@ impl<'a> ByteReader<'a> {
         }
         Err(self.err_at(start, "varint longer than 10 bytes"))
     }
+    /// Skips `n` varints without decoding them (each ends at a byte below
+    /// 0x80): the fast path past the positions of documents a phrase does
+    /// not need.
+    pub fn skip_vints(&mut self, n: u64) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let start = self.pos;
+        let mut left = n;
+        for (i, &b) in self.data[self.pos.min(self.data.len())..]
+            .iter()
+            .enumerate()
+        {
+            left -= (b < 0x80) as u64;
+            if left == 0 {
+                self.pos += i + 1;
+                return Ok(());
+            }
+        }
+        Err(self.err_at(start, "varints run past the end"))
+    }
     /// Reads a varint that must fit `max` (a count or length from disk).
     pub fn vint_max(&mut self, max: u64, what: &str) -> Result<u64> {
         let at = self.offset();

@@ -1089,11 +1089,13 @@ impl SegmentPostings {
             self.pos_doc = self.i;
         }
         r.seek(self.pos_cursor as usize)?;
-        while self.pos_doc < self.i {
-            for _ in 0..self.freqs[self.pos_doc] {
-                r.vint()?;
-            }
-            self.pos_doc += 1;
+        if self.pos_doc < self.i {
+            let skip: u64 = self.freqs[self.pos_doc..self.i]
+                .iter()
+                .map(|&f| f as u64)
+                .sum();
+            r.skip_vints(skip)?;
+            self.pos_doc = self.i;
         }
         self.pos_last_start = r.pos() as u64;
         let mut p: u64 = 0;

@@ -2,6 +2,7 @@
 
 pub mod bm25;
 pub mod collector;
+mod conjunction;
 mod maxscore;
 pub mod parse;
 pub mod query;

@@ -7,6 +7,7 @@ use crate::index::segment_reader::SegmentReader;
 use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
+use crate::search::conjunction::collect_term_conjunction;
 use crate::search::maxscore::collect_maxscore;
 use crate::search::query::Query;
 use crate::search::scorer::{Scorer, TERMINATED};
@@ -219,6 +220,16 @@ impl Searcher {
                     }
                 }
             }
+            if let Collect::CountAndTopK(k) = collect {
+                // A conjunction of terms: counted and scored in one pass
+                // with concrete scorers.
+                if let Some(terms) = weight.term_conjunction_scorers(seg)? {
+                    if let Some(terms) = terms {
+                        count += collect_term_conjunction(seg, ord, terms, &mut top, k > 0)?;
+                    }
+                    continue;
+                }
+            }
             if let Collect::CountAndTopK(k) | Collect::TopK(k) = collect {
                 // A lone term: a concrete scorer, so the hot loop is
                 // monomorphized instead of going through `dyn Scorer`.
@@ -377,7 +388,9 @@ fn collect_scored(
                 block_max = scorer.block_max_score();
                 first = false;
             }
-            if block_max >= threshold || d > up_to {
+            // A hit equal to the threshold never enters (earlier hits win
+            // ties), so a block whose bound only reaches it is skipped.
+            if block_max > threshold || d > up_to {
                 push_scored(scorer, ord, d, top)?;
             }
         }
@@ -422,7 +435,9 @@ fn collect_pruned<S: Scorer + ?Sized>(
                 block_max = scorer.block_max_score();
                 bound_known = true;
             }
-            if block_max < threshold {
+            // Equal scores never displace an earlier hit: a block whose
+            // bound only reaches the threshold cannot contribute.
+            if block_max <= threshold {
                 // Walk the following blocks by their bounds alone (no
                 // decoding) and decode only the first that could compete.
                 loop {
@@ -432,7 +447,7 @@ fn collect_pruned<S: Scorer + ?Sized>(
                     let target = up_to + 1;
                     up_to = scorer.shallow_seek(target)?;
                     block_max = scorer.block_max_score();
-                    if block_max >= threshold {
+                    if block_max > threshold {
                         d = scorer.seek(target)?;
                         break;
                     }

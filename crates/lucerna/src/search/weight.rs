@@ -267,7 +267,8 @@ impl Weight {
 
     /// The exact number of live matches in `seg`, when it can be had
     /// without scoring: a term (its document frequency when the segment has
-    /// no deletions), or a pure disjunction of terms (a bitset union).
+    /// no deletions), a pure disjunction of terms (a bitset union), or a
+    /// pure conjunction of terms (the rarest walked, the others probed).
     /// `None` for every other query: the caller counts while scoring.
     pub(crate) fn fast_count(&self, seg: &SegmentReader) -> Result<Option<u64>> {
         match self {
@@ -330,6 +331,25 @@ impl Weight {
                 };
                 Ok(Some(n))
             }
+            Weight::Boolean {
+                must,
+                should,
+                must_not,
+                ..
+            } if must.len() >= 2
+                && should.is_empty()
+                && must_not.is_empty()
+                && must.iter().all(|w| matches!(w, Weight::Term { .. })) =>
+            {
+                let keys: Vec<&[u8]> = must
+                    .iter()
+                    .filter_map(|w| match w {
+                        Weight::Term { key, .. } => Some(key.as_slice()),
+                        _ => None,
+                    })
+                    .collect();
+                count_conjunction(seg, &keys).map(Some)
+            }
             _ => Ok(None),
         }
     }
@@ -390,6 +410,46 @@ impl Weight {
             });
         }
         Ok(Some(out))
+    }
+
+    /// For a conjunction of two or more terms (nothing optional or
+    /// prohibited), their scorers on `seg` (`Some(None)` when the segment
+    /// lacks one of the terms, so nothing matches); `None` for any other
+    /// query.
+    pub(crate) fn term_conjunction_scorers(
+        &self,
+        seg: &SegmentReader,
+    ) -> Result<Option<Option<Vec<TermScorer>>>> {
+        let Weight::Boolean {
+            must,
+            should,
+            must_not,
+            ..
+        } = self
+        else {
+            return Ok(None);
+        };
+        if must.len() < 2 || !should.is_empty() || !must_not.is_empty() {
+            return Ok(None);
+        }
+        if !must.iter().all(|w| matches!(w, Weight::Term { .. })) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(must.len());
+        for w in must {
+            let Weight::Term { field, key, bm25 } = w else {
+                return Ok(None);
+            };
+            match seg.term_info(key)? {
+                None => return Ok(Some(None)),
+                Some(info) => out.push(TermScorer::new(
+                    seg.postings(&info)?,
+                    bm25.clone(),
+                    seg.norms(*field),
+                )),
+            }
+        }
+        Ok(Some(Some(out)))
     }
 
     /// Builds the scorer of this weight on one segment (`None`: no match).
@@ -524,5 +584,51 @@ impl Weight {
                 }
             }
         })
+    }
+}
+
+/// Counts the live documents holding every one of `keys` without scoring:
+/// the rarest term's blocks are walked as plain slices, and every other
+/// term is probed with `seek` (which skips whole blocks by the skip table
+/// and never moves backwards). No scorer, no per-document virtual call.
+fn count_conjunction(seg: &SegmentReader, keys: &[&[u8]]) -> Result<u64> {
+    let mut lists = Vec::with_capacity(keys.len());
+    for key in keys {
+        match seg.term_info(key)? {
+            Some(info) => lists.push(seg.postings(&info)?),
+            None => return Ok(0),
+        }
+    }
+    lists.sort_by_key(|p| p.doc_freq());
+    let (lead, others) = lists.split_at_mut(1);
+    let mut n = 0u64;
+    let mut err = None;
+    let mut done = false;
+    lead[0].for_each_block(|docs| {
+        if done {
+            return;
+        }
+        'docs: for &d in docs {
+            for p in others.iter_mut() {
+                match p.seek(d) {
+                    Ok(x) if x == d => {}
+                    Ok(lucerna_codec::postings::TERMINATED) => {
+                        done = true;
+                        return;
+                    }
+                    Ok(_) => continue 'docs,
+                    Err(e) => {
+                        err = Some(e);
+                        done = true;
+                        return;
+                    }
+                }
+            }
+            n += seg.is_live(d) as u64;
+        }
+    })?;
+    match err {
+        Some(e) => Err(e.into()),
+        None => Ok(n),
     }
 }
