@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("norms", fuzz_norms),
     ("commit", fuzz_commit),
     ("query_parser", fuzz_query_parser),
+    ("wal", fuzz_wal),
 ];
 
 /// Documents of the seed index: the first segment holds
@@ -584,6 +585,93 @@ pub fn fuzz_query_parser(data: &[u8]) {
     }
 }
 
+/// Largest number of replayed records the `wal` target applies to an index
+/// (the read itself covers every record).
+const MAX_REPLAY: usize = 256;
+
+/// Target `wal`: the input is the record area of a write-ahead-log file
+/// (`wal-…1.log`, a valid header is prepended). Reads it strictly and
+/// leniently: lenient reading never fails on a valid header, strict reading
+/// returns the same records when it succeeds, records come out in
+/// increasing lsn order. Then a writer on an empty index replays the log,
+/// commits and searches.
+pub fn fuzz_wal(data: &[u8]) {
+    use lucerna::wal::{read_logs, record, ReplayMode};
+    let mut file = record::encode_header(1).to_vec();
+    file.extend_from_slice(data);
+    let name = record::file_name(1);
+    let dir = RamDirectory::new();
+    write_file(&dir, &name, &file).expect("writing to a RamDirectory");
+    let (lenient, _) = read_logs(&dir, 0, ReplayMode::Lenient).expect("a lenient read of a log");
+    assert!(lenient.windows(2).all(|w| w[0].lsn() <= w[1].lsn()));
+    assert!(lenient.iter().all(|r| r.lsn() >= 1));
+    if let Ok((strict, _)) = read_logs(&dir, 0, ReplayMode::Strict) {
+        assert_eq!(strict, lenient, "strict and lenient reads differ");
+    }
+    if lenient.len() > MAX_REPLAY {
+        return;
+    }
+    let index = Index::create(dir.clone(), Schema::logs()).expect("an index in memory");
+    let config = WriterConfig::default()
+        .no_merges()
+        .threads(1)
+        .replay_mode(ReplayMode::Lenient);
+    if let Ok(w) = index.writer(config) {
+        let _ = w.replay_report();
+        if let Ok(s) = w.searcher() {
+            let _ = s.count(&Query::MatchAll);
+        }
+        let _ = w.commit();
+    }
+}
+
+/// The write-ahead-log seed: every record kind, as a writer logs them.
+fn wal_seed() -> Vec<u8> {
+    use lucerna::wal::Record;
+    let schema = Schema::logs();
+    let (id, body) = (
+        schema.field("id").expect("id"),
+        schema.field("body").expect("body"),
+    );
+    let doc = |i: u64, text: &str| {
+        let mut d = Document::new();
+        d.add_u64(id, i).add_text(body, text);
+        d
+    };
+    let key = |t: &str| lucerna::search::weight::term_key(body, t);
+    let mut out = Vec::new();
+    for r in [
+        Record::Add {
+            lsn: 1,
+            doc: doc(1, "disk full on node seven"),
+        },
+        Record::Add {
+            lsn: 2,
+            doc: doc(2, "connection refused"),
+        },
+        Record::Delete {
+            lsn: 3,
+            key: key("refused"),
+        },
+        Record::Update {
+            lsn: 4,
+            key: key("disk"),
+            doc: doc(3, "disk replaced"),
+        },
+        Record::Add {
+            lsn: 6,
+            doc: doc(4, "rolled back"),
+        },
+        Record::Rollback {
+            lsn: 7,
+            from_lsn: 6,
+        },
+    ] {
+        r.encode_into(&mut out);
+    }
+    out
+}
+
 /// Small valid seed inputs per target, for `fuzz/corpus/<target>/`: the
 /// real payloads of the seed index's files (for the decoder targets), a few
 /// mutations (for `index`) and a few query strings.
@@ -670,5 +758,6 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
     {
         out.push(("query_parser", format!("seed-{i}"), q.as_bytes().to_vec()));
     }
+    out.push(("wal", "seed-records".into(), wal_seed()));
     out
 }
