@@ -32,6 +32,7 @@ fn to_json(r: &CheckReport, full: bool) -> serde_json::Value {
         "full": full,
         "segments": r.segments.iter().map(|s| json!({
             "name": s.name, "max_doc": s.max_doc, "deleted": s.deleted, "ok": s.ok,
+            "marker": s.marker,
             "terms": s.terms, "postings": s.postings,
             "files": s.files.iter().map(|f| json!({
                 "name": f.name, "kind": f.kind, "ok": f.ok,
@@ -44,12 +45,22 @@ fn to_json(r: &CheckReport, full: bool) -> serde_json::Value {
             "file": p.file, "kind": p.kind, "segment": p.segment, "offset": p.offset,
             "missing": p.missing, "message": p.message,
         })).collect::<Vec<_>>(),
+        "markers": r.markers.iter().map(|m| json!({
+            "file": m.file, "segment": m.segment, "active": m.active,
+            "damaged_file": m.damaged_file, "offset": m.offset, "message": m.message,
+        })).collect::<Vec<_>>(),
     })
 }
 
 fn print_text(r: &CheckReport, full: bool) {
     match r.generation {
-        Some(g) => outln!("commit generation {g}, {} live documents", r.docs),
+        Some(g) if r.segments.iter().all(|s| s.ok) => {
+            outln!("commit generation {g}, {} live documents", r.docs)
+        }
+        Some(g) => outln!(
+            "commit generation {g}, {} live documents in the intact segments",
+            r.docs
+        ),
         None => outln!("no readable commit"),
     }
     for s in &r.segments {
@@ -65,7 +76,12 @@ fn print_text(r: &CheckReport, full: bool) {
         if full {
             out!("  {} terms, {} postings decoded", s.terms, s.postings);
         }
-        outln!("  {}", if s.ok { "OK" } else { "DAMAGED" });
+        let state = match (s.ok, &s.marker) {
+            (false, _) => "DAMAGED",
+            (true, Some(_)) => "MARKED CORRUPT",
+            (true, None) => "OK",
+        };
+        outln!("  {state}");
     }
     for p in &r.problems {
         let at = p
@@ -79,8 +95,32 @@ fn print_text(r: &CheckReport, full: bool) {
             .unwrap_or_default();
         outln!("problem: {} [{}]{seg}{at}: {}", p.file, p.kind, p.message);
     }
+    for m in &r.markers {
+        let state = if m.active {
+            "marks a segment of this commit: it will not open until `lucerna repair`"
+        } else {
+            "stale: its segment is no longer in the index (`lucerna repair` removes it)"
+        };
+        let at = m
+            .offset
+            .map(|o| format!(" at byte {o}"))
+            .unwrap_or_default();
+        outln!(
+            "marker: {} (segment {}, {state}); recorded problem in {}{at}: {}",
+            m.file,
+            m.segment,
+            m.damaged_file.as_deref().unwrap_or("?"),
+            m.message
+        );
+    }
+    let active = r.markers.iter().filter(|m| m.active).count();
     if r.healthy() {
         outln!("healthy{}", if full { " (full check)" } else { "" });
+    } else if active > 0 {
+        outln!(
+            "NOT healthy: {} problem(s), {active} segment(s) marked corrupt",
+            r.problems.len()
+        );
     } else {
         outln!("NOT healthy: {} problem(s)", r.problems.len());
     }

@@ -7,6 +7,7 @@ mod bench_query;
 mod check_cmd;
 mod demo;
 mod ingest;
+mod repair_cmd;
 mod search_cmd;
 
 use clap::{Parser, Subcommand};
@@ -132,6 +133,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Repair a damaged index: fetch intact files from replicas, else fall
+    /// back to an intact older commit and replay the write-ahead log, else
+    /// (only with --allow-loss) drop what cannot be restored and list the
+    /// lost documents' ids. Exit status 0 only when the index is healthy
+    /// afterwards (with --dry-run: only when it already is).
+    Repair {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// A replica directory (repeatable): a replica kept by the writer,
+        /// or a plain copy of the index directory taken earlier.
+        #[arg(long = "replica")]
+        replicas: Vec<PathBuf>,
+        /// Allow dropping segments that cannot be restored.
+        #[arg(long)]
+        allow_loss: bool,
+        /// Change nothing; print the plan.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Index real text found on this machine and search it.
     Demo {
         /// Directory for the demo index (default: a fresh temporary one).
@@ -208,6 +232,23 @@ fn main() -> ExitCode {
         } => search_cmd::run_search(&index, &query, top, sort.as_deref(), asc, json),
         Command::Stats { index, json } => search_cmd::run_stats(&index, json),
         Command::Check { index, full, json } => match check_cmd::run_check(&index, full, json) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Repair {
+            index,
+            replicas,
+            allow_loss,
+            dry_run,
+            json,
+        } => match repair_cmd::run_repair(&repair_cmd::RepairArgs {
+            index: &index,
+            replicas: &replicas,
+            allow_loss,
+            dry_run,
+            json,
+        }) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),

@@ -12,6 +12,7 @@
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use lucerna::index::check::check_index;
+use lucerna::index::recovery::{repair, RepairOptions, RepairOutcome};
 use lucerna::merge::{
     BackpressureConfig, MergeScheduler, RateLimiter, SchedulerConfig, StallReason,
     TieredMergePolicy,
@@ -340,17 +341,27 @@ fn a_corrupt_input_fails_its_merge_which_is_recorded_and_not_retried() {
         Err(lucerna::Error::Store(e)) => assert!(e.to_string().contains(&victim), "{e}"),
         other => panic!("expected a corruption error naming {victim}, got {other:?}"),
     }
-    // With structure checks only it opens at its last commit with every
-    // document (the damage is in a file the counts do not read).
+    // The failed merge marked the segment corrupt: with structure checks
+    // only, it is refused too (a restart does not forget the damage).
     let again = again.with_verify(lucerna::index::Verify::Structure);
-    let s = again.reader().unwrap().searcher();
-    assert_eq!(s.num_docs(), 150);
-    assert_eq!(s.count(&Query::term(body, "d42")).unwrap(), 1);
-    // The damage was only in reading: without it, a deep check passes.
+    match again.reader() {
+        Err(e) => assert!(e.is_corrupt() && e.to_string().contains(&victim), "{e}"),
+        Ok(_) => panic!("a segment marked corrupt was opened"),
+    }
+    // The damage was only in reading: without it, a deep check finds every
+    // file intact (only the marker), repair clears the marker, and the
+    // index opens at its last commit with every document.
     faulty.clear_read_corruptions();
     let dir: Arc<dyn Directory> = Arc::new(faulty);
     let report = check_index(&dir, true).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.markers.len(), 1);
+    let r = repair(&dir, &[], RepairOptions::default()).unwrap();
+    assert_eq!(r.outcome, RepairOutcome::Repaired, "{r:?}");
+    assert!(r.healthy());
+    let s = again.reader().unwrap().searcher();
+    assert_eq!(s.num_docs(), 150);
+    assert_eq!(s.count(&Query::term(body, "d42")).unwrap(), 1);
 }
 
 /// Adds documents with `try_add_document` until backpressure refuses one;

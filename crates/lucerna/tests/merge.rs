@@ -7,6 +7,8 @@
 //! searchers keep working; deletes that arrive during a merge are kept.
 
 use lucerna::index::check::check_index;
+use lucerna::index::corrupt_marker::marker_file_name;
+use lucerna::index::recovery::{repair, RepairOptions, RepairOutcome};
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{
@@ -649,28 +651,35 @@ fn a_bit_flip_in_an_input_fails_the_merge_and_changes_nothing() {
     let segments_before = w.num_segments();
     let e = w.force_merge(1).unwrap_err();
     expect_corrupt(&e, &target);
-    assert_eq!(
-        fd.list().unwrap(),
-        files_before,
-        "a failed merge leaves no file"
-    );
+    // No file is left behind but the damaged segment's corruption marker.
+    let marker = marker_file_name(&commit.segments[2].name);
+    let mut files_after = fd.list().unwrap();
+    files_after.retain(|f| f != &marker);
+    assert_eq!(files_after, files_before, "a failed merge leaves no file");
+    assert!(fd.exists(&marker).unwrap(), "the damaged segment is marked");
     assert_eq!(w.num_segments(), segments_before);
     assert_eq!(all_ids(&w.searcher().unwrap(), &f), live_ids(&model));
     drop(w);
 
-    // The index is at its last good commit. A reader that verifies (the
-    // default) names the damaged file; with structure checks only, it
-    // serves all the documents.
+    // The index is at its last good commit. The marked segment is refused
+    // at open, naming the damaged file, even with structure checks only:
+    // a restart does not forget the damage.
     let again = Index::open(fd.clone()).unwrap();
     assert_eq!(again.latest_commit().unwrap().generation, commit.generation);
     expect_open_names(&again, &target);
     let again = again.with_verify(lucerna::index::Verify::Structure);
+    expect_open_names(&again, &target);
+
+    // Once the device reads right again, repair finds every file intact
+    // and clears the marker; the index serves every document and the
+    // merge goes through.
+    fd.clear_read_corruptions();
+    let r = repair(&dyn_dir(fd.clone()), &[], RepairOptions::default()).unwrap();
+    assert_eq!(r.outcome, RepairOutcome::Repaired, "{r:?}");
+    assert!(r.healthy() && r.lost.is_empty());
     let s = again.reader().unwrap().searcher();
     assert_eq!(s.num_docs(), model.num_live());
     assert_eq!(all_ids(&s, &f), live_ids(&model));
-
-    // Once the device reads right again, the merge goes through.
-    fd.clear_read_corruptions();
     let w = again.writer(WriterConfig::default().no_merges()).unwrap();
     w.force_merge(1).unwrap();
     w.commit().unwrap();
@@ -695,7 +704,7 @@ fn expect_open_names(index: &Index, file: &str) {
 #[test]
 fn a_stored_checksum_mismatch_on_disk_fails_the_merge_naming_the_file() {
     let dir = RamDirectory::new();
-    let (index, w, model, f) = small_index(dir.clone(), 12);
+    let (index, w, _model, _f) = small_index(dir.clone(), 12);
     let commit = index.latest_commit().unwrap();
     let target = commit.segments[1]
         .files
@@ -714,18 +723,25 @@ fn a_stored_checksum_mismatch_on_disk_fails_the_merge_naming_the_file() {
     let files_before = dir.list().unwrap();
     let e = w.force_merge(1).unwrap_err();
     expect_corrupt(&e, &target);
-    assert_eq!(dir.list().unwrap(), files_before);
+    let marker = marker_file_name(&commit.segments[1].name);
+    let mut files_after = dir.list().unwrap();
+    files_after.retain(|f| f != &marker);
+    assert_eq!(files_after, files_before);
+    assert!(dir.exists(&marker).unwrap(), "the damaged segment is marked");
     drop(w);
 
+    // The marked segment is refused at open, with full verification or
+    // structure checks only, naming the damaged file.
     let again = Index::open(dir.clone()).unwrap();
     assert_eq!(again.latest_commit().unwrap().generation, commit.generation);
     expect_open_names(&again, &target);
     let again = again.with_verify(lucerna::index::Verify::Structure);
-    let s = again.reader().unwrap().searcher();
-    assert_eq!(all_ids(&s, &f), live_ids(&model));
+    expect_open_names(&again, &target);
     let report = check_index(&dyn_dir(dir.clone()), false).unwrap();
     let files: Vec<&str> = report.problems.iter().map(|p| p.file.as_str()).collect();
     assert_eq!(files, vec![target.as_str()]);
+    assert_eq!(report.markers.len(), 1);
+    assert!(report.markers[0].active);
 }
 
 #[test]

@@ -77,7 +77,6 @@ pub(crate) struct SegmentBuffer {
     pub seqnos: Vec<u64>,
     pub num_docs: u32,
     pub ram_bytes: usize,
-    pub id_range: Option<(u64, u64)>,
     scratch: Vec<(u32, u32)>,
     key: Vec<u8>,
     lengths: Vec<u32>,
@@ -99,7 +98,6 @@ impl SegmentBuffer {
             seqnos: Vec::new(),
             num_docs: 0,
             ram_bytes: 0,
-            id_range: None,
             scratch: Vec::new(),
             key: Vec::new(),
             lengths: vec![0; n],
@@ -291,12 +289,6 @@ impl SegmentBuffer {
                     let col = &mut self.columns[fo];
                     col.resize(docid as usize, None);
                     col.push(Some(u));
-                    if entry.name == "id" && *kind == NumericKind::U64 {
-                        self.id_range = Some(match self.id_range {
-                            None => (u, u),
-                            Some((a, b)) => (a.min(u), b.max(u)),
-                        });
-                    }
                 }
                 _ => {}
             }

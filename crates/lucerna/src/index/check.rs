@@ -2,10 +2,15 @@
 //! the newest commit is verified against the commit's recorded length and
 //! CRC, its envelope and full checksum are verified, and (with `deep`)
 //! every structure is decoded: every term's postings and positions, every
-//! stored document, every column value.
+//! stored document, every column value. [Corruption
+//! markers](crate::index::corrupt_marker) are listed, and (by
+//! [`check_index`]) written for the damaged segments found.
 
 use crate::error::{Error, Result};
 use crate::index::commit::{Commit, FileEntry, SegmentMeta};
+use crate::index::corrupt_marker::{
+    list_markers, mark_corrupt, marker_file_name, parse_marker_file_name, read_marker,
+};
 use crate::index::file_refs::FileRefs;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::{verify_file, Verify};
@@ -17,6 +22,9 @@ use std::sync::Arc;
 pub fn file_kind(name: &str) -> &'static str {
     if name.starts_with("commit-") {
         return "commit manifest";
+    }
+    if name.starts_with(crate::index::corrupt_marker::MARKER_PREFIX) {
+        return "corruption marker";
     }
     match name.rsplit('.').next().unwrap_or("") {
         "tdi" => "term dictionary",
@@ -85,8 +93,29 @@ pub struct SegmentCheck {
     pub terms: u64,
     /// Postings entries decoded (deep check).
     pub postings: u64,
+    /// The segment's corruption marker file, if it has one.
+    pub marker: Option<String>,
     /// True when every file and structure is intact.
     pub ok: bool,
+}
+
+/// A corruption marker found in the index directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkerReport {
+    /// The marker file (`corrupted-<segment>`).
+    pub file: String,
+    /// The segment it marks.
+    pub segment: String,
+    /// True when it marks a segment of the checked commit (same name and
+    /// id): that segment will not open until `repair` clears the marker.
+    /// False for a stale marker (harmless; `repair` removes it).
+    pub active: bool,
+    /// The damaged file the marker records (None when unreadable).
+    pub damaged_file: Option<String>,
+    /// Offset of the problem in that file, when known.
+    pub offset: Option<u64>,
+    /// The problem the marker records (or why the marker is unreadable).
+    pub message: String,
 }
 
 /// The result of [`check_index`].
@@ -98,15 +127,31 @@ pub struct CheckReport {
     pub segments: Vec<SegmentCheck>,
     /// Every problem found.
     pub problems: Vec<Problem>,
-    /// Live documents.
+    /// Corruption markers in the directory.
+    pub markers: Vec<MarkerReport>,
+    /// Live documents (of the intact segments).
     pub docs: u64,
 }
 
 impl CheckReport {
-    /// True when nothing is wrong.
+    /// True when nothing is wrong: a readable commit, no problem, and no
+    /// segment of it marked corrupt.
     pub fn healthy(&self) -> bool {
-        self.problems.is_empty() && self.generation.is_some()
+        self.problems.is_empty()
+            && self.generation.is_some()
+            && !self.markers.iter().any(|m| m.active)
     }
+}
+
+/// What [`check_index_with`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Also decode every structure (every term, posting, position, stored
+    /// document and column value).
+    pub deep: bool,
+    /// Write a corruption marker for every segment found damaged (best
+    /// effort), as [`check_index`] does. `false` changes no byte.
+    pub write_markers: bool,
 }
 
 fn problem_from(err: &Error, file: &str, segment: Option<&str>) -> Problem {
@@ -142,7 +187,7 @@ fn check_file(
     dir: &dyn Directory,
     seg: &SegmentMeta,
     entry: &FileEntry,
-) -> (FileCheck, Option<Problem>) {
+) -> (FileCheck, Option<(Problem, Error)>) {
     let name = entry.name.as_str();
     let mut fc = FileCheck {
         name: name.to_string(),
@@ -167,7 +212,7 @@ fn check_file(
                 fc.actual_len = dir.file_len(name).ok();
             }
             let p = problem_from(&e, name, Some(&seg.name));
-            (fc, Some(p))
+            (fc, Some((p, e)))
         }
     }
 }
@@ -204,12 +249,58 @@ fn deep_check(r: &SegmentReader, sc: &mut SegmentCheck) -> Result<()> {
 }
 
 /// Checks the newest commit of `dir`. `deep` also decodes every structure.
-/// Never fails on a damaged index: damage is reported as problems.
+/// Never fails on a damaged index: damage is reported as problems. Writes
+/// a corruption marker for each damaged segment (best effort; see
+/// [`check_index_with`] to change nothing).
 pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> {
+    check_index_with(
+        dir,
+        CheckOptions {
+            deep,
+            write_markers: true,
+        },
+    )
+}
+
+/// Lists the corruption markers of `dir`; `commit` says which are active.
+fn marker_reports(dir: &dyn Directory, commit: Option<&Commit>) -> Result<Vec<MarkerReport>> {
+    let mut out = Vec::new();
+    for file in list_markers(dir)? {
+        let segment = parse_marker_file_name(&file)
+            .unwrap_or_default()
+            .to_string();
+        let current = commit.and_then(|c| c.segments.iter().find(|s| s.name == segment));
+        let m = match read_marker(dir, &file) {
+            Ok(m) => MarkerReport {
+                active: current.is_some_and(|s| s.id == m.segment_id && m.segment == segment),
+                file,
+                segment,
+                damaged_file: Some(m.file),
+                offset: m.offset,
+                message: m.message,
+            },
+            Err(e) => MarkerReport {
+                active: current.is_some(),
+                file,
+                segment,
+                damaged_file: None,
+                offset: None,
+                message: format!("unreadable marker: {e}"),
+            },
+        };
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// [`check_index`] with options.
+pub fn check_index_with(dir: &Arc<dyn Directory>, options: CheckOptions) -> Result<CheckReport> {
+    let deep = options.deep;
     let mut report = CheckReport {
         generation: None,
         segments: Vec::new(),
         problems: Vec::new(),
+        markers: Vec::new(),
         docs: 0,
     };
     let gens = Commit::list_generations(dir.as_ref())?;
@@ -222,6 +313,7 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
             message: "no commit found".into(),
             missing: true,
         });
+        report.markers = marker_reports(dir.as_ref(), None)?;
         return Ok(report);
     };
     let commit = match Commit::read(dir.as_ref(), gen) {
@@ -230,6 +322,7 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
             report
                 .problems
                 .push(problem_from(&e, &Commit::file_name(gen), None));
+            report.markers = marker_reports(dir.as_ref(), None)?;
             return Ok(report);
         }
     };
@@ -245,32 +338,55 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
             files: Vec::new(),
             terms: 0,
             postings: 0,
+            marker: None,
             ok: true,
         };
+        // The first corruption found in the segment, for its marker.
+        let mut first_corruption: Option<Error> = None;
         for f in &seg.files {
             let (fc, p) = check_file(dir.as_ref(), seg, f);
-            if let Some(p) = p {
+            if let Some((p, e)) = p {
                 sc.ok = false;
+                if first_corruption.is_none() && e.is_corrupt() {
+                    first_corruption = Some(e);
+                }
                 report.problems.push(p);
             }
             sc.files.push(fc);
         }
         if sc.ok {
-            match SegmentReader::open(dir.as_ref(), seg, schema.clone(), &refs, Verify::Structure) {
+            match SegmentReader::open_unmarked(
+                dir.as_ref(),
+                seg,
+                schema.clone(),
+                &refs,
+                Verify::Structure,
+            ) {
                 Ok(r) => {
                     if r.num_live() != seg.num_live() {
                         sc.ok = false;
                         let f = seg.livedocs_file(seg.del_gen);
+                        let message = format!(
+                            "live documents {} differ from the commit's {}",
+                            r.num_live(),
+                            seg.num_live()
+                        );
+                        first_corruption.get_or_insert_with(|| {
+                            StoreError::corrupt(
+                                f.clone(),
+                                0,
+                                seg.num_live() as u64,
+                                r.num_live() as u64,
+                                message.clone(),
+                            )
+                            .into()
+                        });
                         report.problems.push(Problem {
                             kind: file_kind(&f),
                             file: f,
                             segment: Some(seg.name.clone()),
                             offset: None,
-                            message: format!(
-                                "live documents {} differ from the commit's {}",
-                                r.num_live(),
-                                seg.num_live()
-                            ),
+                            message,
                             missing: false,
                         });
                     }
@@ -278,19 +394,50 @@ pub fn check_index(dir: &Arc<dyn Directory>, deep: bool) -> Result<CheckReport> 
                         if let Err(e) = deep_check(&r, &mut sc) {
                             sc.ok = false;
                             report.problems.push(segment_problem(&e, seg));
+                            first_corruption.get_or_insert(e);
                         }
                     }
                 }
                 Err(e) => {
                     sc.ok = false;
                     report.problems.push(segment_problem(&e, seg));
+                    first_corruption.get_or_insert(e);
                 }
             }
+        }
+        if let (true, Some(e)) = (options.write_markers, &first_corruption) {
+            mark_corrupt(dir.as_ref(), seg, e);
         }
         if sc.ok {
             report.docs += seg.num_live() as u64;
         }
         report.segments.push(sc);
     }
+    set_markers(&mut report, marker_reports(dir.as_ref(), Some(&commit))?);
     Ok(report)
+}
+
+/// Sets the report's markers, and each segment's.
+fn set_markers(report: &mut CheckReport, markers: Vec<MarkerReport>) {
+    report.markers = markers;
+    for sc in &mut report.segments {
+        let name = marker_file_name(&sc.name);
+        sc.marker = report
+            .markers
+            .iter()
+            .any(|m| m.active && m.file == name)
+            .then_some(name);
+    }
+}
+
+/// Lists the markers of `dir` again into `report` (after some were
+/// removed).
+pub(crate) fn refresh_markers(dir: &dyn Directory, report: &mut CheckReport) -> Result<()> {
+    let commit = match report.generation {
+        Some(g) => Commit::read(dir, g).ok(),
+        None => None,
+    };
+    let markers = marker_reports(dir, commit.as_ref())?;
+    set_markers(report, markers);
+    Ok(())
 }

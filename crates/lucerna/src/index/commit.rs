@@ -6,14 +6,16 @@
 //! and the directory fsync'd: a commit either exists whole or not at all.
 
 use crate::error::{Error, Result};
+use crate::index::id_set::{id_field, IdSet};
 use crate::schema::Schema;
 use lucerna_codec::{ByteReader, ByteWriter};
 use lucerna_store::{Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileMeta};
 
 /// Format name of commit manifests.
 pub const COMMIT_FORMAT: &str = "commit";
-/// Current commit format version.
-pub const COMMIT_VERSION: u32 = 1;
+/// Current commit format version (2: exact id sets per segment; version 1,
+/// with only the smallest and largest id, is still read).
+pub const COMMIT_VERSION: u32 = 2;
 const PREFIX: &str = "commit-";
 
 /// One file of a segment, as recorded in a commit.
@@ -39,8 +41,17 @@ pub struct SegmentMeta {
     /// Deleted documents.
     pub num_deleted: u32,
     /// Smallest and largest value of the `id` field, if the schema has a
-    /// numeric `id` (used to report exactly which documents a lost segment held).
+    /// numeric `id`: the bounds of [`ids`](Self::ids) (commits of version 1
+    /// recorded only these).
     pub id_range: Option<(u64, u64)>,
+    /// The `id` values of the segment's live documents, if the schema has a
+    /// `u64` field named `id` (`None` also for segments read from a version-1
+    /// commit). What a lost segment held, exactly: see
+    /// [`repair`](crate::index::recovery::repair).
+    pub ids: Option<IdSet>,
+    /// Ordinal of the schema's `id` field (not stored: derived from the
+    /// schema), so that new deletions can update [`ids`](Self::ids).
+    pub(crate) id_field: Option<u32>,
     /// Every file of the segment, deletes file included.
     pub files: Vec<FileEntry>,
 }
@@ -67,11 +78,10 @@ impl SegmentMeta {
         w.vint(self.max_doc as u64);
         w.vint(self.del_gen);
         w.vint(self.num_deleted as u64);
-        match self.id_range {
-            Some((a, b)) => {
-                w.u8(1);
-                w.vint(a);
-                w.vint(b);
+        match &self.ids {
+            Some(ids) => {
+                w.u8(if ids.is_exact() { 1 } else { 2 });
+                ids.encode(w);
             }
             None => w.u8(0),
         }
@@ -83,17 +93,23 @@ impl SegmentMeta {
         }
     }
 
-    fn decode(r: &mut ByteReader<'_>) -> Result<SegmentMeta> {
+    /// Decodes a segment entry of a commit of format `version`; `id_field`
+    /// is the schema's `id` field.
+    fn decode(r: &mut ByteReader<'_>, version: u32, id_field: Option<u32>) -> Result<SegmentMeta> {
         let name = utf8(r)?;
         let mut id = [0u8; 16];
         id.copy_from_slice(r.take(16)?);
         let max_doc = r.vint_max(u32::MAX as u64 - 1, "max_doc")? as u32;
         let del_gen = r.vint()?;
         let num_deleted = r.vint_max(max_doc as u64, "deleted count")? as u32;
-        let id_range = match r.u8()? {
-            0 => None,
-            1 => Some((r.vint()?, r.vint()?)),
-            t => return Err(r.err(format!("bad id-range tag {t}")).into()),
+        let (id_range, ids) = match (version, r.u8()?) {
+            (_, 0) => (None, None),
+            (1, 1) => (Some((r.vint()?, r.vint()?)), None),
+            (2.., t @ (1 | 2)) => {
+                let ids = IdSet::decode(r, t == 1)?;
+                (ids.bounds(), Some(ids))
+            }
+            (_, t) => return Err(r.err(format!("bad id-set tag {t}")).into()),
         };
         let n = r.vint_max(r.remaining() as u64, "file count")? as usize;
         let mut files = Vec::with_capacity(n.min(64));
@@ -113,8 +129,32 @@ impl SegmentMeta {
             del_gen,
             num_deleted,
             id_range,
+            ids,
+            id_field,
             files,
         })
+    }
+
+    /// Sets [`ids`](Self::ids) (and [`id_range`](Self::id_range), its
+    /// bounds) to the `id` values of the live documents, given each
+    /// document's value (`None`: the document has none).
+    pub(crate) fn set_ids(
+        &mut self,
+        id_field: Option<u32>,
+        live_values: impl IntoIterator<Item = u64>,
+    ) {
+        self.id_field = id_field;
+        match id_field {
+            Some(_) => {
+                let ids = IdSet::from_values(live_values);
+                self.id_range = ids.bounds();
+                self.ids = Some(ids);
+            }
+            None => {
+                self.id_range = None;
+                self.ids = None;
+            }
+        }
     }
 }
 
@@ -234,6 +274,7 @@ impl Commit {
         let env = EnvelopeReader::open(dir, &name)?;
         env.verify_full()?;
         env.expect_format(COMMIT_FORMAT, 1..=COMMIT_VERSION)?;
+        let version = env.header().version;
         let payload = env.payload();
         let mut r = ByteReader::new(&name, env.payload_offset(), &payload);
         let gen = r.vint()?;
@@ -243,12 +284,13 @@ impl Commit {
                 .into());
         }
         let schema = Schema::decode(&mut r)?;
+        let idf = id_field(&schema).map(|f| f.0 as u32);
         let next_segment = r.vint()?;
         let wal_position = r.vint()?;
         let n = r.vint_max(r.remaining() as u64, "segment count")? as usize;
         let mut segments = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
-            segments.push(SegmentMeta::decode(&mut r)?);
+            segments.push(SegmentMeta::decode(&mut r, version, idf)?);
         }
         let nu = r.vint_max(r.remaining() as u64, "user data count")? as usize;
         let mut user_data = Vec::with_capacity(nu.min(64));
@@ -273,5 +315,89 @@ impl Commit {
         let gens = Self::list_generations(dir)?;
         let gen = *gens.last().ok_or(Error::NoCommit)?;
         Self::read(dir, gen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lucerna_store::RamDirectory;
+
+    fn segment(ids: Option<IdSet>) -> SegmentMeta {
+        SegmentMeta {
+            name: "seg_0".into(),
+            id: [3; 16],
+            max_doc: 4,
+            del_gen: 0,
+            num_deleted: 0,
+            id_range: ids.as_ref().and_then(IdSet::bounds),
+            ids,
+            id_field: Some(0),
+            files: vec![FileEntry {
+                name: "seg_0.tdi".into(),
+                meta: FileMeta {
+                    len: 100,
+                    checksum: 7,
+                },
+            }],
+        }
+    }
+
+    #[test]
+    fn id_sets_round_trip() {
+        let dir = RamDirectory::new();
+        let c = Commit {
+            generation: 3,
+            schema: Schema::logs(),
+            segments: vec![segment(Some(IdSet::from_values([1, 2, 3, 9])))],
+            next_segment: 1,
+            wal_position: 12,
+            user_data: vec![("k".into(), "v".into())],
+        };
+        c.write(&dir).unwrap();
+        let back = Commit::read(&dir, 3).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.segments[0].id_range, Some((1, 9)));
+    }
+
+    /// A version-1 commit (only the smallest and largest id) still reads.
+    #[test]
+    fn version_1_commits_are_read() {
+        let dir = RamDirectory::new();
+        let mut w = ByteWriter::new();
+        w.vint(5);
+        Schema::logs().encode(&mut w);
+        w.vint(2);
+        w.vint(0);
+        w.vint(1);
+        w.len_bytes(b"seg_0");
+        w.bytes(&[3; 16]);
+        w.vint(4);
+        w.vint(0);
+        w.vint(0);
+        w.u8(1);
+        w.vint(10);
+        w.vint(13);
+        w.vint(1);
+        w.len_bytes(b"seg_0.tdi");
+        w.vint(100);
+        w.u32(7);
+        w.vint(0);
+        let mut id = [0u8; 16];
+        id[0] = 5;
+        let mut e = EnvelopeWriter::create(
+            &dir,
+            "commit-5",
+            &EnvelopeHeader::new(COMMIT_FORMAT, 1, id, ""),
+        )
+        .unwrap();
+        e.write_all(&w.buf).unwrap();
+        e.finish().unwrap();
+        let c = Commit::read(&dir, 5).unwrap();
+        let s = &c.segments[0];
+        assert_eq!(s.id_range, Some((10, 13)));
+        assert_eq!(s.ids, None);
+        assert_eq!(s.id_field, Some(0));
+        assert_eq!(s.files[0].meta.len, 100);
     }
 }

@@ -4,10 +4,11 @@ use crate::error::Result;
 use crate::index::buffer::{get_vint, SegmentBuffer};
 use crate::index::commit::{FileEntry, SegmentMeta};
 use crate::index::field_stats::SegmentFieldStats;
+use crate::index::id_set::id_field;
 use crate::index::segment_reader::files;
 use crate::schema::FieldType;
 use crate::search::bm25::FieldStats;
-use lucerna_codec::columns::ColumnsWriter;
+use lucerna_codec::columns::{ColumnsReader, ColumnsWriter};
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_codec::norms::NormsWriter;
 use lucerna_codec::postings::PostingsWriter;
@@ -132,22 +133,65 @@ pub(crate) fn write_segment(
         max_doc,
         del_gen: 0,
         num_deleted: 0,
-        id_range: buf.id_range,
+        id_range: None,
+        ids: None,
+        id_field: None,
         files: files_out,
     };
+    let mut live = LiveDocs::all(max_doc);
+    for &d in deleted {
+        live.delete(d);
+    }
+    // The ids of the live documents, from the buffer.
+    let idf = id_field(schema).map(|f| f.0 as u32);
+    let empty = Vec::new();
+    let values = idf.map_or(&empty, |f| &buf.columns[f as usize]);
+    meta.set_ids(
+        idf,
+        values
+            .iter()
+            .enumerate()
+            .filter(|&(d, _)| live.is_live(d as u32))
+            .filter_map(|(_, v)| *v),
+    );
     if !deleted.is_empty() {
-        let mut live = LiveDocs::all(max_doc);
-        for &d in deleted {
-            live.delete(d);
-        }
-        write_live_docs(dir, &mut meta, &live)?;
+        write_live_docs_file(dir, &mut meta, &live)?;
     }
     Ok(meta)
 }
 
 /// Writes `live` as the segment's next deletion generation and updates
-/// `meta` (files list, generation, deleted count).
+/// `meta` (files list, generation, deleted count, and the ids of the live
+/// documents, read from the segment's numeric columns).
 pub(crate) fn write_live_docs(
+    dir: &dyn Directory,
+    meta: &mut SegmentMeta,
+    live: &LiveDocs,
+) -> Result<()> {
+    if let Some(f) = meta.id_field {
+        match ColumnsReader::open(dir, &files::columns(&meta.name), &meta.id) {
+            Ok(cols) => {
+                let col = cols.column(f);
+                meta.set_ids(
+                    Some(f),
+                    (0..meta.max_doc)
+                        .filter(|&d| live.is_live(d))
+                        .filter_map(|d| col.as_ref().and_then(|c| c.get_opt(d))),
+                );
+            }
+            // The columns cannot be read (damage the next check or merge
+            // will name): the ids are unknown rather than wrong.
+            Err(_) => {
+                meta.ids = None;
+            }
+        }
+    }
+    write_live_docs_file(dir, meta, live)
+}
+
+/// Writes `live` as the segment's next deletion generation and updates the
+/// files list, generation and deleted count of `meta` (not its ids).
+fn write_live_docs_file(
     dir: &dyn Directory,
     meta: &mut SegmentMeta,
     live: &LiveDocs,

@@ -19,8 +19,9 @@
 use crate::error::{Error, Result};
 use crate::index::commit::{FileEntry, SegmentMeta};
 use crate::index::field_stats::SegmentFieldStats;
+use crate::index::id_set::id_field;
 use crate::index::segment_reader::{files, SegmentReader};
-use crate::schema::{FieldType, NumericKind, Schema};
+use crate::schema::{FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::TERMINATED;
 use lucerna_codec::columns::ColumnsWriter;
@@ -81,7 +82,8 @@ pub(crate) fn segment_file_names(name: &str) -> Vec<String> {
 ///
 /// Every file of every input is verified first (see
 /// [`verify_segment_files`](crate::index::verify::verify_segment_files));
-/// on a mismatch nothing is written. On any
+/// on a mismatch nothing is written but the damaged segment's corruption
+/// marker (see [`corrupt_marker`](crate::index::corrupt_marker)). On any
 /// later error the files written so far are deleted. Files are not synced:
 /// the commit that publishes the segment syncs them.
 pub(crate) fn merge_segments(
@@ -104,7 +106,12 @@ pub(crate) fn merge_segments(
         }
     }
     for input in inputs {
-        crate::index::verify::verify_segment_files(dir, input.reader.meta(), true)?;
+        let meta = input.reader.meta();
+        if let Err(e) = crate::index::verify::verify_segment_files(dir, meta, true) {
+            // Remembered across restarts (best effort).
+            crate::index::corrupt_marker::mark_corrupt(dir, meta, &e);
+            return Err(e);
+        }
     }
     match write_merged(dir, schema, inputs, name, id) {
         Ok(out) => Ok(out),
@@ -366,11 +373,12 @@ fn write_merged(
         meta: sw.finish()?,
     });
 
-    // Numeric columns, and the `id` range of the surviving documents.
+    // Numeric columns, and the ids of the surviving documents.
     let mut cw = ColumnsWriter::new(max_doc);
-    let mut id_range: Option<(u64, u64)> = None;
+    let idf = id_field(schema).map(|f| f.0 as u32);
+    let mut id_values: Vec<u64> = Vec::new();
     for (field, entry) in schema.fields() {
-        if let FieldType::Numeric { kind, .. } = entry.field_type {
+        if let FieldType::Numeric { .. } = entry.field_type {
             let mut col: Vec<Option<u64>> = Vec::with_capacity(max_doc as usize);
             for (input, map) in inputs.iter().zip(&maps) {
                 let c = input.reader.core().columns.column(field.0 as u32);
@@ -380,13 +388,8 @@ fn write_merged(
                     }
                 }
             }
-            if entry.name == "id" && kind == NumericKind::U64 {
-                for v in col.iter().flatten() {
-                    id_range = Some(match id_range {
-                        None => (*v, *v),
-                        Some((a, b)) => (a.min(*v), b.max(*v)),
-                    });
-                }
+            if idf == Some(field.0 as u32) {
+                id_values.extend(col.iter().flatten());
             }
             cw.add_column(field.0 as u32, &col)?;
         }
@@ -403,16 +406,20 @@ fn write_merged(
         meta: fstats.write(dir, &files::field_stats(name), id)?,
     });
 
+    let mut meta = SegmentMeta {
+        name: name.to_string(),
+        id,
+        max_doc,
+        del_gen: 0,
+        num_deleted: 0,
+        id_range: None,
+        ids: None,
+        id_field: None,
+        files: files_out,
+    };
+    meta.set_ids(idf, id_values);
     Ok(MergeOutput {
-        meta: SegmentMeta {
-            name: name.to_string(),
-            id,
-            max_doc,
-            del_gen: 0,
-            num_deleted: 0,
-            id_range,
-            files: files_out,
-        },
+        meta,
         doc_maps: maps,
     })
 }

@@ -3,16 +3,23 @@
 pub(crate) mod buffer;
 pub mod check;
 pub mod commit;
+pub mod corrupt_marker;
 pub(crate) mod field_stats;
 pub(crate) mod file_refs;
 pub(crate) mod flush;
+mod id_set;
 pub(crate) mod merger;
 pub mod reader;
+pub mod recovery;
+pub mod replica;
 pub mod segment_reader;
 pub mod snapshot;
 mod verify;
 pub mod writer;
 
+pub use id_set::{IdSet, MAX_RANGES};
+pub use recovery::{repair, RepairOptions, RepairReport};
+pub use replica::{replicate, replication_lag, ReplicaReport};
 pub use verify::Verify;
 
 use crate::analysis::{Analyzer, DefaultAnalyzer};

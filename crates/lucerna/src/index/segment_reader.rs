@@ -3,6 +3,7 @@
 use crate::document::Document;
 use crate::error::Result;
 use crate::index::commit::SegmentMeta;
+use crate::index::corrupt_marker::{check_not_marked, mark_corrupt};
 use crate::index::field_stats::SegmentFieldStats;
 use crate::index::file_refs::{FileRefGuard, FileRefs};
 use crate::index::verify::{verify_live_docs, verify_segment_files, Verify};
@@ -75,7 +76,31 @@ impl std::fmt::Debug for SegmentReader {
 impl SegmentReader {
     /// Opens a segment; with [`Verify::Full`] every file is first checked
     /// whole against the commit's record of it.
+    ///
+    /// A segment with a [corruption marker](crate::index::corrupt_marker)
+    /// fails at once, naming the segment and the problem the marker
+    /// records. With [`Verify::Full`], a corruption found while opening
+    /// writes the segment's marker (best effort).
     pub(crate) fn open(
+        dir: &dyn Directory,
+        meta: &SegmentMeta,
+        schema: Arc<Schema>,
+        refs: &FileRefs,
+        verify: Verify,
+    ) -> Result<SegmentReader> {
+        check_not_marked(dir, meta)?;
+        let r = Self::open_unmarked(dir, meta, schema, refs, verify);
+        if verify == Verify::Full {
+            if let Err(e) = &r {
+                mark_corrupt(dir, meta, e);
+            }
+        }
+        r
+    }
+
+    /// [`open`](Self::open) without looking at or writing corruption
+    /// markers (for `check_index`, which reports markers itself).
+    pub(crate) fn open_unmarked(
         dir: &dyn Directory,
         meta: &SegmentMeta,
         schema: Arc<Schema>,
@@ -165,7 +190,10 @@ impl SegmentReader {
         verify: Verify,
     ) -> Result<SegmentReader> {
         if verify == Verify::Full {
-            verify_live_docs(dir, meta)?;
+            if let Err(e) = verify_live_docs(dir, meta) {
+                mark_corrupt(dir, meta, &e);
+                return Err(e);
+            }
         }
         let mut r = self.clone();
         r.load_live(dir, meta, refs)?;

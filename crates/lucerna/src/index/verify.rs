@@ -45,9 +45,20 @@ pub(crate) fn verify_file(
     entry: &FileEntry,
     observed: impl FnOnce(&EnvelopeReader),
 ) -> Result<()> {
-    let name = entry.name.as_str();
-    let env = EnvelopeReader::open(dir, name)?;
+    let env = EnvelopeReader::open(dir, &entry.name)?;
     observed(&env);
+    verify_envelope(&env, meta, entry)
+}
+
+/// Verifies an opened file of segment `meta` whole: full CRC32, segment id,
+/// and length and CRC against the commit's record `entry` (used on bytes
+/// about to be copied, so what is checked is what is copied).
+pub(crate) fn verify_envelope(
+    env: &EnvelopeReader,
+    meta: &SegmentMeta,
+    entry: &FileEntry,
+) -> Result<()> {
+    let name = entry.name.as_str();
     env.verify_full()?;
     env.expect_id(&meta.id)?;
     if env.len() != entry.meta.len {

@@ -1,0 +1,917 @@
+//! Recovery: [`repair`] brings a damaged index back to a healthy state,
+//! without losing a document whenever that is possible, and says exactly
+//! which documents are lost when it is not.
+//!
+//! The algorithm, in order (the first that applies wins):
+//!
+//! 0. A deep [`check_index_with`] (changing nothing). A healthy index
+//!    without corruption markers needs nothing.
+//! 1. **From a replica.** For the newest commit (if its manifest is damaged
+//!    or missing, the same generation read from a replica), every file that
+//!    is missing, truncated or corrupt is looked up in the replicas: a file
+//!    with the same name, the commit's recorded length and CRC, the
+//!    segment's id and a correct full CRC is copied in (temporary name,
+//!    fsync, rename, fsync of the directory). Nothing is lost.
+//! 2. **From an older commit and the write-ahead log.** The newest kept
+//!    commit (of this index, or of a replica: a replica may be an older
+//!    plain copy of the index directory) whose every file verifies in full
+//!    (here or in a replica) *and* whose later operations the write-ahead
+//!    log still holds becomes a new commit (newest generation + 1, its
+//!    segments, its log position); a writer then opens, replays the log from
+//!    that position, and commits. Nothing acknowledged is lost.
+//! 3. **With loss, only when allowed** ([`RepairOptions::allow_loss`]):
+//!    a new commit without the segments that cannot be restored (the
+//!    others repaired from replicas as in 1). The report lists each dropped
+//!    segment with its live-document count and the exact `id` values of
+//!    those documents, from the commit's record (see
+//!    [`SegmentMeta::ids`](crate::index::commit::SegmentMeta::ids)).
+//!    Without permission nothing is changed and the report says what would
+//!    be lost and why the lossless ways failed.
+//!
+//! Corruption markers of segments that are repaired or no longer in the
+//! index are removed. A final deep check says whether the index is healthy.
+//! With [`RepairOptions::dry_run`] nothing is changed and the report is the
+//! plan.
+//!
+//! Repair holds the index's writer lock (except while its own writer
+//! replays the log), so it fails with a lock error while a writer is open.
+
+use crate::analysis::Analyzer;
+use crate::error::{Error, Result};
+use crate::index::check::{check_index_with, refresh_markers, CheckOptions, CheckReport};
+use crate::index::commit::{Commit, FileEntry, SegmentMeta};
+use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
+use crate::index::id_set::IdSet;
+use crate::index::replica::{copy_verified, CopyError};
+use crate::index::verify::{verify_envelope, verify_file};
+use crate::index::writer::{WriterConfig, WRITE_LOCK};
+use crate::index::Index;
+use crate::wal::{list_logs, read_logs, ReplayMode};
+use lucerna_store::{Directory, EnvelopeReader};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+/// What [`repair`] may do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepairOptions {
+    /// Allow dropping segments that cannot be restored (their documents are
+    /// listed in [`RepairReport::lost`]). Without it, a repair that would
+    /// lose documents changes nothing.
+    pub allow_loss: bool,
+    /// Change nothing; the report is the plan.
+    pub dry_run: bool,
+}
+
+/// How a repair ended (or, in a dry run, would end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepairOutcome {
+    /// The index was healthy: nothing to do.
+    Healthy,
+    /// Repaired without losing a document.
+    Repaired,
+    /// Repaired by dropping documents (listed in [`RepairReport::lost`]).
+    RepairedWithLoss,
+    /// Only a repair losing documents is possible and it was not allowed:
+    /// nothing was changed; [`RepairReport::lost`] says what it would lose.
+    NeedsAllowLoss,
+    /// No intact commit is left anywhere (here or in a replica): nothing
+    /// was changed.
+    Unrepairable,
+}
+
+impl RepairOutcome {
+    /// A short lower-case name (`healthy`, `repaired`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RepairOutcome::Healthy => "healthy",
+            RepairOutcome::Repaired => "repaired",
+            RepairOutcome::RepairedWithLoss => "repaired-with-loss",
+            RepairOutcome::NeedsAllowLoss => "needs-allow-loss",
+            RepairOutcome::Unrepairable => "unrepairable",
+        }
+    }
+}
+
+/// Where a commit or a file comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The index directory itself.
+    Index,
+    /// The replica at this position of the `replicas` argument.
+    Replica(usize),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Index => write!(f, "this index"),
+            Source::Replica(i) => write!(f, "replica {i}"),
+        }
+    }
+}
+
+/// One step of a repair (done, or planned in a dry run).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairAction {
+    /// An intact copy of `file` (of `segment`) was copied in from a replica.
+    CopyFile {
+        /// The file.
+        file: String,
+        /// Its segment.
+        segment: String,
+        /// The replica it came from (position in `replicas`).
+        replica: usize,
+        /// Its length.
+        bytes: u64,
+    },
+    /// The newest commit's manifest, damaged or missing here, was restored
+    /// from a replica holding the same generation.
+    RestoreCommit {
+        /// Its generation.
+        generation: u64,
+        /// The replica it came from.
+        replica: usize,
+    },
+    /// A new commit `new_generation` was written with the segments of the
+    /// intact older commit `from_generation`.
+    RevertToCommit {
+        /// The intact commit.
+        from_generation: u64,
+        /// Where that commit was read.
+        source: Source,
+        /// The commit written.
+        new_generation: u64,
+        /// Its write-ahead-log position: the log is replayed from there.
+        wal_position: u64,
+    },
+    /// A writer replayed the write-ahead log after `from_position` and
+    /// committed `generation` (0 in a dry run).
+    ReplayLog {
+        /// The log position replayed from.
+        from_position: u64,
+        /// The commit holding the replayed operations.
+        generation: u64,
+    },
+    /// A new commit `new_generation` was written without `segments`.
+    DropSegments {
+        /// The segments dropped (their documents: [`RepairReport::lost`]).
+        segments: Vec<String>,
+        /// The commit written.
+        new_generation: u64,
+    },
+    /// A corruption marker was removed (its segment repaired or gone).
+    RemoveMarker {
+        /// The marker file.
+        file: String,
+    },
+}
+
+impl fmt::Display for RepairAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RepairAction::CopyFile {
+                file,
+                segment,
+                replica,
+                bytes,
+            } => write!(
+                f,
+                "copy {file} (segment {segment}, {bytes} bytes) from replica {replica}"
+            ),
+            RepairAction::RestoreCommit {
+                generation,
+                replica,
+            } => write!(
+                f,
+                "restore {} from replica {replica}",
+                Commit::file_name(*generation)
+            ),
+            RepairAction::RevertToCommit {
+                from_generation,
+                source,
+                new_generation,
+                wal_position,
+            } => write!(
+                f,
+                "write {} with the segments of intact {} (from {source}), log position {wal_position}",
+                Commit::file_name(*new_generation),
+                Commit::file_name(*from_generation)
+            ),
+            RepairAction::ReplayLog {
+                from_position,
+                generation,
+            } => {
+                write!(f, "replay the write-ahead log after position {from_position}")?;
+                if *generation > 0 {
+                    write!(f, " and commit {}", Commit::file_name(*generation))?;
+                }
+                Ok(())
+            }
+            RepairAction::DropSegments {
+                segments,
+                new_generation,
+            } => write!(
+                f,
+                "write {} without segment(s) {}",
+                Commit::file_name(*new_generation),
+                segments.join(", ")
+            ),
+            RepairAction::RemoveMarker { file } => write!(f, "remove marker {file}"),
+        }
+    }
+}
+
+/// A segment dropped (or that would be dropped) and the documents with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostSegment {
+    /// The segment.
+    pub segment: String,
+    /// Its live documents, all lost.
+    pub docs: u64,
+    /// The `id` values of those documents (`None` when the commit does not
+    /// record them: a schema without a `u64` field `id`, or a version-1
+    /// commit, which records only [`id_range`](Self::id_range)).
+    pub ids: Option<IdSet>,
+    /// Smallest and largest lost id, when known.
+    pub id_range: Option<(u64, u64)>,
+    /// Why the segment cannot be restored.
+    pub cause: String,
+}
+
+/// Progress of the copies of a repair, for progress bars.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairProgress {
+    /// The file being copied.
+    pub file: String,
+    /// Bytes copied so far, over all files.
+    pub done: u64,
+    /// Bytes to copy in all.
+    pub total: u64,
+}
+
+/// What [`repair`] found and did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RepairReport {
+    /// How it ended.
+    pub outcome: RepairOutcome,
+    /// True for a dry run (nothing changed; the actions are the plan).
+    pub dry_run: bool,
+    /// The deep check before the repair.
+    pub before: CheckReport,
+    /// The deep check after it (`None` in a dry run and when nothing was
+    /// changed).
+    pub after: Option<CheckReport>,
+    /// The steps taken (or planned).
+    pub actions: Vec<RepairAction>,
+    /// Segments dropped (or that would be dropped) with their documents.
+    pub lost: Vec<LostSegment>,
+    /// Loss that cannot be enumerated, and why (e.g. the newest commit's
+    /// manifest is unreadable, so what it held after the intact older
+    /// commit is unknown).
+    pub unknown_loss: Option<String>,
+    /// Why the lossless ways did not apply: damaged files without an
+    /// intact copy, older commits not intact or not covered by the log.
+    pub notes: Vec<String>,
+    /// Bytes copied from replicas.
+    pub bytes_copied: u64,
+}
+
+impl RepairReport {
+    /// True when the index is healthy afterwards (in a dry run, or when
+    /// nothing was changed: before).
+    pub fn healthy(&self) -> bool {
+        match &self.after {
+            Some(a) => a.healthy(),
+            None => self.before.healthy(),
+        }
+    }
+
+    /// True when the repair changed the index.
+    pub fn changed(&self) -> bool {
+        !self.dry_run && !self.actions.is_empty()
+    }
+
+    /// Live documents lost (or that would be), as far as known.
+    pub fn lost_docs(&self) -> u64 {
+        self.lost.iter().map(|l| l.docs).sum()
+    }
+
+    /// The `id` values of every lost document, when every dropped segment
+    /// records them.
+    pub fn lost_ids(&self) -> Option<IdSet> {
+        self.lost
+            .iter()
+            .try_fold(IdSet::new(), |acc, l| Some(acc.union(l.ids.as_ref()?)))
+    }
+}
+
+/// Repairs the index in `dir`, fetching intact files from `replicas` (see
+/// the [module docs](self)). Uses the default analyzer if the write-ahead
+/// log has to be replayed: see [`repair_with`].
+///
+/// Fails (changing nothing) when a writer holds the index lock; otherwise
+/// a damaged index is never an error: the report says what was done and
+/// whether the index is healthy afterwards.
+pub fn repair(
+    dir: &Arc<dyn Directory>,
+    replicas: &[Arc<dyn Directory>],
+    options: RepairOptions,
+) -> Result<RepairReport> {
+    repair_with(dir, replicas, options, None, &mut |_| {})
+}
+
+/// [`repair`] with the analyzer the index's writer uses (for documents
+/// replayed from the write-ahead log; `None`: the default analyzer) and a
+/// progress callback for the copies.
+pub fn repair_with(
+    dir: &Arc<dyn Directory>,
+    replicas: &[Arc<dyn Directory>],
+    options: RepairOptions,
+    analyzer: Option<Arc<dyn Analyzer>>,
+    progress: &mut dyn FnMut(&RepairProgress),
+) -> Result<RepairReport> {
+    let before = deep_check(dir)?;
+    let markers = list_markers(dir.as_ref())?;
+    let mut r = Repair {
+        dir,
+        replicas,
+        options,
+        analyzer,
+        progress,
+        report: RepairReport {
+            outcome: RepairOutcome::Healthy,
+            dry_run: options.dry_run,
+            before: before.clone(),
+            after: None,
+            actions: Vec::new(),
+            lost: Vec::new(),
+            unknown_loss: None,
+            notes: Vec::new(),
+            bytes_copied: 0,
+        },
+        replica_cache: HashMap::new(),
+        lock: None,
+    };
+    if before.healthy() && markers.is_empty() {
+        return Ok(r.report);
+    }
+    if !options.dry_run {
+        r.lock = Some(dir.try_lock(WRITE_LOCK)?);
+    }
+    r.run(&before)?;
+    Ok(r.report)
+}
+
+fn deep_check(dir: &Arc<dyn Directory>) -> Result<CheckReport> {
+    check_index_with(
+        dir,
+        CheckOptions {
+            deep: true,
+            write_markers: false,
+        },
+    )
+}
+
+/// A file to copy in: segment, file, replica.
+type Copy = (SegmentMeta, FileEntry, usize);
+
+/// How the files of one commit can be made whole.
+struct CommitPlan {
+    /// Copies that restore the fixable segments.
+    copies: Vec<Copy>,
+    /// Segments that cannot be restored, with the reason.
+    broken: Vec<(SegmentMeta, String)>,
+}
+
+struct Repair<'a> {
+    dir: &'a Arc<dyn Directory>,
+    replicas: &'a [Arc<dyn Directory>],
+    options: RepairOptions,
+    analyzer: Option<Arc<dyn Analyzer>>,
+    progress: &'a mut dyn FnMut(&RepairProgress),
+    report: RepairReport,
+    /// (file, length, crc, segment id) → the replica with an intact copy.
+    replica_cache: HashMap<(String, u64, u32, [u8; 16]), Option<usize>>,
+    lock: Option<Box<dyn lucerna_store::LockGuard>>,
+}
+
+impl Repair<'_> {
+    fn dir(&self) -> &dyn Directory {
+        self.dir.as_ref()
+    }
+
+    fn run(&mut self, before: &CheckReport) -> Result<()> {
+        let local_gens = Commit::list_generations(self.dir())?;
+        let newest_local = local_gens.last().copied();
+
+        // The newest commit: here, or the same generation from a replica
+        // (any generation when this index has none).
+        let target: Option<(Commit, Source)> = match newest_local {
+            Some(g) => match Commit::read(self.dir(), g) {
+                Ok(c) => Some((c, Source::Index)),
+                Err(e) => {
+                    self.note(format!("{}: {e}", Commit::file_name(g)));
+                    let t = self.commit_from_replicas(Some(g));
+                    if t.is_none() {
+                        self.note(format!(
+                            "no replica holds an intact {}",
+                            Commit::file_name(g)
+                        ));
+                    }
+                    t
+                }
+            },
+            None => {
+                self.note("the index holds no commit".into());
+                self.commit_from_replicas(None)
+            }
+        };
+
+        // 1. Everything from replicas.
+        let mut target_plan = None;
+        if let Some((t, src)) = &target {
+            // Segments a deep check found broken although their files
+            // verify: copies (identical bytes) cannot help.
+            let structural: HashMap<String, String> = if *src == Source::Index {
+                let intact_files: BTreeSet<&str> = before
+                    .segments
+                    .iter()
+                    .filter(|s| s.files.iter().all(|f| f.ok))
+                    .map(|s| s.name.as_str())
+                    .collect();
+                before
+                    .problems
+                    .iter()
+                    .filter_map(|p| Some((p.segment.clone()?, p.message.clone())))
+                    .filter(|(s, _)| intact_files.contains(s.as_str()))
+                    .collect()
+            } else {
+                HashMap::new()
+            };
+            let plan = self.plan_commit(t, &structural);
+            if plan.broken.is_empty() {
+                return self.execute_from_replicas(t.clone(), *src, plan);
+            }
+            for (seg, why) in &plan.broken {
+                self.note(format!("segment {}: {why}", seg.name));
+            }
+            target_plan = Some(plan);
+        }
+
+        // 2. An intact older commit the log covers.
+        let newest_gen = newest_local
+            .into_iter()
+            .chain(target.as_ref().map(|t| t.0.generation))
+            .max();
+        let mut fallback: Option<(Commit, Source, CommitPlan)> = None;
+        let older = self.older_commits(newest_gen)?;
+        if older.is_empty() {
+            self.note("no older commit is kept, here or in a replica".into());
+        }
+        for (gen, src) in older {
+            let c = match self.read_commit(gen, src) {
+                Ok(c) => c,
+                Err(e) => {
+                    self.note(format!("{} ({src}): {e}", Commit::file_name(gen)));
+                    continue;
+                }
+            };
+            let plan = self.plan_commit(&c, &HashMap::new());
+            if let Some((seg, why)) = plan.broken.first() {
+                self.note(format!(
+                    "older {} ({src}) is not intact either: segment {}: {why}",
+                    Commit::file_name(gen),
+                    seg.name
+                ));
+                continue;
+            }
+            let to = target.as_ref().map(|t| t.0.wal_position);
+            match wal_covers(self.dir(), c.wal_position, to) {
+                Ok(()) => return self.execute_revert(c, src, plan, newest_gen),
+                Err(why) => {
+                    self.note(format!(
+                        "older {} ({src}) is intact, but {why}",
+                        Commit::file_name(gen)
+                    ));
+                    if fallback.is_none() {
+                        fallback = Some((c, src, plan));
+                    }
+                }
+            }
+        }
+
+        // 3. With loss.
+        if let (Some((t, _)), Some(plan)) = (&target, target_plan) {
+            self.report.lost = plan
+                .broken
+                .iter()
+                .map(|(seg, why)| LostSegment {
+                    segment: seg.name.clone(),
+                    docs: seg.num_live() as u64,
+                    ids: seg.ids.clone(),
+                    id_range: seg.id_range,
+                    cause: why.clone(),
+                })
+                .collect();
+            if !self.options.allow_loss {
+                self.report.outcome = RepairOutcome::NeedsAllowLoss;
+                return Ok(());
+            }
+            return self.execute_drop(t.clone(), plan, newest_gen);
+        }
+        if let Some((c, src, plan)) = fallback {
+            self.report.unknown_loss = Some(format!(
+                "the newest commit is unreadable: what was committed after {} (and is not in \
+                 the write-ahead log) is lost, and which documents that were cannot be told",
+                Commit::file_name(c.generation)
+            ));
+            if !self.options.allow_loss {
+                self.report.outcome = RepairOutcome::NeedsAllowLoss;
+                return Ok(());
+            }
+            self.execute_revert(c, src, plan, newest_gen)?;
+            self.report.outcome = RepairOutcome::RepairedWithLoss;
+            return Ok(());
+        }
+        self.report.outcome = RepairOutcome::Unrepairable;
+        Ok(())
+    }
+
+    fn note(&mut self, s: String) {
+        self.report.notes.push(s);
+    }
+
+    /// Reads commit `gen` from `src`.
+    fn read_commit(&self, gen: u64, src: Source) -> Result<Commit> {
+        match src {
+            Source::Index => Commit::read(self.dir(), gen),
+            Source::Replica(i) => Commit::read(self.replicas[i].as_ref(), gen),
+        }
+    }
+
+    /// Commit `gen` (or the newest any replica holds) from the first
+    /// replica where it reads intact.
+    fn commit_from_replicas(&mut self, gen: Option<u64>) -> Option<(Commit, Source)> {
+        let mut best: Option<(Commit, Source)> = None;
+        for (i, rep) in self.replicas.iter().enumerate() {
+            let g = match gen {
+                Some(g) => g,
+                None => match Commit::list_generations(rep.as_ref()) {
+                    Ok(gs) => match gs.last() {
+                        Some(&g) => g,
+                        None => continue,
+                    },
+                    Err(_) => continue,
+                },
+            };
+            if let Ok(c) = Commit::read(rep.as_ref(), g) {
+                if best.as_ref().is_none_or(|b| b.0.generation < c.generation) {
+                    best = Some((c, Source::Replica(i)));
+                }
+            }
+        }
+        best
+    }
+
+    /// Every commit older than `newest` here and in the replicas, newest
+    /// first (for equal generations, this index first).
+    fn older_commits(&self, newest: Option<u64>) -> Result<Vec<(u64, Source)>> {
+        let below = |g: &u64| newest.is_none_or(|n| *g < n);
+        let mut all: Vec<(u64, Source)> = Commit::list_generations(self.dir())?
+            .into_iter()
+            .filter(below)
+            .map(|g| (g, Source::Index))
+            .collect();
+        for (i, rep) in self.replicas.iter().enumerate() {
+            if let Ok(gens) = Commit::list_generations(rep.as_ref()) {
+                all.extend(
+                    gens.into_iter()
+                        .filter(below)
+                        .map(|g| (g, Source::Replica(i))),
+                );
+            }
+        }
+        all.sort_by_key(|&(g, s)| {
+            (
+                std::cmp::Reverse(g),
+                match s {
+                    Source::Index => 0,
+                    Source::Replica(i) => i + 1,
+                },
+            )
+        });
+        Ok(all)
+    }
+
+    /// Which files of `commit` are damaged here, and whether a replica
+    /// holds an intact copy of each.
+    fn plan_commit(&mut self, commit: &Commit, structural: &HashMap<String, String>) -> CommitPlan {
+        let mut plan = CommitPlan {
+            copies: Vec::new(),
+            broken: Vec::new(),
+        };
+        for seg in &commit.segments {
+            let mut copies = Vec::new();
+            let mut why: Option<String> = None;
+            for entry in &seg.files {
+                if let Err(e) = verify_file(self.dir(), seg, entry, |_| {}) {
+                    match self.find_in_replicas(seg, entry) {
+                        Some(i) => copies.push((seg.clone(), entry.clone(), i)),
+                        None => {
+                            why.get_or_insert_with(|| {
+                                let elsewhere = if self.replicas.is_empty() {
+                                    "no replica was given"
+                                } else {
+                                    "no replica holds an intact copy"
+                                };
+                                format!("{e}; {elsewhere}")
+                            });
+                        }
+                    }
+                }
+            }
+            if why.is_none() && copies.is_empty() {
+                if let Some(p) = structural.get(&seg.name) {
+                    why = Some(format!(
+                        "{p} (the files match the commit: a copy cannot help)"
+                    ));
+                }
+            }
+            match why {
+                Some(w) => plan.broken.push((seg.clone(), w)),
+                None => plan.copies.extend(copies),
+            }
+        }
+        plan
+    }
+
+    /// The first replica holding an intact copy of `entry`.
+    fn find_in_replicas(&mut self, seg: &SegmentMeta, entry: &FileEntry) -> Option<usize> {
+        let key = (
+            entry.name.clone(),
+            entry.meta.len,
+            entry.meta.checksum,
+            seg.id,
+        );
+        if let Some(&hit) = self.replica_cache.get(&key) {
+            return hit;
+        }
+        let hit = self.replicas.iter().position(|rep| {
+            EnvelopeReader::open(rep.as_ref(), &entry.name)
+                .map_err(Error::from)
+                .and_then(|env| verify_envelope(&env, seg, entry))
+                .is_ok()
+        });
+        self.replica_cache.insert(key, hit);
+        hit
+    }
+
+    /// Copies `copies` in (nothing in a dry run), recording the actions.
+    fn copy_in(&mut self, copies: &[Copy]) -> Result<()> {
+        let total: u64 = copies.iter().map(|c| c.1.meta.len).sum();
+        let mut done = 0u64;
+        for (seg, entry, i) in copies {
+            self.report.actions.push(RepairAction::CopyFile {
+                file: entry.name.clone(),
+                segment: seg.name.clone(),
+                replica: *i,
+                bytes: entry.meta.len,
+            });
+            if self.options.dry_run {
+                continue;
+            }
+            let progress = &mut *self.progress;
+            let n = copy_verified(
+                self.replicas[*i].as_ref(),
+                self.dir.as_ref(),
+                seg,
+                entry,
+                &mut |d| {
+                    progress(&RepairProgress {
+                        file: entry.name.clone(),
+                        done: done + d,
+                        total,
+                    })
+                },
+            )
+            .map_err(|e| match e {
+                CopyError::Source(e) => Error::InvalidArgument(format!(
+                    "the replica's copy of `{}` changed during the repair: {e}",
+                    entry.name
+                )),
+                CopyError::Target(e) => e,
+            })?;
+            done += n;
+            self.report.bytes_copied += n;
+        }
+        if !copies.is_empty() && !self.options.dry_run {
+            self.dir().sync_dir()?;
+        }
+        Ok(())
+    }
+
+    /// Step 1: copies, and the newest manifest if it came from a replica.
+    fn execute_from_replicas(&mut self, t: Commit, src: Source, plan: CommitPlan) -> Result<()> {
+        self.copy_in(&plan.copies)?;
+        if let Source::Replica(i) = src {
+            self.report.actions.push(RepairAction::RestoreCommit {
+                generation: t.generation,
+                replica: i,
+            });
+            if !self.options.dry_run {
+                t.write(self.dir())?;
+            }
+        }
+        self.report.outcome = RepairOutcome::Repaired;
+        self.finish(&t)
+    }
+
+    /// Step 2 (or 3 with an unreadable newest commit): a new commit with
+    /// the segments of `c`, then a replay of the log.
+    fn execute_revert(
+        &mut self,
+        c: Commit,
+        src: Source,
+        plan: CommitPlan,
+        newest_gen: Option<u64>,
+    ) -> Result<()> {
+        self.copy_in(&plan.copies)?;
+        let new_gen = newest_gen.unwrap_or(0).max(c.generation) + 1;
+        let commit = Commit {
+            generation: new_gen,
+            next_segment: self.next_segment(c.next_segment)?,
+            ..c.clone()
+        };
+        self.report.actions.push(RepairAction::RevertToCommit {
+            from_generation: c.generation,
+            source: src,
+            new_generation: new_gen,
+            wal_position: c.wal_position,
+        });
+        self.report.outcome = RepairOutcome::Repaired;
+        if !self.options.dry_run {
+            commit.write(self.dir())?;
+        }
+        // The new commit's segments verify: clear their markers before a
+        // writer opens them.
+        self.remove_markers(&commit, |_| true)?;
+        let has_log = !list_logs(self.dir())?.is_empty();
+        if has_log {
+            let mut generation = 0;
+            if !self.options.dry_run {
+                // The writer takes the lock itself.
+                self.lock = None;
+                let mut index = Index::open(self.dir.clone())?;
+                if let Some(a) = &self.analyzer {
+                    index = index.with_analyzer(a.clone());
+                }
+                let w = index.writer(WriterConfig::default().no_merges())?;
+                generation = w.commit()?;
+                w.close()?;
+                drop(w);
+                // Best effort: the repair is done; only the final check
+                // and marker clean-up remain.
+                self.lock = self.dir().try_lock(WRITE_LOCK).ok();
+            }
+            self.report.actions.push(RepairAction::ReplayLog {
+                from_position: c.wal_position,
+                generation,
+            });
+        }
+        let latest = if self.options.dry_run {
+            commit
+        } else {
+            Commit::read_latest(self.dir())?
+        };
+        self.finish(&latest)
+    }
+
+    /// Step 3: the newest commit without its broken segments.
+    fn execute_drop(&mut self, t: Commit, plan: CommitPlan, newest_gen: Option<u64>) -> Result<()> {
+        self.copy_in(&plan.copies)?;
+        let dropped: BTreeSet<&str> = plan.broken.iter().map(|(s, _)| s.name.as_str()).collect();
+        let new_gen = newest_gen.unwrap_or(0).max(t.generation) + 1;
+        let commit = Commit {
+            generation: new_gen,
+            segments: t
+                .segments
+                .iter()
+                .filter(|s| !dropped.contains(s.name.as_str()))
+                .cloned()
+                .collect(),
+            next_segment: self.next_segment(t.next_segment)?,
+            ..t.clone()
+        };
+        self.report.actions.push(RepairAction::DropSegments {
+            segments: dropped.iter().map(|s| s.to_string()).collect(),
+            new_generation: new_gen,
+        });
+        if !self.options.dry_run {
+            commit.write(self.dir())?;
+        }
+        self.report.outcome = RepairOutcome::RepairedWithLoss;
+        self.finish(&commit)
+    }
+
+    /// At least `n`, and past every segment number in the directory.
+    fn next_segment(&self, n: u64) -> Result<u64> {
+        Ok(self
+            .dir()
+            .list()?
+            .iter()
+            .filter_map(|f| segment_number(f))
+            .map(|x| x.saturating_add(1))
+            .fold(n, u64::max))
+    }
+
+    /// Removes the markers of segments not in `commit` and of segments of
+    /// it for which `ok` holds.
+    fn remove_markers(&mut self, commit: &Commit, ok: impl Fn(&str) -> bool) -> Result<()> {
+        for file in list_markers(self.dir())? {
+            let Some(seg) = parse_marker_file_name(&file) else {
+                continue;
+            };
+            let in_commit = commit.segments.iter().any(|s| s.name == seg);
+            if in_commit && !ok(seg) {
+                continue;
+            }
+            if !self
+                .report
+                .actions
+                .contains(&RepairAction::RemoveMarker { file: file.clone() })
+            {
+                self.report
+                    .actions
+                    .push(RepairAction::RemoveMarker { file: file.clone() });
+            }
+            if !self.options.dry_run {
+                remove_marker(self.dir(), seg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the markers of repaired or dropped segments and runs the
+    /// final deep check.
+    fn finish(&mut self, latest: &Commit) -> Result<()> {
+        if self.options.dry_run {
+            // Every segment of the planned commit is expected to verify.
+            return self.remove_markers(latest, |_| true);
+        }
+        let mut after = deep_check(self.dir)?;
+        let healthy_segments: BTreeSet<String> = after
+            .segments
+            .iter()
+            .filter(|s| s.ok)
+            .map(|s| s.name.clone())
+            .collect();
+        let current = match after.generation {
+            Some(g) => Commit::read(self.dir(), g)?,
+            None => latest.clone(),
+        };
+        self.remove_markers(&current, |s| healthy_segments.contains(s))?;
+        refresh_markers(self.dir(), &mut after)?;
+        self.report.after = Some(after);
+        Ok(())
+    }
+}
+
+/// Whether the write-ahead log in `dir` holds every operation after log
+/// position `from` (up to `to`, the newest commit's position, when known).
+/// `Err` says why not.
+fn wal_covers(dir: &dyn Directory, from: u64, to: Option<u64>) -> std::result::Result<(), String> {
+    if let Some(to) = to {
+        if to == from && from > 0 {
+            // No operation between the two commits (merges only).
+            return Ok(());
+        }
+    }
+    let logs = list_logs(dir).map_err(|e| format!("the write-ahead log cannot be listed: {e}"))?;
+    let Some((first, _)) = logs.first() else {
+        return Err("there is no write-ahead log to replay the later operations from".into());
+    };
+    if *first > from.saturating_add(1) {
+        return Err(format!(
+            "the write-ahead log starts at position {first}, after the commit's position {from}"
+        ));
+    }
+    let (_, rep) = read_logs(dir, from, ReplayMode::Strict)
+        .map_err(|e| format!("the write-ahead log cannot be replayed: {e}"))?;
+    match to {
+        Some(to) if rep.max_lsn < to => Err(format!(
+            "the write-ahead log ends at position {}, before the newest commit's {to}",
+            rep.max_lsn
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `N` of a segment file name `seg_N…`.
+fn segment_number(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("seg_")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
