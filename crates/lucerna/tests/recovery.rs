@@ -580,3 +580,44 @@ fn a_replica_opens_read_only_and_serves_searches() {
     let rep_arc: Arc<dyn Directory> = Arc::new(rep);
     assert!(check_index(&rep_arc, true).unwrap().healthy());
 }
+
+#[test]
+fn the_writer_keeps_its_replicas_current_and_repair_uses_them() {
+    let (schema, f) = schema();
+    let dir = RamDirectory::new();
+    let replica = RamDirectory::new();
+    let index = Index::create(dir.clone(), schema).unwrap();
+    let w = index
+        .writer(
+            WriterConfig::default()
+                .no_merges()
+                .max_buffered_docs(7)
+                .replica(arc(&replica)),
+        )
+        .unwrap();
+    let mut rng = SplitMix64::new(77);
+    for id in 0..40 {
+        w.add_document(doc(f, id, &mut rng)).unwrap();
+        if id % 13 == 12 {
+            w.commit().unwrap();
+        }
+    }
+    let gen = w.commit().unwrap();
+    let status = w.replication();
+    assert_eq!(status.len(), 1);
+    assert_eq!(status[0].generation, Some(gen));
+    assert_eq!(status[0].lag, 0);
+    assert_eq!(status[0].last_error, None);
+    assert!(status[0].bytes_copied > 0);
+    drop(w);
+    // The replica serves the same documents.
+    assert_eq!(all_ids(&replica, f), all_ids(&dir, f));
+    // A damaged file of the newest commit comes back from the replica.
+    let commit = Commit::read_latest(&dir).unwrap();
+    let victim = commit.segments.last().unwrap().files[0].name.clone();
+    damage(&dir, &victim, Damage::Flip);
+    assert!(!check_index(&arc(&dir), true).unwrap().healthy());
+    let report = repair(&arc(&dir), &[arc(&replica)], RepairOptions::default()).unwrap();
+    assert!(report.healthy(), "{report:?}");
+    assert_eq!(all_ids(&dir, f).0.len(), 40);
+}

@@ -33,6 +33,7 @@ use crate::index::buffer::SegmentBuffer;
 use crate::index::commit::{Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
+use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::Verify;
 use crate::schema::{Field, Schema};
@@ -112,6 +113,16 @@ pub struct WriterConfig {
     /// error; `Lenient` skips it and reports it in
     /// [`IndexWriter::replay_report`]). A torn tail is always dropped.
     pub replay_mode: ReplayMode,
+    /// Replica directories (default none). After each commit the writer
+    /// copies the commit's new files to every replica, verifies each
+    /// against the manifest and then switches the replica's manifest
+    /// atomically ([`replicate_with`](crate::index::replica::replicate_with));
+    /// a replica opens read-only with [`Index::open`](crate::Index::open)
+    /// and serves searches, and `lucerna repair --replica` restores damaged
+    /// files from it. A failed copy leaves the replica at its previous
+    /// commit and does not fail the commit: see
+    /// [`IndexWriter::replication`] for the lag and the last error.
+    pub replicas: Vec<Arc<dyn Directory>>,
 }
 
 impl Default for WriterConfig {
@@ -128,6 +139,7 @@ impl Default for WriterConfig {
             backpressure: BackpressureConfig::default(),
             durability: Durability::default(),
             replay_mode: ReplayMode::default(),
+            replicas: Vec::new(),
         }
     }
 }
@@ -172,6 +184,11 @@ impl WriterConfig {
     /// Sets when acknowledged operations are durable.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+    /// Adds a replica directory (see [`WriterConfig::replicas`]).
+    pub fn replica(mut self, dir: Arc<dyn Directory>) -> Self {
+        self.replicas.push(dir);
         self
     }
     /// Sets how the write-ahead log's damage is handled on replay.
@@ -225,6 +242,8 @@ struct Inner {
     wal: Option<WalWriter>,
     /// What the replay at open found.
     replay: Mutex<ReplayReport>,
+    /// One entry per replica; the lock also serializes replication.
+    replication: Mutex<Vec<ReplicaStatus>>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -260,6 +279,21 @@ impl std::fmt::Debug for IndexWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndexWriter").finish_non_exhaustive()
     }
+}
+
+/// The replication state of one replica (see [`IndexWriter::replication`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplicaStatus {
+    /// The newest commit generation the replica holds.
+    pub generation: Option<u64>,
+    /// Replication lag: commits the replica is behind the writer's newest.
+    pub lag: u64,
+    /// Bytes copied to it by this writer.
+    pub bytes_copied: u64,
+    /// Files copied to it by this writer.
+    pub files_copied: u64,
+    /// The last replication error (cleared by the next success).
+    pub last_error: Option<String>,
 }
 
 /// The writer's entry for committed segment `meta`, with no pending work.
@@ -439,6 +473,7 @@ impl IndexWriter {
             merges: tracker,
             wal,
             replay: Mutex::new(ReplayReport::default()),
+            replication: Mutex::new(Vec::new()),
             _lock: lock,
         });
         let w = IndexWriter {
@@ -847,8 +882,46 @@ impl IndexWriter {
     /// first to commit a fully merged index.
     pub fn commit_with(&self, user_data: Vec<(String, String)>) -> Result<u64> {
         let gen = self.commit_locked(user_data);
+        if gen.is_ok() {
+            self.replicate();
+        }
         self.maybe_merge();
         gen
+    }
+
+    /// Copies the newest commit to every replica (outside the writer's
+    /// locks: indexing goes on meanwhile; the commit's files are pinned
+    /// while they are copied).
+    fn replicate(&self) {
+        let replicas = &self.inner.config.replicas;
+        if replicas.is_empty() {
+            return;
+        }
+        let mut status = self.inner.replication.lock();
+        status.resize_with(replicas.len(), ReplicaStatus::default);
+        let commit = self.inner.state.lock().last_commit.clone();
+        let _pin = self.inner.refs.acquire(commit.referenced_files());
+        let keep = self.inner.config.keep_commits;
+        for (r, st) in replicas.iter().zip(status.iter_mut()) {
+            match replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep) {
+                Ok(rep) => {
+                    st.generation = Some(rep.generation);
+                    st.bytes_copied += rep.bytes_copied;
+                    st.files_copied += rep.files_copied as u64;
+                    st.last_error = None;
+                }
+                Err(e) => st.last_error = Some(e.to_string()),
+            }
+            st.lag = replica::replication_lag(commit.generation, r.as_ref())
+                .unwrap_or(commit.generation);
+        }
+    }
+
+    /// Per replica (in [`WriterConfig::replicas`] order): the generation it
+    /// holds, how many commits it is behind, what was copied, and the last
+    /// error. Empty until the first commit with replicas.
+    pub fn replication(&self) -> Vec<ReplicaStatus> {
+        self.inner.replication.lock().clone()
     }
 
     fn commit_locked(&self, user_data: Vec<(String, String)>) -> Result<u64> {
