@@ -540,3 +540,51 @@ fn a_snapshot_pins_its_commit_files_and_log() {
     w.commit().unwrap();
     assert!(pinned.iter().any(|f| !fd.exists(f).unwrap()));
 }
+
+#[test]
+fn time_passing_never_deletes_the_log() {
+    // `Interval` durability syncs in the background as time passes; however
+    // many rounds pass, a log no commit covers stays (deletion follows
+    // commits only: there is no clock in the rule).
+    let (fd, index) = fresh(51);
+    let s = index.schema().clone();
+    let cfg = config().durability(Durability::Interval(std::time::Duration::from_millis(1)));
+    let w = index.writer(cfg).unwrap();
+    let start = w.wal_stats().unwrap().syncs;
+    for v in 1..=10 {
+        w.add_document(doc(&s, v, v)).unwrap();
+    }
+    let logs = || -> Vec<String> {
+        fd.list()
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.starts_with("wal-"))
+            .collect()
+    };
+    let before = logs();
+    // Let the background syncer run many rounds (progress is observed, not
+    // timed: it waits for the syncer's counter).
+    while w.wal_stats().unwrap().syncs == start {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for v in 11..=20 {
+        w.add_document(doc(&s, v, v)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    w.flush().unwrap();
+    assert_eq!(logs(), before, "a log was deleted without a commit");
+    // A crash now keeps every record the syncer made durable.
+    fd.crash().unwrap();
+    drop(w);
+    let dir: Arc<dyn Directory> = Arc::new(fd.clone());
+    recover(&dir, "interval");
+    assert!(
+        Index::open(dir)
+            .unwrap()
+            .reader()
+            .unwrap()
+            .searcher()
+            .num_docs()
+            >= 10
+    );
+}
