@@ -10,8 +10,15 @@
 //! θ. With a query like `lord of the rings`, the postings of `of` and `the`
 //! are then skipped through instead of walked doc by doc.
 //!
+//! The bounds are per *window* (as Lucene's `MaxScoreBulkScorer`): once the
+//! top-k is full, documents are taken a window at a time, from the smallest
+//! current document to the earliest end of any clause's block there, and
+//! each clause's bound in the window is its block's maximum impact. A window
+//! where even every clause together cannot beat θ is skipped whole.
+//!
 //! Scores are summed in the original clause order, so every hit's score is
-//! bit-for-bit the one the plain disjunction scorer computes.
+//! bit-for-bit the one the plain disjunction scorer computes
+//! (`tests/pruning.rs` checks pruned rankings against exhaustive ones).
 
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
@@ -50,26 +57,94 @@ pub(crate) fn collect_maxscore(
         bound.push(acc);
     }
     let mut scores = vec![0.0f32; n_clauses];
+    // Per window: (window bound, position in `sc`), ascending, and the
+    // prefix sums of those bounds.
+    let mut order: Vec<(f32, usize)> = Vec::with_capacity(sc.len());
+    let mut wbound: Vec<f32> = Vec::with_capacity(sc.len());
     let mut essential = 0usize;
+    // Until the top-k is full (θ = −∞) every clause is essential and the
+    // global bounds serve; after that, windows of documents are processed
+    // with each clause's block bound over the window.
+    let mut window_end: u32 = 0;
+    let mut windowed = false;
     loop {
         let theta = top.threshold();
-        while essential < sc.len() && bound[essential] <= theta {
-            essential += 1;
-        }
-        if essential == sc.len() {
-            // Even every clause together cannot beat the k-th score.
-            return Ok(());
-        }
         let mut d = TERMINATED;
-        for (_, s) in &sc[essential..] {
+        for (_, s) in &sc {
             d = d.min(s.doc());
         }
         if d == TERMINATED {
             return Ok(());
         }
+        if theta > f32::NEG_INFINITY && (!windowed || d > window_end) {
+            // A new window: from d to the earliest block end of any clause.
+            window_end = TERMINATED;
+            for (_, s) in sc.iter_mut() {
+                window_end = window_end.min(s.shallow_seek(d)?);
+            }
+            order.clear();
+            for (j, (_, s)) in sc.iter().enumerate() {
+                order.push((s.block_max_score(), j));
+            }
+            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            wbound.clear();
+            let mut acc = 0.0f32;
+            for (b, _) in &order {
+                acc += *b;
+                wbound.push(acc);
+            }
+            windowed = true;
+            essential = 0;
+        }
+        if !windowed {
+            // Top-k not full yet: every clause, global bounds.
+            if order.len() != sc.len() {
+                order = (0..sc.len()).map(|j| (bound[j], j)).collect();
+                wbound = bound.clone();
+            }
+        }
+        while essential < order.len() && wbound[essential] <= theta {
+            essential += 1;
+        }
+        if essential == order.len() {
+            // Nothing in this window can beat the k-th score: skip it.
+            if !windowed || window_end == TERMINATED {
+                return Ok(());
+            }
+            let next = window_end + 1;
+            for (_, s) in sc.iter_mut() {
+                if s.doc() < next {
+                    s.seek(next)?;
+                }
+            }
+            windowed = false;
+            continue;
+        }
+        // The next candidate: the smallest document of an essential clause
+        // (within the window).
+        let mut d = TERMINATED;
+        for &(_, j) in &order[essential..] {
+            d = d.min(sc[j].1.doc());
+        }
+        if d == TERMINATED {
+            return Ok(());
+        }
+        if windowed && d > window_end {
+            // The essential clauses are done with this window; documents of
+            // the non-essential ones alone cannot compete there.
+            let next = window_end.saturating_add(1);
+            for (_, s) in sc.iter_mut() {
+                if s.doc() < next {
+                    s.seek(next)?;
+                }
+            }
+            windowed = false;
+            continue;
+        }
         // Essential clauses on d.
         let mut partial = 0.0f32;
-        for (i, s) in sc[essential..].iter_mut() {
+        for &(_, j) in &order[essential..] {
+            let (i, s) = &mut sc[j];
             if s.doc() == d {
                 let v = s.score()?;
                 scores[*i] = v;
@@ -79,12 +154,12 @@ pub(crate) fn collect_maxscore(
         // Non-essential clauses, highest bound first, while d can still
         // reach the top-k.
         let mut possible = true;
-        for j in (0..essential).rev() {
-            if partial + bound[j] <= theta {
+        for e in (0..essential).rev() {
+            if partial + wbound[e] <= theta {
                 possible = false;
                 break;
             }
-            let (i, s) = &mut sc[j];
+            let (i, s) = &mut sc[order[e].1];
             if s.doc() < d {
                 s.seek(d)?;
             }
@@ -110,10 +185,15 @@ pub(crate) fn collect_maxscore(
             );
         }
         scores.fill(0.0);
-        for (_, s) in sc[essential..].iter_mut() {
+        for &(_, j) in &order[essential..] {
+            let s = &mut sc[j].1;
             if s.doc() == d {
                 s.advance()?;
             }
+        }
+        if top.threshold() > theta && windowed {
+            // θ rose: the partition may move up within the window.
+            essential = 0;
         }
     }
 }
