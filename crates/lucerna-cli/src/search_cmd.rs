@@ -83,6 +83,68 @@ pub fn run_search(
     Ok(())
 }
 
+/// `N` of a segment named `seg_N`.
+fn segment_number(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("seg_")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// The merge view of a closed index: what the default tiered policy sees
+/// in its committed segments. Writer-time figures (pending and running
+/// merges, merge and throttle rates, time writers were delayed or stalled,
+/// write amplification) exist only in a running writer
+/// (`IndexWriter::metrics`) and are reported as `null`.
+fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
+    use lucerna::merge::{MergePolicy, SegmentDescriptor, TieredMergePolicy};
+    use std::collections::HashSet;
+    let policy = TieredMergePolicy::default();
+    let descs: Vec<SegmentDescriptor> = commit
+        .segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let id = segment_number(&s.name).unwrap_or(u64::MAX - i as u64);
+            SegmentDescriptor::new(id, s.size_bytes(), s.max_doc as u64)
+                .with_deletes(s.num_deleted as u64)
+        })
+        .collect();
+    let none = HashSet::new();
+    let budget = policy.segment_budget_details(&descs, &none);
+    let natural = policy.find_merges(&descs, &none);
+    let expunge = policy.find_forced_deletes_merges(&descs, &none);
+    let docs: u64 = descs.iter().map(|d| d.doc_count).sum();
+    let deleted: u64 = descs.iter().map(|d| d.deleted()).sum();
+    let bytes: u64 = descs.iter().map(|d| d.size_bytes).sum();
+    let live_bytes: u64 = descs.iter().map(|d| d.live_size_bytes()).sum();
+    let sizes: Vec<u64> = descs.iter().map(|d| d.size_bytes).collect();
+    json!({
+        "policy": "TieredMergePolicy::default()",
+        "segments": descs.len(),
+        "segment_budget": budget.limit(),
+        "segments_over_budget": descs.len().saturating_sub(budget.limit()),
+        "too_large_segments": budget.too_large,
+        "smallest_segment_bytes": sizes.iter().min().copied().unwrap_or(0),
+        "largest_segment_bytes": sizes.iter().max().copied().unwrap_or(0),
+        "deleted_docs": deleted,
+        "deleted_pct": if docs == 0 { 0.0 } else { 100.0 * deleted as f64 / docs as f64 },
+        "reclaimable_bytes": bytes.saturating_sub(live_bytes),
+        "merges_due_at_open": natural.len(),
+        "merge_debt_at_open_bytes": natural.iter().map(|m| m.total_bytes).sum::<u64>(),
+        "expunge_deletes_segments": expunge.iter().map(|m| m.segments.len()).sum::<usize>(),
+        "expunge_deletes_bytes": expunge.iter().map(|m| m.input_bytes).sum::<u64>(),
+        "pending_merges": null,
+        "running_merges": null,
+        "merge_mb_per_s": null,
+        "throttle_mb_per_s": null,
+        "delayed_s": null,
+        "stalled_s": null,
+        "write_amplification": null,
+    })
+}
+
 /// Prints what is in an index.
 pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::error::Error>> {
     let dir = FsDirectory::open(index_dir)?;
@@ -108,10 +170,12 @@ pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::er
             .fold(0u64, |a, s| a.saturating_add(s.num_terms(f)));
         fields.push(json!({"name": e.name, "type": format!("{:?}", e.field_type), "terms_summed_over_segments": terms}));
     }
+    let merge = merge_stats(&commit);
     let out = json!({
         "generation": commit.generation, "docs": commit.num_docs(),
         "deleted": commit.segments.iter().map(|s| s.num_deleted as u64).sum::<u64>(),
         "segments": segs, "bytes": total_bytes, "fields": fields,
+        "merge": merge,
     });
     if json_out {
         outln!("{out}");
@@ -143,6 +207,39 @@ pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::er
                 f["type"].as_str().unwrap_or("")
             );
         }
+        let m = &out["merge"];
+        outln!("merging (as the default tiered policy sees the committed segments)");
+        outln!(
+            "  segment budget  {} (segments over it: {}; too large to merge: {})",
+            m["segment_budget"],
+            m["segments_over_budget"],
+            m["too_large_segments"]
+        );
+        outln!(
+            "  segment sizes   {} to {} bytes",
+            m["smallest_segment_bytes"],
+            m["largest_segment_bytes"]
+        );
+        outln!(
+            "  deletes         {} docs ({:.1} %), {} bytes reclaimable",
+            m["deleted_docs"],
+            m["deleted_pct"].as_f64().unwrap_or(0.0),
+            m["reclaimable_bytes"]
+        );
+        outln!(
+            "  due at open     {} merges, {} bytes of merge debt (a writer opened now starts them)",
+            m["merges_due_at_open"],
+            m["merge_debt_at_open_bytes"]
+        );
+        outln!(
+            "  expunge_deletes would rewrite {} segments ({} bytes)",
+            m["expunge_deletes_segments"],
+            m["expunge_deletes_bytes"]
+        );
+        outln!(
+            "  pending/running merges, merge and throttle MB/s, delayed/stalled time and write \
+             amplification: writer-time metrics (IndexWriter::metrics), not kept in the index"
+        );
     }
     Ok(())
 }

@@ -60,6 +60,9 @@ pub struct WriterMetrics {
     /// This index's merge debt: estimated bytes to write of the pending and
     /// running merges (what backpressure measures).
     pub pending_merge_bytes: u64,
+    /// The highest `pending_merge_bytes` since the writer opened (checked
+    /// each time merges are added to the debt, so no peak is missed).
+    pub peak_pending_merge_bytes: u64,
     /// Merges running now.
     pub running_merges: usize,
     /// Merges installed since the writer opened (automatic and forced).
@@ -120,6 +123,8 @@ pub(super) struct MergeTracker {
     state: Mutex<TrackerState>,
     /// Merge debt: bytes of merges submitted or refused and not finished.
     debt: AtomicU64,
+    /// The highest `debt` so far.
+    peak_debt: AtomicU64,
     bp: Backpressure,
     /// Serializes backlog updates with the `pressure` flag.
     bp_lock: Mutex<()>,
@@ -144,6 +149,7 @@ impl MergeTracker {
         Ok(MergeTracker {
             state: Mutex::new(TrackerState::default()),
             debt: AtomicU64::new(0),
+            peak_debt: AtomicU64::new(0),
             bp,
             bp_lock: Mutex::new(()),
             pressure: AtomicBool::new(false),
@@ -278,7 +284,7 @@ impl Drop for Waiting<'_> {
 }
 
 /// The policy's view of the writer's segments.
-fn descriptors(st: &State) -> Vec<SegmentDescriptor> {
+pub(super) fn descriptors(st: &State) -> Vec<SegmentDescriptor> {
     st.segments
         .iter()
         .filter_map(|s| {
@@ -484,7 +490,11 @@ impl IndexWriter {
                         ms.merging.insert(*id);
                         excluded.insert(*id);
                     }
-                    t.debt.fetch_add(m.total_bytes, Ordering::AcqRel);
+                    let debt = t
+                        .debt
+                        .fetch_add(m.total_bytes, Ordering::AcqRel)
+                        .saturating_add(m.total_bytes);
+                    t.peak_debt.fetch_max(debt, Ordering::AcqRel);
                     tasks.push(self.merge_task(&m));
                 }
             }
@@ -769,6 +779,7 @@ impl IndexWriter {
             segments,
             pending_merges: sched.pending_merges + refused,
             pending_merge_bytes: t.debt.load(Ordering::Relaxed),
+            peak_pending_merge_bytes: t.peak_debt.load(Ordering::Relaxed),
             running_merges: sched.running_merges,
             merges_completed: t.completed.load(Ordering::Relaxed),
             merges_failed: t.failed.load(Ordering::Relaxed),
