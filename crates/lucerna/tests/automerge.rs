@@ -234,6 +234,8 @@ fn deletes_during_a_held_merge_are_carried_over() {
     let m = w.metrics();
     assert_eq!(m.running_merges, 1, "{m:?}");
     assert!(m.pending_merge_bytes > 0);
+    // The running merge's working memory is reserved from the budget.
+    assert!(m.merge_reserved_bytes >= 110 * 8 + (1 << 20), "{m:?}");
     // Meanwhile: deletes of documents in every segment, a commit (which
     // does not wait for the merge), more documents.
     w.delete_term(body, "m3").unwrap();
@@ -256,6 +258,7 @@ fn deletes_during_a_held_merge_are_carried_over() {
     let m = w.metrics();
     assert!(m.merges_completed >= 1, "{m:?}");
     assert_eq!(m.merges_failed, 0, "{m:?}");
+    assert_eq!(m.merge_reserved_bytes, 0, "released when merges end: {m:?}");
     assert!(w.num_segments() < 11, "{m:?}");
     check_exact(&w.searcher().unwrap(), &schema, &live);
     assert!(w.commit().unwrap() > committed);

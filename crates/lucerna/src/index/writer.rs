@@ -68,9 +68,11 @@ pub const WRITE_LOCK: &str = "write.lock";
 /// Settings of an [`IndexWriter`].
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Memory for in-memory buffers, shared by all indexing threads
-    /// (default 64 MiB). A thread's buffer is flushed to a segment when it
-    /// exceeds `mem_budget_bytes / indexing_threads`.
+    /// Memory for in-memory buffers and merges, shared by all indexing
+    /// threads (default 64 MiB). Running merges reserve their working
+    /// memory from it; a thread's buffer is flushed to a segment when it
+    /// exceeds what is left (at least an eighth of the budget) divided by
+    /// `indexing_threads`.
     pub mem_budget_bytes: usize,
     /// Number of concurrent indexing threads the budget is divided among
     /// (default: available parallelism).
@@ -511,9 +513,17 @@ impl IndexWriter {
         &self.inner.schema
     }
 
+    /// A thread's buffer share of the memory budget, after what running
+    /// merges reserved (never below an eighth of the budget, so indexing
+    /// goes on while large merges run).
     fn buffer_budget(&self) -> usize {
         let c = &self.inner.config;
-        (c.mem_budget_bytes / c.indexing_threads.max(1)).max(1)
+        let reserved = self.inner.merges.merge_reserved.load(Ordering::Relaxed) as usize;
+        let left = c
+            .mem_budget_bytes
+            .saturating_sub(reserved)
+            .max(c.mem_budget_bytes / 8);
+        (left / c.indexing_threads.max(1)).max(1)
     }
 
     fn take_buffer(&self) -> SegmentBuffer {

@@ -98,6 +98,11 @@ pub struct WriterMetrics {
     /// Bytes written by flushes and merges over bytes flushed (1.0 when
     /// nothing was merged; 0 before the first flush).
     pub write_amplification: f64,
+    /// Memory running merges have reserved out of the writer's budget
+    /// ([`WriterConfig::mem_budget_bytes`](crate::WriterConfig::mem_budget_bytes)
+    /// covers indexing buffers and merges alike: while merges run, buffers
+    /// flush earlier).
+    pub merge_reserved_bytes: u64,
 }
 
 #[derive(Default)]
@@ -141,9 +146,35 @@ pub(super) struct MergeTracker {
     bytes_merged: AtomicU64,
     merge_nanos: AtomicU64,
     bytes_flushed: AtomicU64,
+    /// Memory reserved by running merges, out of the writer's budget.
+    pub(super) merge_reserved: AtomicU64,
+}
+
+/// Gives a merge's memory reservation back when the merge ends.
+pub(super) struct Reservation<'a> {
+    tracker: &'a MergeTracker,
+    bytes: u64,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.tracker
+            .merge_reserved
+            .fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 impl MergeTracker {
+    /// Reserves `bytes` of the writer's memory budget for a merge (indexing
+    /// buffers flush earlier while it runs).
+    pub(super) fn reserve(&self, bytes: u64) -> Reservation<'_> {
+        self.merge_reserved.fetch_add(bytes, Ordering::AcqRel);
+        Reservation {
+            tracker: self,
+            bytes,
+        }
+    }
+
     pub(super) fn new(config: &BackpressureConfig) -> Result<MergeTracker> {
         let bp = Backpressure::new(*config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         Ok(MergeTracker {
@@ -162,6 +193,7 @@ impl MergeTracker {
             bytes_merged: AtomicU64::new(0),
             merge_nanos: AtomicU64::new(0),
             bytes_flushed: AtomicU64::new(0),
+            merge_reserved: AtomicU64::new(0),
         })
     }
 
@@ -794,6 +826,7 @@ impl IndexWriter {
             stalled_time: bp.stalled_time,
             rejections: bp.rejections,
             write_amplification,
+            merge_reserved_bytes: t.merge_reserved.load(Ordering::Relaxed),
         }
     }
 }

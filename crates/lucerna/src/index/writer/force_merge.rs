@@ -52,6 +52,10 @@ pub(super) struct Source {
     pub(super) live: Option<LiveDocs>,
 }
 
+/// Fixed working memory of one merge (term, block and stored-field buffers),
+/// reserved from the writer's budget on top of the per-document part.
+const MERGE_FIXED_BYTES: u64 = 1 << 20;
+
 impl Source {
     fn is_live(&self, doc: u32) -> bool {
         match &self.live {
@@ -446,7 +450,8 @@ impl IndexWriter {
         result
     }
 
-    /// Writes one merged segment into `dir` (no writer lock held).
+    /// Writes one merged segment into `dir` (no writer lock held), with
+    /// its working memory reserved from the writer's budget.
     fn run_merge(&self, plan: Plan, dir: &dyn Directory) -> Result<Done> {
         if plan.sources.iter().all(|s| s.num_live() == 0) {
             return Ok(Done {
@@ -462,6 +467,16 @@ impl IndexWriter {
                 live: s.live.as_ref(),
             })
             .collect();
+        // The merge's working memory comes out of the writer's budget:
+        // per document, its doc-map entry and live bit, one value per
+        // numeric column and one norm per text field, plus fixed buffers
+        // (term and block buffers, stored-field blocks).
+        let docs: u64 = plan.sources.iter().map(|s| s.reader.max_doc() as u64).sum();
+        let per_doc = 8 + 8 * self.inner.schema.len() as u64;
+        let _reserved = self.inner.merges.reserve(
+            docs.saturating_mul(per_doc)
+                .saturating_add(MERGE_FIXED_BYTES),
+        );
         let out = merge_segments(dir, &self.inner.schema, &inputs, &plan.name, plan.id)?;
         let reader = SegmentReader::open(
             self.inner.dir.as_ref(),
