@@ -12,9 +12,10 @@
 //!
 //! The bounds are per *window* (as Lucene's `MaxScoreBulkScorer`): once the
 //! top-k is full, documents are taken a window at a time, from the smallest
-//! current document to the earliest end of any clause's block there, and
-//! each clause's bound in the window is its block's maximum impact. A window
-//! where even every clause together cannot beat θ is skipped whole.
+//! current document to the end of the sparsest clause's block there, and
+//! each clause's bound in the window is the largest maximum impact of its
+//! blocks overlapping the window. A window where even every clause
+//! together cannot beat θ is skipped whole.
 //!
 //! Scores are summed in the original clause order, so every hit's score is
 //! bit-for-bit the one the plain disjunction scorer computes
@@ -77,14 +78,20 @@ pub(crate) fn collect_maxscore(
             return Ok(());
         }
         if theta > f32::NEG_INFINITY && (!windowed || d > window_end) {
-            // A new window: from d to the earliest block end of any clause.
-            window_end = TERMINATED;
-            for (_, s) in sc.iter_mut() {
-                window_end = window_end.min(s.shallow_seek(d)?);
-            }
+            // A new window: from d to the end of the block of the sparsest
+            // clause that still has documents (its blocks span the most
+            // documents, so windows stay large); each clause is bounded by
+            // the largest block bound it has within the window.
+            let lead = sc
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, s))| s.doc() != TERMINATED)
+                .min_by_key(|(_, (_, s))| s.cost())
+                .map_or(0, |(j, _)| j);
+            window_end = sc[lead].1.shallow_seek(d)?;
             order.clear();
-            for (j, (_, s)) in sc.iter().enumerate() {
-                order.push((s.block_max_score(), j));
+            for (j, (_, s)) in sc.iter_mut().enumerate() {
+                order.push((window_max(s, d, window_end)?, j));
             }
             order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             wbound.clear();
@@ -195,5 +202,24 @@ pub(crate) fn collect_maxscore(
             // θ rose: the partition may move up within the window.
             essential = 0;
         }
+    }
+}
+
+/// The largest block bound of `s` over the documents `from..=to`: its
+/// blocks overlapping the window, walked by their skip entries (no
+/// decoding of documents). Moves only the block-max cursor.
+fn window_max(s: &mut TermScorer, from: u32, to: u32) -> Result<f32> {
+    let mut max = 0.0f32;
+    let mut target = from;
+    loop {
+        let last = s.shallow_seek(target)?;
+        if last == TERMINATED {
+            return Ok(max);
+        }
+        max = max.max(s.block_max_score());
+        if last >= to {
+            return Ok(max);
+        }
+        target = last + 1;
     }
 }
