@@ -89,9 +89,20 @@ pub(crate) fn collect_maxscore(
                 .min_by_key(|(_, (_, s))| s.cost())
                 .map_or(0, |(j, _)| j);
             window_end = sc[lead].1.shallow_seek(d)?;
+            // Clauses non-essential by their global bounds stay so with
+            // tighter ones: they keep the global bound (no block walk).
+            let mut global = 0;
+            while global < sc.len() && bound[global] <= theta {
+                global += 1;
+            }
             order.clear();
             for (j, (_, s)) in sc.iter_mut().enumerate() {
-                order.push((window_max(s, d, window_end)?, j));
+                let b = if j < global {
+                    s.max_score()
+                } else {
+                    window_max(s, d, window_end)?
+                };
+                order.push((b, j));
             }
             order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             wbound.clear();
