@@ -26,6 +26,9 @@ use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
 use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
 
+/// Blocks of the window's lead clause per window.
+const WINDOW_BLOCKS: usize = 4;
+
 /// Collects the best hits of the disjunction of `clauses` (one per query
 /// clause, in query order; `None` for a clause absent from the segment) into
 /// `top`. Counts nothing: the caller counts separately.
@@ -88,7 +91,19 @@ pub(crate) fn collect_maxscore(
                 .filter(|(_, (_, s))| s.doc() != TERMINATED)
                 .min_by_key(|(_, (_, s))| s.cost())
                 .map_or(0, |(j, _)| j);
+            // Several of the lead's blocks per window: a window's set-up
+            // (block walks, the sort) is paid per window, not per block.
             window_end = sc[lead].1.shallow_seek(d)?;
+            for _ in 1..WINDOW_BLOCKS {
+                if window_end == TERMINATED {
+                    break;
+                }
+                let next = sc[lead].1.shallow_seek(window_end + 1)?;
+                if next == TERMINATED {
+                    break;
+                }
+                window_end = next;
+            }
             // Clauses non-essential by their global bounds stay so with
             // tighter ones: they keep the global bound (no block walk).
             let mut global = 0;
