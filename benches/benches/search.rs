@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the engine's hot paths: text analysis, postings
-//! encoding and decoding, bit packing, and query execution on a real index.
+//! encoding and decoding, bit packing, term dictionary lookups and
+//! iteration, and query execution on a real index.
 //!
 //! Text comes from the shared evaluation corpus (`prose.jsonl`,
 //! `logs.jsonl`: one JSON document a line) when it is present — in the
@@ -20,6 +21,7 @@ use lucerna::store::{FsDirectory, RamDirectory};
 use lucerna::{Collect, Document, Index, Query, WriterConfig};
 use lucerna_codec::bitpack::{self, BLOCK};
 use lucerna_codec::postings::{PostingsReader, PostingsWriter, TermInfo, TERMINATED};
+use lucerna_codec::termdict::{TermDict, TermDictWriter};
 use std::collections::HashMap;
 use std::fs::File;
 use std::hint::black_box;
@@ -36,6 +38,9 @@ const TOKENIZE_DOCS: usize = 8_000;
 const INDEX_DOCS: usize = 80_000;
 /// Documents of the term the postings benchmarks encode and decode.
 const POSTINGS_DOCS: usize = 200_000;
+/// Documents whose analyzed bodies make the term dictionary benchmarks'
+/// vocabulary.
+const TERMDICT_DOCS: usize = 40_000;
 /// Bit widths of the bitpack benchmarks.
 const WIDTHS: [u8; 6] = [1, 5, 8, 13, 20, 32];
 
@@ -370,7 +375,145 @@ fn postings(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------
-// 3. Bitpack
+// 3. Term dictionary
+
+/// Term keys of a body field (field byte 0 + token), sorted and distinct,
+/// from the analyzed text of the query benchmarks' source.
+fn termdict_keys() -> (String, Vec<Vec<u8>>) {
+    let schema = Schema::logs();
+    let (_, _, body) = logs_fields(&schema);
+    let (source, docs) = docs_or_generated(&schema, "prose.jsonl", TERMDICT_DOCS, 5);
+    let analyzer = DefaultAnalyzer::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for doc in &docs {
+        analyzer.analyze(body_text(doc, body), &mut |term, _| {
+            let mut k = Vec::with_capacity(term.len() + 1);
+            k.push(0u8);
+            k.extend_from_slice(term.as_bytes());
+            keys.insert(k);
+        });
+    }
+    (source, keys.into_iter().collect())
+}
+
+fn termdict(c: &mut Criterion) {
+    let (source, keys) = termdict_keys();
+    let dir = RamDirectory::new();
+    let mut w = TermDictWriter::new(&dir, SEGMENT_ID, "bench.tdi").expect("writer");
+    let mut rng = Rng(6);
+    let (mut doc_off, mut pos_off) = (1u64, 0u64);
+    for k in &keys {
+        // Zipf-like document frequencies: mostly small, a few large.
+        let bits = rng.below(14);
+        let doc_freq = 1 + rng.below(1 << bits) as u32;
+        w.insert(
+            k,
+            &TermInfo {
+                doc_freq,
+                doc_off,
+                pos_off,
+            },
+        )
+        .expect("insert");
+        doc_off += 2 + doc_freq as u64 * 2;
+        pos_off += doc_freq as u64 * 3;
+    }
+    let meta = w.finish().expect("finish");
+    let dict = TermDict::open(&dir, "bench.tdi", SEGMENT_ID).expect("open");
+    let key_bytes: usize = keys.iter().map(|k| k.len()).sum();
+    eprintln!(
+        "termdict: {source}: {} terms, {key_bytes} key bytes, file {} bytes ({:.2} bytes/term)",
+        keys.len(),
+        meta.len,
+        meta.len as f64 / keys.len() as f64
+    );
+
+    // Lookups: a spread of present keys, and as many absent ones (each
+    // present key with a byte appended, and with its last byte changed).
+    let present: Vec<&[u8]> = keys
+        .iter()
+        .step_by((keys.len() / 4096).max(1))
+        .map(|k| &k[..])
+        .collect();
+    let absent: Vec<Vec<u8>> = present
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut a = k.to_vec();
+            if i % 2 == 0 {
+                a.push(b'~');
+            } else if let Some(last) = a.last_mut() {
+                *last = last.wrapping_add(1) | 0x80;
+            }
+            a
+        })
+        .filter(|a| keys.binary_search(a).is_err())
+        .collect();
+
+    let mut g = c.benchmark_group("termdict");
+    configure(&mut g, Duration::from_secs(2));
+    g.throughput(Throughput::Elements(present.len() as u64));
+    g.bench_function("lookup/present", |b| {
+        b.iter(|| {
+            let mut sum = 0u64;
+            for k in &present {
+                sum += dict.get(k).expect("get").expect("present").doc_freq as u64;
+            }
+            black_box(sum)
+        })
+    });
+    g.throughput(Throughput::Elements(absent.len() as u64));
+    g.bench_function("lookup/absent", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for k in &absent {
+                n += dict.get(k).expect("get").is_some() as u64;
+            }
+            assert_eq!(n, 0);
+            black_box(n)
+        })
+    });
+    g.throughput(Throughput::Elements(keys.len() as u64));
+    g.bench_function("iterate/all", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for t in dict.prefix(&[]).expect("prefix") {
+                n += t.expect("term").1.doc_freq as u64;
+            }
+            black_box(n)
+        })
+    });
+    // Prefix queries: the field byte and first two term bytes of 64
+    // present keys.
+    let prefixes: Vec<&[u8]> = present
+        .iter()
+        .step_by((present.len() / 64).max(1))
+        .map(|k| &k[..k.len().min(3)])
+        .collect();
+    let matched: usize = prefixes
+        .iter()
+        .map(|p| keys.iter().filter(|k| k.starts_with(p)).count())
+        .sum();
+    g.throughput(Throughput::Elements(matched as u64));
+    g.bench_function("prefix/2_bytes", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for p in &prefixes {
+                n += dict.prefix(p).expect("prefix").count();
+            }
+            assert_eq!(n, matched);
+            black_box(n)
+        })
+    });
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("open", |b| {
+        b.iter(|| black_box(TermDict::open(&dir, "bench.tdi", SEGMENT_ID).expect("open")))
+    });
+    g.finish();
+}
+
+// ---------------------------------------------------------------------------
+// 4. Bitpack
 
 fn bitpack(c: &mut Criterion) {
     let mut g = c.benchmark_group("bitpack");
@@ -414,7 +557,7 @@ fn bitpack(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. Queries
+// 5. Queries
 
 /// Query terms picked from the indexed text: by document frequency, ties
 /// broken by the terms, so the same data always gives the same picks.
@@ -684,5 +827,5 @@ fn df_of(searcher: &lucerna::Searcher, field: Field, term: &str) -> u32 {
     searcher.count(&Query::term(field, term)).expect("count") as u32
 }
 
-criterion_group!(benches, tokenize, postings, bitpack, queries);
+criterion_group!(benches, tokenize, postings, termdict, bitpack, queries);
 criterion_main!(benches);

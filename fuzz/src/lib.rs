@@ -11,7 +11,7 @@
 //! targets' own assertions of properties that must hold for every input.
 
 use lucerna::codec::{
-    ColumnsReader, NormsReader, PostingsReader, StoredReader, TermDict, TermInfo,
+    termdict, ColumnsReader, NormsReader, PostingsReader, StoredReader, TermDict, TermInfo,
 };
 use lucerna::index::check::check_index;
 use lucerna::index::commit::Commit;
@@ -351,8 +351,13 @@ pub const FUZZ_ID: [u8; 16] = *b"fuzz-segment-id!";
 /// Wraps `payload` in a valid envelope of `format` (version 1, id
 /// [`FUZZ_ID`], no suffix) and returns the file's bytes.
 pub fn envelope(format: &str, id: [u8; 16], payload: &[u8]) -> FileSlice {
+    envelope_version(format, 1, id, payload)
+}
+
+/// Like [`envelope`], with format version `version`.
+pub fn envelope_version(format: &str, version: u32, id: [u8; 16], payload: &[u8]) -> FileSlice {
     let dir = RamDirectory::new();
-    let mut w = EnvelopeWriter::create(&dir, "f", &EnvelopeHeader::new(format, 1, id, ""))
+    let mut w = EnvelopeWriter::create(&dir, "f", &EnvelopeHeader::new(format, version, id, ""))
         .expect("envelope writer");
     w.write_all(payload).expect("envelope payload");
     w.finish().expect("envelope finish");
@@ -371,22 +376,48 @@ fn dir_with(files: &[(&str, FileSlice)]) -> RamDirectory {
 /// u32::MAX; the open checks bound the memory, this bounds the time).
 const MAX_VISIT: u32 = 4096;
 
-/// Target `termdict`: the input is the payload of a `termdict` file; opens
-/// it, iterates every term and looks up every key found plus a few others.
+/// Target `termdict`: the input is the payload of a `termdict` file
+/// (wrapped in an envelope of the current version); opens it, iterates
+/// every term and looks up every key found plus a few others. When the
+/// whole dictionary iterates without an error, every key must look up to
+/// the info the iteration gave (a forged file may give wrong answers, but
+/// not answers that contradict each other).
 pub fn fuzz_termdict(data: &[u8]) {
-    let dir = dir_with(&[("t.tdi", envelope("termdict", FUZZ_ID, data))]);
+    let file = envelope_version("termdict", termdict::VERSION, FUZZ_ID, data);
+    let dir = dir_with(&[("t.tdi", file)]);
     let Ok(td) = TermDict::open(&dir, "t.tdi", FUZZ_ID) else {
         return;
     };
-    let mut keys = Vec::new();
+    let mut terms = Vec::new();
+    let mut complete = false;
     if let Ok(iter) = td.prefix(&[]) {
-        for item in iter.take(MAX_VISIT as usize) {
+        complete = true;
+        for item in iter.take(MAX_VISIT as usize + 1) {
             match item {
-                Ok((k, _)) => keys.push(k.to_vec()),
-                Err(_) => break,
+                Ok(t) => terms.push(t),
+                Err(_) => {
+                    complete = false;
+                    break;
+                }
             }
         }
+        complete &= terms.len() <= MAX_VISIT as usize;
     }
+    if complete {
+        assert_eq!(
+            terms.len() as u64,
+            td.num_terms(),
+            "iteration yields num_terms"
+        );
+        for (k, info) in &terms {
+            assert_eq!(
+                td.get(k).ok(),
+                Some(Some(*info)),
+                "lookup of {k:?} disagrees with iteration"
+            );
+        }
+    }
+    let mut keys: Vec<Vec<u8>> = terms.into_iter().map(|(k, _)| k).collect();
     keys.extend([b"\x00fox".to_vec(), Vec::new(), vec![0xff; 3]]);
     for k in &keys {
         let _ = td.get(k);
