@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("commit", fuzz_commit),
     ("query_parser", fuzz_query_parser),
     ("wal", fuzz_wal),
+    ("writer_ops", fuzz_writer_ops),
 ];
 
 /// Documents of the seed index: the first segment holds
@@ -656,6 +657,254 @@ pub fn fuzz_wal(data: &[u8]) {
     }
 }
 
+/// Operations the `writer_ops` target runs at most.
+const MAX_OPS: usize = 64;
+
+/// What a key may hold after a run: the version that must be there, and
+/// versions that may be (an operation whose call failed is in doubt).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct KeyState {
+    sure: Option<u64>,
+    maybe: Vec<u64>,
+}
+
+/// The acknowledged state of the `writer_ops` target, per key.
+#[derive(Debug, Clone, Default)]
+struct OpsModel {
+    keys: std::collections::BTreeMap<u64, KeyState>,
+}
+
+impl OpsModel {
+    fn set(&mut self, key: u64, version: Option<u64>, acked: bool) {
+        let e = self.keys.entry(key).or_default();
+        if acked {
+            *e = KeyState {
+                sure: version,
+                maybe: Vec::new(),
+            };
+        } else {
+            if let Some(v) = e.sure.take() {
+                e.maybe.push(v);
+            }
+            e.maybe.extend(version);
+        }
+    }
+
+    /// Everything in `self` or in `other` becomes possible, nothing sure
+    /// unless both agree (a rollback whose call failed).
+    fn doubt(&mut self, other: &OpsModel) {
+        let keys: Vec<u64> = self.keys.keys().chain(other.keys.keys()).copied().collect();
+        for k in keys {
+            let a = self.keys.get(&k).cloned().unwrap_or_default();
+            let b = other.keys.get(&k).cloned().unwrap_or_default();
+            if a == b {
+                continue;
+            }
+            let mut maybe: Vec<u64> = a.maybe.iter().chain(&b.maybe).copied().collect();
+            maybe.extend(a.sure);
+            maybe.extend(b.sure);
+            self.keys.insert(k, KeyState { sure: None, maybe });
+        }
+    }
+}
+
+fn ops_schema() -> Schema {
+    let mut b = Schema::builder();
+    b.add_numeric("id", NumericKind::U64, true);
+    b.add_keyword("key", true);
+    b.add_text("body", true);
+    b.build().expect("a valid schema")
+}
+
+fn ops_doc(schema: &Schema, key: u64, version: u64) -> Document {
+    let mut d = Document::new();
+    d.add_u64(schema.field("id").expect("id"), version)
+        .add_text(schema.field("key").expect("key"), format!("k{key}"))
+        .add_text(
+            schema.field("body").expect("body"),
+            format!("version v{version} of key {key}"),
+        );
+    d
+}
+
+fn ops_config() -> WriterConfig {
+    WriterConfig::default()
+        .no_merges()
+        .threads(1)
+        .max_buffered_docs(4)
+        .durability(lucerna::Durability::Sync)
+}
+
+/// Target `writer_ops`: the input is a sequence of writer operations (one
+/// or two bytes each: add, update, delete, flush, commit, forced merge,
+/// rollback, near-real-time searcher, a sticky EIO or ENOSPC armed on the
+/// next operation of a kind, faults cleared, power loss and restart) run
+/// on a `FaultyDirectory` in `Sync` durability, against a model of what
+/// was acknowledged. At the end the faults clear, a reopened writer
+/// replays the log and commits, the index passes a full check, and every
+/// key holds exactly what the model allows: each acknowledged version
+/// exactly once, nothing that was never written, every document whole.
+pub fn fuzz_writer_ops(data: &[u8]) {
+    use lucerna::store::{Fault, FaultyDirectory, OpKind};
+    let seed = data.iter().fold(0u64, |h, &b| h.rotate_left(5) ^ b as u64);
+    let fd = FaultyDirectory::new(RamDirectory::new(), seed);
+    let schema = ops_schema();
+    let index = Index::create(fd.clone(), schema.clone()).expect("an index in memory");
+    let key_f = schema.field("key").expect("key");
+    let mut model = OpsModel::default();
+    let mut committed = OpsModel::default();
+    let mut next = 0u64;
+    let mut key_of: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut w = index.writer(ops_config()).ok();
+    let mut bytes = data.iter().copied();
+    let mut ops = 0;
+    while let Some(op) = bytes.next() {
+        ops += 1;
+        if ops > MAX_OPS {
+            break;
+        }
+        let arg = bytes.clone().next().unwrap_or(0);
+        let Some(writer) = w.as_ref() else {
+            break;
+        };
+        match op % 16 {
+            0..=4 => {
+                next += 1;
+                let ok = writer.add_document(ops_doc(&schema, next, next)).is_ok();
+                key_of.insert(next, next);
+                model.set(next, Some(next), ok);
+            }
+            5 if next > 0 => {
+                let old = 1 + arg as u64 % next;
+                let key = key_of.get(&old).copied().unwrap_or(old);
+                next += 1;
+                key_of.insert(next, key);
+                let ok = writer
+                    .update_document(key_f, &format!("k{key}"), ops_doc(&schema, key, next))
+                    .is_ok();
+                model.set(key, Some(next), ok);
+                bytes.next();
+            }
+            6 if next > 0 => {
+                let v = 1 + arg as u64 % next;
+                let key = key_of.get(&v).copied().unwrap_or(v);
+                let ok = writer.delete_term(key_f, &format!("k{key}")).is_ok();
+                model.set(key, None, ok);
+                bytes.next();
+            }
+            7 => {
+                let _ = writer.flush();
+            }
+            8 => match writer.commit() {
+                Ok(_) => committed = model.clone(),
+                // It may or may not have become durable.
+                Err(_) => committed.doubt(&model),
+            },
+            9 => {
+                let _ = writer.force_merge(1);
+            }
+            10 => match writer.rollback() {
+                Ok(()) => model = committed.clone(),
+                Err(_) => model.doubt(&committed),
+            },
+            11 => {
+                let kind = OpKind::ALL[arg as usize % OpKind::ALL.len()];
+                let fault = if arg & 0x80 == 0 {
+                    Fault::Eio
+                } else {
+                    Fault::Enospc
+                };
+                fd.fail_from(kind, fd.op_count(kind), fault);
+                bytes.next();
+            }
+            12 => fd.clear_faults(),
+            13 => {
+                // Power loss and restart: what was acknowledged is durable.
+                fd.crash().expect("a crash of a RAM directory");
+                w = None;
+                fd.clear_faults();
+                let reopened = Index::open(fd.clone())
+                    .and_then(|i| i.writer(ops_config()))
+                    .expect("a writer reopens after a crash once faults clear");
+                // Replayed operations are in its buffers; committed stays
+                // what it was (a rollback now undoes the replayed ones).
+                w = Some(reopened);
+            }
+            _ => {
+                if let Ok(s) = writer.searcher() {
+                    let _ = s.count(&Query::MatchAll);
+                }
+            }
+        }
+    }
+    // The fault clears; a reopened writer replays the log and commits.
+    drop(w);
+    fd.clear_faults();
+    let reopened = Index::open(fd.clone()).expect("the index opens once faults clear");
+    let writer = reopened
+        .writer(ops_config())
+        .expect("a writer opens once faults clear");
+    writer
+        .commit()
+        .expect("a commit succeeds once faults clear");
+    drop(writer);
+    let dir: Arc<dyn lucerna::store::Directory> = Arc::new(fd.clone());
+    let report = check_index(&dir, true).expect("check_index never fails");
+    assert!(
+        report.healthy(),
+        "unhealthy after recovery: {:?}",
+        report.problems
+    );
+    let searcher = reopened.reader().expect("a reader").searcher();
+    let (id_f, body_f) = (
+        schema.field("id").expect("id"),
+        schema.field("body").expect("body"),
+    );
+    let all = searcher
+        .top_k(&Query::MatchAll, searcher.num_docs() as usize + 1)
+        .expect("match-all");
+    let mut found: std::collections::BTreeMap<u64, Vec<u64>> = Default::default();
+    for hit in &all.hits {
+        let d = searcher.doc(hit.address).expect("a stored document");
+        let v = d.get_first(id_f).and_then(|v| v.as_u64()).expect("an id");
+        let key = key_of.get(&v).copied().unwrap_or(u64::MAX);
+        assert!(key != u64::MAX, "version {v} was never written");
+        let text = d.get_first(body_f).and_then(|v| v.as_str()).unwrap_or("");
+        assert_eq!(
+            text,
+            format!("version v{v} of key {key}"),
+            "partial document"
+        );
+        found.entry(key).or_default().push(v);
+    }
+    for (key, versions) in &found {
+        let e = model.keys.get(key).cloned().unwrap_or_default();
+        for v in versions {
+            assert!(
+                e.sure == Some(*v) || e.maybe.contains(v),
+                "key {key} holds version {v}, allowed {e:?}"
+            );
+        }
+        let mut unique = versions.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            versions.len(),
+            "key {key} duplicated: {versions:?}"
+        );
+    }
+    for (key, e) in &model.keys {
+        if let Some(v) = e.sure {
+            let got = found.get(key).cloned().unwrap_or_default();
+            assert!(
+                got.contains(&v),
+                "acknowledged version {v} of key {key} lost: {got:?}"
+            );
+        }
+    }
+}
+
 /// The write-ahead-log seed: every record kind, as a writer logs them.
 fn wal_seed() -> Vec<u8> {
     use lucerna::wal::Record;
@@ -790,5 +1039,14 @@ pub fn seed_corpus() -> Vec<(&'static str, String, Vec<u8>)> {
         out.push(("query_parser", format!("seed-{i}"), q.as_bytes().to_vec()));
     }
     out.push(("wal", "seed-records".into(), wal_seed()));
+    // Adds, an update, a delete, a flush, a commit, an armed EIO on the next
+    // sync, more adds, a crash and restart, a rollback, a merge.
+    out.push((
+        "writer_ops",
+        "seed-ops".into(),
+        vec![
+            0, 1, 2, 5, 1, 6, 2, 7, 8, 3, 11, 3, 0, 1, 13, 2, 10, 4, 9, 14,
+        ],
+    ));
     out
 }
