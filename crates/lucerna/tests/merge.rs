@@ -727,7 +727,10 @@ fn a_stored_checksum_mismatch_on_disk_fails_the_merge_naming_the_file() {
     let mut files_after = dir.list().unwrap();
     files_after.retain(|f| f != &marker);
     assert_eq!(files_after, files_before);
-    assert!(dir.exists(&marker).unwrap(), "the damaged segment is marked");
+    assert!(
+        dir.exists(&marker).unwrap(),
+        "the damaged segment is marked"
+    );
     drop(w);
 
     // The marked segment is refused at open, with full verification or
