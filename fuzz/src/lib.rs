@@ -821,7 +821,8 @@ pub fn fuzz_writer_ops(data: &[u8]) {
             13 => {
                 // Power loss and restart: what was acknowledged is durable.
                 fd.crash().expect("a crash of a RAM directory");
-                w = None;
+                // The old writer goes first (it holds the lock).
+                drop(w.take());
                 fd.clear_faults();
                 let reopened = Index::open(fd.clone())
                     .and_then(|i| i.writer(ops_config()))
