@@ -83,15 +83,6 @@ pub fn run_search(
     Ok(())
 }
 
-/// `N` of a segment named `seg_N`.
-fn segment_number(name: &str) -> Option<u64> {
-    let rest = name.strip_prefix("seg_")?;
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
 /// The merge view of a closed index: what the default tiered policy sees
 /// in its committed segments. Writer-time figures (pending and running
 /// merges, merge and throttle rates, time writers were delayed or stalled,
@@ -106,7 +97,7 @@ fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let id = segment_number(&s.name).unwrap_or(u64::MAX - i as u64);
+            let id = lucerna::index::commit::segment_number(&s.name).unwrap_or(u64::MAX - i as u64);
             SegmentDescriptor::new(id, s.size_bytes(), s.max_doc as u64)
                 .with_deletes(s.num_deleted as u64)
         })

@@ -56,7 +56,44 @@ pub struct SegmentMeta {
     pub files: Vec<FileEntry>,
 }
 
+/// `N` of a segment file name `seg_N…` (`seg_N.ext`, `seg_N_gen.liv`).
+pub fn segment_number(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("seg_")?;
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
+/// At least `n`, and past the number of every segment file in `dir`: a new
+/// segment never reuses a name still on disk (files an open reader holds,
+/// or that could not be deleted), as Lucene's file deleter bumps its
+/// segment counter past every existing segment file.
+pub fn next_segment_number(dir: &dyn Directory, n: u64) -> Result<u64> {
+    Ok(dir
+        .list()?
+        .iter()
+        .filter_map(|f| segment_number(f))
+        .map(|x| x.saturating_add(1))
+        .fold(n, u64::max))
+}
+
 impl SegmentMeta {
+    /// A new segment's entry: no deletions yet, ids not yet set.
+    pub fn new(name: &str, id: [u8; 16], max_doc: u32, files: Vec<FileEntry>) -> SegmentMeta {
+        SegmentMeta {
+            name: name.to_string(),
+            id,
+            max_doc,
+            del_gen: 0,
+            num_deleted: 0,
+            id_range: None,
+            ids: None,
+            id_field: None,
+            files,
+        }
+    }
+
     /// Live documents.
     pub fn num_live(&self) -> u32 {
         self.max_doc.saturating_sub(self.num_deleted)

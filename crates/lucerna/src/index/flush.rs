@@ -127,17 +127,7 @@ pub(crate) fn write_segment(
         meta: stats.write(dir, &files::field_stats(name), id)?,
     });
 
-    let mut meta = SegmentMeta {
-        name: name.to_string(),
-        id,
-        max_doc,
-        del_gen: 0,
-        num_deleted: 0,
-        id_range: None,
-        ids: None,
-        id_field: None,
-        files: files_out,
-    };
+    let mut meta = SegmentMeta::new(name, id, max_doc, files_out);
     let mut live = LiveDocs::all(max_doc);
     for &d in deleted {
         live.delete(d);

@@ -406,17 +406,7 @@ fn write_merged(
         meta: fstats.write(dir, &files::field_stats(name), id)?,
     });
 
-    let mut meta = SegmentMeta {
-        name: name.to_string(),
-        id,
-        max_doc,
-        del_gen: 0,
-        num_deleted: 0,
-        id_range: None,
-        ids: None,
-        id_field: None,
-        files: files_out,
-    };
+    let mut meta = SegmentMeta::new(name, id, max_doc, files_out);
     meta.set_ids(idf, id_values);
     Ok(MergeOutput {
         meta,

@@ -39,7 +39,7 @@
 use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
 use crate::index::check::{check_index_with, refresh_markers, CheckOptions, CheckReport};
-use crate::index::commit::{Commit, FileEntry, SegmentMeta};
+use crate::index::commit::{next_segment_number, Commit, FileEntry, SegmentMeta};
 use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
 use crate::index::id_set::IdSet;
 use crate::index::replica::{copy_verified, CopyError};
@@ -816,13 +816,7 @@ impl Repair<'_> {
 
     /// At least `n`, and past every segment number in the directory.
     fn next_segment(&self, n: u64) -> Result<u64> {
-        Ok(self
-            .dir()
-            .list()?
-            .iter()
-            .filter_map(|f| segment_number(f))
-            .map(|x| x.saturating_add(1))
-            .fold(n, u64::max))
+        next_segment_number(self.dir(), n)
     }
 
     /// Removes the markers of segments not in `commit` and of segments of
@@ -905,13 +899,4 @@ fn wal_covers(dir: &dyn Directory, from: u64, to: Option<u64>) -> std::result::R
         )),
         _ => Ok(()),
     }
-}
-
-/// `N` of a segment file name `seg_N…`.
-fn segment_number(name: &str) -> Option<u64> {
-    let rest = name.strip_prefix("seg_")?;
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
 }

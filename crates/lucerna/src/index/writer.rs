@@ -30,7 +30,7 @@ use crate::analysis::Analyzer;
 use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::index::buffer::SegmentBuffer;
-use crate::index::commit::{Commit, SegmentMeta};
+use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::replica;
@@ -358,15 +358,6 @@ fn time_seed() -> u64 {
     t ^ (std::process::id() as u64).rotate_left(32)
 }
 
-/// `N` of a segment file name `seg_N.ext` or `seg_N_suffix`.
-fn segment_number(name: &str) -> Option<u64> {
-    let rest = name.strip_prefix("seg_")?;
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..digits].parse().ok()
-}
-
 /// Maps a scheduler or configuration error of `lucerna-merge`.
 fn merge_error(e: lucerna_merge::MergeError) -> Error {
     match e {
@@ -414,15 +405,8 @@ impl IndexWriter {
             )?);
         }
         // Segment names left by an earlier writer's uncommitted flushes may
-        // still be on disk (files an open reader holds, or that could not be
-        // deleted): never reuse one, as Lucene's file deleter bumps its
-        // segment counter past every existing segment file.
-        let next_segment = dir
-            .list()?
-            .iter()
-            .filter_map(|f| segment_number(f))
-            .map(|n| n.saturating_add(1))
-            .fold(commit.next_segment, u64::max);
+        // still be on disk: never reuse one.
+        let next_segment = next_segment_number(dir.as_ref(), commit.next_segment)?;
         // Every logged operation after the commit's position is replayed
         // below; sequence numbers continue after the highest one logged.
         let (replay, mut replay_report) =
