@@ -5,6 +5,7 @@
 //! sent, and passes a full check.
 
 use lucerna::index::check::check_index;
+use lucerna::store::rng::SplitMix64;
 use lucerna::store::{Directory, FsDirectory};
 use lucerna::{Index, Query, WriterConfig};
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,21 +16,6 @@ use std::sync::Arc;
 const ROUNDS: u64 = 200;
 const DOCS_PER_ROUND: u64 = 40;
 const SEED: u64 = 0x6b69_6c6c;
-
-/// SplitMix64, seeded (the test prints the seed on failure).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 fn body(id: u64) -> String {
     format!("acknowledged line {id} with several words to index")
@@ -60,7 +46,7 @@ fn sigkill_200_times_loses_no_acknowledged_document() {
         .unwrap();
     assert!(st.success());
 
-    let mut rng = Rng(SEED);
+    let mut rng = SplitMix64::new(SEED);
     let mut acked: BTreeSet<u64> = BTreeSet::from([0]);
     let mut sent_max = 0u64;
     let mut total_acks = 0u64;
