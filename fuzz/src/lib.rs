@@ -663,19 +663,22 @@ const MAX_OPS: usize = 64;
 /// What a key may hold after a run: the version that must be there, and
 /// versions that may be (an operation whose call failed is in doubt).
 #[derive(Debug, Clone, Default, PartialEq)]
-struct KeyState {
+pub struct KeyState {
     sure: Option<u64>,
     maybe: Vec<u64>,
 }
 
-/// The acknowledged state of the `writer_ops` target, per key.
+/// The acknowledged state of a writer workload, per key (the `writer_ops`
+/// target and `tests/durability.rs`).
 #[derive(Debug, Clone, Default)]
-struct OpsModel {
+pub struct OpsModel {
     keys: std::collections::BTreeMap<u64, KeyState>,
 }
 
 impl OpsModel {
-    fn set(&mut self, key: u64, version: Option<u64>, acked: bool) {
+    /// `key` now holds `version` (`None`: deleted); when the call failed
+    /// (`!acked`) the old and the new state are both possible.
+    pub fn set(&mut self, key: u64, version: Option<u64>, acked: bool) {
         let e = self.keys.entry(key).or_default();
         if acked {
             *e = KeyState {
@@ -691,8 +694,8 @@ impl OpsModel {
     }
 
     /// Everything in `self` or in `other` becomes possible, nothing sure
-    /// unless both agree (a rollback whose call failed).
-    fn doubt(&mut self, other: &OpsModel) {
+    /// unless both agree (a rollback or a commit whose call failed).
+    pub fn doubt(&mut self, other: &OpsModel) {
         let keys: Vec<u64> = self.keys.keys().chain(other.keys.keys()).copied().collect();
         for k in keys {
             let a = self.keys.get(&k).cloned().unwrap_or_default();
@@ -708,7 +711,9 @@ impl OpsModel {
     }
 }
 
-fn ops_schema() -> Schema {
+/// The schema of the writer workloads: a stored `id` (the version), a
+/// keyword `key` and a stored `body`.
+pub fn ops_schema() -> Schema {
     let mut b = Schema::builder();
     b.add_numeric("id", NumericKind::U64, true);
     b.add_keyword("key", true);
@@ -716,7 +721,9 @@ fn ops_schema() -> Schema {
     b.build().expect("a valid schema")
 }
 
-fn ops_doc(schema: &Schema, key: u64, version: u64) -> Document {
+/// Version `version` of key `key`: its body names both, so a partial
+/// document shows.
+pub fn ops_doc(schema: &Schema, key: u64, version: u64) -> Document {
     let mut d = Document::new();
     d.add_u64(schema.field("id").expect("id"), version)
         .add_text(schema.field("key").expect("key"), format!("k{key}"))
@@ -850,17 +857,24 @@ pub fn fuzz_writer_ops(data: &[u8]) {
         .expect("a commit succeeds once faults clear");
     drop(writer);
     let dir: Arc<dyn lucerna::store::Directory> = Arc::new(fd.clone());
-    let report = check_index(&dir, true).expect("check_index never fails");
-    assert!(
-        report.healthy(),
-        "unhealthy after recovery: {:?}",
-        report.problems
-    );
-    let searcher = reopened.reader().expect("a reader").searcher();
-    let (id_f, body_f) = (
+    verify_acknowledged(&dir, &model, "writer_ops");
+}
+
+/// Checks the newest commit of `dir` against `model`: it passes a full
+/// check, every document is whole (its body names its key and version),
+/// every key holds only versions the model allows, none twice, and every
+/// surely acknowledged version is there. `what` prefixes every failure.
+pub fn verify_acknowledged(dir: &Arc<dyn lucerna::store::Directory>, model: &OpsModel, what: &str) {
+    let report = check_index(dir, true).expect("check_index never fails");
+    assert!(report.healthy(), "{what}: unhealthy: {:?}", report.problems);
+    let index = Index::open(dir.clone()).unwrap_or_else(|e| panic!("{what}: open: {e}"));
+    let schema = index.schema().clone();
+    let (id_f, key_f, body_f) = (
         schema.field("id").expect("id"),
+        schema.field("key").expect("key"),
         schema.field("body").expect("body"),
     );
+    let searcher = index.reader().expect("a reader").searcher();
     let all = searcher
         .top_k(&Query::MatchAll, searcher.num_docs() as usize + 1)
         .expect("match-all");
@@ -868,13 +882,17 @@ pub fn fuzz_writer_ops(data: &[u8]) {
     for hit in &all.hits {
         let d = searcher.doc(hit.address).expect("a stored document");
         let v = d.get_first(id_f).and_then(|v| v.as_u64()).expect("an id");
-        let key = key_of.get(&v).copied().unwrap_or(u64::MAX);
-        assert!(key != u64::MAX, "version {v} was never written");
+        let key: u64 = d
+            .get_first(key_f)
+            .and_then(|v| v.as_str())
+            .and_then(|k| k.strip_prefix('k'))
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: version {v} has no key"));
         let text = d.get_first(body_f).and_then(|v| v.as_str()).unwrap_or("");
         assert_eq!(
             text,
             format!("version v{v} of key {key}"),
-            "partial document"
+            "{what}: partial document {v}"
         );
         found.entry(key).or_default().push(v);
     }
@@ -883,7 +901,7 @@ pub fn fuzz_writer_ops(data: &[u8]) {
         for v in versions {
             assert!(
                 e.sure == Some(*v) || e.maybe.contains(v),
-                "key {key} holds version {v}, allowed {e:?}"
+                "{what}: key {key} holds version {v}, allowed {e:?}"
             );
         }
         let mut unique = versions.clone();
@@ -892,7 +910,7 @@ pub fn fuzz_writer_ops(data: &[u8]) {
         assert_eq!(
             unique.len(),
             versions.len(),
-            "key {key} duplicated: {versions:?}"
+            "{what}: key {key} duplicated: {versions:?}"
         );
     }
     for (key, e) in &model.keys {
@@ -900,7 +918,7 @@ pub fn fuzz_writer_ops(data: &[u8]) {
             let got = found.get(key).cloned().unwrap_or_default();
             assert!(
                 got.contains(&v),
-                "acknowledged version {v} of key {key} lost: {got:?}"
+                "{what}: acknowledged version {v} of key {key} lost: {got:?}"
             );
         }
     }

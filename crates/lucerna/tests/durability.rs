@@ -17,21 +17,18 @@
 //!
 //! Every failure message carries the seed and the fault point.
 
-use lucerna::index::check::check_index;
-use lucerna::schema::{NumericKind, Schema};
+#[allow(dead_code)]
+#[path = "../../../fuzz/src/lib.rs"]
+mod fuzz_logic;
+
+use fuzz_logic::{
+    ops_doc as doc, ops_schema as schema, verify_acknowledged as verify, OpsModel as Model,
+};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{Directory, Fault, FaultyDirectory, OpKind, RamDirectory};
-use lucerna::{Document, Durability, Error, Index, IndexWriter, Query, WriterConfig};
+use lucerna::{Durability, Error, Index, IndexWriter, WriterConfig};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-fn schema() -> Schema {
-    let mut b = Schema::builder();
-    b.add_numeric("id", NumericKind::U64, true);
-    b.add_keyword("key", true);
-    b.add_text("body", true);
-    b.build().unwrap()
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -71,53 +68,6 @@ fn workload(seed: u64, len: usize) -> Vec<Op> {
         ops.push(op);
     }
     ops
-}
-
-fn body(version: u64) -> String {
-    format!("version v{version} of a durable document")
-}
-
-fn doc(s: &Schema, key: u64, version: u64) -> Document {
-    let mut d = Document::new();
-    d.add_u64(s.field("id").unwrap(), version)
-        .add_text(s.field("key").unwrap(), format!("k{key}"))
-        .add_text(s.field("body").unwrap(), body(version));
-    d
-}
-
-/// What a key should hold: a version surely there, or possibly.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Expect {
-    /// Versions that may be present (each at most once).
-    maybe: Vec<u64>,
-    /// The version that must be present (at most one).
-    sure: Option<u64>,
-}
-
-/// The acknowledged state: per key, what it holds.
-#[derive(Debug, Clone, Default)]
-struct Model {
-    keys: BTreeMap<u64, Expect>,
-}
-
-impl Model {
-    fn set(&mut self, key: u64, version: Option<u64>, acked: bool) {
-        let e = self.keys.entry(key).or_default();
-        if acked {
-            *e = Expect {
-                maybe: Vec::new(),
-                sure: version,
-            };
-        } else {
-            // In doubt: the old and the new state are both possible.
-            if let Some(v) = e.sure.take() {
-                e.maybe.push(v);
-            }
-            if let Some(v) = version {
-                e.maybe.push(v);
-            }
-        }
-    }
 }
 
 /// Key of a document version (an update keeps the key of the original).
@@ -181,25 +131,8 @@ fn run(index: &Index, ops: &[Op], config: &WriterConfig) -> Outcome {
             Op::Merge => errors += usize::from(w.force_merge(1).is_err()),
             Op::Rollback => match w.rollback() {
                 Ok(()) => model = committed.clone(),
-                Err(_) => {
-                    errors += 1;
-                    // The rollback may or may not have happened.
-                    for (k, e) in committed.keys.iter() {
-                        let cur = model.keys.entry(*k).or_default();
-                        for v in e.sure.iter().chain(e.maybe.iter()) {
-                            if !cur.maybe.contains(v) && cur.sure != Some(*v) {
-                                cur.maybe.push(*v);
-                            }
-                        }
-                    }
-                    for (k, cur) in model.keys.iter_mut() {
-                        if !committed.keys.contains_key(k) {
-                            if let Some(v) = cur.sure.take() {
-                                cur.maybe.push(v);
-                            }
-                        }
-                    }
-                }
+                // The rollback may or may not have happened.
+                Err(_) => model.doubt(&committed),
             },
             Op::Nrt => errors += usize::from(w.searcher().is_err()),
         }
@@ -208,62 +141,6 @@ fn run(index: &Index, ops: &[Op], config: &WriterConfig) -> Outcome {
         model,
         errors,
         writer: Some(w),
-    }
-}
-
-/// Checks the newest commit (after a reopened writer replayed the log and
-/// committed) against the model: every surely-present version exactly once,
-/// nothing that is not allowed, every document whole.
-fn verify(dir: &Arc<dyn Directory>, model: &Model, what: &str) {
-    let report = check_index(dir, true).unwrap();
-    assert!(report.healthy(), "{what}: unhealthy: {:?}", report.problems);
-    let index = Index::open(dir.clone()).unwrap();
-    let s = index.schema().clone();
-    let (id_f, key_f, body_f) = (
-        s.field("id").unwrap(),
-        s.field("key").unwrap(),
-        s.field("body").unwrap(),
-    );
-    let searcher = index.reader().unwrap().searcher();
-    let all = searcher
-        .top_k(&Query::MatchAll, searcher.num_docs() as usize + 1)
-        .unwrap();
-    let mut found: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for hit in &all.hits {
-        let d = searcher.doc(hit.address).unwrap();
-        let v = d.get_first(id_f).and_then(|v| v.as_u64()).unwrap();
-        let key: u64 = d.get_first(key_f).and_then(|v| v.as_str()).unwrap()[1..]
-            .parse()
-            .unwrap();
-        let text = d.get_first(body_f).and_then(|v| v.as_str()).unwrap();
-        assert_eq!(text, body(v), "{what}: partial document {v}");
-        found.entry(key).or_default().push(v);
-    }
-    for (key, versions) in &found {
-        let e = model.keys.get(key).cloned().unwrap_or_default();
-        for v in versions {
-            assert!(
-                e.sure == Some(*v) || e.maybe.contains(v),
-                "{what}: key {key} holds version {v}, allowed {e:?}"
-            );
-        }
-        let mut sorted = versions.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(
-            sorted.len(),
-            versions.len(),
-            "{what}: key {key} duplicated: {versions:?}"
-        );
-    }
-    for (key, e) in &model.keys {
-        if let Some(v) = e.sure {
-            let got = found.get(key).cloned().unwrap_or_default();
-            assert!(
-                got.contains(&v),
-                "{what}: acknowledged version {v} of key {key} lost (found {got:?})"
-            );
-        }
     }
 }
 
