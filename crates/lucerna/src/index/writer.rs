@@ -40,7 +40,7 @@ use crate::schema::{Field, Schema};
 use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
 use crate::search::weight::term_key;
-use crate::wal::{self, Durability, Record, ReplayMode, ReplayReport, WalWriter};
+use crate::wal::{self, Durability, Record, RecordRef, ReplayMode, ReplayReport, WalWriter};
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_merge::{
     BackpressureConfig, IndexHandle, MergePolicy, MergeScheduler, SchedulerConfig,
@@ -608,18 +608,15 @@ impl IndexWriter {
             self.return_buffer(buf);
             let ticket = match (&added, &self.inner.wal) {
                 (Ok(seq), Some(wal)) if log => {
-                    let rec = match delete {
-                        None => Record::Add {
-                            lsn: *seq,
-                            doc: doc.clone(),
-                        },
-                        Some(key) => Record::Update {
+                    let rec = match &delete {
+                        None => RecordRef::Add { lsn: *seq, doc },
+                        Some(key) => RecordRef::Update {
                             lsn: seq - 1,
                             key,
-                            doc: doc.clone(),
+                            doc,
                         },
                     };
-                    Some(wal.append(&rec)?)
+                    Some(wal.append(rec)?)
                 }
                 _ => None,
             };
@@ -695,7 +692,10 @@ impl IndexWriter {
             let key = term_key(field, term);
             let seq = self.push_delete(key.clone());
             let ticket = match &self.inner.wal {
-                Some(wal) => Some(wal.append(&Record::Delete { lsn: seq, key })?),
+                Some(wal) => Some(wal.append(RecordRef::Delete {
+                    lsn: seq,
+                    key: &key,
+                })?),
                 None => None,
             };
             (seq, ticket)
@@ -998,7 +998,7 @@ impl IndexWriter {
             // replay never brings them back.
             let from_lsn = self.inner.state.lock().last_commit.wal_position + 1;
             let lsn = self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1;
-            let t = wal.append(&Record::Rollback { lsn, from_lsn })?;
+            let t = wal.append(RecordRef::Rollback { lsn, from_lsn })?;
             wal.wait_durable(t)?;
         }
         self.inner.pool.lock().clear();

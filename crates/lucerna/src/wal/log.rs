@@ -14,7 +14,7 @@
 //! gets [`WalFailed`](Error::Closed); reopening the index writer replays
 //! whatever did reach the disk.
 
-use super::record::{encode_header, file_name, Record};
+use super::record::{encode_header, file_name, RecordRef};
 use super::Durability;
 use crate::error::{Error, Result};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
@@ -159,12 +159,15 @@ impl WalWriter {
 
     /// Appends `rec` to the in-memory tail and returns its ticket for
     /// [`wait_durable`](Self::wait_durable). Never does IO.
-    pub fn append(&self, rec: &Record) -> Result<u64> {
+    pub fn append(&self, rec: RecordRef<'_>) -> Result<u64> {
+        // Encoded outside the lock: concurrent writers only queue bytes.
+        let mut bytes = Vec::new();
+        rec.encode_into(&mut bytes);
         let mut st = self.shared.state.lock();
         if let Some(m) = &st.failed {
             return Err(failed_error(m));
         }
-        rec.encode_into(&mut st.pending);
+        st.pending.extend_from_slice(&bytes);
         st.appended += 1;
         st.stats.records += 1;
         Ok(st.appended)

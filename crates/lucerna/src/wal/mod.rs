@@ -22,7 +22,7 @@ pub mod record;
 mod replay;
 
 pub use log::{WalStats, WalWriter};
-pub use record::Record;
+pub use record::{Record, RecordRef};
 pub use replay::{list_logs, read_logs, ReplayMode, ReplayReport, SkippedSpan};
 
 use lucerna_store::{Directory, Result as StoreResult};

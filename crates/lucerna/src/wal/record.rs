@@ -94,33 +94,26 @@ impl Record {
         }
     }
 
+    /// The record as a borrowed view (what the log writer encodes).
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        match self {
+            Record::Add { lsn, doc } => RecordRef::Add { lsn: *lsn, doc },
+            Record::Delete { lsn, key } => RecordRef::Delete { lsn: *lsn, key },
+            Record::Update { lsn, key, doc } => RecordRef::Update {
+                lsn: *lsn,
+                key,
+                doc,
+            },
+            Record::Rollback { lsn, from_lsn } => RecordRef::Rollback {
+                lsn: *lsn,
+                from_lsn: *from_lsn,
+            },
+        }
+    }
+
     /// Appends the framed record to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        let mut w = ByteWriter::new();
-        w.u64(self.lsn());
-        match self {
-            Record::Add { doc, .. } => {
-                w.u8(KIND_ADD);
-                encode_doc(&mut w, doc);
-            }
-            Record::Delete { key, .. } => {
-                w.u8(KIND_DELETE);
-                w.len_bytes(key);
-            }
-            Record::Update { key, doc, .. } => {
-                w.u8(KIND_UPDATE);
-                w.len_bytes(key);
-                encode_doc(&mut w, doc);
-            }
-            Record::Rollback { from_lsn, .. } => {
-                w.u8(KIND_ROLLBACK);
-                w.u64(*from_lsn);
-            }
-        }
-        let body = w.buf;
-        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&body);
+        self.as_ref().encode_into(out);
     }
 
     /// Decodes a record body (CRC already checked) found at `offset` of `file`.
@@ -157,6 +150,76 @@ impl Record {
             return Err(StoreError::corrupt(file, offset, 1, 0, "record lsn is 0"));
         }
         Ok(rec)
+    }
+}
+
+/// A [`Record`] that borrows its document and key: the writer logs an
+/// operation without copying the document.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordRef<'a> {
+    /// See [`Record::Add`].
+    Add {
+        /// Its sequence number.
+        lsn: u64,
+        /// The document.
+        doc: &'a Document,
+    },
+    /// See [`Record::Delete`].
+    Delete {
+        /// The delete's sequence number.
+        lsn: u64,
+        /// Encoded field and term.
+        key: &'a [u8],
+    },
+    /// See [`Record::Update`].
+    Update {
+        /// The delete's sequence number.
+        lsn: u64,
+        /// Encoded field and term of the delete.
+        key: &'a [u8],
+        /// The new document.
+        doc: &'a Document,
+    },
+    /// See [`Record::Rollback`].
+    Rollback {
+        /// The rollback's own sequence number.
+        lsn: u64,
+        /// First sequence number it discards.
+        from_lsn: u64,
+    },
+}
+
+impl RecordRef<'_> {
+    /// Appends the framed record to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let mut w = ByteWriter::new();
+        match *self {
+            RecordRef::Add { lsn, doc } => {
+                w.u64(lsn);
+                w.u8(KIND_ADD);
+                encode_doc(&mut w, doc);
+            }
+            RecordRef::Delete { lsn, key } => {
+                w.u64(lsn);
+                w.u8(KIND_DELETE);
+                w.len_bytes(key);
+            }
+            RecordRef::Update { lsn, key, doc } => {
+                w.u64(lsn);
+                w.u8(KIND_UPDATE);
+                w.len_bytes(key);
+                encode_doc(&mut w, doc);
+            }
+            RecordRef::Rollback { lsn, from_lsn } => {
+                w.u64(lsn);
+                w.u8(KIND_ROLLBACK);
+                w.u64(from_lsn);
+            }
+        }
+        let body = w.buf;
+        out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        out.extend_from_slice(&body);
     }
 }
 
