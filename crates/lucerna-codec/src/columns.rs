@@ -354,6 +354,14 @@ fn word_at(b: &[u8], i: usize) -> u64 {
 }
 
 impl ColumnsReader {
+    /// Gives the resident pages of this file's bytes back to the operating
+    /// system (see [`FileSlice::release_pages`]); the reader stays usable.
+    /// Merges call it as they go, so that reading a whole segment does not
+    /// leave it all in the process's resident memory.
+    pub fn release_pages(&self) {
+        self.payload.release_pages();
+    }
+
     /// Opens `name` from `dir`: checks the envelope structure (not the CRC),
     /// format, version and segment id, and validates every column entry.
     pub fn open(dir: &dyn Directory, name: &str, segment_id: &[u8; ID_LEN]) -> Result<Self> {

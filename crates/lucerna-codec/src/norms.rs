@@ -230,6 +230,14 @@ pub struct NormsReader {
 }
 
 impl NormsReader {
+    /// Gives the resident pages of this file's bytes back to the operating
+    /// system (see [`FileSlice::release_pages`]); the reader stays usable.
+    /// Merges call it as they go, so that reading a whole segment does not
+    /// leave it all in the process's resident memory.
+    pub fn release_pages(&self) {
+        self.payload.release_pages();
+    }
+
     /// Opens `name` from `dir`: checks the envelope structure (not the CRC),
     /// format, version and segment id, and validates the layout.
     pub fn open(dir: &dyn Directory, name: &str, segment_id: &[u8; ID_LEN]) -> Result<Self> {

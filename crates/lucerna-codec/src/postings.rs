@@ -477,6 +477,17 @@ impl std::fmt::Debug for PostingsReader {
 }
 
 impl PostingsReader {
+    /// Gives the resident pages of these files's bytes back to the operating
+    /// system (see [`FileSlice::release_pages`]); the reader stays usable.
+    /// Merges call it as they go, so that reading a whole segment does not
+    /// leave it all in the process's resident memory.
+    pub fn release_pages(&self) {
+        self.doc_data.release_pages();
+        if let Some((_, pos, _)) = &self.pos {
+            pos.release_pages();
+        }
+    }
+
     /// Opens `<base>.doc` (and `<base>.pos` when its flags say positions
     /// are indexed) of segment `id` with `max_doc` documents; checks
     /// envelope structure, formats and ids.

@@ -50,6 +50,9 @@ pub const FOOTER_LEN: usize = 20;
 pub const MAX_NAME_LEN: usize = 64;
 /// Length of file ids.
 pub const ID_LEN: usize = 16;
+/// Bytes hashed between two page releases in
+/// [`EnvelopeReader::verify_full`].
+const VERIFY_CHUNK: usize = 1 << 20;
 
 /// The header fields of an envelope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,10 +336,24 @@ impl EnvelopeReader {
 
     /// Recomputes the CRC32 of the whole file and compares it with the
     /// footer's.
+    ///
+    /// The pass releases the pages it has read behind it (see
+    /// [`FileSlice::release_pages`]), so verifying a large mapped file does
+    /// not leave all of it in the process's resident memory.
     pub fn verify_full(&self) -> Result<()> {
         let b: &[u8] = &self.data;
         let end = b.len() - 4;
-        let actual = crc32fast::hash(&b[..end]);
+        let mut hasher = crc32fast::Hasher::new();
+        let mut at = 0;
+        while at < end {
+            let next = end.min(at + VERIFY_CHUNK);
+            hasher.update(&b[at..next]);
+            if let Some(done) = self.data.slice(at..next) {
+                done.release_pages();
+            }
+            at = next;
+        }
+        let actual = hasher.finalize();
         if actual != self.checksum {
             return Err(StoreError::corrupt(
                 &self.name,

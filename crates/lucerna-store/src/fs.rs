@@ -290,3 +290,53 @@ impl Directory for FsDirectory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resident KiB of the mappings of `path` (Linux), from smaps.
+    fn resident_kib(path: &Path) -> Option<u64> {
+        let smaps = fs::read_to_string("/proc/self/smaps").ok()?;
+        let want = path.to_str()?;
+        let mut inside = false;
+        let mut total = 0;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if first.contains('-') && !first.ends_with(':') {
+                inside = line.split_whitespace().nth(5) == Some(want);
+            } else if inside && line.starts_with("Rss:") {
+                total += line.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+            }
+        }
+        Some(total)
+    }
+
+    #[test]
+    fn released_pages_leave_the_bytes_readable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = FsDirectory::open(tmp.path()).unwrap();
+        let bytes: Vec<u8> = (0..4u32 << 20).map(|i| (i * 31 % 251) as u8).collect();
+        crate::write_file(&dir, "f", &bytes).unwrap();
+        let f = dir.open("f").unwrap();
+        assert!(*f == bytes[..]);
+        let path = tmp.path().join("f");
+        let touched = resident_kib(&path);
+        f.slice(1000..3 << 20).unwrap().release_pages();
+        f.release_pages();
+        if let (Some(before), Some(after)) = (touched, resident_kib(&path)) {
+            // Where the system reports it: the whole file was resident
+            // after the read, nothing is after the release.
+            assert!(before >= 4 << 10, "{before} KiB resident after a full read");
+            assert_eq!(after, 0, "pages still resident after release");
+        }
+        assert!(*f == bytes[..], "bytes changed by a release");
+        assert_eq!(
+            resident_kib(&path).map(|k| k >= 4 << 10),
+            touched.map(|_| true)
+        );
+        // Out-of-range and empty releases do nothing.
+        f.slice(0..0).unwrap().release_pages();
+        FileSlice::empty().release_pages();
+    }
+}

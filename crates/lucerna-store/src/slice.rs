@@ -14,6 +14,15 @@ use std::sync::Arc;
 pub unsafe trait FileBytes: Send + Sync + 'static {
     /// The bytes.
     fn bytes(&self) -> &[u8];
+
+    /// Gives the pages holding `range` of the bytes back to the operating
+    /// system, as a hint: the bytes stay readable and unchanged, a later
+    /// read brings them back (from the page cache, for a file). It only
+    /// lowers the process's resident memory. The default does nothing
+    /// (heap bytes cannot be dropped and re-read).
+    fn release(&self, range: Range<usize>) {
+        let _ = range;
+    }
 }
 
 // SAFETY: a Vec's heap buffer does not move while the Vec is not
@@ -30,6 +39,29 @@ unsafe impl FileBytes for Vec<u8> {
 unsafe impl FileBytes for memmap2::Mmap {
     fn bytes(&self) -> &[u8] {
         self
+    }
+
+    #[cfg(target_os = "linux")]
+    fn release(&self, range: Range<usize>) {
+        if range.start >= range.end || range.end > self.len() {
+            return;
+        }
+        // SAFETY: `MADV_DONTNEED` on a read-only *shared* file mapping
+        // (`Mmap::map` maps `PROT_READ`, `MAP_SHARED`) only removes the
+        // pages from this process's page tables: the next read of an
+        // address faults the same bytes back in from the page cache or the
+        // file, and the address and contents seen through every `&[u8]`
+        // into the map stay the same (the file is write-once and never
+        // truncated by this engine, see `FsDirectory`). It never discards
+        // data: only private or anonymous mappings lose contents, and this
+        // is neither. A failure is harmless (the pages simply stay).
+        let _ = unsafe {
+            self.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                range.start,
+                range.end - range.start,
+            )
+        };
     }
 }
 
@@ -105,6 +137,25 @@ impl FileSlice {
             ptr: unsafe { self.ptr.add(range.start) },
             len: range.end - range.start,
         })
+    }
+
+    /// Releases the resident pages under this slice (see
+    /// [`FileBytes::release`]): the bytes stay readable, a later read
+    /// faults them back in. Long sequential readers (merges, verification,
+    /// copies) call it behind their cursor so that a pass over a large
+    /// file does not leave the whole file in the process's resident memory.
+    /// Does nothing for heap-backed slices.
+    ///
+    /// ```
+    /// use lucerna_store::FileSlice;
+    /// let s = FileSlice::from_vec(b"hello".to_vec());
+    /// s.release_pages();
+    /// assert_eq!(&*s, b"hello");
+    /// ```
+    pub fn release_pages(&self) {
+        let base = self.owner.bytes().as_ptr() as usize;
+        let start = self.ptr as usize - base;
+        self.owner.release(start..start + self.len);
     }
 
     /// The bytes.

@@ -59,6 +59,14 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 }
 
 impl TermDict {
+    /// Gives the resident pages of this file's bytes back to the operating
+    /// system (see [`FileSlice::release_pages`]); the reader stays usable.
+    /// Merges call it as they go, so that reading a whole segment does not
+    /// leave it all in the process's resident memory.
+    pub fn release_pages(&self) {
+        self.payload.release_pages();
+    }
+
     /// Opens `name` of segment `id`: envelope structure, format, version,
     /// id, and the dictionary's header and index (see the
     /// [module documentation](super)).
