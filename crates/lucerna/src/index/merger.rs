@@ -11,6 +11,13 @@
 //! whole against the length and CRC its [`SegmentMeta`] records: a merge
 //! never copies silently corrupted bytes into a new segment.
 //!
+//! A merge reads every byte of its inputs, which are memory-mapped: left
+//! alone, all of them would stay in the process's resident memory until
+//! the inputs are dropped. The merge therefore gives the inputs' pages back
+//! to the operating system every [`RELEASE_EVERY`] bytes it reads, between
+//! phases and at the end (see [`PageReleaser`]), so its resident input
+//! pages stay a few MiB whatever the size of the merge.
+//!
 //! Field statistics are recomputed from the merged postings (a document's
 //! field length is the sum of its term frequencies in that field), so BM25
 //! statistics equal those of a segment freshly indexed from exactly the
@@ -33,6 +40,40 @@ use lucerna_codec::termdict::{TermDictWriter, TermIter};
 use lucerna_store::{Directory, StoreError};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+
+/// Input bytes (estimated) a merge reads between two releases of its
+/// inputs' resident pages.
+pub(crate) const RELEASE_EVERY: u64 = 512 << 10;
+
+/// Releases the inputs' resident pages as a merge reads them (see the
+/// module docs). Searchers of the same segments keep working: a page they
+/// need again is faulted back in from the page cache.
+struct PageReleaser<'a> {
+    inputs: &'a [MergeInput<'a>],
+    read: u64,
+}
+
+impl<'a> PageReleaser<'a> {
+    fn new(inputs: &'a [MergeInput<'a>]) -> Self {
+        PageReleaser { inputs, read: 0 }
+    }
+
+    /// Counts `bytes` read; releases once [`RELEASE_EVERY`] accumulated.
+    fn advance(&mut self, bytes: u64) {
+        self.read += bytes;
+        if self.read >= RELEASE_EVERY {
+            self.release();
+        }
+    }
+
+    /// Releases every input's pages now.
+    fn release(&mut self) {
+        for input in self.inputs {
+            input.reader.core().release_pages();
+        }
+        self.read = 0;
+    }
+}
 
 /// One segment to merge.
 #[derive(Clone, Copy)]
@@ -113,7 +154,10 @@ pub(crate) fn merge_segments(
             return Err(e);
         }
     }
-    match write_merged(dir, schema, inputs, name, id) {
+    let mut releaser = PageReleaser::new(inputs);
+    let result = write_merged(dir, schema, inputs, name, id, &mut releaser);
+    releaser.release();
+    match result {
         Ok(out) => Ok(out),
         Err(e) => {
             delete_partial(dir, name);
@@ -231,6 +275,7 @@ fn write_merged(
     inputs: &[MergeInput<'_>],
     name: &str,
     id: [u8; 16],
+    releaser: &mut PageReleaser<'_>,
 ) -> Result<MergeOutput> {
     let (maps, max_doc) = doc_maps(inputs)?;
     let mut files_out: Vec<FileEntry> = Vec::new();
@@ -252,6 +297,7 @@ fn write_merged(
     let mut lengths = FieldLengths::new(max_doc);
     let mut holders: Vec<usize> = Vec::with_capacity(inputs.len());
     let mut positions: Vec<u32> = Vec::new();
+    let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
     while let Some((Reverse(key), Reverse(first))) = heap.pop() {
         holders.clear();
         holders.push(first);
@@ -286,6 +332,16 @@ fn write_merged(
             let Some(info) = current[i] else {
                 continue;
             };
+            // The previous term's postings of input `i` end where this
+            // term's start: exact bytes read (the per-document estimates
+            // below cover a long posting list while it is being read).
+            let (doc_at, pos_at) = read_to[i];
+            releaser.advance(
+                info.doc_off.saturating_sub(doc_at)
+                    + info.pos_off.saturating_sub(pos_at)
+                    + key.len() as u64,
+            );
+            read_to[i] = (info.doc_off, info.pos_off);
             let norms = core.norms.field(field as u32);
             let mut p = core.postings.postings(&info)?;
             let mut d = p.doc();
@@ -301,6 +357,10 @@ fn write_merged(
                     }
                     pw.add_doc(nd, freq, &positions, norm)?;
                     lengths.add(nd, freq);
+                    // About a byte per document and per position.
+                    releaser.advance(1 + u64::from(freq));
+                } else {
+                    releaser.advance(1);
                 }
                 d = p.advance()?;
             }
@@ -322,6 +382,7 @@ fn write_merged(
     for (fname, meta) in pw.finish()? {
         files_out.push(FileEntry { name: fname, meta });
     }
+    releaser.release();
 
     // Norms of indexed fields, live documents in new order.
     let mut nw = NormsWriter::new(max_doc);
@@ -353,6 +414,7 @@ fn write_merged(
         for (d, rec) in stored.iter().enumerate() {
             let rec = rec?;
             seen += 1;
+            releaser.advance(rec.len() as u64);
             if map.get(d).copied().flatten().is_some() {
                 sw.add(&rec)?;
             }
@@ -372,6 +434,7 @@ fn write_merged(
         name: files::stored(name),
         meta: sw.finish()?,
     });
+    releaser.release();
 
     // Numeric columns, and the ids of the surviving documents.
     let mut cw = ColumnsWriter::new(max_doc);

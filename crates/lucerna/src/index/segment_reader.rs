@@ -53,6 +53,18 @@ pub(crate) struct SegmentCore {
     _core_refs: FileRefGuard,
 }
 
+impl SegmentCore {
+    /// Gives the resident pages of every file back to the operating system
+    /// (the files stay readable; see `FileSlice::release_pages`).
+    pub(crate) fn release_pages(&self) {
+        self.termdict.release_pages();
+        self.postings.release_pages();
+        self.norms.release_pages();
+        self.stored.release_pages();
+        self.columns.release_pages();
+    }
+}
+
 /// One segment as of one deletion generation.
 #[derive(Clone)]
 pub struct SegmentReader {
@@ -150,6 +162,10 @@ impl SegmentReader {
                 .into());
             }
         }
+        // Opening read the files' headers, footers and indexes (all of a
+        // term dictionary's block index, for one); none of it is needed
+        // again soon, and a search faults in the pages it reads.
+        core.release_pages();
         let mut r = SegmentReader {
             core: Arc::new(core),
             meta: meta.clone(),
