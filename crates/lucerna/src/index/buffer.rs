@@ -20,6 +20,25 @@ pub const MAX_TERM_BYTES: usize = 32_766;
 /// Position gap between values of a multi-valued text field.
 pub const POSITION_GAP: u32 = 1;
 
+/// Fixed buffers a flush allocates: a buffered writer per file, the
+/// stored-fields block and compressor, postings and term-dictionary block
+/// encoders.
+const FLUSH_FIXED_BYTES: usize = 512 << 10;
+/// Flush memory per buffered term: its entry in the sorted term order
+/// (a key slice and an id) and its share of the term dictionary's index.
+const FLUSH_BYTES_PER_TERM: usize = 32;
+
+/// Heap bytes an allocation of `n` bytes occupies: glibc malloc's chunk
+/// (the request plus an 8-byte header, rounded up to 16, at least 32),
+/// nothing for an empty vector.
+fn alloc_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        ((n + 8 + 15) & !15).max(32)
+    }
+}
+
 /// Postings of one term being buffered.
 #[derive(Debug, Default)]
 pub(crate) struct TermBuf {
@@ -76,7 +95,9 @@ pub(crate) struct SegmentBuffer {
     /// Operation sequence number of each document (delete resolution).
     pub seqnos: Vec<u64>,
     pub num_docs: u32,
-    pub ram_bytes: usize,
+    /// Heap bytes of the per-term allocations (keys and postings data),
+    /// as allocator chunks; see [`ram_bytes`](Self::ram_bytes).
+    term_heap: usize,
     scratch: Vec<(u32, u32)>,
     key: Vec<u8>,
     lengths: Vec<u32>,
@@ -97,7 +118,7 @@ impl SegmentBuffer {
             stored_offsets: vec![0],
             seqnos: Vec::new(),
             num_docs: 0,
-            ram_bytes: 0,
+            term_heap: 0,
             scratch: Vec::new(),
             key: Vec::new(),
             lengths: vec![0; n],
@@ -107,6 +128,62 @@ impl SegmentBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.num_docs == 0
+    }
+
+    /// The memory this buffer holds, and will need to flush: what the
+    /// writer's budget is charged for it.
+    ///
+    /// Counted from the allocations themselves, not from the bytes
+    /// indexed: every vector and the term table by capacity (growth by
+    /// doubling leaves up to half of a vector unused, and that memory is
+    /// held all the same), each key and postings stream as the allocator
+    /// chunk it occupies, plus what [`write_segment`](super::flush) will
+    /// allocate to flush the buffer (the sorted term order, copies of norms
+    /// and columns, fixed encoder buffers; nothing while the buffer holds
+    /// no document). Measured against the process's heap in the spike
+    /// scenario (docs/merging.md).
+    pub fn ram_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let columns: usize = self
+            .columns
+            .iter()
+            .map(|c| c.capacity() * size_of::<Option<u64>>())
+            .sum();
+        let norms: usize = self.norms.iter().map(Vec::capacity).sum();
+        // A hash table's buckets: capacity / load factor (7/8), each an
+        // entry and a control byte.
+        let table = self.terms.capacity() * 8 / 7 * (size_of::<(Box<[u8]>, u32)>() + 1);
+        let held = self.term_heap
+            + table
+            + self.postings.capacity() * size_of::<TermBuf>()
+            + columns
+            + norms
+            + self.stored.capacity()
+            + self.stored_offsets.capacity() * size_of::<usize>()
+            + self.seqnos.capacity() * size_of::<u64>()
+            + self.scratch.capacity() * size_of::<(u32, u32)>();
+        held + self.flush_bytes()
+    }
+
+    /// What flushing this buffer allocates besides the buffer itself: the
+    /// sorted term order (a key slice and id per term), a copy of each norm
+    /// and column vector, the column encoder's values, and fixed buffers
+    /// (file writers, the stored-fields compressor, encoder blocks).
+    fn flush_bytes(&self) -> usize {
+        let docs = self.num_docs as usize;
+        if docs == 0 {
+            return 0;
+        }
+        let per_doc: usize = self
+            .schema
+            .fields()
+            .map(|(_, e)| match e.field_type {
+                FieldType::Numeric { .. } => 2 * std::mem::size_of::<Option<u64>>(),
+                _ if e.field_type.is_indexed() => 1,
+                _ => 0,
+            })
+            .sum();
+        FLUSH_FIXED_BYTES + self.postings.len() * FLUSH_BYTES_PER_TERM + docs * per_doc
     }
 
     /// Checks a document against the schema without changing anything.
@@ -181,7 +258,7 @@ impl SegmentBuffer {
     ) -> Result<u64> {
         let docid = self.num_docs;
         let before_terms = self.postings.len();
-        let before_ram = self.ram_bytes;
+        let before_heap = self.term_heap;
         self.scratch.clear();
         for l in self.lengths.iter_mut() {
             *l = 0;
@@ -222,7 +299,7 @@ impl SegmentBuffer {
                     Some(&id) => id,
                     None => {
                         let id = postings.len() as u32;
-                        ram += key.len() + 64;
+                        ram += alloc_bytes(key.len());
                         terms.insert(key.clone().into_boxed_slice(), id);
                         postings.push(TermBuf::default());
                         id
@@ -232,7 +309,7 @@ impl SegmentBuffer {
                 last = Some(base + pos);
                 count += 1;
             });
-            self.ram_bytes += ram;
+            self.term_heap += ram;
             self.lengths[fo] += count;
             if let Some(l) = last {
                 next_pos[fo] = l + 1 + POSITION_GAP;
@@ -247,7 +324,7 @@ impl SegmentBuffer {
             self.terms.retain(|_, id| (*id as usize) < before_terms);
             self.postings.truncate(before_terms);
             self.scratch.clear();
-            self.ram_bytes = before_ram;
+            self.term_heap = before_heap;
             return Err(Error::Document(format!(
                 "field `{name}`: a term of {len} bytes exceeds the {MAX_TERM_BYTES}-byte term limit"
             )));
@@ -267,7 +344,7 @@ impl SegmentBuffer {
                         Some(&id) => id,
                         None => {
                             let id = self.postings.len() as u32;
-                            self.ram_bytes += self.key.len() + 64;
+                            self.term_heap += alloc_bytes(self.key.len());
                             self.terms.insert(self.key.clone().into_boxed_slice(), id);
                             self.postings.push(TermBuf::default());
                             id
@@ -304,7 +381,7 @@ impl SegmentBuffer {
                 j += 1;
             }
             let tb = &mut self.postings[term as usize];
-            let before = tb.data.capacity();
+            let before = alloc_bytes(tb.data.capacity());
             let delta = if tb.doc_freq == 0 {
                 docid
             } else {
@@ -319,10 +396,10 @@ impl SegmentBuffer {
             }
             tb.last_doc = docid;
             tb.doc_freq += 1;
-            added += tb.data.capacity() - before;
+            added += alloc_bytes(tb.data.capacity()) - before;
             i = j;
         }
-        self.ram_bytes += added;
+        self.term_heap += added;
         // Norms and field statistics.
         for (field, entry) in schema.fields() {
             let fo = field.0 as usize;
@@ -335,7 +412,6 @@ impl SegmentBuffer {
                     self.field_acc[fo].doc_count += 1;
                     self.field_acc[fo].sum_ttf += len as u64;
                 }
-                self.ram_bytes += 1;
             }
         }
         // Stored fields.
@@ -344,7 +420,6 @@ impl SegmentBuffer {
         self.stored.extend_from_slice(&self.stored_buf.buf);
         self.stored_offsets.push(self.stored.len());
         self.seqnos.push(seqno);
-        self.ram_bytes += self.stored_buf.buf.len() + 16 + 9 * self.columns.len();
         self.num_docs += 1;
         Ok(seqno)
     }

@@ -531,7 +531,7 @@ impl IndexWriter {
             .config
             .max_buffered_docs
             .is_some_and(|n| buf.num_docs as usize >= n);
-        if (buf.ram_bytes < self.buffer_budget() && !over_docs) || buf.is_empty() {
+        if (buf.ram_bytes() < self.buffer_budget() && !over_docs) || buf.is_empty() {
             return Ok((buf, false));
         }
         match self.flush_buffer(buf) {
@@ -589,7 +589,7 @@ impl IndexWriter {
             self.check_wal()?;
             let buf = self.take_buffer();
             let (mut buf, flushed) = self.ensure_room(buf)?;
-            let before = buf.ram_bytes;
+            let before = buf.ram_bytes();
             let added = buf.add(doc, self.inner.analyzer.as_ref(), || match &delete {
                 None => self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1,
                 Some(key) => {
@@ -604,7 +604,7 @@ impl IndexWriter {
             if added.is_ok() {
                 self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
             }
-            self.inner.merges.buffered(before, buf.ram_bytes);
+            self.inner.merges.buffered(before, buf.ram_bytes());
             self.return_buffer(buf);
             let ticket = match (&added, &self.inner.wal) {
                 (Ok(seq), Some(wal)) if log => {
@@ -788,7 +788,7 @@ impl IndexWriter {
                 });
                 drop(st);
                 self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);
-                self.inner.merges.flushed(buf.ram_bytes, size);
+                self.inner.merges.flushed(buf.ram_bytes(), size);
                 Ok(())
             }
             Err(e) => {
