@@ -9,6 +9,7 @@ pub(crate) mod file_refs;
 pub(crate) mod flush;
 mod id_set;
 pub(crate) mod merger;
+pub mod page_budget;
 pub mod reader;
 pub mod recovery;
 pub mod replica;
@@ -18,6 +19,7 @@ mod verify;
 pub mod writer;
 
 pub use id_set::{IdSet, MAX_RANGES};
+pub use page_budget::PageBudget;
 pub use recovery::{repair, RepairOptions, RepairReport};
 pub use replica::{replicate, replication_lag, ReplicaReport};
 pub use verify::Verify;
@@ -52,6 +54,7 @@ pub struct Index {
     analyzer: Arc<dyn Analyzer>,
     refs: FileRefs,
     verify: Verify,
+    page_budget: Option<Arc<PageBudget>>,
 }
 
 impl std::fmt::Debug for Index {
@@ -114,6 +117,7 @@ impl Index {
             analyzer: Arc::new(DefaultAnalyzer::default()),
             refs: FileRefs::default(),
             verify: Verify::default(),
+            page_budget: None,
         }
     }
 
@@ -129,6 +133,20 @@ impl Index {
     pub fn with_verify(mut self, verify: Verify) -> Self {
         self.verify = verify;
         self
+    }
+
+    /// Caps the process's resident memory-mapped pages: searchers of this
+    /// index's readers and writer release their segments' pages after a
+    /// query that finds the process over `budget` (see [`PageBudget`]).
+    /// Share one budget between the indexes of a process.
+    pub fn with_page_budget(mut self, budget: Arc<PageBudget>) -> Self {
+        self.page_budget = Some(budget);
+        self
+    }
+
+    /// The budget of [`with_page_budget`](Self::with_page_budget).
+    pub fn page_budget(&self) -> Option<&Arc<PageBudget>> {
+        self.page_budget.as_ref()
     }
 
     /// The verification mode of [`with_verify`](Self::with_verify).
@@ -162,6 +180,7 @@ impl Index {
             config,
             self.verify,
         )
+        .map(|w| w.with_page_budget(self.page_budget.clone()))
     }
 
     /// A reader at the newest commit; [`IndexReader::reload`] moves it on.
@@ -173,6 +192,7 @@ impl Index {
             self.refs.clone(),
             self.verify,
         )
+        .map(|r| r.with_page_budget(self.page_budget.clone()))
     }
 
     /// The newest commit.

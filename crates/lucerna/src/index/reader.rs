@@ -4,6 +4,7 @@ use crate::analysis::Analyzer;
 use crate::error::Result;
 use crate::index::commit::Commit;
 use crate::index::file_refs::FileRefs;
+use crate::index::page_budget::PageBudget;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::Verify;
 use crate::schema::Schema;
@@ -20,6 +21,7 @@ pub struct IndexReader {
     analyzer: Arc<dyn Analyzer>,
     refs: FileRefs,
     verify: Verify,
+    page_budget: Option<Arc<PageBudget>>,
     current: RwLock<Searcher>,
 }
 
@@ -47,8 +49,17 @@ impl IndexReader {
             analyzer,
             refs,
             verify,
+            page_budget: None,
             current: RwLock::new(searcher),
         })
+    }
+
+    /// Gives this reader's searchers `budget` (see [`PageBudget`]).
+    pub(crate) fn with_page_budget(mut self, budget: Option<Arc<PageBudget>>) -> Self {
+        let s = self.current.read().clone().with_page_budget(budget.clone());
+        *self.current.write() = s;
+        self.page_budget = budget;
+        self
     }
 
     fn open_commit(
@@ -103,7 +114,8 @@ impl IndexReader {
                     self.verify,
                     &commit,
                     Some(&cur),
-                )?;
+                )?
+                .with_page_budget(self.page_budget.clone());
                 *self.current.write() = s;
                 Ok(true)
             }

@@ -33,6 +33,7 @@ use crate::index::buffer::SegmentBuffer;
 use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
+use crate::index::page_budget::PageBudget;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::Verify;
@@ -218,6 +219,8 @@ struct State {
 }
 
 struct Inner {
+    /// Enforced by the near-real-time searchers (see [`PageBudget`]).
+    page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
     dir: Arc<dyn Directory>,
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
@@ -441,6 +444,7 @@ impl IndexWriter {
             }
         };
         let inner = Arc::new(Inner {
+            page_budget: parking_lot::RwLock::new(None),
             dir,
             schema,
             analyzer,
@@ -1030,6 +1034,12 @@ impl IndexWriter {
         Ok(())
     }
 
+    /// Gives this writer's near-real-time searchers `budget`.
+    pub(crate) fn with_page_budget(self, budget: Option<Arc<PageBudget>>) -> Self {
+        *self.inner.page_budget.write() = budget;
+        self
+    }
+
     /// A near-real-time searcher: every document added and deleted so far,
     /// committed or not (buffers are flushed to segments, not committed).
     pub fn searcher(&self) -> Result<Searcher> {
@@ -1062,7 +1072,8 @@ impl IndexWriter {
             self.inner.analyzer.clone(),
             readers,
             st.last_commit.generation,
-        ))
+        )
+        .with_page_budget(self.inner.page_budget.read().clone()))
     }
 
     /// Flushes in-memory buffers to segments without committing (then lets

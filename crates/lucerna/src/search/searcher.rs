@@ -3,6 +3,7 @@
 use crate::analysis::Analyzer;
 use crate::document::Document;
 use crate::error::{Error, Result};
+use crate::index::page_budget::PageBudget;
 use crate::index::segment_reader::SegmentReader;
 use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
@@ -72,6 +73,7 @@ pub struct Searcher {
     analyzer: Arc<dyn Analyzer>,
     segments: Arc<Vec<SegmentReader>>,
     generation: u64,
+    page_budget: Option<Arc<PageBudget>>,
 }
 
 impl std::fmt::Debug for Searcher {
@@ -120,6 +122,29 @@ impl Searcher {
             analyzer,
             segments: Arc::new(segments),
             generation,
+            page_budget: None,
+        }
+    }
+
+    /// This searcher, enforcing `budget` after each query.
+    pub(crate) fn with_page_budget(mut self, budget: Option<Arc<PageBudget>>) -> Self {
+        self.page_budget = budget;
+        self
+    }
+
+    /// The page budget this searcher enforces after each query (see
+    /// [`Index::with_page_budget`](crate::Index::with_page_budget)).
+    pub fn page_budget(&self) -> Option<&Arc<PageBudget>> {
+        self.page_budget.as_ref()
+    }
+
+    /// Gives the resident pages of every file of this searcher's segments
+    /// back to the operating system (the files stay readable: the next
+    /// query faults in what it reads, from the page cache). Searchers with
+    /// a [`PageBudget`] do this themselves when the process is over it.
+    pub fn release_pages(&self) {
+        for s in self.segments.iter() {
+            s.core().release_pages();
         }
     }
 
@@ -192,6 +217,14 @@ impl Searcher {
 
     /// Runs a compiled query.
     pub fn search_weight(&self, weight: &Weight, collect: Collect) -> Result<TopDocs> {
+        let result = self.search_weight_unbudgeted(weight, collect);
+        if let Some(budget) = &self.page_budget {
+            budget.enforce(|| self.release_pages());
+        }
+        result
+    }
+
+    fn search_weight_unbudgeted(&self, weight: &Weight, collect: Collect) -> Result<TopDocs> {
         if let Collect::CountAndTopKByField { field, .. } = collect {
             match self.schema.entry(field).map(|e| &e.field_type) {
                 Some(FieldType::Numeric { .. }) => {}
