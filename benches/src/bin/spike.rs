@@ -29,6 +29,7 @@
 
 use clap::Parser;
 use crossbeam_channel::{select, Receiver};
+use lucerna::index::PageBudget;
 use lucerna::merge::{
     AutoThrottle, BackpressureConfig, MergeScheduler, RateLimiter, SchedulerConfig, ShutdownMode,
     MIB,
@@ -138,6 +139,11 @@ struct Args {
     /// (logged, fsync'd every MS milliseconds).
     #[arg(long, default_value = "none")]
     durability: String,
+    /// Resident memory-mapped pages allowed to the whole process, MiB
+    /// (a `PageBudget` shared by every tenant's searchers); 0: no budget.
+    /// It counts every file-backed page, the program's code included.
+    #[arg(long, default_value_t = 16)]
+    page_budget_mb: u64,
     /// Keep glibc's default malloc settings (see `tune_malloc`).
     #[arg(long)]
     no_malloc_tuning: bool,
@@ -760,13 +766,17 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         ..BackpressureConfig::default()
     };
     let mem_budget = args.mem_mb.max(1) << 20;
+    let page_budget = (args.page_budget_mb > 0).then(|| PageBudget::new(args.page_budget_mb * MIB));
     let mut tenants = Vec::with_capacity(args.tenants);
     for i in 0..args.tenants {
         let p = root.join(format!("tenant-{i}"));
         if p.exists() {
             std::fs::remove_dir_all(&p)?;
         }
-        let index = Index::create(FsDirectory::open(&p)?, schema.clone())?;
+        let mut index = Index::create(FsDirectory::open(&p)?, schema.clone())?;
+        if let Some(b) = &page_budget {
+            index = index.with_page_budget(b.clone());
+        }
         let writer = index.writer(
             WriterConfig::default()
                 .mem_budget(mem_budget)
@@ -783,7 +793,9 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
             spiking: i == 0,
         });
     }
-    let budget_bytes = (mem_budget * args.tenants) as u64;
+    let writer_budget_bytes = (mem_budget * args.tenants) as u64;
+    let page_budget_bytes = page_budget.as_ref().map_or(0, |b| b.limit_bytes());
+    let budget_bytes = writer_budget_bytes + page_budget_bytes;
     eprintln!(
         "{} tenants, base rate {} docs/s, tenant 0 x{} from {:.0} s to {:.0} s; budget {} MiB per \
          writer, {} merge thread(s), throttle {}, durability {}",
@@ -1008,8 +1020,16 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
     }
 
     let index_bytes: u64 = tenants.iter().map(|t| dir_bytes(&t.path)).sum();
-    let rss_limit = (1.1 * budget_bytes as f64) as u64 + rss_baseline;
-    let anon_limit = (1.1 * budget_bytes as f64) as u64 + anon_baseline;
+    // With a page budget, file-backed pages (the program's code among
+    // them) are inside the budgets, so the baseline is the anonymous one;
+    // without, the whole starting RSS.
+    let rss_limit = (1.1 * budget_bytes as f64) as u64
+        + if page_budget.is_some() {
+            anon_baseline
+        } else {
+            rss_baseline
+        };
+    let anon_limit = (1.1 * writer_budget_bytes as f64) as u64 + anon_baseline;
     let peak_anon = peak_anon.load(Ordering::Relaxed);
     let peak_file = peak_file.load(Ordering::Relaxed);
     let mut goals = Vec::new();
@@ -1051,7 +1071,12 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         "tenants": rows,
         "peak_rss_bytes": peak_rss,
         "budget_bytes": budget_bytes,
+        "writer_budget_bytes": writer_budget_bytes,
+        "page_budget_bytes": page_budget_bytes,
+        "page_budget_checks": page_budget.as_ref().map_or(0, |b| b.checks()),
+        "page_budget_releases": page_budget.as_ref().map_or(0, |b| b.releases()),
         "rss_baseline_bytes": rss_baseline,
+        "rss_limit_baseline_bytes": if page_budget.is_some() { anon_baseline } else { rss_baseline },
         "rss_limit_bytes": rss_limit,
         "rss_ok": rss_ok,
         "peak_anon_rss_bytes": peak_anon,
@@ -1128,10 +1153,12 @@ fn print_table(out: &Value) {
         );
     }
     println!(
-        "peak RSS {:.1} MiB; limit 1.1 x {:.1} MiB budgets + {:.1} MiB baseline = {:.1} MiB: {}",
+        "peak RSS {:.1} MiB; limit 1.1 x ({:.1} MiB writer budgets + {:.1} MiB page budget) + \
+         {:.1} MiB baseline = {:.1} MiB: {}",
         mib(&out["peak_rss_bytes"]),
-        mib(&out["budget_bytes"]),
-        mib(&out["rss_baseline_bytes"]),
+        mib(&out["writer_budget_bytes"]),
+        mib(&out["page_budget_bytes"]),
+        mib(&out["rss_limit_baseline_bytes"]),
         mib(&out["rss_limit_bytes"]),
         if out["rss_ok"].as_bool() == Some(true) {
             "ok"
@@ -1142,7 +1169,8 @@ fn print_table(out: &Value) {
     println!(
         "  of which anonymous (heap, stacks) peak {:.1} MiB, limit 1.1 x budgets + {:.1} MiB \
          anonymous baseline = {:.1} MiB: {}; file-backed (mapped index files, binary) peak {:.1} \
-         MiB, index on disk at the end {:.1} MiB; malloc tuned: {}",
+         MiB, index on disk at the end {:.1} MiB; page budget: {} of {} queries released \
+         pages; malloc tuned: {}",
         mib(&out["peak_anon_rss_bytes"]),
         mib(&out["rss_anon_baseline_bytes"]),
         mib(&out["anon_limit_bytes"]),
@@ -1153,6 +1181,8 @@ fn print_table(out: &Value) {
         },
         mib(&out["peak_file_rss_bytes"]),
         mib(&out["index_bytes_at_end"]),
+        out["page_budget_releases"],
+        out["page_budget_checks"],
         out["malloc_tuned"],
     );
     for g in out["goals"].as_array().into_iter().flatten() {
