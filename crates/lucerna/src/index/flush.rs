@@ -152,29 +152,28 @@ pub(crate) fn write_segment(
 
 /// Writes `live` as the segment's next deletion generation and updates
 /// `meta` (files list, generation, deleted count, and the ids of the live
-/// documents, read from the segment's numeric columns).
+/// documents, read from `columns`, the segment's open numeric columns).
+///
+/// The ids are recomputed from every live document rather than by removing
+/// the deleted documents' ids from the old set: two live documents may
+/// share an id, and the set must keep an id while any live document has
+/// it. That is one pass over the id column per segment with new deletes,
+/// on the already open (mapped) columns; its pages are released after.
 pub(crate) fn write_live_docs(
     dir: &dyn Directory,
     meta: &mut SegmentMeta,
     live: &LiveDocs,
+    columns: &ColumnsReader,
 ) -> Result<()> {
     if let Some(f) = meta.id_field {
-        match ColumnsReader::open(dir, &files::columns(&meta.name), &meta.id) {
-            Ok(cols) => {
-                let col = cols.column(f);
-                meta.set_ids(
-                    Some(f),
-                    (0..meta.max_doc)
-                        .filter(|&d| live.is_live(d))
-                        .filter_map(|d| col.as_ref().and_then(|c| c.get_opt(d))),
-                );
-            }
-            // The columns cannot be read (damage the next check or merge
-            // will name): the ids are unknown rather than wrong.
-            Err(_) => {
-                meta.ids = None;
-            }
-        }
+        let col = columns.column(f);
+        meta.set_ids(
+            Some(f),
+            (0..meta.max_doc)
+                .filter(|&d| live.is_live(d))
+                .filter_map(|d| col.as_ref().and_then(|c| c.get_opt(d))),
+        );
+        columns.release_pages();
     }
     write_live_docs_file(dir, meta, live)
 }

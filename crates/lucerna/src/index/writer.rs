@@ -936,7 +936,7 @@ impl IndexWriter {
                     .clone()
                     .unwrap_or_else(|| LiveDocs::all(seg.meta.max_doc));
                 let mut meta = seg.meta.clone();
-                write_live_docs(dir, &mut meta, &live)?;
+                write_live_docs(dir, &mut meta, &live, &seg.reader.core().columns)?;
                 seg.reader =
                     seg.reader
                         .with_deletes(dir, &meta, &self.inner.refs, Verify::Structure)?;
