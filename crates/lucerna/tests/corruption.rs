@@ -18,7 +18,7 @@
 #[path = "../../../fuzz/src/lib.rs"]
 mod fuzz_logic;
 
-use lucerna::index::check::{check_index, file_kind};
+use lucerna::index::check::{check_index, file_kind, COMMIT_FILE_KINDS};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::Directory;
 use std::collections::BTreeMap;
@@ -172,17 +172,7 @@ fn run_sweep() -> Sweep {
     let seed = fuzz_logic::seed_index();
     assert!(!fuzz_logic::baseline().is_empty());
     let kinds: Vec<&str> = seed.latest.iter().map(|n| file_kind(n)).collect();
-    for k in [
-        "commit manifest",
-        "term dictionary",
-        "postings",
-        "positions",
-        "norms",
-        "stored fields",
-        "numeric columns",
-        "field statistics",
-        "live docs",
-    ] {
+    for k in COMMIT_FILE_KINDS {
         assert!(kinds.contains(&k), "the seed index lacks a {k} file");
     }
 

@@ -7,7 +7,7 @@
 //! the damaged segment and reports exactly the ids lost. A corruption
 //! marker survives a restart until `repair`; a replica serves searches.
 
-use lucerna::index::check::{check_index, file_kind};
+use lucerna::index::check::{check_index, file_kind, COMMIT_FILE_KINDS};
 use lucerna::index::commit::Commit;
 use lucerna::index::corrupt_marker::{list_markers, marker_file_name};
 use lucerna::index::recovery::{repair, RepairAction, RepairOptions, RepairOutcome};
@@ -224,18 +224,8 @@ fn targets(commit: &Commit, include_shared: bool) -> Vec<String> {
     }
     out.push(Commit::file_name(commit.generation));
     let kinds: BTreeSet<&str> = out.iter().map(|n| file_kind(n)).collect();
-    for k in [
-        "commit manifest",
-        "term dictionary",
-        "postings",
-        "positions",
-        "norms",
-        "stored fields",
-        "numeric columns",
-        "field statistics",
-        "live docs",
-    ] {
-        assert!(kinds.contains(k), "no {k} among {out:?}");
+    for k in COMMIT_FILE_KINDS {
+        assert!(kinds.contains(&k), "no {k} among {out:?}");
     }
     out
 }

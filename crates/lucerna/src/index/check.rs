@@ -18,6 +18,29 @@ use crate::search::scorer::TERMINATED;
 use lucerna_store::{Directory, StoreError};
 use std::sync::Arc;
 
+/// Every kind of file ([`file_kind`]) a commit references when its segments
+/// have text and numeric fields and deletes: the manifest, then each kind
+/// of segment file.
+///
+/// ```
+/// use lucerna::index::check::{file_kind, COMMIT_FILE_KINDS};
+/// for name in ["commit-1", "seg_0.tdi", "seg_0.doc", "seg_0.pos", "seg_0.nrm",
+///              "seg_0.sto", "seg_0.col", "seg_0.fls", "seg_0_1.liv"] {
+///     assert!(COMMIT_FILE_KINDS.contains(&file_kind(name)), "{name}");
+/// }
+/// ```
+pub const COMMIT_FILE_KINDS: [&str; 9] = [
+    "commit manifest",
+    "term dictionary",
+    "postings",
+    "positions",
+    "norms",
+    "stored fields",
+    "numeric columns",
+    "field statistics",
+    "live docs",
+];
+
 /// The kind of a file, from its name.
 pub fn file_kind(name: &str) -> &'static str {
     if name.starts_with("commit-") {
