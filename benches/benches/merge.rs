@@ -39,12 +39,7 @@ const LIMITER_BYTES: u64 = 16 * MIB;
 const LIMITER_CHUNK: u64 = 64 << 10;
 
 fn corpus_file() -> PathBuf {
-    match std::env::var_os("LUCERNA_BENCH_CORPUS") {
-        Some(dir) => PathBuf::from(dir).join("logs.jsonl"),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/corpus/out/logs.jsonl")
-        }
-    }
+    lucerna_benches::corpus_dir().join("logs.jsonl")
 }
 
 /// Bodies of the corpus's log lines, or generated lines when it is absent.

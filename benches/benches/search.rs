@@ -26,11 +26,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Environment variable naming the corpus directory.
-const CORPUS_ENV: &str = "LUCERNA_BENCH_CORPUS";
 /// Documents whose bodies each tokenize benchmark analyzes per iteration
 /// (1.5 MB of prose, 0.9 MB of logs from the corpus).
 const TOKENIZE_DOCS: usize = 8_000;
@@ -54,19 +51,12 @@ fn configure(g: &mut BenchmarkGroup<'_, WallTime>, measurement: Duration) {
 // ---------------------------------------------------------------------------
 // Input data
 
-fn corpus_dir() -> PathBuf {
-    match std::env::var_os(CORPUS_ENV) {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/corpus/out"),
-    }
-}
-
 /// Up to `max_docs` documents of `file` in the corpus directory, evenly
 /// spread over it (every ⌈lines / max_docs⌉-th line from the first: the
 /// corpus files are grouped by source), or `None` when it is absent,
 /// unreadable or empty.
 fn corpus_docs(schema: &Schema, file: &str, max_docs: usize) -> Option<Vec<Document>> {
-    let path = corpus_dir().join(file);
+    let path = lucerna_benches::corpus_dir().join(file);
     let mut lines = 0usize;
     let mut r = BufReader::new(File::open(&path).ok()?);
     loop {
