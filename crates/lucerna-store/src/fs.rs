@@ -21,7 +21,7 @@
 
 use crate::directory::{check_name, Directory, FileWrite, LockGuard};
 use crate::error::{Result, StoreError};
-use crate::slice::FileSlice;
+use crate::slice::{FileSlice, SharedReadOnlyMap};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -201,7 +201,7 @@ impl Directory for FsDirectory {
                 // map is owned by the returned slice's Arc, so no reference
                 // into it outlives the map. External truncation is documented
                 // in the module docs as outside this guarantee.
-                let map = unsafe { memmap2::Mmap::map(&file) }
+                let map = unsafe { SharedReadOnlyMap::map(&file) }
                     .map_err(|e| StoreError::io("mmap", name, e))?;
                 Ok(FileSlice::new(Arc::new(map)))
             }

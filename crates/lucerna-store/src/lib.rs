@@ -31,4 +31,4 @@ pub use error::{Result, StoreError};
 pub use faulty::{Fault, FaultyDirectory, OpKind, ReadCorruption};
 pub use fs::{FsDirectory, ReadMode};
 pub use ram::RamDirectory;
-pub use slice::{FileBytes, FileSlice};
+pub use slice::{released_bytes, FileBytes, FileSlice};

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::{Deref, Range};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Read-only bytes of a whole file (a memory map or a heap buffer).
@@ -10,7 +11,8 @@ use std::sync::Arc;
 ///
 /// `bytes` must return the same slice (same address, same length, same
 /// contents) every time, for as long as the value lives: [`FileSlice`]
-/// caches that address.
+/// caches that address. `release` must never change the bytes seen through
+/// it, even for an instant.
 pub unsafe trait FileBytes: Send + Sync + 'static {
     /// The bytes.
     fn bytes(&self) -> &[u8];
@@ -35,28 +37,60 @@ unsafe impl FileBytes for Vec<u8> {
 }
 
 // SAFETY: a read-only mapping stays at one address until it is unmapped on
-// drop.
+// drop. (No `release`: a `Mmap` may be a private or anonymous mapping, whose
+// pages `MADV_DONTNEED` would zero; only `SharedReadOnlyMap` releases.)
 unsafe impl FileBytes for memmap2::Mmap {
     fn bytes(&self) -> &[u8] {
         self
     }
+}
+
+/// A read-only, *shared* mapping of a whole write-once file, as
+/// [`FsDirectory`](crate::FsDirectory) makes them: the only owner whose
+/// pages [`FileBytes::release`] gives back.
+pub(crate) struct SharedReadOnlyMap(memmap2::Mmap);
+
+impl SharedReadOnlyMap {
+    /// Maps `file` read-only and shared.
+    ///
+    /// # Safety
+    ///
+    /// The file must not be written or truncated while mapped (the
+    /// directory's write-once rule; see `FsDirectory`).
+    pub(crate) unsafe fn map(file: &std::fs::File) -> std::io::Result<Self> {
+        // SAFETY: forwarded to the caller. `Mmap::map` maps `PROT_READ`,
+        // `MAP_SHARED` (memmap2's unix implementation), which `release`
+        // relies on.
+        unsafe { memmap2::Mmap::map(file) }.map(SharedReadOnlyMap)
+    }
+}
+
+// SAFETY: as for `Mmap`: one address until dropped. `release` never changes
+// the bytes (see below).
+unsafe impl FileBytes for SharedReadOnlyMap {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
 
     #[cfg(target_os = "linux")]
     fn release(&self, range: Range<usize>) {
-        if range.start >= range.end || range.end > self.len() {
+        if range.start >= range.end || range.end > self.0.len() {
             return;
         }
-        // SAFETY: `MADV_DONTNEED` on a read-only *shared* file mapping
-        // (`Mmap::map` maps `PROT_READ`, `MAP_SHARED`) only removes the
-        // pages from this process's page tables: the next read of an
-        // address faults the same bytes back in from the page cache or the
-        // file, and the address and contents seen through every `&[u8]`
-        // into the map stay the same (the file is write-once and never
-        // truncated by this engine, see `FsDirectory`). It never discards
-        // data: only private or anonymous mappings lose contents, and this
-        // is neither. A failure is harmless (the pages simply stay).
+        RELEASED_BYTES.fetch_add((range.end - range.start) as u64, Ordering::Relaxed);
+        // SAFETY: `MADV_DONTNEED` on a read-only *shared* file mapping (the
+        // only kind this type holds, see `map`) only removes pages from
+        // this process's page tables: the next read of an address faults
+        // the same bytes back in from the page cache or the file, so every
+        // `&[u8]` into the map (and every pointer `FileSlice` cached) keeps
+        // its address and sees the same contents, also in other threads
+        // reading concurrently. The file is write-once and never truncated
+        // while mapped (`map`'s contract). Private or anonymous mappings,
+        // whose contents it would discard, cannot be wrapped. The range is
+        // rounded out to whole pages, which is harmless for the same
+        // reason. A failure only leaves the pages resident.
         let _ = unsafe {
-            self.unchecked_advise_range(
+            self.0.unchecked_advise_range(
                 memmap2::UncheckedAdvice::DontNeed,
                 range.start,
                 range.end - range.start,
@@ -64,6 +98,14 @@ unsafe impl FileBytes for memmap2::Mmap {
         };
     }
 }
+
+/// Bytes of mapped files given back with [`FileSlice::release_pages`] in
+/// this process so far (each release counted whole, resident or not).
+pub fn released_bytes() -> u64 {
+    RELEASED_BYTES.load(Ordering::Relaxed)
+}
+
+static RELEASED_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// A view of a range of a file's bytes.
 ///
