@@ -22,8 +22,10 @@ pub const POSITION_GAP: u32 = 1;
 
 /// Fixed buffers a flush allocates: a buffered writer per file, the
 /// stored-fields block and compressor, postings and term-dictionary block
-/// encoders.
-const FLUSH_FIXED_BYTES: usize = 512 << 10;
+/// encoders. The writer sets it aside once from its budget (not per
+/// buffer: a per-buffer charge would make a small share flush after every
+/// document).
+pub(crate) const FLUSH_FIXED_BYTES: usize = 512 << 10;
 /// Flush memory per buffered term: its entry in the sorted term order
 /// (a key slice and an id) and its share of the term dictionary's index.
 const FLUSH_BYTES_PER_TERM: usize = 32;
@@ -98,6 +100,10 @@ pub(crate) struct SegmentBuffer {
     /// Heap bytes of the per-term allocations (keys and postings data),
     /// as allocator chunks; see [`ram_bytes`](Self::ram_bytes).
     term_heap: usize,
+    /// What the writer's unflushed-bytes counter holds for this buffer
+    /// (the last [`ram_bytes`](Self::ram_bytes) reported to it), so that
+    /// exactly that is taken back when the buffer is flushed or dropped.
+    pub accounted: usize,
     scratch: Vec<(u32, u32)>,
     key: Vec<u8>,
     lengths: Vec<u32>,
@@ -119,6 +125,7 @@ impl SegmentBuffer {
             seqnos: Vec::new(),
             num_docs: 0,
             term_heap: 0,
+            accounted: 0,
             scratch: Vec::new(),
             key: Vec::new(),
             lengths: vec![0; n],
@@ -138,10 +145,11 @@ impl SegmentBuffer {
     /// doubling leaves up to half of a vector unused, and that memory is
     /// held all the same), each key and postings stream as the allocator
     /// chunk it occupies, plus what [`write_segment`](super::flush) will
-    /// allocate to flush the buffer (the sorted term order, copies of norms
-    /// and columns, fixed encoder buffers; nothing while the buffer holds
-    /// no document). Measured against the process's heap in the spike
-    /// scenario (docs/merging.md).
+    /// allocate to flush it in proportion to its contents (the sorted term
+    /// order, copies of norms and columns; nothing while the buffer holds
+    /// no document). The flush's fixed buffers, [`FLUSH_FIXED_BYTES`], are
+    /// set aside from the writer's budget once. Measured against the
+    /// process's heap in the spike scenario (docs/merging.md).
     pub fn ram_bytes(&self) -> usize {
         use std::mem::size_of;
         let columns: usize = self
@@ -165,10 +173,10 @@ impl SegmentBuffer {
         held + self.flush_bytes()
     }
 
-    /// What flushing this buffer allocates besides the buffer itself: the
-    /// sorted term order (a key slice and id per term), a copy of each norm
-    /// and column vector, the column encoder's values, and fixed buffers
-    /// (file writers, the stored-fields compressor, encoder blocks).
+    /// What flushing this buffer allocates besides the buffer itself and
+    /// the fixed buffers: the sorted term order (a key slice and id per
+    /// term), a copy of each norm and column vector, the column encoder's
+    /// values.
     fn flush_bytes(&self) -> usize {
         let docs = self.num_docs as usize;
         if docs == 0 {
@@ -183,7 +191,7 @@ impl SegmentBuffer {
                 _ => 0,
             })
             .sum();
-        FLUSH_FIXED_BYTES + self.postings.len() * FLUSH_BYTES_PER_TERM + docs * per_doc
+        self.postings.len() * FLUSH_BYTES_PER_TERM + docs * per_doc
     }
 
     /// Checks a document against the schema without changing anything.

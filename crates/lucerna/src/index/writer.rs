@@ -29,7 +29,7 @@
 use crate::analysis::Analyzer;
 use crate::document::Document;
 use crate::error::{Error, Result};
-use crate::index::buffer::SegmentBuffer;
+use crate::index::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
@@ -502,14 +502,15 @@ impl IndexWriter {
     }
 
     /// A thread's buffer share of the memory budget, after what running
-    /// merges reserved (never below an eighth of the budget, so indexing
-    /// goes on while large merges run).
+    /// merges reserved and the flush's fixed buffers (never below an eighth
+    /// of the budget, so indexing goes on while large merges run).
     fn buffer_budget(&self) -> usize {
         let c = &self.inner.config;
         let reserved = self.inner.merges.merge_reserved.load(Ordering::Relaxed) as usize;
         let left = c
             .mem_budget_bytes
             .saturating_sub(reserved)
+            .saturating_sub(FLUSH_FIXED_BYTES)
             .max(c.mem_budget_bytes / 8);
         (left / c.indexing_threads.max(1)).max(1)
     }
@@ -593,7 +594,6 @@ impl IndexWriter {
             self.check_wal()?;
             let buf = self.take_buffer();
             let (mut buf, flushed) = self.ensure_room(buf)?;
-            let before = buf.ram_bytes();
             let added = buf.add(doc, self.inner.analyzer.as_ref(), || match &delete {
                 None => self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1,
                 Some(key) => {
@@ -608,7 +608,9 @@ impl IndexWriter {
             if added.is_ok() {
                 self.inner.docs_buffered.fetch_add(1, Ordering::Relaxed);
             }
-            self.inner.merges.buffered(before, buf.ram_bytes());
+            let now = buf.ram_bytes();
+            self.inner.merges.buffered(buf.accounted, now);
+            buf.accounted = now;
             self.return_buffer(buf);
             let ticket = match (&added, &self.inner.wal) {
                 (Ok(seq), Some(wal)) if log => {
@@ -792,7 +794,7 @@ impl IndexWriter {
                 });
                 drop(st);
                 self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);
-                self.inner.merges.flushed(buf.ram_bytes(), size);
+                self.inner.merges.flushed(buf.accounted, size);
                 Ok(())
             }
             Err(e) => {
@@ -816,6 +818,8 @@ impl IndexWriter {
         let mut err = None;
         for buf in bufs {
             if buf.is_empty() {
+                // Dropped: what a rejected document grew it by goes too.
+                self.inner.merges.buffered(buf.accounted, 0);
                 continue;
             }
             if err.is_some() {
