@@ -191,8 +191,13 @@ pub(crate) fn copy_verified(
         }
         let mut w = to.create(&tmp)?;
         let mut done = 0u64;
-        for chunk in bytes.chunks(COPY_CHUNK) {
+        for (i, chunk) in bytes.chunks(COPY_CHUNK).enumerate() {
             w.write_all(chunk)?;
+            // Copied: its pages need not stay resident.
+            let at = i * COPY_CHUNK;
+            if let Some(copied) = bytes.slice(at..at + chunk.len()) {
+                copied.release_pages();
+            }
             done += chunk.len() as u64;
             progress(done);
         }
