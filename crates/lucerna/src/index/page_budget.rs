@@ -9,12 +9,14 @@
 //!
 //! Merges, verification and segment opens already give their pages back as
 //! they go (see `FileSlice::release_pages`). A `PageBudget` bounds what
-//! searches leave behind: after each query, a searcher that has one reads
-//! the process's resident file-backed and shared memory (the `shared`
-//! field of `/proc/self/statm`, about a microsecond to read) and, when it
-//! is over the budget, releases the pages of every file of its segments. The next query faults back in what it
-//! reads, from the page cache (no disk read while the kernel keeps the
-//! pages cached): a search under a tight budget pays those page faults.
+//! searches leave behind: after each query and each stored-document fetch
+//! (`Searcher::doc`; not after single column reads), a searcher that has
+//! one reads the process's resident file-backed and shared memory (the
+//! `shared` field of `/proc/self/statm`, about a microsecond to read) and,
+//! when it is over the budget, releases the pages of every file of its
+//! segments. The next query faults back in what it reads, from the page
+//! cache (no disk read while the kernel keeps the pages cached): a search
+//! under a tight budget pays those page faults.
 //!
 //! The figure is process-wide and counts every file-backed page, the
 //! program's own code included: set the budget above the process's
@@ -23,9 +25,8 @@
 //! systems other than Linux the resident figure is unknown and the budget
 //! does nothing.
 
-use parking_lot::Mutex;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A cap on the process's resident file-backed memory, enforced after each
@@ -46,8 +47,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug)]
 pub struct PageBudget {
     limit: u64,
-    /// `/proc/self/statm`, kept open and re-read from offset 0.
-    statm: Mutex<Option<File>>,
+    /// `/proc/self/statm`, kept open and re-read from offset 0 (with
+    /// `pread`, so concurrent searchers need no lock).
+    statm: Option<File>,
     page_size: u64,
     checks: AtomicU64,
     releases: AtomicU64,
@@ -59,7 +61,7 @@ impl PageBudget {
     pub fn new(limit_bytes: u64) -> std::sync::Arc<PageBudget> {
         std::sync::Arc::new(PageBudget {
             limit: limit_bytes,
-            statm: Mutex::new(File::open("/proc/self/statm").ok()),
+            statm: File::open("/proc/self/statm").ok(),
             page_size: page_size(),
             checks: AtomicU64::new(0),
             releases: AtomicU64::new(0),
@@ -75,13 +77,8 @@ impl PageBudget {
     /// `None` where the system does not report it.
     pub fn resident_file_bytes(&self) -> Option<u64> {
         let mut buf = [0u8; 256];
-        let n = {
-            let mut guard = self.statm.lock();
-            let file = guard.as_mut()?;
-            file.seek(SeekFrom::Start(0)).ok()?;
-            file.read(&mut buf).ok()?
-        };
-        let pages = parse_statm_shared(std::str::from_utf8(&buf[..n]).ok()?)?;
+        let text = read_from_start(self.statm.as_ref()?, &mut buf)?;
+        let pages = parse_statm_shared(text)?;
         Some(pages * self.page_size)
     }
 
@@ -110,6 +107,20 @@ impl PageBudget {
     }
 }
 
+/// Reads `file` from offset 0 into `buf` (one positioned read, no shared
+/// cursor); `None` where positioned reads are not available.
+#[cfg(unix)]
+fn read_from_start<'a>(file: &File, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::os::unix::fs::FileExt;
+    let n = file.read_at(buf, 0).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+#[cfg(not(unix))]
+fn read_from_start<'a>(_: &File, _: &'a mut [u8]) -> Option<&'a str> {
+    None
+}
+
 /// The third field of `/proc/<pid>/statm`: resident file-backed and
 /// shared pages.
 fn parse_statm_shared(statm: &str) -> Option<u64> {
@@ -131,8 +142,9 @@ fn page_size() -> u64 {
 
 /// The first `KernelPageSize:` line of an smaps text, in bytes.
 fn parse_kernel_page_size(smaps: &str) -> Option<u64> {
-    let line = smaps.lines().find(|l| l.starts_with("KernelPageSize:"))?;
-    let kib: u64 = line["KernelPageSize:".len()..]
+    let kib: u64 = smaps
+        .lines()
+        .find_map(|l| l.strip_prefix("KernelPageSize:"))?
         .split_whitespace()
         .next()?
         .parse()

@@ -56,8 +56,8 @@ impl IndexReader {
 
     /// Gives this reader's searchers `budget` (see [`PageBudget`]).
     pub(crate) fn with_page_budget(mut self, budget: Option<Arc<PageBudget>>) -> Self {
-        let s = self.current.read().clone().with_page_budget(budget.clone());
-        *self.current.write() = s;
+        let current = self.current.get_mut();
+        *current = current.clone().with_page_budget(budget.clone());
         self.page_budget = budget;
         self
     }

@@ -355,8 +355,17 @@ impl Searcher {
             .parse(&crate::query_parser::QueryParser::new(), text)
     }
 
-    /// The stored fields of a hit.
+    /// The stored fields of a hit (checks the page budget after, as a
+    /// query does).
     pub fn doc(&self, address: DocAddress) -> Result<Document> {
+        let result = self.doc_unbudgeted(address);
+        if let Some(budget) = &self.page_budget {
+            budget.enforce(|| self.release_pages());
+        }
+        result
+    }
+
+    fn doc_unbudgeted(&self, address: DocAddress) -> Result<Document> {
         let seg = self
             .segments
             .get(address.segment as usize)
