@@ -477,7 +477,7 @@ impl std::fmt::Debug for PostingsReader {
 }
 
 impl PostingsReader {
-    /// Gives the resident pages of these files's bytes back to the operating
+    /// Gives the resident pages of these files' bytes back to the operating
     /// system (see [`FileSlice::release_pages`]); the reader stays usable.
     /// Merges call it as they go, so that reading a whole segment does not
     /// leave it all in the process's resident memory.
