@@ -792,8 +792,37 @@ mod tests {
         assert_eq!(w.searcher().unwrap().segments()[0].max_doc(), 29);
     }
 
+    /// The tiered policy's forced merges, and no natural merge: a test that
+    /// drives merges by hand must not race the writer's own scheduler (a
+    /// segment left half deleted would otherwise be rewritten in the
+    /// background to reclaim its deletes, replacing the segment the test
+    /// then looks at).
+    #[derive(Debug, Default)]
+    struct ForcedOnly(TieredMergePolicy);
+
+    impl MergePolicy for ForcedOnly {
+        fn find_merges(&self, _: &[SegmentDescriptor], _: &HashSet<u64>) -> Vec<OneMerge> {
+            Vec::new()
+        }
+        fn find_forced_merges(
+            &self,
+            segments: &[SegmentDescriptor],
+            max_segments: usize,
+            merging: &HashSet<u64>,
+        ) -> Vec<OneMerge> {
+            self.0.find_forced_merges(segments, max_segments, merging)
+        }
+        fn find_forced_deletes_merges(
+            &self,
+            segments: &[SegmentDescriptor],
+            merging: &HashSet<u64>,
+        ) -> Vec<OneMerge> {
+            self.0.find_forced_deletes_merges(segments, merging)
+        }
+    }
+
     /// 30 documents in 3 committed segments; `body` is "doc" plus
-    /// "even"/"odd".
+    /// "even"/"odd". Only forced merges (see [`ForcedOnly`]).
     fn three_segments() -> (RamDirectory, Index, IndexWriter) {
         let dir = RamDirectory::new();
         let index = Index::create(dir.clone(), Schema::logs()).unwrap();
@@ -802,7 +831,12 @@ mod tests {
             index.schema().field("body").unwrap(),
         );
         let w = index
-            .writer(WriterConfig::default().threads(1).max_buffered_docs(10))
+            .writer(
+                WriterConfig::default()
+                    .threads(1)
+                    .max_buffered_docs(10)
+                    .merge_policy(Arc::new(ForcedOnly::default())),
+            )
             .unwrap();
         for i in 0..30u64 {
             let mut d = Document::new();
