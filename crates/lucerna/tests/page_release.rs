@@ -128,12 +128,13 @@ fn merges_and_budgeted_searches_that_release_pages_answer_the_same() {
         released as f64 / index_bytes as f64
     );
     if cfg!(target_os = "linux") {
-        // Without releases during the merge phases the count is about 5x
-        // the inputs: the CRC pass, the three phase-end releases and the
-        // new segment's open. Every mid-merge release adds the inputs'
-        // size again (a release covers every input file whole).
+        // Without releases during the merge phases the count is about 4x
+        // the inputs (measured 4.0x): the CRC pass, each phase's files
+        // when the next phase starts, everything at the end, and the new
+        // segment's open. Every release mid-phase adds the whole size of
+        // that phase's input files again (measured 7.3x in all).
         assert!(
-            released >= 8 * index_bytes,
+            2 * released >= 11 * index_bytes,
             "{released} bytes released for {index_bytes} of inputs: no release mid-merge?"
         );
     }

@@ -13,9 +13,11 @@
 //!
 //! A merge reads every byte of its inputs, which are memory-mapped: left
 //! alone, all of them would stay in the process's resident memory until
-//! the inputs are dropped. The merge therefore gives the inputs' pages back
-//! to the operating system whenever it has read [`RELEASE_EVERY`] bytes,
-//! between phases and at the end (see [`PageReleaser`]). Reads are counted
+//! the inputs are dropped. The merge therefore gives back the pages of the
+//! input files its current phase reads (terms and postings, norms, stored
+//! fields, columns) whenever it has read [`RELEASE_EVERY`] bytes, a
+//! phase's files when the next phase starts, and everything at the end
+//! (see [`PageReleaser`]). Reads are counted
 //! generously (postings exactly, plus an estimate per document while a
 //! long list is read; stored records uncompressed; columns at 8 bytes a
 //! value), so releases come at least that often. Its resident input pages
@@ -47,20 +49,44 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 /// Input bytes (estimated) a merge reads between two releases of its
-/// inputs' resident pages.
+/// inputs' resident pages. A release is one system call per input file of
+/// the current phase, and a dropped page read again costs a minor fault:
+/// on a bulk build of 2 M log lines (merges beside two indexing threads)
+/// the build took the same time with releases every 512 KiB, every 4 MiB
+/// and none (3.3–3.4 s on a quiet machine; docs/benchmarks.md).
 pub(crate) const RELEASE_EVERY: u64 = 512 << 10;
 
+/// The files of its inputs a merge phase reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Term dictionaries, postings and positions.
+    Terms,
+    /// Norms.
+    Norms,
+    /// Stored fields.
+    Stored,
+    /// Numeric columns.
+    Columns,
+}
+
 /// Releases the inputs' resident pages as a merge reads them (see the
-/// module docs). Searchers of the same segments keep working: a page they
-/// need again is faulted back in from the page cache.
+/// module docs): the files of the current phase every [`RELEASE_EVERY`]
+/// bytes, a phase's files when the next phase starts, and everything at
+/// the end. Searchers of the same segments keep working: a page they need
+/// again is faulted back in from the page cache.
 struct PageReleaser<'a> {
     inputs: &'a [MergeInput<'a>],
     read: u64,
+    phase: Phase,
 }
 
 impl<'a> PageReleaser<'a> {
     fn new(inputs: &'a [MergeInput<'a>]) -> Self {
-        PageReleaser { inputs, read: 0 }
+        PageReleaser {
+            inputs,
+            read: 0,
+            phase: Phase::Terms,
+        }
     }
 
     /// Counts `bytes` read; releases once [`RELEASE_EVERY`] accumulated.
@@ -71,8 +97,31 @@ impl<'a> PageReleaser<'a> {
         }
     }
 
-    /// Releases every input's pages now.
+    /// Releases the current phase's files, then moves to `next`.
+    fn start(&mut self, next: Phase) {
+        self.release();
+        self.phase = next;
+    }
+
+    /// Releases the pages of the current phase's files now.
     fn release(&mut self) {
+        for input in self.inputs {
+            let core = input.reader.core();
+            match self.phase {
+                Phase::Terms => {
+                    core.termdict.release_pages();
+                    core.postings.release_pages();
+                }
+                Phase::Norms => core.norms.release_pages(),
+                Phase::Stored => core.stored.release_pages(),
+                Phase::Columns => core.columns.release_pages(),
+            }
+        }
+        self.read = 0;
+    }
+
+    /// Releases every file of every input.
+    fn release_all(&mut self) {
         for input in self.inputs {
             input.reader.core().release_pages();
         }
@@ -161,7 +210,7 @@ pub(crate) fn merge_segments(
     }
     let mut releaser = PageReleaser::new(inputs);
     let result = write_merged(dir, schema, inputs, name, id, &mut releaser);
-    releaser.release();
+    releaser.release_all();
     match result {
         Ok(out) => Ok(out),
         Err(e) => {
@@ -387,7 +436,7 @@ fn write_merged(
     for (fname, meta) in pw.finish()? {
         files_out.push(FileEntry { name: fname, meta });
     }
-    releaser.release();
+    releaser.start(Phase::Norms);
 
     // Norms of indexed fields, live documents in new order.
     let mut nw = NormsWriter::new(max_doc);
@@ -412,6 +461,7 @@ fn write_merged(
     });
 
     // Stored fields: records copied as they are.
+    releaser.start(Phase::Stored);
     let mut sw =
         StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
     for (input, map) in inputs.iter().zip(&maps) {
@@ -440,7 +490,7 @@ fn write_merged(
         name: files::stored(name),
         meta: sw.finish()?,
     });
-    releaser.release();
+    releaser.start(Phase::Columns);
 
     // Numeric columns, and the ids of the surviving documents.
     let mut cw = ColumnsWriter::new(max_doc);
