@@ -104,6 +104,9 @@ pub(crate) struct SegmentBuffer {
     /// (the last [`ram_bytes`](Self::ram_bytes) reported to it), so that
     /// exactly that is taken back when the buffer is flushed or dropped.
     pub accounted: usize,
+    /// Flush memory per buffered document (see `flush_bytes`); fixed by
+    /// the schema, so computed once.
+    flush_bytes_per_doc: usize,
     scratch: Vec<(u32, u32)>,
     key: Vec<u8>,
     lengths: Vec<u32>,
@@ -113,6 +116,14 @@ pub(crate) struct SegmentBuffer {
 impl SegmentBuffer {
     pub fn new(schema: Arc<Schema>) -> Self {
         let n = schema.len();
+        let flush_bytes_per_doc = schema
+            .fields()
+            .map(|(_, e)| match e.field_type {
+                FieldType::Numeric { .. } => 2 * std::mem::size_of::<Option<u64>>(),
+                _ if e.field_type.is_indexed() => 1,
+                _ => 0,
+            })
+            .sum();
         SegmentBuffer {
             schema,
             terms: FxHashMap::default(),
@@ -126,6 +137,7 @@ impl SegmentBuffer {
             num_docs: 0,
             term_heap: 0,
             accounted: 0,
+            flush_bytes_per_doc,
             scratch: Vec::new(),
             key: Vec::new(),
             lengths: vec![0; n],
@@ -182,16 +194,7 @@ impl SegmentBuffer {
         if docs == 0 {
             return 0;
         }
-        let per_doc: usize = self
-            .schema
-            .fields()
-            .map(|(_, e)| match e.field_type {
-                FieldType::Numeric { .. } => 2 * std::mem::size_of::<Option<u64>>(),
-                _ if e.field_type.is_indexed() => 1,
-                _ => 0,
-            })
-            .sum();
-        self.postings.len() * FLUSH_BYTES_PER_TERM + docs * per_doc
+        self.postings.len() * FLUSH_BYTES_PER_TERM + docs * self.flush_bytes_per_doc
     }
 
     /// Checks a document against the schema without changing anything.

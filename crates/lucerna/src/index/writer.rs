@@ -536,7 +536,8 @@ impl IndexWriter {
             .config
             .max_buffered_docs
             .is_some_and(|n| buf.num_docs as usize >= n);
-        if (buf.ram_bytes() < self.buffer_budget() && !over_docs) || buf.is_empty() {
+        // `accounted` is the buffer's `ram_bytes()` as of its last add.
+        if (buf.accounted < self.buffer_budget() && !over_docs) || buf.is_empty() {
             return Ok((buf, false));
         }
         match self.flush_buffer(buf) {
