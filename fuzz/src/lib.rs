@@ -628,16 +628,18 @@ const MAX_REPLAY: usize = 256;
 /// increasing lsn order. Then a writer on an empty index replays the log,
 /// commits and searches.
 pub fn fuzz_wal(data: &[u8]) {
+    use lucerna::index::identity::IndexId;
     use lucerna::wal::{read_logs, record, ReplayMode};
-    let mut file = record::encode_header(1).to_vec();
+    let mut file = record::encode_header(1, IndexId::UNKNOWN, 0).to_vec();
     file.extend_from_slice(data);
     let name = record::file_name(1);
     let dir = RamDirectory::new();
     write_file(&dir, &name, &file).expect("writing to a RamDirectory");
-    let (lenient, _) = read_logs(&dir, 0, ReplayMode::Lenient).expect("a lenient read of a log");
+    let (lenient, _) =
+        read_logs(&dir, IndexId::UNKNOWN, 0, ReplayMode::Lenient).expect("a lenient read of a log");
     assert!(lenient.windows(2).all(|w| w[0].lsn() <= w[1].lsn()));
     assert!(lenient.iter().all(|r| r.lsn() >= 1));
-    if let Ok((strict, _)) = read_logs(&dir, 0, ReplayMode::Strict) {
+    if let Ok((strict, _)) = read_logs(&dir, IndexId::UNKNOWN, 0, ReplayMode::Strict) {
         assert_eq!(strict, lenient, "strict and lenient reads differ");
     }
     if lenient.len() > MAX_REPLAY {

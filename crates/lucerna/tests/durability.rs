@@ -343,11 +343,11 @@ fn the_log_is_kept_until_every_kept_commit_covers_it() {
     drop(w);
     let gens = lucerna::index::commit::Commit::list_generations(&fd).unwrap();
     assert!(gens.len() >= 2);
+    let oldest = lucerna::index::commit::Commit::read(&fd, gens[0]).unwrap();
     let (recs, _) = lucerna::wal::read_logs(
         &fd,
-        lucerna::index::commit::Commit::read(&fd, gens[0])
-            .unwrap()
-            .wal_position,
+        oldest.index_id,
+        oldest.wal_position,
         lucerna::wal::ReplayMode::Strict,
     )
     .unwrap();
@@ -404,6 +404,7 @@ fn a_snapshot_pins_its_commit_files_and_log() {
     drop(w); // finishes the log file being written
     let (recs, _) = lucerna::wal::read_logs(
         &fd,
+        snap.commit().index_id,
         snap.commit().wal_position,
         lucerna::wal::ReplayMode::Strict,
     )

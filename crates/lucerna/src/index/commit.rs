@@ -7,15 +7,17 @@
 
 use crate::error::{Error, Result};
 use crate::index::id_set::{id_field, IdSet};
+use crate::index::identity::IndexId;
 use crate::schema::Schema;
 use lucerna_codec::{ByteReader, ByteWriter};
 use lucerna_store::{Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileMeta};
 
 /// Format name of commit manifests.
 pub const COMMIT_FORMAT: &str = "commit";
-/// Current commit format version (2: exact id sets per segment; version 1,
-/// with only the smallest and largest id, is still read).
-pub const COMMIT_VERSION: u32 = 2;
+/// Current commit format version (3: the index's [`IndexId`]; 2: exact id
+/// sets per segment; versions 1 and 2 are still read, with an unknown
+/// index id, and version 1 with only the smallest and largest id).
+pub const COMMIT_VERSION: u32 = 3;
 const PREFIX: &str = "commit-";
 
 /// One file of a segment, as recorded in a commit.
@@ -207,6 +209,9 @@ fn utf8(r: &mut ByteReader<'_>) -> Result<String> {
 pub struct Commit {
     /// Generation, increasing by one per commit.
     pub generation: u64,
+    /// The index this commit belongs to ([`IndexId::UNKNOWN`] for commits
+    /// of format versions 1 and 2).
+    pub index_id: IndexId,
     /// The schema.
     pub schema: Schema,
     /// The segments, oldest first.
@@ -267,6 +272,7 @@ impl Commit {
     fn encode(&self) -> Vec<u8> {
         let mut w = ByteWriter::new();
         w.vint(self.generation);
+        w.bytes(&self.index_id.0);
         self.schema.encode(&mut w);
         w.vint(self.next_segment);
         w.vint(self.wal_position);
@@ -320,6 +326,10 @@ impl Commit {
                 .err_value(generation, gen, "generation differs from file name")
                 .into());
         }
+        let mut index_id = IndexId::UNKNOWN;
+        if version >= 3 {
+            index_id.0.copy_from_slice(r.take(16)?);
+        }
         let schema = Schema::decode(&mut r)?;
         let idf = id_field(&schema).map(|f| f.0 as u32);
         let next_segment = r.vint()?;
@@ -339,6 +349,7 @@ impl Commit {
         }
         Ok(Commit {
             generation,
+            index_id,
             schema,
             segments,
             next_segment,
@@ -385,6 +396,7 @@ mod tests {
         let dir = RamDirectory::new();
         let c = Commit {
             generation: 3,
+            index_id: IndexId::fresh(),
             schema: Schema::logs(),
             segments: vec![segment(Some(IdSet::from_values([1, 2, 3, 9])))],
             next_segment: 1,

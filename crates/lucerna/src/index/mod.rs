@@ -4,10 +4,12 @@ pub(crate) mod buffer;
 pub mod check;
 pub mod commit;
 pub mod corrupt_marker;
+pub mod evidence;
 pub(crate) mod field_stats;
 pub(crate) mod file_refs;
 pub(crate) mod flush;
 mod id_set;
+pub mod identity;
 pub(crate) mod merger;
 pub mod page_budget;
 pub mod reader;
@@ -77,6 +79,7 @@ impl Index {
         let _lock = dir.try_lock(writer::WRITE_LOCK)?;
         Commit {
             generation: 1,
+            index_id: identity::IndexId::fresh(),
             schema: schema.clone(),
             segments: Vec::new(),
             next_segment: 0,

@@ -42,6 +42,7 @@ use crate::index::check::{check_index_with, refresh_markers, CheckOptions, Check
 use crate::index::commit::{next_segment_number, Commit, FileEntry, SegmentMeta};
 use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
 use crate::index::id_set::IdSet;
+use crate::index::identity::IndexId;
 use crate::index::replica::{copy_verified, CopyError};
 use crate::index::verify::{verify_envelope, verify_file};
 use crate::index::writer::{WriterConfig, WRITE_LOCK};
@@ -487,7 +488,7 @@ impl Repair<'_> {
                 continue;
             }
             let to = target.as_ref().map(|t| t.0.wal_position);
-            match wal_covers(self.dir(), c.wal_position, to) {
+            match wal_covers(self.dir(), c.index_id, c.wal_position, to) {
                 Ok(()) => return self.execute_revert(c, src, plan, newest_gen),
                 Err(why) => {
                     self.note(format!(
@@ -871,10 +872,16 @@ impl Repair<'_> {
     }
 }
 
-/// Whether the write-ahead log in `dir` holds every operation after log
-/// position `from` (up to `to`, the newest commit's position, when known).
-/// `Err` says why not.
-fn wal_covers(dir: &dyn Directory, from: u64, to: Option<u64>) -> std::result::Result<(), String> {
+/// Whether the write-ahead log of index `index_id` in `dir` holds every
+/// operation after log position `from` (up to `to`, the newest commit's
+/// position, when known): no damage, no foreign file in that range, and
+/// every sequence number present. `Err` says why not.
+fn wal_covers(
+    dir: &dyn Directory,
+    index_id: IndexId,
+    from: u64,
+    to: Option<u64>,
+) -> std::result::Result<(), String> {
     if let Some(to) = to {
         if to == from && from > 0 {
             // No operation between the two commits (merges only).
@@ -890,13 +897,21 @@ fn wal_covers(dir: &dyn Directory, from: u64, to: Option<u64>) -> std::result::R
             "the write-ahead log starts at position {first}, after the commit's position {from}"
         ));
     }
-    let (_, rep) = read_logs(dir, from, ReplayMode::Strict)
+    let (_, rep) = read_logs(dir, index_id, from, ReplayMode::Strict)
         .map_err(|e| format!("the write-ahead log cannot be replayed: {e}"))?;
-    match to {
-        Some(to) if rep.max_lsn < to => Err(format!(
-            "the write-ahead log ends at position {}, before the newest commit's {to}",
-            rep.max_lsn
-        )),
-        _ => Ok(()),
+    if let Some(to) = to {
+        if let Some(&(a, b)) = rep.gaps.iter().find(|g| g.0 <= to) {
+            return Err(format!(
+                "operations {a}..={} are missing from the write-ahead log",
+                b.min(to)
+            ));
+        }
+        if rep.max_lsn < to {
+            return Err(format!(
+                "the write-ahead log ends at position {}, before the newest commit's {to}",
+                rep.max_lsn
+            ));
+        }
     }
+    Ok(())
 }

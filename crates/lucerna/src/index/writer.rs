@@ -33,6 +33,7 @@ use crate::index::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
+use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
@@ -221,6 +222,8 @@ struct State {
 struct Inner {
     /// Enforced by the near-real-time searchers (see [`PageBudget`]).
     page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
+    /// The index's identity, recorded in every commit and log file.
+    index_id: IndexId,
     dir: Arc<dyn Directory>,
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
@@ -391,6 +394,13 @@ impl IndexWriter {
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
         let lock = dir.try_lock(WRITE_LOCK)?;
         let commit = Commit::read_latest(dir.as_ref())?;
+        // An index written before identities existed gets one now; its
+        // next commit records it.
+        let index_id = if commit.index_id.is_known() {
+            commit.index_id
+        } else {
+            IndexId::fresh()
+        };
         if commit.schema != *schema {
             return Err(Error::Schema(
                 "index schema differs from the writer's".into(),
@@ -412,12 +422,22 @@ impl IndexWriter {
         let next_segment = next_segment_number(dir.as_ref(), commit.next_segment)?;
         // Every logged operation after the commit's position is replayed
         // below; sequence numbers continue after the highest one logged.
-        let (replay, mut replay_report) =
-            wal::read_logs(dir.as_ref(), commit.wal_position, config.replay_mode)?;
+        let (replay, mut replay_report) = wal::read_logs(
+            dir.as_ref(),
+            index_id,
+            commit.wal_position,
+            config.replay_mode,
+        )?;
         let base = commit.wal_position.max(replay_report.max_lsn);
         let wal = match config.durability {
             Durability::None => None,
-            d => Some(WalWriter::create(dir.clone(), base + 1, d)?),
+            d => Some(WalWriter::create(
+                dir.clone(),
+                base + 1,
+                d,
+                index_id,
+                commit.generation,
+            )?),
         };
         let state = State {
             segments,
@@ -445,6 +465,7 @@ impl IndexWriter {
         };
         let inner = Arc::new(Inner {
             page_budget: parking_lot::RwLock::new(None),
+            index_id,
             dir,
             schema,
             analyzer,
@@ -967,6 +988,7 @@ impl IndexWriter {
         }
         let commit = Commit {
             generation: st.last_commit.generation + 1,
+            index_id: self.inner.index_id,
             schema: (*self.inner.schema).clone(),
             segments: st.segments.iter().map(|s| s.meta.clone()).collect(),
             next_segment: st.next_segment,
@@ -982,7 +1004,7 @@ impl IndexWriter {
         // error says so (as any commit error, the caller cannot tell
         // whether the commit is durable; reopening settles it).
         let rolled = match &self.inner.wal {
-            Some(wal) => wal.roll(wal_position + 1),
+            Some(wal) => wal.roll(wal_position + 1, gen),
             None => Ok(()),
         };
         self.delete_unused(&st)?;

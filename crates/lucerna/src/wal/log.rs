@@ -17,6 +17,7 @@
 use super::record::{encode_header, file_name, RecordRef};
 use super::Durability;
 use crate::error::{Error, Result};
+use crate::index::identity::IndexId;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use lucerna_store::{Directory, FileWrite};
 use parking_lot::{Condvar, Mutex};
@@ -55,6 +56,8 @@ struct LogState {
 
 struct Shared {
     dir: Arc<dyn Directory>,
+    /// The index every file of this log names.
+    index_id: IndexId,
     state: Mutex<LogState>,
     /// Signalled when a sync round ends.
     round: Condvar,
@@ -82,9 +85,15 @@ fn failed_error(msg: &str) -> Error {
     ))
 }
 
-/// Creates log file `wal-<first_lsn>.log`, writes its header and makes
-/// file and name durable.
-fn start_file(dir: &dyn Directory, first_lsn: u64) -> Result<(Box<dyn FileWrite>, String)> {
+/// Creates log file `wal-<first_lsn>.log` of index `index_id`, started
+/// when `base_generation` is the newest commit, writes its header and
+/// makes file and name durable.
+fn start_file(
+    dir: &dyn Directory,
+    first_lsn: u64,
+    index_id: IndexId,
+    base_generation: u64,
+) -> Result<(Box<dyn FileWrite>, String)> {
     let name = file_name(first_lsn);
     if dir.exists(&name)? {
         // A file of a session that acknowledged nothing past its header
@@ -92,23 +101,27 @@ fn start_file(dir: &dyn Directory, first_lsn: u64) -> Result<(Box<dyn FileWrite>
         dir.delete(&name)?;
     }
     let mut f = dir.create(&name)?;
-    f.write_all(&encode_header(first_lsn))?;
+    f.write_all(&encode_header(first_lsn, index_id, base_generation))?;
     f.sync()?;
     dir.sync_dir()?;
     Ok((f, name))
 }
 
 impl WalWriter {
-    /// Starts a new log file whose records begin at `first_lsn`.
+    /// Starts a new log file of index `index_id` whose records begin at
+    /// `first_lsn`, when `base_generation` is the newest commit.
     /// `durability` must not be [`Durability::None`].
     pub fn create(
         dir: Arc<dyn Directory>,
         first_lsn: u64,
         durability: Durability,
+        index_id: IndexId,
+        base_generation: u64,
     ) -> Result<WalWriter> {
-        let (file, name) = start_file(dir.as_ref(), first_lsn)?;
+        let (file, name) = start_file(dir.as_ref(), first_lsn, index_id, base_generation)?;
         let shared = Arc::new(Shared {
             dir,
+            index_id,
             state: Mutex::new(LogState {
                 file: Some(file),
                 name,
@@ -185,10 +198,11 @@ impl WalWriter {
         self.shared.wait_durable(t)
     }
 
-    /// Finishes the current file and starts `wal-<first_lsn>.log`. The
-    /// caller guarantees that no append runs concurrently and that every
-    /// later record has an lsn ≥ `first_lsn`.
-    pub fn roll(&self, first_lsn: u64) -> Result<()> {
+    /// Finishes the current file and starts `wal-<first_lsn>.log`, naming
+    /// `base_generation` as the newest commit. The caller guarantees that
+    /// no append runs concurrently and that every later record has an
+    /// lsn ≥ `first_lsn`.
+    pub fn roll(&self, first_lsn: u64, base_generation: u64) -> Result<()> {
         self.sync_all()?;
         let mut st = self.shared.state.lock();
         if let Some(m) = &st.failed {
@@ -199,7 +213,7 @@ impl WalWriter {
             if let Some(f) = st.file.take() {
                 f.finish()?;
             }
-            start_file(dir, first_lsn)
+            start_file(dir, first_lsn, self.shared.index_id, base_generation)
         })();
         match result {
             Ok((f, name)) => {

@@ -22,8 +22,11 @@ pub mod record;
 mod replay;
 
 pub use log::{WalStats, WalWriter};
-pub use record::{Record, RecordRef};
-pub use replay::{list_logs, read_logs, ReplayMode, ReplayReport, SkippedSpan};
+pub use record::{LogHeader, Record, RecordRef};
+pub use replay::{
+    list_logs, newest_commit_in_logs, read_log_headers, read_logs, ForeignLog, ReplayMode,
+    ReplayReport, SkippedSpan,
+};
 
 use lucerna_store::{Directory, Result as StoreResult};
 use std::time::Duration;

@@ -1,11 +1,14 @@
 //! Write-ahead-log records: what one acknowledged operation looks like on
 //! disk, and how a log file is laid out.
 //!
-//! A log file `wal-<first lsn, 20 digits>.log` is a 20-byte header followed
+//! A log file `wal-<first lsn, 20 digits>.log` is a 44-byte header followed
 //! by records:
 //!
 //! ```text
-//! header:  "LWAL" | u32 version (1) | u64 first_lsn | u32 CRC32 of the 16 bytes before
+//! header:  "LWAL" | u32 version (2) | u64 first_lsn | 16-byte index id
+//!          | u64 base generation (the newest commit when the file started)
+//!          | u32 CRC32 of the 40 bytes before
+//!          (version 1: "LWAL" | u32 1 | u64 first_lsn | u32 CRC32 of the 16 bytes before)
 //! record:  u32 body_len | u32 CRC32(body) | body
 //! body:    u64 lsn | u8 kind | payload
 //!          kind 1 add:      document
@@ -21,16 +24,20 @@
 //! reproduces exactly the order in which deletes saw documents.
 
 use crate::document::{Document, Value};
+use crate::index::identity::IndexId;
 use crate::schema::Field;
 use lucerna_codec::{ByteReader, ByteWriter};
 use lucerna_store::{Result as StoreResult, StoreError};
 
 /// Magic bytes at the start of every log file.
 pub const WAL_MAGIC: &[u8; 4] = b"LWAL";
-/// Current log format version.
-pub const WAL_VERSION: u32 = 1;
-/// Bytes of a log file's header.
-pub const HEADER_LEN: usize = 20;
+/// Current log format version (2: the header names the index and the
+/// newest commit; version 1 is still read).
+pub const WAL_VERSION: u32 = 2;
+/// Bytes of a log file's header (version 2).
+pub const HEADER_LEN: usize = 44;
+/// Bytes of a version-1 header.
+pub const HEADER_V1_LEN: usize = 20;
 /// Bytes of a record's frame (length and CRC) before its body.
 pub const FRAME_LEN: usize = 8;
 
@@ -38,6 +45,12 @@ const KIND_ADD: u8 = 1;
 const KIND_DELETE: u8 = 2;
 const KIND_UPDATE: u8 = 3;
 const KIND_ROLLBACK: u8 = 4;
+
+/// True for a byte that is the kind of some record (what a search for
+/// the next intact record after damage filters candidates by).
+pub(crate) fn is_record_kind(kind: u8) -> bool {
+    matches!(kind, KIND_ADD | KIND_DELETE | KIND_UPDATE | KIND_ROLLBACK)
+}
 
 /// One logged operation.
 #[derive(Debug, Clone, PartialEq)]
@@ -270,55 +283,106 @@ fn decode_doc(r: &mut ByteReader<'_>) -> StoreResult<Document> {
     Ok(doc)
 }
 
-/// The header of a log file whose first record has sequence number `first_lsn`.
-pub fn encode_header(first_lsn: u64) -> [u8; HEADER_LEN] {
+/// A log file's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogHeader {
+    /// Format version (1 or 2).
+    pub version: u32,
+    /// Sequence number of the file's first record.
+    pub first_lsn: u64,
+    /// The index the log belongs to ([`IndexId::UNKNOWN`] in version 1).
+    pub index_id: IndexId,
+    /// The newest commit generation when the file was started: a log file
+    /// started after commit `g` proves that commit `g` existed (version 2;
+    /// `None` in version 1).
+    pub base_generation: Option<u64>,
+    /// Bytes of the header.
+    pub len: usize,
+}
+
+/// The header of a log file of index `index_id`, whose first record has
+/// sequence number `first_lsn`, started when `base_generation` was the
+/// newest commit.
+pub fn encode_header(first_lsn: u64, index_id: IndexId, base_generation: u64) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(WAL_MAGIC);
     h[4..8].copy_from_slice(&WAL_VERSION.to_le_bytes());
     h[8..16].copy_from_slice(&first_lsn.to_le_bytes());
-    let crc = crc32fast::hash(&h[..16]);
-    h[16..].copy_from_slice(&crc.to_le_bytes());
+    h[16..32].copy_from_slice(&index_id.0);
+    h[32..40].copy_from_slice(&base_generation.to_le_bytes());
+    let crc = crc32fast::hash(&h[..40]);
+    h[40..].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// Checks a header and returns its first lsn.
-pub fn decode_header(file: &str, h: &[u8]) -> StoreResult<u64> {
-    if h.len() < HEADER_LEN {
+/// Checks a header (version 1 or 2) at the start of `h` and decodes it.
+/// An unknown version is [`StoreError::Corrupt`] with reason
+/// `unsupported log version` (newer software wrote it, or the bytes are
+/// damaged: the header's checksum cannot be located to tell which).
+pub fn decode_header(file: &str, h: &[u8]) -> StoreResult<LogHeader> {
+    if h.len() < 8 {
         return Err(StoreError::corrupt(
             file,
             0,
-            HEADER_LEN as u64,
+            HEADER_V1_LEN as u64,
             h.len() as u64,
             "log header truncated",
-        ));
-    }
-    let expected = crc32fast::hash(&h[..16]);
-    let actual = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
-    if expected != actual {
-        return Err(StoreError::corrupt(
-            file,
-            16,
-            expected as u64,
-            actual as u64,
-            "log header checksum mismatch",
         ));
     }
     if &h[..4] != WAL_MAGIC {
         return Err(StoreError::corrupt(file, 0, 0, 0, "not a write-ahead log"));
     }
     let version = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-    if version != WAL_VERSION {
+    let len = match version {
+        1 => HEADER_V1_LEN,
+        2 => HEADER_LEN,
+        v => {
+            return Err(StoreError::corrupt(
+                file,
+                4,
+                WAL_VERSION as u64,
+                v as u64,
+                "unsupported log version",
+            ))
+        }
+    };
+    if h.len() < len {
         return Err(StoreError::corrupt(
             file,
-            4,
-            WAL_VERSION as u64,
-            version as u64,
-            "unsupported log version",
+            0,
+            len as u64,
+            h.len() as u64,
+            "log header truncated",
         ));
     }
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&h[8..16]);
-    Ok(u64::from_le_bytes(b))
+    let expected = crc32fast::hash(&h[..len - 4]);
+    let actual = u32::from_le_bytes([h[len - 4], h[len - 3], h[len - 2], h[len - 1]]);
+    if expected != actual {
+        return Err(StoreError::corrupt(
+            file,
+            (len - 4) as u64,
+            expected as u64,
+            actual as u64,
+            "log header checksum mismatch",
+        ));
+    }
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    let mut header = LogHeader {
+        version,
+        first_lsn: u64_at(8),
+        index_id: IndexId::UNKNOWN,
+        base_generation: None,
+        len,
+    };
+    if version >= 2 {
+        header.index_id.0.copy_from_slice(&h[16..32]);
+        header.base_generation = Some(u64_at(32));
+    }
+    Ok(header)
 }
 
 /// File name of the log whose first record is `first_lsn`.
@@ -398,11 +462,35 @@ mod tests {
 
     #[test]
     fn header_and_names() {
-        let h = encode_header(42);
-        assert_eq!(decode_header("w", &h).unwrap(), 42);
-        let mut bad = h;
-        bad[9] ^= 1;
-        assert!(decode_header("w", &bad).unwrap_err().is_corrupt());
+        let id = IndexId::fresh();
+        let h = encode_header(42, id, 7);
+        let d = decode_header("w", &h).unwrap();
+        assert_eq!(
+            (d.first_lsn, d.index_id, d.base_generation),
+            (42, id, Some(7))
+        );
+        assert_eq!(d.len, HEADER_LEN);
+        for i in 0..HEADER_LEN * 8 {
+            let mut bad = h;
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(
+                decode_header("w", &bad).unwrap_err().is_corrupt(),
+                "bit {i}"
+            );
+        }
+        // Version 1: no identity, no base generation.
+        let mut v1 = [0u8; HEADER_V1_LEN];
+        v1[..4].copy_from_slice(WAL_MAGIC);
+        v1[4..8].copy_from_slice(&1u32.to_le_bytes());
+        v1[8..16].copy_from_slice(&42u64.to_le_bytes());
+        let crc = crc32fast::hash(&v1[..16]);
+        v1[16..].copy_from_slice(&crc.to_le_bytes());
+        let d = decode_header("w", &v1).unwrap();
+        assert_eq!(
+            (d.first_lsn, d.index_id, d.base_generation),
+            (42, IndexId::UNKNOWN, None)
+        );
+        assert_eq!(d.len, HEADER_V1_LEN);
         assert_eq!(parse_file_name(&file_name(42)), Some(42));
         assert_eq!(parse_file_name("wal-42.log"), None);
         assert!(file_name(9) < file_name(10));
