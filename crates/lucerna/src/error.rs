@@ -24,6 +24,23 @@ pub enum Error {
     /// The index directory holds no commit.
     #[error("no commit found in the index directory")]
     NoCommit,
+    /// A newer commit than the newest in the directory existed (a log
+    /// file of the index names it) and is missing: serving the older one
+    /// would miss what it held. `repair` restores or rebuilds it; a reader
+    /// asked to ([`Index::allow_older_commit`](crate::Index::allow_older_commit))
+    /// serves the older one and says so.
+    #[error(
+        "commit-{missing} is missing (log file `{evidence}` was started after it); the newest \
+         commit here is {newest}: run `lucerna repair`"
+    )]
+    MissingCommit {
+        /// The missing generation.
+        missing: u64,
+        /// The newest commit in the directory (`none` if there is none).
+        newest: String,
+        /// The file that proves the missing commit existed.
+        evidence: String,
+    },
     /// The writer was closed or failed and must be reopened.
     #[error("index writer is closed: {0}")]
     Closed(String),

@@ -11,10 +11,13 @@ use crate::index::commit::{Commit, FileEntry, SegmentMeta};
 use crate::index::corrupt_marker::{
     list_markers, mark_corrupt, marker_file_name, parse_marker_file_name, read_marker,
 };
+use crate::index::evidence::{Evidence, ForeignFile};
 use crate::index::file_refs::FileRefs;
+use crate::index::identity::IndexId;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::{verify_file, Verify};
 use crate::search::scorer::TERMINATED;
+use crate::wal::{read_logs, ReplayMode, SkippedSpan};
 use lucerna_store::{Directory, StoreError};
 use std::sync::Arc;
 
@@ -154,15 +157,63 @@ pub struct CheckReport {
     pub markers: Vec<MarkerReport>,
     /// Live documents (of the intact segments).
     pub docs: u64,
+    /// The index's identity (see [`Evidence`]).
+    pub index_id: IndexId,
+    /// The write-ahead log against the checked commit.
+    pub log: LogCheck,
+    /// The older kept commits (the fallbacks `repair` relies on), newest
+    /// first.
+    pub fallbacks: Vec<FallbackCheck>,
+    /// Files of another index (each is also a problem).
+    pub foreign: Vec<ForeignFile>,
+    /// A newer commit than the checked one existed and is missing (also a
+    /// problem).
+    pub missing_newest: Option<u64>,
+}
+
+/// The write-ahead log, as [`check_index`] found it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogCheck {
+    /// Log files of this index.
+    pub files: usize,
+    /// Operations logged after the checked commit's position: acknowledged,
+    /// not yet in a commit. A writer replays them when it opens (a running
+    /// writer holds them in memory); `repair` commits them.
+    pub pending: u64,
+    /// Highest sequence number logged.
+    pub max_lsn: u64,
+    /// Torn tails (never acknowledged).
+    pub torn: Vec<SkippedSpan>,
+    /// Damage to records the commit already holds: harmless, reported.
+    pub covered_damage: Vec<SkippedSpan>,
+}
+
+/// The check of one older kept commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FallbackCheck {
+    /// Its generation.
+    pub generation: u64,
+    /// What is damaged in it (files the newest commit shares are checked
+    /// with the newest commit).
+    pub problems: Vec<Problem>,
 }
 
 impl CheckReport {
-    /// True when nothing is wrong: a readable commit, no problem, and no
-    /// segment of it marked corrupt.
+    /// True when nothing is wrong with what the index serves: a readable
+    /// newest commit, no problem (the log after it, foreign files and a
+    /// missing newer commit included), and no segment of it marked
+    /// corrupt. Damage to older kept commits is reported apart: see
+    /// [`fallbacks_intact`](Self::fallbacks_intact).
     pub fn healthy(&self) -> bool {
         self.problems.is_empty()
             && self.generation.is_some()
             && !self.markers.iter().any(|m| m.active)
+    }
+
+    /// True when every older kept commit verifies (what `repair` falls
+    /// back to when the newest commit's files are damaged).
+    pub fn fallbacks_intact(&self) -> bool {
+        self.fallbacks.iter().all(|f| f.problems.is_empty())
     }
 }
 
@@ -316,42 +367,153 @@ fn marker_reports(dir: &dyn Directory, commit: Option<&Commit>) -> Result<Vec<Ma
     Ok(out)
 }
 
+/// How many times a check starts again on the newest commit when a
+/// writer superseded the commit it was checking (see [`check_index_with`]).
+const MAX_ATTEMPTS: usize = 20;
+
 /// [`check_index`] with options.
+///
+/// The check pins the commit it checks the only way another process's
+/// writer allows: when it found a problem and the directory's commits
+/// changed meanwhile (a writer committed and deleted files of the commit
+/// being checked), it checks the newest commit again, so a writer at work
+/// never makes a healthy index look damaged. Markers are written only for
+/// problems that survive that confirmation.
 pub fn check_index_with(dir: &Arc<dyn Directory>, options: CheckOptions) -> Result<CheckReport> {
-    let deep = options.deep;
+    let mut attempt = 0;
+    loop {
+        let before = Commit::list_generations(dir.as_ref())?;
+        let (mut report, damaged) = check_once(dir, options.deep)?;
+        let after = Commit::list_generations(dir.as_ref())?;
+        let disturbed = before != after
+            && (!report.problems.is_empty()
+                || report.fallbacks.iter().any(|f| !f.problems.is_empty()));
+        if disturbed && attempt + 1 < MAX_ATTEMPTS {
+            attempt += 1;
+            continue;
+        }
+        if options.write_markers {
+            for (seg, e) in &damaged {
+                mark_corrupt(dir.as_ref(), seg, e);
+            }
+        }
+        let commit = match report.generation {
+            Some(g) => Commit::read(dir.as_ref(), g).ok(),
+            None => None,
+        };
+        set_markers(&mut report, marker_reports(dir.as_ref(), commit.as_ref())?);
+        return Ok(report);
+    }
+}
+
+/// One pass of the check: the report without markers, and the damaged
+/// segments with their first corruption (for markers).
+fn check_once(
+    dir: &Arc<dyn Directory>,
+    deep: bool,
+) -> Result<(CheckReport, Vec<(SegmentMeta, Error)>)> {
+    let evidence = Evidence::gather(dir.as_ref())?;
     let mut report = CheckReport {
         generation: None,
+        index_id: evidence.index_id,
         segments: Vec::new(),
         problems: Vec::new(),
         markers: Vec::new(),
         docs: 0,
+        log: LogCheck::default(),
+        fallbacks: Vec::new(),
+        foreign: evidence.foreign.clone(),
+        missing_newest: None,
     };
-    let gens = Commit::list_generations(dir.as_ref())?;
-    let Some(&gen) = gens.last() else {
+    for f in &evidence.foreign {
         report.problems.push(Problem {
-            file: "commit-*".into(),
+            file: f.file.clone(),
+            kind: file_kind(&f.file),
+            segment: None,
+            offset: None,
+            message: format!(
+                "belongs to another index (id {}; this index is {}): never trusted or replayed; \
+                 `repair` sets it aside",
+                f.index_id, evidence.index_id
+            ),
+            missing: false,
+        });
+    }
+    if let Some((g, pos, file)) = evidence.missing_newest() {
+        report.missing_newest = Some(g);
+        report.problems.push(Problem {
+            file: Commit::file_name(g),
             kind: "commit manifest",
             segment: None,
             offset: None,
-            message: "no commit found".into(),
+            message: format!(
+                "the newest commit is missing: log file `{file}` was started after {} (which \
+                 covered operations up to {pos}), but the newest commit here is {}; searches \
+                 would miss what it held. `repair` restores it from a replica or rebuilds it \
+                 from an older commit plus the log",
+                Commit::file_name(g),
+                evidence
+                    .newest_on_disk()
+                    .map(Commit::file_name)
+                    .unwrap_or_else(|| "none".into())
+            ),
             missing: true,
         });
-        report.markers = marker_reports(dir.as_ref(), None)?;
-        return Ok(report);
-    };
-    let commit = match Commit::read(dir.as_ref(), gen) {
-        Ok(c) => c,
-        Err(e) => {
-            report
-                .problems
-                .push(problem_from(&e, &Commit::file_name(gen), None));
-            report.markers = marker_reports(dir.as_ref(), None)?;
-            return Ok(report);
+    }
+    // The newest commit of this index (a foreign newest one is skipped).
+    let newest_any = Commit::list_generations(dir.as_ref())?.last().copied();
+    let gen = match (evidence.newest_on_disk(), evidence.unreadable.last()) {
+        (Some(g), Some(u)) if u.0 > g => Err(u.clone()),
+        (Some(g), _) => Ok(g),
+        (None, Some(u)) => Err(u.clone()),
+        (None, None) => {
+            if newest_any.is_none() {
+                report.problems.push(Problem {
+                    file: "commit-*".into(),
+                    kind: "commit manifest",
+                    segment: None,
+                    offset: None,
+                    message: "no commit found".into(),
+                    missing: true,
+                });
+            }
+            return Ok((report, Vec::new()));
         }
     };
-    report.generation = Some(gen);
+    let commit = match gen {
+        Ok(g) => Commit::read(dir.as_ref(), g),
+        Err((g, _)) => Commit::read(dir.as_ref(), g),
+    };
+    let commit = match commit {
+        Ok(c) => c,
+        Err(e) => {
+            let g = match gen {
+                Ok(g) | Err((g, _)) => g,
+            };
+            report
+                .problems
+                .push(problem_from(&e, &Commit::file_name(g), None));
+            return Ok((report, Vec::new()));
+        }
+    };
+    report.generation = Some(commit.generation);
+    let damaged = check_segments(dir, &commit, deep, &mut report);
+    check_log(dir.as_ref(), &commit, evidence.index_id, &mut report);
+    check_fallbacks(dir.as_ref(), &commit, &evidence, &mut report);
+    Ok((report, damaged))
+}
+
+/// Checks every segment of `commit` (files, then structures), adding to
+/// the report. Returns the damaged segments with their first corruption.
+fn check_segments(
+    dir: &Arc<dyn Directory>,
+    commit: &Commit,
+    deep: bool,
+    report: &mut CheckReport,
+) -> Vec<(SegmentMeta, Error)> {
     let schema = Arc::new(commit.schema.clone());
     let refs = FileRefs::default();
+    let mut damaged = Vec::new();
     for seg in &commit.segments {
         let mut sc = SegmentCheck {
             name: seg.name.clone(),
@@ -428,16 +590,108 @@ pub fn check_index_with(dir: &Arc<dyn Directory>, options: CheckOptions) -> Resu
                 }
             }
         }
-        if let (true, Some(e)) = (options.write_markers, &first_corruption) {
-            mark_corrupt(dir.as_ref(), seg, e);
+        if let Some(e) = first_corruption {
+            damaged.push((seg.clone(), e));
         }
         if sc.ok {
             report.docs += seg.num_live() as u64;
         }
         report.segments.push(sc);
     }
-    set_markers(&mut report, marker_reports(dir.as_ref(), Some(&commit))?);
-    Ok(report)
+    damaged
+}
+
+/// Reads the write-ahead log against `commit`'s position: records after it
+/// must be intact (else a problem naming file and offset); damage to
+/// records the commit covers is reported as harmless.
+fn check_log(dir: &dyn Directory, commit: &Commit, index_id: IndexId, report: &mut CheckReport) {
+    let id = if index_id.is_known() {
+        index_id
+    } else {
+        commit.index_id
+    };
+    match read_logs(dir, id, commit.wal_position, ReplayMode::Lenient) {
+        Ok((records, rep)) => {
+            report.log = LogCheck {
+                files: rep.files,
+                pending: records.len() as u64,
+                max_lsn: rep.max_lsn,
+                torn: rep.torn,
+                covered_damage: rep.covered_damage,
+            };
+            for sp in rep.skipped {
+                let lost = match sp.lsns {
+                    Some((a, b)) if a <= b => format!("; operations {a}..={b} are unreadable"),
+                    _ => String::new(),
+                };
+                report.problems.push(Problem {
+                    kind: file_kind(&sp.file),
+                    file: sp.file,
+                    segment: None,
+                    offset: Some(sp.offset),
+                    message: format!(
+                        "{} ({} bytes) after the newest commit's position {}{lost}: a writer \
+                         refuses to open; `repair --allow-loss` drops them and lists what is lost",
+                        sp.reason, sp.len, commit.wal_position
+                    ),
+                    missing: false,
+                });
+            }
+        }
+        Err(e) => report.problems.push(Problem {
+            file: e_file(&e),
+            kind: "write-ahead log",
+            segment: None,
+            offset: None,
+            message: e.to_string(),
+            missing: false,
+        }),
+    }
+}
+
+fn e_file(e: &StoreError) -> String {
+    e.file().to_string()
+}
+
+/// Verifies every older kept commit (its manifest, and every file of it
+/// the newest commit does not share) and reports damage to these
+/// fallbacks separately.
+fn check_fallbacks(dir: &dyn Directory, newest: &Commit, ev: &Evidence, report: &mut CheckReport) {
+    let shared: std::collections::HashSet<String> = newest.referenced_files().into_iter().collect();
+    let mut older: Vec<u64> = ev
+        .generations
+        .iter()
+        .copied()
+        .filter(|&g| g < newest.generation)
+        .collect();
+    older.extend(
+        ev.unreadable
+            .iter()
+            .map(|u| u.0)
+            .filter(|&g| g < newest.generation),
+    );
+    older.sort_unstable();
+    for g in older.into_iter().rev() {
+        let mut fc = FallbackCheck {
+            generation: g,
+            problems: Vec::new(),
+        };
+        match Commit::read(dir, g) {
+            Ok(c) => {
+                for seg in &c.segments {
+                    for f in seg.files.iter().filter(|f| !shared.contains(&f.name)) {
+                        if let (_, Some((p, _))) = check_file(dir, seg, f) {
+                            fc.problems.push(p);
+                        }
+                    }
+                }
+            }
+            Err(e) => fc
+                .problems
+                .push(problem_from(&e, &Commit::file_name(g), None)),
+        }
+        report.fallbacks.push(fc);
+    }
 }
 
 /// Sets the report's markers, and each segment's.

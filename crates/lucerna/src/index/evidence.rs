@@ -16,7 +16,7 @@
 //!   newest commit on disk is older, a reader would serve a stale state
 //!   and call it complete.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::commit::Commit;
 use crate::index::identity::IndexId;
 use crate::wal::read_log_headers;
@@ -132,6 +132,38 @@ impl Evidence {
             .max()
     }
 
+    /// The newest commit of this index that a reader or writer may serve,
+    /// with the missing newer generation when one is missing and
+    /// `allow_older` is set (else that is [`Error::MissingCommit`]). A
+    /// commit of another index is never returned; an unreadable commit
+    /// newer than every readable one is its error (never silently an older
+    /// one).
+    pub fn newest_commit(
+        &self,
+        dir: &dyn Directory,
+        allow_older: bool,
+    ) -> Result<(Commit, Option<u64>)> {
+        let missing = self.missing_newest();
+        if let (Some((g, _, file)), false) = (&missing, allow_older) {
+            return Err(Error::MissingCommit {
+                missing: *g,
+                newest: self
+                    .newest_on_disk()
+                    .map(Commit::file_name)
+                    .unwrap_or_else(|| "none".into()),
+                evidence: file.clone(),
+            });
+        }
+        let newest = self.newest_on_disk();
+        if let Some(u) = self.unreadable.last() {
+            if newest.is_none_or(|g| u.0 > g) {
+                return Commit::read(dir, u.0).map(|c| (c, None));
+            }
+        }
+        let g = newest.ok_or(Error::NoCommit)?;
+        Ok((Commit::read(dir, g)?, missing.map(|m| m.0)))
+    }
+
     /// A newer commit than every manifest on disk existed (a log file of
     /// this index names it): `(generation, log position it covered, log
     /// file)`.
@@ -146,4 +178,10 @@ impl Evidence {
             _ => None,
         }
     }
+}
+
+/// The newest commit of the index in `dir` that a reader or writer may
+/// serve (see [`Evidence::newest_commit`]).
+pub fn newest_trusted(dir: &dyn Directory, allow_older: bool) -> Result<(Commit, Option<u64>)> {
+    Evidence::gather(dir)?.newest_commit(dir, allow_older)
 }

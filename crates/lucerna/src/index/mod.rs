@@ -57,6 +57,8 @@ pub struct Index {
     refs: FileRefs,
     verify: Verify,
     page_budget: Option<Arc<PageBudget>>,
+    /// Readers may serve an older commit when the newest is missing.
+    allow_older: bool,
 }
 
 impl std::fmt::Debug for Index {
@@ -91,9 +93,13 @@ impl Index {
     }
 
     /// Opens the index in `dir` at its newest commit.
+    ///
+    /// Readers fail with [`Error::MissingCommit`] when a newer commit
+    /// than the newest in the directory existed and is missing (see
+    /// [`allow_older_commit`](Self::allow_older_commit)).
     pub fn open(dir: impl Directory + 'static) -> Result<Index> {
         let dir: Arc<dyn Directory> = Arc::new(dir);
-        let commit = Commit::read_latest(dir.as_ref())?;
+        let (commit, _) = evidence::newest_trusted(dir.as_ref(), true)?;
         Ok(Self::from_parts(dir, commit.schema))
     }
 
@@ -103,7 +109,7 @@ impl Index {
         if Commit::list_generations(dir.as_ref())?.is_empty() {
             Self::create(dir, schema)
         } else {
-            let commit = Commit::read_latest(dir.as_ref())?;
+            let (commit, _) = evidence::newest_trusted(dir.as_ref(), true)?;
             if commit.schema != schema {
                 return Err(Error::Schema(
                     "the existing index has a different schema".into(),
@@ -121,7 +127,17 @@ impl Index {
             refs: FileRefs::default(),
             verify: Verify::default(),
             page_budget: None,
+            allow_older: false,
         }
+    }
+
+    /// With `true`, readers serve the newest commit in the directory even
+    /// when a newer one existed and is missing (it held documents they
+    /// will not find); [`IndexReader::missing_newest`] then says which.
+    /// The default, `false`, fails with [`Error::MissingCommit`].
+    pub fn allow_older_commit(mut self, allow: bool) -> Self {
+        self.allow_older = allow;
+        self
     }
 
     /// Uses `analyzer` for text fields (indexing and query parsing). The
@@ -194,12 +210,15 @@ impl Index {
             self.analyzer.clone(),
             self.refs.clone(),
             self.verify,
+            self.allow_older,
         )
         .map(|r| r.with_page_budget(self.page_budget.clone()))
     }
 
-    /// The newest commit.
+    /// The newest commit of this index (never one of another index; see
+    /// [`allow_older_commit`](Self::allow_older_commit) for a missing
+    /// newest commit).
     pub fn latest_commit(&self) -> Result<Commit> {
-        Commit::read_latest(self.dir.as_ref())
+        evidence::newest_trusted(self.dir.as_ref(), self.allow_older).map(|c| c.0)
     }
 }

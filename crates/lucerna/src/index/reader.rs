@@ -3,6 +3,7 @@
 use crate::analysis::Analyzer;
 use crate::error::Result;
 use crate::index::commit::Commit;
+use crate::index::evidence::newest_trusted;
 use crate::index::file_refs::FileRefs;
 use crate::index::page_budget::PageBudget;
 use crate::index::segment_reader::SegmentReader;
@@ -22,6 +23,10 @@ pub struct IndexReader {
     refs: FileRefs,
     verify: Verify,
     page_budget: Option<Arc<PageBudget>>,
+    /// Serve an older commit when the newest is missing.
+    allow_older: bool,
+    /// The missing newer generation, when serving an older commit.
+    missing: RwLock<Option<u64>>,
     current: RwLock<Searcher>,
 }
 
@@ -40,8 +45,9 @@ impl IndexReader {
         analyzer: Arc<dyn Analyzer>,
         refs: FileRefs,
         verify: Verify,
+        allow_older: bool,
     ) -> Result<IndexReader> {
-        let commit = Commit::read_latest(dir.as_ref())?;
+        let (commit, missing) = newest_trusted(dir.as_ref(), allow_older)?;
         let searcher = Self::open_commit(&dir, &schema, &analyzer, &refs, verify, &commit, None)?;
         Ok(IndexReader {
             dir,
@@ -50,8 +56,17 @@ impl IndexReader {
             refs,
             verify,
             page_budget: None,
+            allow_older,
+            missing: RwLock::new(missing),
             current: RwLock::new(searcher),
         })
+    }
+
+    /// When the reader serves an older commit because a newer one is
+    /// missing (only with [`Index::allow_older_commit`](crate::Index::allow_older_commit)):
+    /// the missing generation. Its searches lack what that commit held.
+    pub fn missing_newest(&self) -> Option<u64> {
+        *self.missing.read()
     }
 
     /// Gives this reader's searchers `budget` (see [`PageBudget`]).
@@ -99,13 +114,18 @@ impl IndexReader {
     }
 
     /// Moves to the newest commit if there is a newer one; returns true
-    /// when it moved.
+    /// when it moved. Fails as [`Index::reader`](crate::Index::reader)
+    /// does when the newest commit is missing or unreadable.
     pub fn reload(&self) -> Result<bool> {
         let gens = Commit::list_generations(self.dir.as_ref())?;
         let cur = self.current.read().clone();
         match gens.last() {
             Some(&g) if g > cur.generation() => {
-                let commit = Commit::read(self.dir.as_ref(), g)?;
+                let (commit, missing) = newest_trusted(self.dir.as_ref(), self.allow_older)?;
+                if commit.generation <= cur.generation() {
+                    return Ok(false);
+                }
+                *self.missing.write() = missing;
                 let s = Self::open_commit(
                     &self.dir,
                     &self.schema,

@@ -86,6 +86,17 @@ pub fn replicate_with(
     commit: &Commit,
     keep_commits: usize,
 ) -> Result<ReplicaReport> {
+    // Never overwrite another index's copy (a misconfigured path).
+    if let Some(g) = replica_generation(replica)? {
+        if let Ok(theirs) = Commit::read(replica, g) {
+            if !commit.index_id.accepts(theirs.index_id) {
+                return Err(Error::InvalidArgument(format!(
+                    "the replica holds another index (id {}; this index is {})",
+                    theirs.index_id, commit.index_id
+                )));
+            }
+        }
+    }
     let mut report = ReplicaReport {
         generation: commit.generation,
         ..ReplicaReport::default()

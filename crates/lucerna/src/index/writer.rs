@@ -31,6 +31,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::index::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
+use crate::index::evidence::Evidence;
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::identity::IndexId;
@@ -216,6 +217,10 @@ struct State {
     last_delete: u64,
     next_segment: u64,
     last_commit: Commit,
+    /// The next commit's generation is above this one too: the newest
+    /// generation any file of the index names (a missing commit's number
+    /// is never reused).
+    generation_floor: u64,
     ids: SplitMix64,
 }
 
@@ -252,6 +257,10 @@ struct Inner {
     replay: Mutex<ReplayReport>,
     /// One entry per replica; the lock also serializes replication.
     replication: Mutex<Vec<ReplicaStatus>>,
+    /// The smallest log position a replica that is not forgotten covers
+    /// (0 when one is unknown; `None` without replicas): the log is kept
+    /// from there on.
+    replica_floor: Mutex<Option<u64>>,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -302,6 +311,47 @@ pub struct ReplicaStatus {
     pub files_copied: u64,
     /// The last replication error (cleared by the next success).
     pub last_error: Option<String>,
+    /// The write-ahead-log position the replica's newest commit covers
+    /// (`None` while unknown: the replica is unreachable, holds no commit
+    /// of this index, or was never written). The log is kept from the
+    /// smallest position of every replica on, so a stale replica plus the
+    /// log still rebuilds every acknowledged operation; an unknown
+    /// position keeps the whole log until the replica catches up or is
+    /// [forgotten](IndexWriter::forget_replica).
+    pub covered_position: Option<u64>,
+    /// Set by [`IndexWriter::forget_replica`]: no longer written, and no
+    /// longer holds the log back.
+    pub forgotten: bool,
+}
+
+/// The replicas' statuses when a writer opens: the generation and log
+/// position of each one's newest commit of this index.
+fn replica_statuses(replicas: &[Arc<dyn Directory>], index_id: IndexId) -> Vec<ReplicaStatus> {
+    replicas
+        .iter()
+        .map(|r| {
+            let newest = Commit::list_generations(r.as_ref())
+                .ok()
+                .and_then(|g| g.last().copied())
+                .and_then(|g| Commit::read(r.as_ref(), g).ok())
+                .filter(|c| index_id.accepts(c.index_id));
+            ReplicaStatus {
+                generation: newest.as_ref().map(|c| c.generation),
+                covered_position: newest.map(|c| c.wal_position),
+                ..ReplicaStatus::default()
+            }
+        })
+        .collect()
+}
+
+/// The smallest log position the replicas that are not forgotten cover
+/// (an unknown one counts as 0).
+fn replica_floor(statuses: &[ReplicaStatus]) -> Option<u64> {
+    statuses
+        .iter()
+        .filter(|s| !s.forgotten)
+        .map(|s| s.covered_position.unwrap_or(0))
+        .min()
 }
 
 /// The writer's entry for committed segment `meta`, with no pending work.
@@ -393,7 +443,14 @@ impl IndexWriter {
         }
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
         let lock = dir.try_lock(WRITE_LOCK)?;
-        let commit = Commit::read_latest(dir.as_ref())?;
+        // The newest commit of this index (never one of another index).
+        // If a newer one is missing, the log replays what it held (the
+        // log is kept from the oldest kept commit on); generations
+        // continue above every one known, so a missing generation is
+        // never reused under another content.
+        let evidence = Evidence::gather(dir.as_ref())?;
+        let (commit, _) = evidence.newest_commit(dir.as_ref(), true)?;
+        let generation_floor = evidence.newest_known().unwrap_or(0);
         // An index written before identities existed gets one now; its
         // next commit records it.
         let index_id = if commit.index_id.is_known() {
@@ -406,6 +463,7 @@ impl IndexWriter {
                 "index schema differs from the writer's".into(),
             ));
         }
+        let statuses = replica_statuses(&config.replicas, index_id);
         let mut segments = Vec::with_capacity(commit.segments.len());
         for meta in &commit.segments {
             segments.push(committed_segment(
@@ -445,6 +503,7 @@ impl IndexWriter {
             last_delete: 0,
             next_segment,
             last_commit: commit,
+            generation_floor,
             ids: SplitMix64::new(time_seed()),
         };
         let (scheduler, owns_scheduler) = match &config.merge_scheduler {
@@ -484,7 +543,8 @@ impl IndexWriter {
             merges: tracker,
             wal,
             replay: Mutex::new(ReplayReport::default()),
-            replication: Mutex::new(Vec::new()),
+            replica_floor: Mutex::new(replica_floor(&statuses)),
+            replication: Mutex::new(statuses),
             _lock: lock,
         });
         let w = IndexWriter {
@@ -921,15 +981,19 @@ impl IndexWriter {
         if replicas.is_empty() {
             return;
         }
-        let mut status = self.inner.replication.lock();
-        status.resize_with(replicas.len(), ReplicaStatus::default);
         let commit = self.inner.state.lock().last_commit.clone();
         let _pin = self.inner.refs.acquire(commit.referenced_files());
         let keep = self.inner.config.keep_commits;
+        let mut status = self.inner.replication.lock();
+        status.resize_with(replicas.len(), ReplicaStatus::default);
         for (r, st) in replicas.iter().zip(status.iter_mut()) {
+            if st.forgotten {
+                continue;
+            }
             match replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep) {
                 Ok(rep) => {
                     st.generation = Some(rep.generation);
+                    st.covered_position = Some(commit.wal_position);
                     st.bytes_copied += rep.bytes_copied;
                     st.files_copied += rep.files_copied as u64;
                     st.last_error = None;
@@ -939,13 +1003,31 @@ impl IndexWriter {
             st.lag = replica::replication_lag(commit.generation, r.as_ref())
                 .unwrap_or(commit.generation);
         }
+        *self.inner.replica_floor.lock() = replica_floor(&status);
     }
 
     /// Per replica (in [`WriterConfig::replicas`] order): the generation it
-    /// holds, how many commits it is behind, what was copied, and the last
-    /// error. Empty until the first commit with replicas.
+    /// holds, how many commits it is behind, the log position it covers,
+    /// what was copied, and the last error.
     pub fn replication(&self) -> Vec<ReplicaStatus> {
         self.inner.replication.lock().clone()
+    }
+
+    /// Stops writing replica `i` (in [`WriterConfig::replicas`] order) and
+    /// lets the write-ahead log go past what it covers: the explicit way to
+    /// drop a replica that is gone for good (the log is never dropped by
+    /// age). Returns false when there is no such replica.
+    pub fn forget_replica(&self, i: usize) -> bool {
+        let mut status = self.inner.replication.lock();
+        match status.get_mut(i) {
+            Some(st) => {
+                st.forgotten = true;
+                st.covered_position = None;
+                *self.inner.replica_floor.lock() = replica_floor(&status);
+                true
+            }
+            None => false,
+        }
     }
 
     fn commit_locked(&self, user_data: Vec<(String, String)>) -> Result<u64> {
@@ -987,7 +1069,7 @@ impl IndexWriter {
             wal.sync_all()?;
         }
         let commit = Commit {
-            generation: st.last_commit.generation + 1,
+            generation: st.last_commit.generation.max(st.generation_floor) + 1,
             index_id: self.inner.index_id,
             schema: (*self.inner.schema).clone(),
             segments: st.segments.iter().map(|s| s.meta.clone()).collect(),
@@ -1137,8 +1219,12 @@ impl IndexWriter {
         let mut keep: HashSet<String> = HashSet::new();
         let cut = gens.len().saturating_sub(keep_n);
         let mut old_commits = Vec::new();
-        // The log must rebuild the state from every kept commit.
+        // The log must rebuild the state from every kept commit, and from
+        // every replica's newest commit (unknown: from the start).
         let mut covered = st.last_commit.wal_position;
+        if let Some(floor) = *self.inner.replica_floor.lock() {
+            covered = covered.min(floor);
+        }
         for (i, &g) in gens.iter().enumerate() {
             if i < cut
                 && g != st.last_commit.generation

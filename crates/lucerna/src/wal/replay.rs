@@ -122,7 +122,7 @@ pub fn read_log_headers(dir: &dyn Directory) -> StoreResult<Vec<(String, LogHead
     for (_, name) in list_logs(dir)? {
         let bytes = match dir.open(&name) {
             Ok(b) => b,
-            Err(e) if matches!(e, StoreError::NotFound { .. }) => continue,
+            Err(StoreError::NotFound { .. } | StoreError::StillWriting { .. }) => continue,
             Err(e) => return Err(e),
         };
         if let Ok(h) = decode_header(&name, &bytes[..bytes.len().min(super::record::HEADER_LEN)]) {
@@ -176,8 +176,15 @@ pub fn read_logs(
     let mut report = ReplayReport::default();
     let mut scans: Vec<FileScan> = Vec::new();
     for (first, name) in list_logs(dir)? {
+        let bytes = match dir.open(&name) {
+            Ok(b) => b,
+            // Deleted since it was listed (a writer deletes covered logs),
+            // or being written by a writer of this process (a directory
+            // that cannot show a file until it is finished).
+            Err(StoreError::NotFound { .. } | StoreError::StillWriting { .. }) => continue,
+            Err(e) => return Err(e),
+        };
         report.files += 1;
-        let bytes = dir.open(&name)?;
         if let Some(scan) = scan_file(&name, first, &bytes, index_id, &mut report)? {
             scans.push(scan);
         }
