@@ -38,9 +38,10 @@
 
 use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
-use crate::index::check::{check_index_with, refresh_markers, CheckOptions, CheckReport};
+use crate::index::check::{check_index_with, refresh_markers, CheckOptions, CheckReport, Problem};
 use crate::index::commit::{next_segment_number, Commit, FileEntry, SegmentMeta};
 use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
+use crate::index::evidence::Evidence;
 use crate::index::id_set::IdSet;
 use crate::index::identity::IndexId;
 use crate::index::replica::{copy_verified, CopyError};
@@ -52,6 +53,9 @@ use lucerna_store::{Directory, EnvelopeReader};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
+
+/// The suffix a file of another index gets when `repair` sets it aside.
+pub const FOREIGN_SUFFIX: &str = ".foreign";
 
 /// What [`repair`] may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -166,6 +170,14 @@ pub enum RepairAction {
         /// The marker file.
         file: String,
     },
+    /// A file of another index was renamed to `<file>.foreign`: never
+    /// trusted or replayed, kept for the operator.
+    SetAsideForeign {
+        /// The file.
+        file: String,
+        /// The index it names.
+        index_id: IndexId,
+    },
 }
 
 impl fmt::Display for RepairAction {
@@ -219,6 +231,10 @@ impl fmt::Display for RepairAction {
                 segments.join(", ")
             ),
             RepairAction::RemoveMarker { file } => write!(f, "remove marker {file}"),
+            RepairAction::SetAsideForeign { file, index_id } => write!(
+                f,
+                "set aside {file} (it belongs to another index, {index_id}) as {file}{FOREIGN_SUFFIX}"
+            ),
         }
     }
 }
@@ -237,6 +253,25 @@ pub struct LostSegment {
     /// Smallest and largest lost id, when known.
     pub id_range: Option<(u64, u64)>,
     /// Why the segment cannot be restored.
+    pub cause: String,
+}
+
+/// Logged operations dropped (or that would be) with a damaged part of
+/// the write-ahead log after the newest commit's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostOperations {
+    /// The log file.
+    pub file: String,
+    /// Byte offset of the damage.
+    pub offset: u64,
+    /// The sequence numbers of the operations lost (first, last), when
+    /// the records around the damage tell.
+    pub lsns: Option<(u64, u64)>,
+    /// The `id` values of documents the damaged bytes still name (read
+    /// without their checksum: a best effort, possibly incomplete when a
+    /// span held several records; see [`cause`](Self::cause)).
+    pub ids: Vec<u64>,
+    /// What was wrong.
     pub cause: String,
 }
 
@@ -267,6 +302,9 @@ pub struct RepairReport {
     pub actions: Vec<RepairAction>,
     /// Segments dropped (or that would be dropped) with their documents.
     pub lost: Vec<LostSegment>,
+    /// Logged operations dropped (or that would be) with damaged parts of
+    /// the write-ahead log.
+    pub lost_log: Vec<LostOperations>,
     /// Loss that cannot be enumerated, and why (e.g. the newest commit's
     /// manifest is unreadable, so what it held after the intact older
     /// commit is unknown).
@@ -299,11 +337,14 @@ impl RepairReport {
     }
 
     /// The `id` values of every lost document, when every dropped segment
-    /// records them.
+    /// records them (with the ids damaged log records still name).
     pub fn lost_ids(&self) -> Option<IdSet> {
-        self.lost
+        let segs = self
+            .lost
             .iter()
-            .try_fold(IdSet::new(), |acc, l| Some(acc.union(l.ids.as_ref()?)))
+            .try_fold(IdSet::new(), |acc, l| Some(acc.union(l.ids.as_ref()?)))?;
+        let log = IdSet::from_values(self.lost_log.iter().flat_map(|l| l.ids.iter().copied()));
+        Some(segs.union(&log))
     }
 }
 
@@ -347,6 +388,7 @@ pub fn repair_with(
             after: None,
             actions: Vec::new(),
             lost: Vec::new(),
+            lost_log: Vec::new(),
             unknown_loss: None,
             notes: Vec::new(),
             bytes_copied: 0,
@@ -354,7 +396,7 @@ pub fn repair_with(
         replica_cache: HashMap::new(),
         lock: None,
     };
-    if before.healthy() && markers.is_empty() {
+    if before.healthy() && markers.is_empty() && before.log.pending == 0 {
         return Ok(r.report);
     }
     if !options.dry_run {
@@ -403,17 +445,53 @@ impl Repair<'_> {
     }
 
     fn run(&mut self, before: &CheckReport) -> Result<()> {
+        // 0. Files of another index: set aside, never trusted.
+        self.set_aside_foreign(before)?;
+        let ev = Evidence::gather(self.dir())?;
+        let segments_ok = before.segments.iter().all(|s| s.ok)
+            && before.generation.is_some()
+            && before.missing_newest.is_none()
+            && !before.markers.iter().any(|m| m.active);
+        let log_damage: Vec<&Problem> = before
+            .problems
+            .iter()
+            .filter(|p| {
+                p.kind == "write-ahead log" && !before.foreign.iter().any(|f| f.file == p.file)
+            })
+            .collect();
+        if segments_ok {
+            if !log_damage.is_empty() {
+                // Damage after the newest commit's position: only the log
+                // held those operations, so only dropping them helps.
+                return self.drop_damaged_log(ev.index_id, before);
+            }
+            // Acknowledged operations only the log holds: commit them.
+            return self.replay_and_commit(before, ReplayMode::Strict);
+        }
         let local_gens = Commit::list_generations(self.dir())?;
         let newest_local = local_gens.last().copied();
+        // A newer commit than any here that a log file names.
+        let missing = ev.missing_newest();
 
         // The newest commit: here, or the same generation from a replica
         // (any generation when this index has none).
-        let target: Option<(Commit, Source)> = match newest_local {
-            Some(g) => match Commit::read(self.dir(), g) {
+        let target: Option<(Commit, Source)> = match (&missing, newest_local) {
+            (Some((g, _, file)), _) => {
+                self.note(format!(
+                    "{} is missing (log file `{file}` was started after it)",
+                    Commit::file_name(*g)
+                ));
+                let t = self.commit_from_replicas(Some(*g), ev.index_id);
+                if t.is_none() {
+                    self.note(format!("no replica holds {}", Commit::file_name(*g)));
+                }
+                t
+            }
+            (None, Some(g)) => match Commit::read(self.dir(), g) {
                 Ok(c) => Some((c, Source::Index)),
                 Err(e) => {
                     self.note(format!("{}: {e}", Commit::file_name(g)));
-                    let t = self.commit_from_replicas(Some(g));
+                    let t = self.commit_from_replicas(Some(g), ev.index_id);
                     if t.is_none() {
                         self.note(format!(
                             "no replica holds an intact {}",
@@ -423,11 +501,16 @@ impl Repair<'_> {
                     t
                 }
             },
-            None => {
+            (None, None) => {
                 self.note("the index holds no commit".into());
-                self.commit_from_replicas(None)
+                self.commit_from_replicas(None, ev.index_id)
             }
         };
+        // The log position the newest commit covered, when known.
+        let newest_position = target
+            .as_ref()
+            .map(|t| t.0.wal_position)
+            .or(missing.as_ref().map(|m| m.1));
 
         // 1. Everything from replicas.
         let mut target_plan = None;
@@ -464,6 +547,7 @@ impl Repair<'_> {
         let newest_gen = newest_local
             .into_iter()
             .chain(target.as_ref().map(|t| t.0.generation))
+            .chain(ev.newest_known())
             .max();
         let mut fallback: Option<(Commit, Source, CommitPlan)> = None;
         let older = self.older_commits(newest_gen)?;
@@ -487,8 +571,14 @@ impl Repair<'_> {
                 ));
                 continue;
             }
-            let to = target.as_ref().map(|t| t.0.wal_position);
-            match wal_covers(self.dir(), c.index_id, c.wal_position, to) {
+            if !ev.index_id.accepts(c.index_id) {
+                self.note(format!(
+                    "older {} ({src}) belongs to another index",
+                    Commit::file_name(gen)
+                ));
+                continue;
+            }
+            match wal_covers(self.dir(), ev.index_id, c.wal_position, newest_position) {
                 Ok(()) => return self.execute_revert(c, src, plan, newest_gen),
                 Err(why) => {
                     self.note(format!(
@@ -539,6 +629,122 @@ impl Repair<'_> {
         Ok(())
     }
 
+    /// Renames every file of another index to `<file>.foreign`.
+    fn set_aside_foreign(&mut self, before: &CheckReport) -> Result<()> {
+        for f in &before.foreign {
+            self.report.actions.push(RepairAction::SetAsideForeign {
+                file: f.file.clone(),
+                index_id: f.index_id,
+            });
+            if !self.options.dry_run {
+                let aside = format!("{}{FOREIGN_SUFFIX}", f.file);
+                if self.dir().exists(&aside)? {
+                    self.dir().delete(&aside)?;
+                }
+                self.dir().rename(&f.file, &aside)?;
+                self.dir().sync_dir()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a writer (replaying the log after the newest commit's
+    /// position in `mode`), commits and closes it. One new commit: a crash
+    /// before it changes nothing, and a rerun does the same again.
+    fn replay_and_commit(&mut self, before: &CheckReport, mode: ReplayMode) -> Result<()> {
+        let from_position = self.newest_position()?;
+        let mut generation = 0;
+        if !self.options.dry_run {
+            // The writer takes the lock itself.
+            self.lock = None;
+            let mut index = Index::open(self.dir.clone())?;
+            if let Some(a) = &self.analyzer {
+                index = index.with_analyzer(a.clone());
+            }
+            let w = index.writer(WriterConfig::default().no_merges().replay_mode(mode))?;
+            generation = w.commit()?;
+            w.close()?;
+            drop(w);
+            self.lock = self.dir().try_lock(WRITE_LOCK).ok();
+        }
+        self.report.actions.push(RepairAction::ReplayLog {
+            from_position,
+            generation,
+        });
+        if self.report.outcome == RepairOutcome::Healthy {
+            self.report.outcome = RepairOutcome::Repaired;
+        }
+        let _ = before;
+        let latest = match before.generation {
+            Some(g) if self.options.dry_run => Commit::read(self.dir(), g)?,
+            _ => Commit::read_latest(self.dir())?,
+        };
+        self.finish(&latest)
+    }
+
+    /// The newest commit's log position here (0 without a commit).
+    fn newest_position(&self) -> Result<u64> {
+        Ok(match Commit::list_generations(self.dir())?.last() {
+            Some(&g) => Commit::read(self.dir(), g)?.wal_position,
+            None => 0,
+        })
+    }
+
+    /// Damage in the log after the newest commit's position: lists what
+    /// a lenient replay skips; with permission, replays leniently and
+    /// commits.
+    fn drop_damaged_log(&mut self, index_id: IndexId, before: &CheckReport) -> Result<()> {
+        let from = self.newest_position()?;
+        let (_, rep) = read_logs(self.dir(), index_id, from, ReplayMode::Lenient)?;
+        let id_field = before
+            .generation
+            .and_then(|g| Commit::read(self.dir(), g).ok())
+            .and_then(|c| crate::index::id_set::id_field(&c.schema));
+        self.report.lost_log = rep
+            .skipped
+            .iter()
+            .map(|sp| {
+                let ids: Vec<u64> = match id_field {
+                    Some(f) => sp
+                        .unverified_u64s
+                        .iter()
+                        .filter(|(field, _)| *field == f.0)
+                        .map(|(_, v)| *v)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                LostOperations {
+                    file: sp.file.clone(),
+                    offset: sp.offset,
+                    lsns: sp.lsns,
+                    ids,
+                    cause: sp.reason.clone(),
+                }
+            })
+            .collect();
+        let unknown: u64 = self
+            .report
+            .lost_log
+            .iter()
+            .map(|l| match l.lsns {
+                Some((a, b)) if a <= b => (b - a + 1).saturating_sub(l.ids.len() as u64),
+                _ => 1,
+            })
+            .sum();
+        if unknown > 0 {
+            self.report.unknown_loss = Some(format!(
+                "{unknown} damaged log operation(s) cannot be identified (deletes, or records \
+                 whose bytes no longer decode)"
+            ));
+        }
+        if !self.options.allow_loss {
+            self.report.outcome = RepairOutcome::NeedsAllowLoss;
+            return Ok(());
+        }
+        self.report.outcome = RepairOutcome::RepairedWithLoss;
+        self.replay_and_commit(before, ReplayMode::Lenient)
+    }
+
     fn note(&mut self, s: String) {
         self.report.notes.push(s);
     }
@@ -553,7 +759,11 @@ impl Repair<'_> {
 
     /// Commit `gen` (or the newest any replica holds) from the first
     /// replica where it reads intact.
-    fn commit_from_replicas(&mut self, gen: Option<u64>) -> Option<(Commit, Source)> {
+    fn commit_from_replicas(
+        &mut self,
+        gen: Option<u64>,
+        ours: IndexId,
+    ) -> Option<(Commit, Source)> {
         let mut best: Option<(Commit, Source)> = None;
         for (i, rep) in self.replicas.iter().enumerate() {
             let g = match gen {
@@ -567,6 +777,9 @@ impl Repair<'_> {
                 },
             };
             if let Ok(c) = Commit::read(rep.as_ref(), g) {
+                if !ours.accepts(c.index_id) {
+                    continue;
+                }
                 if best.as_ref().is_none_or(|b| b.0.generation < c.generation) {
                     best = Some((c, Source::Replica(i)));
                 }

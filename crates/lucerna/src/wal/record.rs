@@ -46,6 +46,41 @@ const KIND_DELETE: u8 = 2;
 const KIND_UPDATE: u8 = 3;
 const KIND_ROLLBACK: u8 = 4;
 
+/// The `u64` values (field ordinal, value) a damaged add or update record
+/// body still names before its first undecodable byte: what a report of
+/// lost operations can say about them. Never used to replay.
+pub(crate) fn salvage_u64s(body: &[u8]) -> Vec<(u16, u64)> {
+    let mut out = Vec::new();
+    let mut r = ByteReader::new("", 0, body);
+    let _ = (|| -> StoreResult<()> {
+        r.u64()?;
+        match r.u8()? {
+            KIND_UPDATE => {
+                r.len_bytes()?;
+            }
+            KIND_DELETE | KIND_ROLLBACK => return Ok(()),
+            // An add, or a damaged kind byte: read on as an add.
+            _ => {}
+        }
+        let n = r.vint_max(r.remaining() as u64 / 2, "value count")?;
+        for _ in 0..n {
+            let field = r.vint_max(u16::MAX as u64, "field number")? as u16;
+            match r.u8()? {
+                0 => {
+                    r.len_bytes()?;
+                }
+                1 => out.push((field, r.u64()?)),
+                2 | 3 => {
+                    r.u64()?;
+                }
+                _ => return Ok(()),
+            }
+        }
+        Ok(())
+    })();
+    out
+}
+
 /// True for a byte that is the kind of some record (what a search for
 /// the next intact record after damage filters candidates by).
 pub(crate) fn is_record_kind(kind: u8) -> bool {

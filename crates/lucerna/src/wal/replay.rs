@@ -23,7 +23,9 @@
 //! what it skipped. A file of another index ([`ReplayReport::foreign`]) is
 //! never replayed, in either mode.
 
-use super::record::{decode_header, is_record_kind, parse_file_name, LogHeader, Record, FRAME_LEN};
+use super::record::{
+    decode_header, is_record_kind, parse_file_name, salvage_u64s, LogHeader, Record, FRAME_LEN,
+};
 use crate::index::identity::IndexId;
 use lucerna_store::{Directory, Result as StoreResult, StoreError};
 
@@ -55,6 +57,9 @@ pub struct SkippedSpan {
     /// The damaged record decoded without its checksum, when its bytes
     /// still decode: a hint of what was lost, never replayed.
     pub unverified: Option<Record>,
+    /// The `u64` values (field ordinal, value) the damaged record's bytes
+    /// still name before their first undecodable byte (unverified).
+    pub unverified_u64s: Vec<(u16, u64)>,
 }
 
 /// A log file that names another index: never replayed.
@@ -205,6 +210,7 @@ pub fn read_logs(
                 ),
                 lsns: None,
                 unverified: None,
+                unverified_u64s: Vec::new(),
             };
             if mode == ReplayMode::Strict {
                 return Err(StoreError::corrupt(&f.file, 16, 0, 0, sp.reason));
@@ -234,6 +240,7 @@ pub fn read_logs(
                     ),
                     lsns: Some((from, n - 1)),
                     unverified: None,
+                    unverified_u64s: Vec::new(),
                 };
                 if mode == ReplayMode::Strict {
                     return Err(StoreError::corrupt(
@@ -422,19 +429,25 @@ fn scan_file(
                 }
                 pos = end;
             }
-            Frame::Bad { reason, unverified } => {
+            Frame::Bad {
+                reason,
+                unverified,
+                salvaged,
+            } => {
                 // Look for the next intact record: found, the damage is in
                 // the middle; none, it is the file's end.
                 match find_next_frame(name, bytes, pos + 1, first) {
                     Some(next) => {
                         let mut sp = span(name, pos, next - pos, &reason);
                         sp.unverified = unverified;
+                        sp.unverified_u64s = salvaged;
                         scan.damage.push((sp, last_good, None));
                         pos = next;
                     }
                     None => {
                         let mut sp = span(name, pos, bytes.len() - pos, &reason);
                         sp.unverified = unverified;
+                        sp.unverified_u64s = salvaged;
                         scan.tail = Some((sp, last_good));
                         break;
                     }
@@ -452,6 +465,7 @@ enum Frame {
     Bad {
         reason: String,
         unverified: Option<Record>,
+        salvaged: Vec<(u16, u64)>,
     },
 }
 
@@ -462,6 +476,7 @@ fn read_frame(name: &str, bytes: &[u8], pos: usize) -> Frame {
         return Frame::Bad {
             reason: "incomplete frame".into(),
             unverified: None,
+            salvaged: Vec::new(),
         };
     }
     let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
@@ -470,6 +485,7 @@ fn read_frame(name: &str, bytes: &[u8], pos: usize) -> Frame {
         return Frame::Bad {
             reason: "record runs past the end of the file".into(),
             unverified: None,
+            salvaged: Vec::new(),
         };
     }
     let body = &rest[FRAME_LEN..FRAME_LEN + len];
@@ -481,6 +497,7 @@ fn read_frame(name: &str, bytes: &[u8], pos: usize) -> Frame {
                 "log record checksum mismatch (expected {expected:#010x}, actual {actual:#010x})"
             ),
             unverified: decoded.ok(),
+            salvaged: salvage_u64s(body),
         };
     }
     match decoded {
@@ -488,6 +505,7 @@ fn read_frame(name: &str, bytes: &[u8], pos: usize) -> Frame {
         Err(e) => Frame::Bad {
             reason: e.to_string(),
             unverified: None,
+            salvaged: salvage_u64s(body),
         },
     }
 }
@@ -529,6 +547,7 @@ fn span(file: &str, offset: usize, len: usize, reason: &str) -> SkippedSpan {
         reason: reason.to_string(),
         lsns: None,
         unverified: None,
+        unverified_u64s: Vec::new(),
     }
 }
 
