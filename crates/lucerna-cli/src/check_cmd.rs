@@ -1,6 +1,8 @@
 //! `lucerna check`: verifies every file of the newest commit (length and
 //! full CRC against the commit's record) and, with `--full`, decodes every
-//! structure, in the spirit of Lucene's `CheckIndex`.
+//! structure, in the spirit of Lucene's `CheckIndex`; the write-ahead log
+//! against the commit's position; every older kept commit (the fallbacks
+//! of `repair`); files of another index; a missing newest commit.
 
 use lucerna::index::check::{check_index, CheckReport};
 use lucerna::store::{Directory, FsDirectory};
@@ -8,7 +10,8 @@ use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Runs the check; returns whether the index is healthy.
+/// Runs the check; returns whether the index is healthy and its fallback
+/// commits intact.
 pub fn run_check(
     index: &Path,
     full: bool,
@@ -21,13 +24,40 @@ pub fn run_check(
     } else {
         print_text(&report, full);
     }
-    Ok(report.healthy())
+    Ok(report.healthy() && report.fallbacks_intact())
+}
+
+fn problem_json(p: &lucerna::index::check::Problem) -> serde_json::Value {
+    json!({
+        "file": p.file, "kind": p.kind, "segment": p.segment, "offset": p.offset,
+        "missing": p.missing, "message": p.message,
+    })
+}
+
+fn span_json(s: &lucerna::wal::SkippedSpan) -> serde_json::Value {
+    json!({"file": s.file, "offset": s.offset, "len": s.len, "reason": s.reason, "lsns": s.lsns})
 }
 
 fn to_json(r: &CheckReport, full: bool) -> serde_json::Value {
     json!({
         "healthy": r.healthy(),
+        "fallbacks_intact": r.fallbacks_intact(),
+        "index_id": r.index_id.to_string(),
         "generation": r.generation,
+        "missing_newest": r.missing_newest,
+        "log": {
+            "files": r.log.files,
+            "pending_operations": r.log.pending,
+            "max_lsn": r.log.max_lsn,
+            "torn": r.log.torn.iter().map(span_json).collect::<Vec<_>>(),
+            "covered_damage": r.log.covered_damage.iter().map(span_json).collect::<Vec<_>>(),
+        },
+        "fallbacks": r.fallbacks.iter().map(|f| json!({
+            "generation": f.generation,
+            "ok": f.problems.is_empty(),
+            "problems": f.problems.iter().map(problem_json).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "foreign": r.foreign.iter().map(|f| json!({"file": f.file, "index_id": f.index_id.to_string()})).collect::<Vec<_>>(),
         "docs": r.docs,
         "full": full,
         "segments": r.segments.iter().map(|s| json!({
@@ -41,10 +71,7 @@ fn to_json(r: &CheckReport, full: bool) -> serde_json::Value {
                 "actual_crc": f.actual_crc.map(|c| format!("{c:08x}")),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-        "problems": r.problems.iter().map(|p| json!({
-            "file": p.file, "kind": p.kind, "segment": p.segment, "offset": p.offset,
-            "missing": p.missing, "message": p.message,
-        })).collect::<Vec<_>>(),
+        "problems": r.problems.iter().map(problem_json).collect::<Vec<_>>(),
         "markers": r.markers.iter().map(|m| json!({
             "file": m.file, "segment": m.segment, "active": m.active,
             "damaged_file": m.damaged_file, "offset": m.offset, "message": m.message,
@@ -113,8 +140,15 @@ fn print_text(r: &CheckReport, full: bool) {
             m.message
         );
     }
+    print_log_and_fallbacks(r);
     let active = r.markers.iter().filter(|m| m.active).count();
-    if r.healthy() {
+    if r.healthy() && !r.fallbacks_intact() {
+        outln!(
+            "the newest commit is healthy{}, but a fallback commit is DAMAGED: `lucerna repair \
+             --replica DIR` restores it; until then a damaged newest commit could not be rebuilt from it",
+            if full { " (full check)" } else { "" }
+        );
+    } else if r.healthy() {
         outln!("healthy{}", if full { " (full check)" } else { "" });
     } else if active > 0 {
         outln!(
@@ -123,5 +157,55 @@ fn print_text(r: &CheckReport, full: bool) {
         );
     } else {
         outln!("NOT healthy: {} problem(s)", r.problems.len());
+    }
+}
+
+/// The log and the older kept commits, as the operator needs them.
+fn print_log_and_fallbacks(r: &CheckReport) {
+    if r.log.files > 0 {
+        out!(
+            "write-ahead log: {} file(s), up to operation {}",
+            r.log.files,
+            r.log.max_lsn
+        );
+        if r.log.pending > 0 {
+            out!(
+                "; {} acknowledged operation(s) after the commit (a writer replays them; \
+                 `lucerna repair` commits them)",
+                r.log.pending
+            );
+        }
+        outln!("");
+        for s in &r.log.covered_damage {
+            outln!(
+                "  harmless: {} at byte {} ({} bytes): {} (operations a commit already holds)",
+                s.file,
+                s.offset,
+                s.len,
+                s.reason
+            );
+        }
+        for s in &r.log.torn {
+            outln!(
+                "  torn tail: {} at byte {} ({} bytes, never acknowledged)",
+                s.file,
+                s.offset,
+                s.len
+            );
+        }
+    }
+    for f in &r.fallbacks {
+        if f.problems.is_empty() {
+            outln!("fallback commit-{}: intact", f.generation);
+        } else {
+            outln!("fallback commit-{}: DAMAGED", f.generation);
+            for p in &f.problems {
+                let at = p
+                    .offset
+                    .map(|o| format!(" at byte {o}"))
+                    .unwrap_or_default();
+                outln!("  {} [{}]{at}: {}", p.file, p.kind, p.message);
+            }
+        }
     }
 }

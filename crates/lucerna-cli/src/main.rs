@@ -17,7 +17,14 @@ use std::process::ExitCode;
 
 /// Lucerna: an embedded full-text search engine.
 #[derive(Parser, Debug)]
-#[command(name = "lucerna", version, about)]
+#[command(
+    name = "lucerna",
+    version,
+    about,
+    after_help = "Exit codes: 0 done (check, repair: healthy); 1 check or repair: the index is \
+                  not healthy (or a fallback commit is damaged), add: lines were rejected; \
+                  2 the command could not run (bad arguments, missing index, I/O error)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -264,7 +271,8 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {s}");
                 source = s.source();
             }
-            ExitCode::FAILURE
+            // "Could not run" is not "unhealthy": scripts tell them apart.
+            ExitCode::from(2)
         }
     }
 }

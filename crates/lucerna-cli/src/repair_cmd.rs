@@ -89,6 +89,9 @@ fn to_json(r: &RepairReport, args: &RepairArgs<'_>) -> serde_json::Value {
         "bytes_copied": r.bytes_copied,
         "lost_docs": r.lost_docs(),
         "lost": r.lost.iter().map(lost_json).collect::<Vec<_>>(),
+        "lost_log": r.lost_log.iter().map(|l| json!({
+            "file": l.file, "offset": l.offset, "lsns": l.lsns, "ids": l.ids, "cause": l.cause,
+        })).collect::<Vec<_>>(),
         "unknown_loss": r.unknown_loss,
         "notes": r.notes,
         "problems_after": r.after.as_ref().map(|a| a.problems.iter().map(|p| json!({
@@ -168,7 +171,7 @@ fn print_text(r: &RepairReport, args: &RepairArgs<'_>) {
             outln!("  {a}");
         }
     }
-    if !r.lost.is_empty() || r.unknown_loss.is_some() {
+    if !r.lost.is_empty() || !r.lost_log.is_empty() || r.unknown_loss.is_some() {
         let verb = if r.outcome == RepairOutcome::RepairedWithLoss && !r.dry_run {
             "lost"
         } else {
@@ -185,6 +188,26 @@ fn print_text(r: &RepairReport, args: &RepairArgs<'_>) {
                 },
             };
             outln!("  segment {}: {} document(s), {ids}", l.segment, l.docs);
+            outln!("    because {}", l.cause);
+        }
+        for l in &r.lost_log {
+            let ops = match l.lsns {
+                Some((a, b)) if a <= b => format!("operations {a}..={b}"),
+                _ => "operations".into(),
+            };
+            let ids = if l.ids.is_empty() {
+                "ids unknown".to_string()
+            } else {
+                format!(
+                    "ids {} (read from the damaged bytes)",
+                    l.ids
+                        .iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            outln!("  log {} at byte {}: {ops}, {ids}", l.file, l.offset);
             outln!("    because {}", l.cause);
         }
         if let Some(u) = &r.unknown_loss {
