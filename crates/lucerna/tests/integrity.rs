@@ -414,3 +414,71 @@ fn check_never_false_alarms_while_a_writer_commits() {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
+
+/// Finding 5: a replica the writer could not keep current still restores
+/// every acknowledged document, because the log is kept until every
+/// replica covers it (not only the kept commits).
+#[test]
+fn a_stale_replica_plus_the_kept_log_restores_everything() {
+    use lucerna::store::{Fault, FaultyDirectory, OpKind};
+    let p = RamDirectory::new();
+    let replica = FaultyDirectory::new(RamDirectory::new(), 5);
+    let index = Index::create(p.clone(), Schema::logs()).unwrap();
+    let f = fields(&index);
+    let w = index
+        .writer(config().replica(Arc::new(replica.clone())))
+        .unwrap();
+    let mut live = BTreeSet::new();
+    add_batch(&w, f, 0..30, "ours", &mut live);
+    w.commit().unwrap();
+    assert_eq!(w.replication()[0].last_error, None);
+    let stale_gen = w.replication()[0].generation.unwrap();
+    // The replica fails from now on: it stays at `stale_gen`.
+    replica.fail_from(OpKind::Create, 0, Fault::Eio);
+    for b in 1..5u64 {
+        add_batch(&w, f, b * 30..(b + 1) * 30, "ours", &mut live);
+        w.commit().unwrap();
+    }
+    let st = &w.replication()[0];
+    assert!(st.last_error.is_some());
+    assert_eq!(st.generation, Some(stale_gen));
+    drop(w);
+    replica.clear_faults();
+    // Every kept commit is newer than the replica's; damage every segment
+    // file of the index, so only the replica's files help.
+    let gens = Commit::list_generations(&p).unwrap();
+    assert!(gens[0] > stale_gen, "{gens:?}");
+    let files: BTreeSet<String> = gens
+        .iter()
+        .flat_map(|g| Commit::read(&p, *g).unwrap().referenced_files())
+        .filter(|n| n.starts_with("seg_"))
+        .collect();
+    for name in files {
+        let len = p.open(&name).unwrap().len();
+        flip(&p, &name, len / 2);
+    }
+    let r = repair(
+        &arc(&p),
+        &[Arc::new(replica.clone())],
+        RepairOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(r.outcome, RepairOutcome::Repaired, "{r:?}");
+    assert!(check(&p).healthy());
+    assert_eq!(served(&p).unwrap(), live);
+    // Once forgotten, the replica no longer holds the log back.
+    let w = Index::open(p.clone())
+        .unwrap()
+        .writer(config().replica(Arc::new(replica.clone())))
+        .unwrap();
+    assert!(w.forget_replica(0));
+    add_batch(&w, f, 1000..1010, "late", &mut live);
+    w.commit().unwrap();
+    add_batch(&w, f, 2000..2010, "late", &mut live);
+    w.commit().unwrap();
+    let oldest_log = list_logs(&p).unwrap()[0].0;
+    assert!(
+        oldest_log > 1,
+        "the log was not released: starts at {oldest_log}"
+    );
+}
