@@ -4,21 +4,39 @@
 //! against the commit's position; every older kept commit (the fallbacks
 //! of `repair`); files of another index; a missing newest commit.
 
-use lucerna::index::check::{check_index, CheckReport};
+use lucerna::index::check::{check_index_against, CheckOptions, CheckReport};
 use lucerna::store::{Directory, FsDirectory};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Runs the check; returns whether the index is healthy and its fallback
 /// commits intact.
 pub fn run_check(
     index: &Path,
+    replicas: &[PathBuf],
     full: bool,
     as_json: bool,
 ) -> Result<bool, Box<dyn std::error::Error>> {
+    if !index.is_dir() {
+        return Err(format!("{} is not a directory", index.display()).into());
+    }
     let dir: Arc<dyn Directory> = Arc::new(FsDirectory::open(index)?);
-    let report = check_index(&dir, full)?;
+    let mut reps: Vec<Arc<dyn Directory>> = Vec::new();
+    for r in replicas {
+        if !r.is_dir() {
+            return Err(format!("replica {} is not a directory", r.display()).into());
+        }
+        reps.push(Arc::new(FsDirectory::open(r)?));
+    }
+    let report = check_index_against(
+        &dir,
+        &reps,
+        CheckOptions {
+            deep: full,
+            write_markers: true,
+        },
+    )?;
     if as_json {
         outln!("{}", to_json(&report, full));
     } else {

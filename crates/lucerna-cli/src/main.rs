@@ -126,12 +126,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Verify every file of the newest commit (length, full CRC); with
-    /// --full also decode every structure. Exit status 0 only when healthy.
+    /// Verify every file of the newest commit (length, full CRC), the
+    /// write-ahead log after it, every older kept commit, files of another
+    /// index and a missing newest commit; with --full also decode every
+    /// structure. Exit status 0 healthy, 1 not healthy (or a fallback
+    /// commit damaged), 2 could not run.
     Check {
         /// The index directory.
         #[arg(long)]
         index: PathBuf,
+        /// A replica to compare with (repeatable): one holding a newer
+        /// commit of this index means the index lost commits.
+        #[arg(long = "replica")]
+        replicas: Vec<PathBuf>,
         /// Also decode every term, posting, position, stored document and
         /// column value.
         #[arg(long)]
@@ -238,7 +245,12 @@ fn main() -> ExitCode {
             json,
         } => search_cmd::run_search(&index, &query, top, sort.as_deref(), asc, json),
         Command::Stats { index, json } => search_cmd::run_stats(&index, json),
-        Command::Check { index, full, json } => match check_cmd::run_check(&index, full, json) {
+        Command::Check {
+            index,
+            replicas,
+            full,
+            json,
+        } => match check_cmd::run_check(&index, &replicas, full, json) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),

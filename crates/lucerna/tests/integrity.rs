@@ -482,3 +482,55 @@ fn a_stale_replica_plus_the_kept_log_restores_everything() {
         "the log was not released: starts at {oldest_log}"
     );
 }
+
+/// A replica holding a newer commit of the index than the directory (the
+/// directory restored from an old backup, without a log to tell): check
+/// against the replica says so, and repair restores the newest commit.
+#[test]
+fn a_replica_newer_than_the_index_is_noticed_and_restores_it() {
+    use lucerna::index::check::check_index_against;
+    let p = RamDirectory::new();
+    let replica = RamDirectory::new();
+    let index = Index::create(p.clone(), Schema::logs()).unwrap();
+    let f = fields(&index);
+    let cfg = || {
+        let mut c = config()
+            .durability(Durability::None)
+            .replica(Arc::new(replica.clone()));
+        c.keep_commits = 1;
+        c
+    };
+    let w = index.writer(cfg()).unwrap();
+    let mut live = BTreeSet::new();
+    add_batch(&w, f, 0..20, "ours", &mut live);
+    w.commit().unwrap();
+    drop(w);
+    // The backup: the directory as it is now.
+    let backup = RamDirectory::new();
+    for name in p.list().unwrap() {
+        copy_file(&p, &backup, &name);
+    }
+    let w = index.writer(cfg()).unwrap();
+    add_batch(&w, f, 20..40, "ours", &mut live);
+    w.commit().unwrap();
+    drop(w);
+    assert_eq!(served(&replica).unwrap(), live);
+    // Alone, the backup looks healthy (nothing in it says otherwise) ...
+    assert!(check(&backup).healthy());
+    // ... but the replica knows better.
+    let d = arc(&backup);
+    let r = check_index_against(
+        &d,
+        &[arc(&replica)],
+        CheckOptions {
+            deep: true,
+            write_markers: false,
+        },
+    )
+    .unwrap();
+    assert!(!r.healthy());
+    assert!(r.missing_newest.is_some());
+    let r = repair(&d, &[arc(&replica)], RepairOptions::default()).unwrap();
+    assert_eq!(r.outcome, RepairOutcome::Repaired, "{r:?}");
+    assert_eq!(served(&backup).unwrap(), live);
+}

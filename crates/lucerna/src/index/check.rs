@@ -380,10 +380,23 @@ const MAX_ATTEMPTS: usize = 20;
 /// never makes a healthy index look damaged. Markers are written only for
 /// problems that survive that confirmation.
 pub fn check_index_with(dir: &Arc<dyn Directory>, options: CheckOptions) -> Result<CheckReport> {
+    check_index_against(dir, &[], options)
+}
+
+/// [`check_index_with`], also comparing the index with `replicas`: a
+/// replica holding a newer commit of this index than the directory's
+/// newest means the directory lost commits (restored from an old backup,
+/// a deleted manifest), and is a problem
+/// ([`CheckReport::missing_newest`]).
+pub fn check_index_against(
+    dir: &Arc<dyn Directory>,
+    replicas: &[Arc<dyn Directory>],
+    options: CheckOptions,
+) -> Result<CheckReport> {
     let mut attempt = 0;
     loop {
         let before = Commit::list_generations(dir.as_ref())?;
-        let (mut report, damaged) = check_once(dir, options.deep)?;
+        let (mut report, damaged) = check_once(dir, replicas, options.deep)?;
         let after = Commit::list_generations(dir.as_ref())?;
         let disturbed = before != after
             && (!report.problems.is_empty()
@@ -410,6 +423,7 @@ pub fn check_index_with(dir: &Arc<dyn Directory>, options: CheckOptions) -> Resu
 /// segments with their first corruption (for markers).
 fn check_once(
     dir: &Arc<dyn Directory>,
+    replicas: &[Arc<dyn Directory>],
     deep: bool,
 ) -> Result<(CheckReport, Vec<(SegmentMeta, Error)>)> {
     let evidence = Evidence::gather(dir.as_ref())?;
@@ -460,6 +474,29 @@ fn check_once(
             missing: true,
         });
     }
+    if report.missing_newest.is_none() {
+        if let Some((g, i)) = newest_in_replicas(replicas, evidence.index_id) {
+            if evidence.newest_known().is_none_or(|n| g > n) {
+                report.missing_newest = Some(g);
+                report.problems.push(Problem {
+                    file: Commit::file_name(g),
+                    kind: "commit manifest",
+                    segment: None,
+                    offset: None,
+                    message: format!(
+                        "replica {i} holds {}, newer than every commit here ({}): this index \
+                         lost commits; `repair` restores it from the replica",
+                        Commit::file_name(g),
+                        evidence
+                            .newest_on_disk()
+                            .map(Commit::file_name)
+                            .unwrap_or_else(|| "none".into())
+                    ),
+                    missing: true,
+                });
+            }
+        }
+    }
     // The newest commit of this index (a foreign newest one is skipped).
     let newest_any = Commit::list_generations(dir.as_ref())?.last().copied();
     let gen = match (evidence.newest_on_disk(), evidence.unreadable.last()) {
@@ -501,6 +538,32 @@ fn check_once(
     check_log(dir.as_ref(), &commit, evidence.index_id, &mut report);
     check_fallbacks(dir.as_ref(), &commit, &evidence, &mut report);
     Ok((report, damaged))
+}
+
+/// The newest generation of index `ours` any replica holds, and the
+/// first replica holding it.
+pub(crate) fn newest_in_replicas(
+    replicas: &[Arc<dyn Directory>],
+    ours: IndexId,
+) -> Option<(u64, usize)> {
+    let mut best: Option<(u64, usize)> = None;
+    for (i, r) in replicas.iter().enumerate() {
+        let Ok(gens) = Commit::list_generations(r.as_ref()) else {
+            continue;
+        };
+        for &g in gens.iter().rev() {
+            match Commit::read(r.as_ref(), g) {
+                Ok(c) if ours.accepts(c.index_id) => {
+                    if best.is_none_or(|b| g > b.0) {
+                        best = Some((g, i));
+                    }
+                    break;
+                }
+                _ => continue,
+            }
+        }
+    }
+    best
 }
 
 /// Checks every segment of `commit` (files, then structures), adding to

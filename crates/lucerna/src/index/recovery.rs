@@ -38,7 +38,9 @@
 
 use crate::analysis::Analyzer;
 use crate::error::{Error, Result};
-use crate::index::check::{check_index_with, refresh_markers, CheckOptions, CheckReport, Problem};
+use crate::index::check::{
+    check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport, Problem,
+};
 use crate::index::commit::{next_segment_number, Commit, FileEntry, SegmentMeta};
 use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
 use crate::index::evidence::Evidence;
@@ -373,7 +375,7 @@ pub fn repair_with(
     analyzer: Option<Arc<dyn Analyzer>>,
     progress: &mut dyn FnMut(&RepairProgress),
 ) -> Result<RepairReport> {
-    let before = deep_check(dir)?;
+    let before = deep_check(dir, replicas)?;
     let markers = list_markers(dir.as_ref())?;
     let mut r = Repair {
         dir,
@@ -406,9 +408,10 @@ pub fn repair_with(
     Ok(r.report)
 }
 
-fn deep_check(dir: &Arc<dyn Directory>) -> Result<CheckReport> {
-    check_index_with(
+fn deep_check(dir: &Arc<dyn Directory>, replicas: &[Arc<dyn Directory>]) -> Result<CheckReport> {
+    check_index_against(
         dir,
+        replicas,
         CheckOptions {
             deep: true,
             write_markers: false,
@@ -470,17 +473,26 @@ impl Repair<'_> {
         }
         let local_gens = Commit::list_generations(self.dir())?;
         let newest_local = local_gens.last().copied();
-        // A newer commit than any here that a log file names.
-        let missing = ev.missing_newest();
+        // A newer commit than any here that a log file or a replica names.
+        let missing = ev.missing_newest().or_else(|| {
+            let (g, i) = newest_in_replicas(self.replicas, ev.index_id)?;
+            ev.newest_known()
+                .is_none_or(|n| g > n)
+                .then(|| (g, u64::MAX, format!("replica {i}")))
+        });
 
         // The newest commit: here, or the same generation from a replica
         // (any generation when this index has none).
         let target: Option<(Commit, Source)> = match (&missing, newest_local) {
             (Some((g, _, file)), _) => {
-                self.note(format!(
-                    "{} is missing (log file `{file}` was started after it)",
-                    Commit::file_name(*g)
-                ));
+                self.note(if file.starts_with("replica") {
+                    format!("{} is missing ({file} holds it)", Commit::file_name(*g))
+                } else {
+                    format!(
+                        "{} is missing (log file `{file}` was started after it)",
+                        Commit::file_name(*g)
+                    )
+                });
                 let t = self.commit_from_replicas(Some(*g), ev.index_id);
                 if t.is_none() {
                     self.note(format!("no replica holds {}", Commit::file_name(*g)));
@@ -510,7 +522,7 @@ impl Repair<'_> {
         let newest_position = target
             .as_ref()
             .map(|t| t.0.wal_position)
-            .or(missing.as_ref().map(|m| m.1));
+            .or(missing.as_ref().map(|m| m.1).filter(|&p| p != u64::MAX));
 
         // 1. Everything from replicas.
         let mut target_plan = None;
@@ -1067,7 +1079,7 @@ impl Repair<'_> {
             // Every segment of the planned commit is expected to verify.
             return self.remove_markers(latest, |_| true);
         }
-        let mut after = deep_check(self.dir)?;
+        let mut after = deep_check(self.dir, self.replicas)?;
         let healthy_segments: BTreeSet<String> = after
             .segments
             .iter()
