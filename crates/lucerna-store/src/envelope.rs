@@ -366,31 +366,33 @@ impl EnvelopeReader {
         Ok(())
     }
 
-    /// Checks the format name and that the version is in `versions`.
+    /// Checks the format name and that the version is in `versions`. An
+    /// intact file (full checksum verified) of another version is
+    /// [`StoreError::UnsupportedVersion`], of another format
+    /// [`StoreError::WrongFormat`]; a damaged one is
+    /// [`StoreError::Corrupt`].
     pub fn expect_format(&self, format: &str, versions: RangeInclusive<u32>) -> Result<()> {
-        if self.header.format != format {
-            return Err(StoreError::corrupt(
-                &self.name,
-                5,
-                0,
-                0,
-                format!("format is `{}`, expected `{format}`", self.header.format),
-            ));
+        let format_ok = self.header.format == format;
+        if format_ok && versions.contains(&self.header.version) {
+            return Ok(());
         }
-        if !versions.contains(&self.header.version) {
-            return Err(StoreError::corrupt(
-                &self.name,
-                5 + self.header.format.len() as u64,
-                *versions.end() as u64,
-                self.header.version as u64,
-                format!(
-                    "unsupported `{format}` version (supported {}..={})",
-                    versions.start(),
-                    versions.end()
-                ),
-            ));
+        // Damage or another format? The full checksum covers the header:
+        // when it holds, the header is what was written.
+        self.verify_full()?;
+        if !format_ok {
+            return Err(StoreError::WrongFormat {
+                file: self.name.clone(),
+                expected: format.to_string(),
+                found: self.header.format.clone(),
+            });
         }
-        Ok(())
+        Err(StoreError::UnsupportedVersion {
+            file: self.name.clone(),
+            format: format.to_string(),
+            found: self.header.version,
+            min: *versions.start(),
+            max: *versions.end(),
+        })
     }
 
     /// Checks that the header id equals `id`.

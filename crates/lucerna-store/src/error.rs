@@ -40,6 +40,37 @@ pub enum StoreError {
         /// What was checked.
         reason: String,
     },
+    /// The file is intact but written in a format version this build does
+    /// not read: an upgrade or a downgrade, never damage (no corruption
+    /// marker is written for it; `repair` does not touch it).
+    #[error(
+        "`{file}` is `{format}` format version {found}; this build reads versions \
+         {min}..={max}: {}",
+        version_remedy(*found, *max)
+    )]
+    UnsupportedVersion {
+        /// The file.
+        file: String,
+        /// Its format name.
+        format: String,
+        /// The version it was written in.
+        found: u32,
+        /// The oldest version this build reads.
+        min: u32,
+        /// The newest version this build reads (and writes).
+        max: u32,
+    },
+    /// The file is intact but holds another format than the one expected
+    /// under its name (a file renamed or copied to the wrong name).
+    #[error("`{file}` holds `{found}` data, expected `{expected}`")]
+    WrongFormat {
+        /// The file.
+        file: String,
+        /// The format expected.
+        expected: String,
+        /// The format found.
+        found: String,
+    },
     /// The file does not exist.
     #[error("file `{file}` not found")]
     NotFound {
@@ -119,6 +150,15 @@ impl StoreError {
         matches!(self, StoreError::Corrupt { .. })
     }
 
+    /// True for an intact file this build cannot read:
+    /// [`StoreError::UnsupportedVersion`] or [`StoreError::WrongFormat`].
+    pub fn is_incompatible(&self) -> bool {
+        matches!(
+            self,
+            StoreError::UnsupportedVersion { .. } | StoreError::WrongFormat { .. }
+        )
+    }
+
     /// True when the error means the disk is full (ENOSPC).
     pub fn is_disk_full(&self) -> bool {
         match self {
@@ -134,6 +174,8 @@ impl StoreError {
         match self {
             StoreError::Io { file, .. }
             | StoreError::Corrupt { file, .. }
+            | StoreError::UnsupportedVersion { file, .. }
+            | StoreError::WrongFormat { file, .. }
             | StoreError::NotFound { file }
             | StoreError::AlreadyExists { file }
             | StoreError::StillWriting { file }
@@ -142,6 +184,17 @@ impl StoreError {
             | StoreError::InvalidArgument { file, .. }
             | StoreError::Crashed { file } => file,
         }
+    }
+}
+
+/// What to do about a file of format version `found` when this build reads
+/// up to `max`.
+fn version_remedy(found: u32, max: u32) -> &'static str {
+    if found > max {
+        "it was written by a newer Lucerna; open the index with that release or a newer one"
+    } else {
+        "it was written by an older Lucerna this release no longer reads; reindex from the \
+         source, or open it with an older release"
     }
 }
 

@@ -121,11 +121,24 @@ fn header_fields_and_expectations() {
     assert_eq!(r.header().id, [0xAB; 16]);
     assert_eq!(r.header().suffix, "sfx");
     assert!(r.expect_format("test-format", 1..=3).is_ok());
+    // An intact file of another version or format is an incompatibility,
+    // never corruption.
+    let e = r.expect_format("test-format", 4..=5).unwrap_err();
+    assert!(e.is_incompatible() && !e.is_corrupt(), "{e}");
+    assert!(e.to_string().contains("older Lucerna"), "{e}");
+    let e = r.expect_format("test-format", 1..=2).unwrap_err();
+    assert!(e.to_string().contains("newer Lucerna"), "{e}");
+    let e = r.expect_format("other", 1..=3).unwrap_err();
+    assert!(e.is_incompatible() && !e.is_corrupt(), "{e}");
+    // The same header with a damaged version is corrupt.
+    let mut damaged = build(b"payload");
+    let at = 5 + "test-format".len();
+    damaged[at] ^= 4;
+    let r = EnvelopeReader::open_checked("f", FileSlice::from_vec(damaged)).unwrap();
     assert!(r
-        .expect_format("test-format", 4..=5)
+        .expect_format("test-format", 1..=3)
         .unwrap_err()
         .is_corrupt());
-    assert!(r.expect_format("other", 1..=3).unwrap_err().is_corrupt());
     assert!(r.expect_id(&[0xAB; 16]).is_ok());
     assert!(r.expect_id(&[0; 16]).unwrap_err().is_corrupt());
 }

@@ -65,6 +65,42 @@ impl Error {
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Store(e) if e.is_corrupt())
     }
+
+    /// True for an intact file of another format version or format (see
+    /// [`StoreError::UnsupportedVersion`]): an upgrade or a downgrade,
+    /// never damage.
+    pub fn is_incompatible(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_incompatible())
+    }
+
+    /// A copy of an incompatibility error (`None` for any other error).
+    pub(crate) fn clone_incompatible(&self) -> Option<Error> {
+        match self {
+            Error::Store(StoreError::UnsupportedVersion {
+                file,
+                format,
+                found,
+                min,
+                max,
+            }) => Some(Error::Store(StoreError::UnsupportedVersion {
+                file: file.clone(),
+                format: format.clone(),
+                found: *found,
+                min: *min,
+                max: *max,
+            })),
+            Error::Store(StoreError::WrongFormat {
+                file,
+                expected,
+                found,
+            }) => Some(Error::Store(StoreError::WrongFormat {
+                file: file.clone(),
+                expected: expected.clone(),
+                found: found.clone(),
+            })),
+            _ => None,
+        }
+    }
 }
 
 /// Result alias of the library.

@@ -523,6 +523,8 @@ fn check_once(
     };
     let commit = match commit {
         Ok(c) => c,
+        // Not damage: this build cannot check it at all.
+        Err(Error::Store(e)) if e.is_incompatible() => return Err(e.into()),
         Err(e) => {
             let g = match gen {
                 Ok(g) | Err((g, _)) => g,
@@ -534,7 +536,7 @@ fn check_once(
         }
     };
     report.generation = Some(commit.generation);
-    let damaged = check_segments(dir, &commit, deep, &mut report);
+    let damaged = check_segments(dir, &commit, deep, &mut report)?;
     check_log(dir.as_ref(), &commit, evidence.index_id, &mut report);
     check_fallbacks(dir.as_ref(), &commit, &evidence, &mut report);
     Ok((report, damaged))
@@ -573,7 +575,7 @@ fn check_segments(
     commit: &Commit,
     deep: bool,
     report: &mut CheckReport,
-) -> Vec<(SegmentMeta, Error)> {
+) -> Result<Vec<(SegmentMeta, Error)>> {
     let schema = Arc::new(commit.schema.clone());
     let refs = FileRefs::default();
     let mut damaged = Vec::new();
@@ -594,6 +596,7 @@ fn check_segments(
         for f in &seg.files {
             let (fc, p) = check_file(dir.as_ref(), seg, f);
             if let Some((p, e)) = p {
+                incompatible(e.clone_incompatible())?;
                 sc.ok = false;
                 if first_corruption.is_none() && e.is_corrupt() {
                     first_corruption = Some(e);
@@ -647,6 +650,7 @@ fn check_segments(
                     }
                 }
                 Err(e) => {
+                    incompatible(e.clone_incompatible())?;
                     sc.ok = false;
                     report.problems.push(segment_problem(&e, seg));
                     first_corruption.get_or_insert(e);
@@ -661,7 +665,16 @@ fn check_segments(
         }
         report.segments.push(sc);
     }
-    damaged
+    Ok(damaged)
+}
+
+/// An incompatible file (another format version) is not damage: the check
+/// cannot run on this index at all.
+fn incompatible(e: Option<Error>) -> Result<()> {
+    match e {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Reads the write-ahead log against `commit`'s position: records after it

@@ -351,9 +351,9 @@ pub fn encode_header(first_lsn: u64, index_id: IndexId, base_generation: u64) ->
 }
 
 /// Checks a header (version 1 or 2) at the start of `h` and decodes it.
-/// An unknown version is [`StoreError::Corrupt`] with reason
-/// `unsupported log version` (newer software wrote it, or the bytes are
-/// damaged: the header's checksum cannot be located to tell which).
+/// A newer version is [`StoreError::UnsupportedVersion`]; a version field
+/// whose flip back to a known version makes the header's checksum hold is
+/// damage ([`StoreError::Corrupt`]).
 pub fn decode_header(file: &str, h: &[u8]) -> StoreResult<LogHeader> {
     if h.len() < 8 {
         return Err(StoreError::corrupt(
@@ -372,13 +372,34 @@ pub fn decode_header(file: &str, h: &[u8]) -> StoreResult<LogHeader> {
         1 => HEADER_V1_LEN,
         2 => HEADER_LEN,
         v => {
-            return Err(StoreError::corrupt(
-                file,
-                4,
-                WAL_VERSION as u64,
-                v as u64,
-                "unsupported log version",
-            ))
+            // A known layout whose checksum holds once the version field is
+            // set back is a damaged version field; otherwise a newer release
+            // wrote it (an older one never wrote another version).
+            let damaged = [(1u32, HEADER_V1_LEN), (2, HEADER_LEN)]
+                .iter()
+                .any(|&(known, l)| {
+                    h.len() >= l && {
+                        let mut c = h[..l].to_vec();
+                        c[4..8].copy_from_slice(&known.to_le_bytes());
+                        crc32fast::hash(&c[..l - 4]).to_le_bytes() == c[l - 4..l]
+                    }
+                });
+            if damaged || v < WAL_VERSION {
+                return Err(StoreError::corrupt(
+                    file,
+                    4,
+                    WAL_VERSION as u64,
+                    v as u64,
+                    "log version field damaged",
+                ));
+            }
+            return Err(StoreError::UnsupportedVersion {
+                file: file.to_string(),
+                format: "write-ahead log".into(),
+                found: v,
+                min: 1,
+                max: WAL_VERSION,
+            });
         }
     };
     if h.len() < len {

@@ -369,6 +369,8 @@ fn scan_file(
     };
     let header = match header {
         Ok(h) => h,
+        // Intact, but written by a newer release: never damage.
+        Err(e) if e.is_incompatible() => return Err(e),
         // No room for a record: a header a crash cut short (nothing was
         // ever acknowledged from this file).
         Err(_) if bytes.len() <= super::record::HEADER_LEN => {
