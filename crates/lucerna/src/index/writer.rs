@@ -36,7 +36,7 @@ use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::page_budget::PageBudget;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::Verify;
+use crate::index::verify::{verify_held_where, Verify};
 use crate::schema::{Field, Schema};
 use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
@@ -936,6 +936,20 @@ impl IndexWriter {
         let dir = self.inner.dir.as_ref();
         for seg in st.segments.iter_mut() {
             if seg.dirty {
+                // The new deletes were found through this segment's term
+                // dictionary and postings, and the ids the commit records
+                // come from its columns: those bytes are verified again
+                // before anything derived from them is written under a
+                // new checksum (a mismatch fails the commit and marks the
+                // segment).
+                let consumed =
+                    |n: &str| n.ends_with(".tdi") || n.ends_with(".doc") || n.ends_with(".col");
+                if let Err(e) =
+                    verify_held_where(&seg.meta, seg.reader.held_files(), consumed, false)
+                {
+                    crate::index::corrupt_marker::mark_corrupt(dir, &seg.meta, &e);
+                    return Err(e);
+                }
                 let live = seg
                     .live
                     .clone()
