@@ -376,6 +376,19 @@ fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
 }
 
+/// Where a writer opened by [`IndexWriter::open_at`] starts (repair): a
+/// given commit instead of the newest one.
+pub(crate) struct StartAt {
+    /// The commit whose segments the writer starts from; the write-ahead
+    /// log is replayed after its position.
+    pub commit: Commit,
+    /// The newest generation in the directory: the writer's first commit
+    /// gets the generation after it (or after `commit`'s, if newer).
+    pub newest_generation: u64,
+    /// The index's writer lock, already held by the caller.
+    pub lock: Box<dyn LockGuard>,
+}
+
 impl IndexWriter {
     pub(crate) fn open(
         dir: Arc<dyn Directory>,
@@ -385,12 +398,56 @@ impl IndexWriter {
         config: WriterConfig,
         verify: Verify,
     ) -> Result<IndexWriter> {
+        Self::open_from(dir, schema, analyzer, refs, config, verify, None)
+    }
+
+    /// A writer on `start.commit` rather than the newest commit, for
+    /// repair: it replays every logged operation after that commit's
+    /// position, as any writer does after the newest one's, and its first
+    /// commit gets generation `start.newest_generation + 1`. Nothing is
+    /// written until that commit, which is then the only new one: a crash
+    /// before it leaves the directory's commits as they were. The segments
+    /// of `start.commit` are opened without looking at corruption markers
+    /// (the caller verified them whole; `verify` verifies them again as
+    /// they are read) and no commit is deleted while it is open when
+    /// `config.keep_commits` is `usize::MAX`.
+    pub(crate) fn open_at(
+        dir: Arc<dyn Directory>,
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        refs: FileRefs,
+        config: WriterConfig,
+        verify: Verify,
+        start: StartAt,
+    ) -> Result<IndexWriter> {
+        Self::open_from(dir, schema, analyzer, refs, config, verify, Some(start))
+    }
+
+    fn open_from(
+        dir: Arc<dyn Directory>,
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        refs: FileRefs,
+        config: WriterConfig,
+        verify: Verify,
+        start: Option<StartAt>,
+    ) -> Result<IndexWriter> {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
-        let lock = dir.try_lock(WRITE_LOCK)?;
-        let commit = Commit::read_latest(dir.as_ref())?;
+        let (lock, commit, check_markers) = match start {
+            None => {
+                let lock = dir.try_lock(WRITE_LOCK)?;
+                (lock, Commit::read_latest(dir.as_ref())?, true)
+            }
+            Some(s) => {
+                let mut commit = s.commit;
+                // The next commit follows every generation on disk.
+                commit.generation = commit.generation.max(s.newest_generation);
+                (s.lock, commit, false)
+            }
+        };
         if commit.schema != *schema {
             return Err(Error::Schema(
                 "index schema differs from the writer's".into(),
@@ -398,14 +455,25 @@ impl IndexWriter {
         }
         let mut segments = Vec::with_capacity(commit.segments.len());
         for meta in &commit.segments {
-            segments.push(committed_segment(
-                dir.as_ref(),
-                meta,
-                &schema,
-                &refs,
-                verify,
-                None,
-            )?);
+            let wseg = if check_markers {
+                committed_segment(dir.as_ref(), meta, &schema, &refs, verify, None)?
+            } else {
+                let reader = SegmentReader::open_unmarked(
+                    dir.as_ref(),
+                    meta,
+                    schema.clone(),
+                    &refs,
+                    verify,
+                )?;
+                WSeg {
+                    meta: meta.clone(),
+                    live: reader.live_docs().map(|l| (**l).clone()),
+                    reader,
+                    dirty: false,
+                    applied: 0,
+                }
+            };
+            segments.push(wseg);
         }
         // Segment names left by an earlier writer's uncommitted flushes may
         // still be on disk: never reuse one.
