@@ -118,18 +118,16 @@ pub(crate) fn verify_segment_files(
 /// cache, so this sees the bytes as they are now, not a copy taken when
 /// the segment opened.
 pub(crate) fn verify_held(meta: &SegmentMeta, held: &[(String, FileSlice)]) -> Result<()> {
-    verify_held_where(meta, held, |_| true, true)
+    verify_held_where(meta, held, |_| true)
 }
 
-/// [`verify_held`] of the held files whose name `which` accepts. With
-/// `release`, the pass gives the pages it read back behind it (a merge,
-/// which released them anyway); without, it leaves them resident (a
-/// commit, whose segments searches go on reading).
+/// [`verify_held`] of the held files whose name `which` accepts. The pass
+/// gives the pages it read back behind it, as every verification does
+/// (a search faults back the ones it needs, from the page cache).
 pub(crate) fn verify_held_where(
     meta: &SegmentMeta,
     held: &[(String, FileSlice)],
     which: impl Fn(&str) -> bool,
-    release: bool,
 ) -> Result<()> {
     for (name, bytes) in held.iter().filter(|(n, _)| which(n)) {
         let Some(entry) = meta.files.iter().find(|f| &f.name == name) else {
@@ -143,33 +141,7 @@ pub(crate) fn verify_held_where(
             .into());
         };
         let env = EnvelopeReader::open_checked(name, bytes.clone())?;
-        if release {
-            verify_envelope(&env, meta, entry)?;
-        } else {
-            let end = bytes.len() - 4;
-            let actual = crc32fast::hash(&bytes[..end]);
-            if actual != env.checksum() {
-                return Err(StoreError::corrupt(
-                    name.clone(),
-                    end as u64,
-                    env.checksum() as u64,
-                    actual as u64,
-                    format!("checksum mismatch over bytes 0..{end}"),
-                )
-                .into());
-            }
-            env.expect_id(&meta.id)?;
-            if env.len() != entry.meta.len || env.checksum() != entry.meta.checksum {
-                return Err(StoreError::corrupt(
-                    name.clone(),
-                    0,
-                    entry.meta.checksum as u64,
-                    env.checksum() as u64,
-                    "length or checksum differs from the commit's record",
-                )
-                .into());
-            }
-        }
+        verify_envelope(&env, meta, entry)?;
     }
     Ok(())
 }

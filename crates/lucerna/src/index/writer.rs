@@ -1012,9 +1012,7 @@ impl IndexWriter {
                 // segment).
                 let consumed =
                     |n: &str| n.ends_with(".tdi") || n.ends_with(".doc") || n.ends_with(".col");
-                if let Err(e) =
-                    verify_held_where(&seg.meta, seg.reader.held_files(), consumed, false)
-                {
+                if let Err(e) = verify_held_where(&seg.meta, seg.reader.held_files(), consumed) {
                     crate::index::corrupt_marker::mark_corrupt(dir, &seg.meta, &e);
                     return Err(e);
                 }
