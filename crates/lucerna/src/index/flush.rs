@@ -185,11 +185,15 @@ fn write_live_docs_file(
     meta: &mut SegmentMeta,
     live: &LiveDocs,
 ) -> Result<()> {
-    let gen = meta.del_gen + 1;
-    let fname = meta.livedocs_file(gen);
-    if dir.exists(&fname)? {
-        dir.delete(&fname)?;
+    // The next free generation: a live-docs file of this name may belong
+    // to a newer commit than the one the writer started from (a repair
+    // writer starts from an older commit), and a file some commit still
+    // references is never replaced.
+    let mut gen = meta.del_gen + 1;
+    while dir.exists(&meta.livedocs_file(gen))? {
+        gen += 1;
     }
+    let fname = meta.livedocs_file(gen);
     let fm = live.write(dir, &fname, &meta.id, gen)?;
     meta.files.retain(|f| !f.name.ends_with(".liv"));
     meta.files.push(FileEntry {

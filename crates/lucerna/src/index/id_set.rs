@@ -75,7 +75,7 @@ impl IdSet {
 
     /// A set from sorted, disjoint ranges (coarsened to [`MAX_RANGES`]);
     /// `exact == false` marks it as a superset of the true ids.
-    fn from_ranges(ranges: Vec<(u64, u64)>, exact: bool) -> IdSet {
+    pub(crate) fn from_ranges(ranges: Vec<(u64, u64)>, exact: bool) -> IdSet {
         let mut s = IdSet { ranges, exact };
         s.coarsen(MAX_RANGES);
         s

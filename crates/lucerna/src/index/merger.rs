@@ -8,8 +8,19 @@
 //! segment has no deletes file.
 //!
 //! Before any input is read, every file of every input segment is verified
-//! whole against the length and CRC its [`SegmentMeta`] records: a merge
-//! never copies silently corrupted bytes into a new segment.
+//! whole against the length and CRC its [`SegmentMeta`] records. That alone
+//! is not enough: the merge then reads its inputs again (through the
+//! segment readers' mappings), and bytes that change in between (a storage
+//! fault during the merge) would go into the new segment under fresh,
+//! valid checksums, where no later check could tell. So once the new
+//! segment is written, and before it is returned to be installed, every
+//! input is verified again ([`verify_inputs_again`]): the very bytes the
+//! merge read (the readers' held files, read back through the same
+//! mappings, so a page released since comes back from the page cache as
+//! it is now) and, by a fresh read, the files it did not read through them
+//! (field statistics, live docs). A mismatch discards the new segment and
+//! marks the damaged input corrupt. Every byte that goes into a merged
+//! segment was therefore verified both before and after it was read.
 //!
 //! A merge reads every byte of its inputs, which are memory-mapped: left
 //! alone, all of them would stay in the process's resident memory until
@@ -178,9 +189,14 @@ pub(crate) fn segment_file_names(name: &str) -> Vec<String> {
 /// Every file of every input is verified first (see
 /// [`verify_segment_files`](crate::index::verify::verify_segment_files));
 /// on a mismatch nothing is written but the damaged segment's corruption
-/// marker (see [`corrupt_marker`](crate::index::corrupt_marker)). On any
-/// later error the files written so far are deleted. Files are not synced:
-/// the commit that publishes the segment syncs them.
+/// marker (see [`corrupt_marker`](crate::index::corrupt_marker)). Once the
+/// new segment is written, every input is verified again
+/// ([`verify_inputs_again`]); on a mismatch the new segment's files are
+/// deleted, the damaged input is marked and the corruption error (naming
+/// the file) is returned. On any other error the files written so far are
+/// deleted (and the inputs are verified again too, so that damage that
+/// tripped a decoder is reported as what it is). Files are not synced: the
+/// commit that publishes the segment syncs them.
 pub(crate) fn merge_segments(
     dir: &dyn Directory,
     schema: &Schema,
@@ -211,13 +227,46 @@ pub(crate) fn merge_segments(
     let mut releaser = PageReleaser::new(inputs);
     let result = write_merged(dir, schema, inputs, name, id, &mut releaser);
     releaser.release_all();
-    match result {
-        Ok(out) => Ok(out),
-        Err(e) => {
+    // Whatever happened, the inputs must still be what the commit records:
+    // otherwise the merge read bytes nobody verified.
+    let again = verify_inputs_again(dir, inputs);
+    match (result, again) {
+        (Ok(out), Ok(())) => Ok(out),
+        (_, Err((meta, e))) => {
+            delete_partial(dir, name);
+            crate::index::corrupt_marker::mark_corrupt(dir, meta, &e);
+            Err(e)
+        }
+        (Err(e), Ok(())) => {
             delete_partial(dir, name);
             Err(e)
         }
     }
+}
+
+/// Verifies every input of a merge again, after the merge read it: the
+/// bytes its decoders read (its held files, through the same mappings or
+/// buffers the merge read: see
+/// [`verify_held`](crate::index::verify::verify_held)), and by a fresh read
+/// its other files (field statistics and live docs, which the merge took
+/// from memory) against the segment's record. Returns the first damaged
+/// input with the corruption error naming the file.
+pub(crate) fn verify_inputs_again<'a>(
+    dir: &dyn Directory,
+    inputs: &[MergeInput<'a>],
+) -> std::result::Result<(), (&'a SegmentMeta, Error)> {
+    for input in inputs {
+        let meta = input.reader.meta();
+        let held = input.reader.held_files();
+        crate::index::verify::verify_held(meta, held).map_err(|e| (meta, e))?;
+        for f in &meta.files {
+            if held.iter().any(|(n, _)| *n == f.name) {
+                continue;
+            }
+            crate::index::verify::verify_file(dir, meta, f, |_| {}).map_err(|e| (meta, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Best effort: removes every file of segment `name`.

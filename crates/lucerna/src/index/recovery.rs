@@ -4,27 +4,38 @@
 //!
 //! The algorithm, in order (the first that applies wins):
 //!
-//! 0. A deep [`check_index_with`] (changing nothing). A healthy index
-//!    without corruption markers needs nothing.
+//! 0. A deep [`check_index_with`] (changing nothing), the corruption
+//!    markers, and the write-ahead log. An index is healthy when the check
+//!    finds nothing, no marker is left, *and* the log holds no operation
+//!    after the newest commit's position: operations there were
+//!    acknowledged, and searches do not see them until a commit holds them
+//!    (a writer that crashed, or a repair killed at the wrong moment,
+//!    leaves such a state). Then there is nothing to do.
 //! 1. **From a replica.** For the newest commit (if its manifest is damaged
 //!    or missing, the same generation read from a replica), every file that
 //!    is missing, truncated or corrupt is looked up in the replicas: a file
 //!    with the same name, the commit's recorded length and CRC, the
 //!    segment's id and a correct full CRC is copied in (temporary name,
-//!    fsync, rename, fsync of the directory). Nothing is lost.
+//!    fsync, rename, fsync of the directory). If the log holds operations
+//!    after that commit's position, they are then replayed and committed
+//!    (one new commit). Nothing is lost.
 //! 2. **From an older commit and the write-ahead log.** The newest kept
 //!    commit (of this index, or of a replica: a replica may be an older
 //!    plain copy of the index directory) whose every file verifies in full
 //!    (here or in a replica) *and* whose later operations the write-ahead
-//!    log still holds becomes a new commit (newest generation + 1, its
-//!    segments, its log position); a writer then opens, replays the log from
-//!    that position, and commits. Nothing acknowledged is lost.
+//!    log still holds is the base: a writer opens on its segments (not on
+//!    the newest commit), replays the log after its position in memory,
+//!    and commits once, as generation newest + 1. Nothing acknowledged is
+//!    lost.
 //! 3. **With loss, only when allowed** ([`RepairOptions::allow_loss`]):
-//!    a new commit without the segments that cannot be restored (the
-//!    others repaired from replicas as in 1). The report lists each dropped
-//!    segment with its live-document count and the exact `id` values of
-//!    those documents, from the commit's record (see
-//!    [`SegmentMeta::ids`](crate::index::commit::SegmentMeta::ids)).
+//!    the newest commit without the segments that cannot be restored (the
+//!    others repaired from replicas as in 1) is the base, and again one
+//!    commit holds it and the log's later operations. The report lists
+//!    each dropped segment with its live-document count and the exact `id`
+//!    values of those documents, from the commit's record (see
+//!    [`SegmentMeta::ids`](crate::index::commit::SegmentMeta::ids)); the
+//!    new commit records the same (in its user data), so that a rerun
+//!    after a crash still reports them ([`RepairReport::recorded_loss`]).
 //!    Without permission nothing is changed and the report says what would
 //!    be lost and why the lossless ways failed.
 //!
@@ -33,24 +44,52 @@
 //! With [`RepairOptions::dry_run`] nothing is changed and the report is the
 //! plan.
 //!
-//! Repair holds the index's writer lock (except while its own writer
-//! replays the log), so it fails with a lock error while a writer is open.
+//! # Crash safety
+//!
+//! A repair can be killed at any point and run again: the rerun completes
+//! the job and ends in the same state. Each step is either idempotent or
+//! invisible until one atomic switch:
+//!
+//! * a file copied from a replica is written under a temporary name,
+//!   verified, fsync'd and renamed over the damaged file (the directory is
+//!   fsync'd after the copies): until the rename is durable the old file is
+//!   there and a rerun copies again;
+//! * a restored manifest is the replica's commit of the same generation,
+//!   verified and written as every commit (temporary name, fsync, rename,
+//!   fsync): a rerun writes the same again or finds it there;
+//! * every path that changes the index's contents publishes exactly one
+//!   new commit, written last ([`Commit::write`]): segment and live-docs
+//!   files first (new names only, never a file an existing commit uses),
+//!   fsync'd, then the manifest. Killed before the manifest's rename is
+//!   durable, the directory's commits are as they were (a rerun makes the
+//!   same choice again; the files left behind are unreferenced and deleted
+//!   by the next writer); after, the new commit holds everything and covers
+//!   the whole log;
+//! * markers are removed after that commit; a marker left by a kill is of a
+//!   segment that is gone or verifies, and a rerun removes it;
+//! * whatever state an earlier crash left, a log holding operations the
+//!   newest commit lacks is work for the next repair (step 0), so no state
+//!   is ever called healthy while acknowledged operations are missing.
+//!
+//! Repair holds the index's writer lock throughout (its own writer takes
+//! it over for the one commit), so it fails with a lock error while a
+//! writer is open and anything is to be done.
 
-use crate::analysis::Analyzer;
+use crate::analysis::{Analyzer, DefaultAnalyzer};
 use crate::error::{Error, Result};
 use crate::index::check::{
     check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport, Problem,
 };
-use crate::index::commit::{next_segment_number, Commit, FileEntry, SegmentMeta};
+use crate::index::commit::{Commit, FileEntry, SegmentMeta};
 use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
 use crate::index::evidence::Evidence;
+use crate::index::file_refs::FileRefs;
 use crate::index::id_set::IdSet;
 use crate::index::identity::IndexId;
 use crate::index::replica::{copy_verified, CopyError};
-use crate::index::verify::{verify_envelope, verify_file};
-use crate::index::writer::{WriterConfig, WRITE_LOCK};
-use crate::index::Index;
-use crate::wal::{list_logs, read_logs, ReplayMode};
+use crate::index::verify::{verify_envelope, verify_file, Verify};
+use crate::index::writer::{IndexWriter, StartAt, WriterConfig, WRITE_LOCK};
+use crate::wal::{list_logs, read_logs, Durability, ReplayMode, ReplayReport};
 use lucerna_store::{Directory, EnvelopeReader};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -140,8 +179,11 @@ pub enum RepairAction {
         /// The replica it came from.
         replica: usize,
     },
-    /// A new commit `new_generation` was written with the segments of the
-    /// intact older commit `from_generation`.
+    /// The index was rebuilt from the intact older commit
+    /// `from_generation`: the new commit `new_generation` holds its
+    /// segments plus the operations the write-ahead log holds after
+    /// `wal_position` (the [`ReplayLog`](Self::ReplayLog) that follows is
+    /// the same, single commit).
     RevertToCommit {
         /// The intact commit.
         from_generation: u64,
@@ -149,18 +191,21 @@ pub enum RepairAction {
         source: Source,
         /// The commit written.
         new_generation: u64,
-        /// Its write-ahead-log position: the log is replayed from there.
+        /// The older commit's write-ahead-log position: the log is
+        /// replayed from there.
         wal_position: u64,
     },
-    /// A writer replayed the write-ahead log after `from_position` and
-    /// committed `generation` (0 in a dry run).
+    /// The operations the write-ahead log holds after `from_position` were
+    /// replayed and are in commit `generation` (0 in a dry run): the one
+    /// commit of this repair.
     ReplayLog {
         /// The log position replayed from.
         from_position: u64,
         /// The commit holding the replayed operations.
         generation: u64,
     },
-    /// A new commit `new_generation` was written without `segments`.
+    /// A new commit `new_generation` was written without `segments` (and
+    /// with the operations the log holds after the dropped-from commit).
     DropSegments {
         /// The segments dropped (their documents: [`RepairReport::lost`]).
         segments: Vec<String>,
@@ -209,7 +254,7 @@ impl fmt::Display for RepairAction {
                 wal_position,
             } => write!(
                 f,
-                "write {} with the segments of intact {} (from {source}), log position {wal_position}",
+                "write {} with the segments of intact {} (from {source}) and the log after position {wal_position}",
                 Commit::file_name(*new_generation),
                 Commit::file_name(*from_generation)
             ),
@@ -316,16 +361,35 @@ pub struct RepairReport {
     pub notes: Vec<String>,
     /// Bytes copied from replicas.
     pub bytes_copied: u64,
+    /// Operations the write-ahead log holds after the position of the
+    /// commit searches see (afterwards; in a dry run, or when nothing was
+    /// changed: now). They were acknowledged; while any is left the index
+    /// is not healthy (a repair replays and commits them).
+    pub unapplied_log_ops: u64,
+    /// Why the write-ahead log could not be read (damaged, or a file still
+    /// being written by a writer of this process): whether the served
+    /// commit lacks acknowledged operations is then unknown, and the index
+    /// is not called healthy.
+    pub log_error: Option<String>,
+    /// Documents the served (newest) commit lacks because a repair dropped
+    /// them: recorded in that commit by the repair that wrote it (this one,
+    /// or an earlier one, perhaps killed before it could report), and
+    /// reported by every repair while that commit is the newest. Ids that
+    /// the log replay brought back are not in it.
+    pub recorded_loss: Vec<LostSegment>,
 }
 
 impl RepairReport {
     /// True when the index is healthy afterwards (in a dry run, or when
-    /// nothing was changed: before).
+    /// nothing was changed: before): the deep check finds nothing and no
+    /// acknowledged operation of the write-ahead log is missing from the
+    /// served commit.
     pub fn healthy(&self) -> bool {
-        match &self.after {
+        let checked = match &self.after {
             Some(a) => a.healthy(),
             None => self.before.healthy(),
-        }
+        };
+        checked && self.unapplied_log_ops == 0 && self.log_error.is_none()
     }
 
     /// True when the repair changed the index.
@@ -339,7 +403,7 @@ impl RepairReport {
     }
 
     /// The `id` values of every lost document, when every dropped segment
-    /// records them (with the ids damaged log records still name).
+    /// records them.
     pub fn lost_ids(&self) -> Option<IdSet> {
         let segs = self
             .lost
@@ -354,9 +418,12 @@ impl RepairReport {
 /// the [module docs](self)). Uses the default analyzer if the write-ahead
 /// log has to be replayed: see [`repair_with`].
 ///
-/// Fails (changing nothing) when a writer holds the index lock; otherwise
-/// a damaged index is never an error: the report says what was done and
-/// whether the index is healthy afterwards.
+/// Fails (changing nothing) when there is anything to do and a writer
+/// holds the index lock (operations a live writer logged and has not
+/// committed yet count: they are its own); otherwise a damaged index is
+/// never an error: the report says what was done and whether the index is
+/// healthy afterwards. Safe to kill at any point and run again (see the
+/// [module docs](self#crash-safety)).
 pub fn repair(
     dir: &Arc<dyn Directory>,
     replicas: &[Arc<dyn Directory>],
@@ -377,6 +444,18 @@ pub fn repair_with(
 ) -> Result<RepairReport> {
     let before = deep_check(dir, replicas)?;
     let markers = list_markers(dir.as_ref())?;
+    let newest = match before.generation {
+        Some(g) => Commit::read(dir.as_ref(), g).ok(),
+        None => None,
+    };
+    let (unapplied, log_error) = match &newest {
+        Some(c) => match log_ops_after(dir.as_ref(), before.index_id, c.wal_position) {
+            Ok(n) => (n, None),
+            Err(e) => (0, Some(e)),
+        },
+        None => (0, None),
+    };
+    let recorded_loss = newest.as_ref().map(recorded_loss).unwrap_or_default();
     let mut r = Repair {
         dir,
         replicas,
@@ -394,11 +473,14 @@ pub fn repair_with(
             unknown_loss: None,
             notes: Vec::new(),
             bytes_copied: 0,
+            unapplied_log_ops: unapplied,
+            log_error: log_error.clone(),
+            recorded_loss,
         },
         replica_cache: HashMap::new(),
         lock: None,
     };
-    if before.healthy() && markers.is_empty() && before.log.pending == 0 {
+    if before.healthy() && markers.is_empty() && unapplied == 0 && log_error.is_none() {
         return Ok(r.report);
     }
     if !options.dry_run {
@@ -466,10 +548,12 @@ impl Repair<'_> {
             if !log_damage.is_empty() {
                 // Damage after the newest commit's position: only the log
                 // held those operations, so only dropping them helps.
-                return self.drop_damaged_log(ev.index_id, before);
+                return self.drop_damaged_log(before, &ev);
             }
-            // Acknowledged operations only the log holds: commit them.
-            return self.replay_and_commit(before, ReplayMode::Strict);
+            if before.log.pending > 0 {
+                // Acknowledged operations only the log holds: commit them.
+                return self.replay_and_commit(before, ReplayMode::Strict, &ev);
+            }
         }
         let local_gens = Commit::list_generations(self.dir())?;
         let newest_local = local_gens.last().copied();
@@ -524,6 +608,12 @@ impl Repair<'_> {
             .map(|t| t.0.wal_position)
             .or(missing.as_ref().map(|m| m.1).filter(|&p| p != u64::MAX));
 
+        let newest_gen = newest_local
+            .into_iter()
+            .chain(target.as_ref().map(|t| t.0.generation))
+            .chain(ev.newest_known())
+            .max();
+
         // 1. Everything from replicas.
         let mut target_plan = None;
         if let Some((t, src)) = &target {
@@ -547,7 +637,7 @@ impl Repair<'_> {
             };
             let plan = self.plan_commit(t, &structural);
             if plan.broken.is_empty() {
-                return self.execute_from_replicas(t.clone(), *src, plan);
+                return self.execute_from_replicas(t.clone(), *src, plan, newest_gen);
             }
             for (seg, why) in &plan.broken {
                 self.note(format!("segment {}: {why}", seg.name));
@@ -556,11 +646,6 @@ impl Repair<'_> {
         }
 
         // 2. An intact older commit the log covers.
-        let newest_gen = newest_local
-            .into_iter()
-            .chain(target.as_ref().map(|t| t.0.generation))
-            .chain(ev.newest_known())
-            .max();
         let mut fallback: Option<(Commit, Source, CommitPlan)> = None;
         let older = self.older_commits(newest_gen)?;
         if older.is_empty() {
@@ -591,7 +676,13 @@ impl Repair<'_> {
                 continue;
             }
             match wal_covers(self.dir(), ev.index_id, c.wal_position, newest_position) {
-                Ok(()) => return self.execute_revert(c, src, plan, newest_gen),
+                Ok(()) => {
+                    let app_data = match &target {
+                        Some((t, _)) => t.user_data.clone(),
+                        None => c.user_data.clone(),
+                    };
+                    return self.execute_revert(c, src, plan, newest_gen, app_data);
+                }
                 Err(why) => {
                     self.note(format!(
                         "older {} ({src}) is intact, but {why}",
@@ -633,7 +724,8 @@ impl Repair<'_> {
                 self.report.outcome = RepairOutcome::NeedsAllowLoss;
                 return Ok(());
             }
-            self.execute_revert(c, src, plan, newest_gen)?;
+            let app_data = c.user_data.clone();
+            self.execute_revert(c, src, plan, newest_gen, app_data)?;
             self.report.outcome = RepairOutcome::RepairedWithLoss;
             return Ok(());
         }
@@ -660,37 +752,31 @@ impl Repair<'_> {
         Ok(())
     }
 
-    /// Opens a writer (replaying the log after the newest commit's
-    /// position in `mode`), commits and closes it. One new commit: a crash
-    /// before it changes nothing, and a rerun does the same again.
-    fn replay_and_commit(&mut self, before: &CheckReport, mode: ReplayMode) -> Result<()> {
-        let from_position = self.newest_position()?;
-        let mut generation = 0;
-        if !self.options.dry_run {
-            // The writer takes the lock itself.
-            self.lock = None;
-            let mut index = Index::open(self.dir.clone())?;
-            if let Some(a) = &self.analyzer {
-                index = index.with_analyzer(a.clone());
-            }
-            let w = index.writer(WriterConfig::default().no_merges().replay_mode(mode))?;
-            generation = w.commit()?;
-            w.close()?;
-            drop(w);
-            self.lock = self.dir().try_lock(WRITE_LOCK).ok();
-        }
+    /// Commits the operations the log holds after the newest commit's
+    /// position (replayed in `mode`): the one commit of this repair.
+    fn replay_and_commit(
+        &mut self,
+        before: &CheckReport,
+        mode: ReplayMode,
+        ev: &Evidence,
+    ) -> Result<()> {
+        let base = match before.generation {
+            Some(g) => Commit::read(self.dir(), g)?,
+            None => return Err(Error::NoCommit),
+        };
+        let from_position = base.wal_position;
+        let user_data = base.user_data.clone();
+        let (generation, replay) =
+            self.commit_on(base.clone(), ev.newest_known(), user_data, mode)?;
         self.report.actions.push(RepairAction::ReplayLog {
             from_position,
             generation,
         });
+        self.note_rejected(&replay);
         if self.report.outcome == RepairOutcome::Healthy {
             self.report.outcome = RepairOutcome::Repaired;
         }
-        let _ = before;
-        let latest = match before.generation {
-            Some(g) if self.options.dry_run => Commit::read(self.dir(), g)?,
-            _ => Commit::read_latest(self.dir())?,
-        };
+        let latest = self.latest_or(base)?;
         self.finish(&latest)
     }
 
@@ -705,7 +791,8 @@ impl Repair<'_> {
     /// Damage in the log after the newest commit's position: lists what
     /// a lenient replay skips; with permission, replays leniently and
     /// commits.
-    fn drop_damaged_log(&mut self, index_id: IndexId, before: &CheckReport) -> Result<()> {
+    fn drop_damaged_log(&mut self, before: &CheckReport, ev: &Evidence) -> Result<()> {
+        let index_id = ev.index_id;
         let from = self.newest_position()?;
         let (_, rep) = read_logs(self.dir(), index_id, from, ReplayMode::Lenient)?;
         let id_field = before
@@ -754,7 +841,7 @@ impl Repair<'_> {
             return Ok(());
         }
         self.report.outcome = RepairOutcome::RepairedWithLoss;
-        self.replay_and_commit(before, ReplayMode::Lenient)
+        self.replay_and_commit(before, ReplayMode::Lenient, ev)
     }
 
     fn note(&mut self, s: String) {
@@ -937,8 +1024,16 @@ impl Repair<'_> {
         Ok(())
     }
 
-    /// Step 1: copies, and the newest manifest if it came from a replica.
-    fn execute_from_replicas(&mut self, t: Commit, src: Source, plan: CommitPlan) -> Result<()> {
+    /// Step 1: copies, the newest manifest if it came from a replica, and
+    /// the log's operations after its position if it holds any (one
+    /// commit).
+    fn execute_from_replicas(
+        &mut self,
+        t: Commit,
+        src: Source,
+        plan: CommitPlan,
+        newest_gen: Option<u64>,
+    ) -> Result<()> {
         self.copy_in(&plan.copies)?;
         if let Source::Replica(i) = src {
             self.report.actions.push(RepairAction::RestoreCommit {
@@ -950,25 +1045,42 @@ impl Repair<'_> {
             }
         }
         self.report.outcome = RepairOutcome::Repaired;
-        self.finish(&t)
+        let pending = match log_ops_after(self.dir(), t.index_id, t.wal_position) {
+            Ok(n) => n,
+            Err(e) => {
+                self.note(e);
+                0
+            }
+        };
+        if pending == 0 {
+            return self.finish(&t);
+        }
+        let user_data = t.user_data.clone();
+        let from_position = t.wal_position;
+        let (generation, replay) =
+            self.commit_on(t.clone(), newest_gen, user_data, ReplayMode::Strict)?;
+        self.report.actions.push(RepairAction::ReplayLog {
+            from_position,
+            generation,
+        });
+        self.note_rejected(&replay);
+        let latest = self.latest_or(t)?;
+        self.finish(&latest)
     }
 
-    /// Step 2 (or 3 with an unreadable newest commit): a new commit with
-    /// the segments of `c`, then a replay of the log.
+    /// Step 2 (or 3 with an unreadable newest commit): one new commit with
+    /// the segments of `c` and the log's operations after its position.
+    /// `app_data`: the application's user data the commit keeps.
     fn execute_revert(
         &mut self,
         c: Commit,
         src: Source,
         plan: CommitPlan,
         newest_gen: Option<u64>,
+        app_data: Vec<(String, String)>,
     ) -> Result<()> {
         self.copy_in(&plan.copies)?;
         let new_gen = newest_gen.unwrap_or(0).max(c.generation) + 1;
-        let commit = Commit {
-            generation: new_gen,
-            next_segment: self.next_segment(c.next_segment)?,
-            ..c.clone()
-        };
         self.report.actions.push(RepairAction::RevertToCommit {
             from_generation: c.generation,
             source: src,
@@ -976,73 +1088,168 @@ impl Repair<'_> {
             wal_position: c.wal_position,
         });
         self.report.outcome = RepairOutcome::Repaired;
-        if !self.options.dry_run {
-            commit.write(self.dir())?;
-        }
-        // The new commit's segments verify: clear their markers before a
-        // writer opens them.
-        self.remove_markers(&commit, |_| true)?;
         let has_log = !list_logs(self.dir())?.is_empty();
+        let user_data = with_loss_record(app_data, &[], self.report.unknown_loss.as_deref());
+        let (generation, replay) =
+            self.commit_on(c.clone(), newest_gen, user_data, ReplayMode::Strict)?;
         if has_log {
-            let mut generation = 0;
-            if !self.options.dry_run {
-                // The writer takes the lock itself.
-                self.lock = None;
-                let mut index = Index::open(self.dir.clone())?;
-                if let Some(a) = &self.analyzer {
-                    index = index.with_analyzer(a.clone());
-                }
-                let w = index.writer(WriterConfig::default().no_merges())?;
-                generation = w.commit()?;
-                w.close()?;
-                drop(w);
-                // Best effort: the repair is done; only the final check
-                // and marker clean-up remain.
-                self.lock = self.dir().try_lock(WRITE_LOCK).ok();
-            }
             self.report.actions.push(RepairAction::ReplayLog {
                 from_position: c.wal_position,
                 generation,
             });
         }
-        let latest = if self.options.dry_run {
-            commit
-        } else {
-            Commit::read_latest(self.dir())?
+        self.note_rejected(&replay);
+        let planned = Commit {
+            generation: new_gen,
+            ..c
         };
+        let latest = self.latest_or(planned)?;
         self.finish(&latest)
     }
 
-    /// Step 3: the newest commit without its broken segments.
+    /// Step 3: one new commit with the newest commit's segments but the
+    /// broken ones, and the log's operations after its position.
     fn execute_drop(&mut self, t: Commit, plan: CommitPlan, newest_gen: Option<u64>) -> Result<()> {
         self.copy_in(&plan.copies)?;
         let dropped: BTreeSet<&str> = plan.broken.iter().map(|(s, _)| s.name.as_str()).collect();
         let new_gen = newest_gen.unwrap_or(0).max(t.generation) + 1;
-        let commit = Commit {
-            generation: new_gen,
+        let base = Commit {
             segments: t
                 .segments
                 .iter()
                 .filter(|s| !dropped.contains(s.name.as_str()))
                 .cloned()
                 .collect(),
-            next_segment: self.next_segment(t.next_segment)?,
             ..t.clone()
         };
         self.report.actions.push(RepairAction::DropSegments {
             segments: dropped.iter().map(|s| s.to_string()).collect(),
             new_generation: new_gen,
         });
-        if !self.options.dry_run {
-            commit.write(self.dir())?;
-        }
         self.report.outcome = RepairOutcome::RepairedWithLoss;
-        self.finish(&commit)
+        // Loss is allowed: a log damaged in the middle is replayed leniently
+        // (what it skips is lost too, and said so).
+        let (pending, mode) = match log_ops_after(self.dir(), t.index_id, t.wal_position) {
+            Ok(n) => (n, ReplayMode::Strict),
+            Err(e) => {
+                self.report.unknown_loss = Some(format!(
+                    "{e}: the operations in its damaged spans are lost, and which documents \
+                     they were cannot be told"
+                ));
+                (1, ReplayMode::Lenient)
+            }
+        };
+        let user_data = with_loss_record(
+            t.user_data.clone(),
+            &self.report.lost,
+            self.report.unknown_loss.as_deref(),
+        );
+        let (generation, replay) = self.commit_on(base.clone(), newest_gen, user_data, mode)?;
+        if pending > 0 {
+            self.report.actions.push(RepairAction::ReplayLog {
+                from_position: t.wal_position,
+                generation,
+            });
+        }
+        self.note_rejected(&replay);
+        for span in &replay.skipped {
+            self.note(format!(
+                "the write-ahead log's {} bytes at {} of {} were skipped: {}",
+                span.len, span.offset, span.file, span.reason
+            ));
+        }
+        let planned = Commit {
+            generation: new_gen,
+            ..base
+        };
+        let latest = self.latest_or(planned)?;
+        self.finish(&latest)
     }
 
-    /// At least `n`, and past every segment number in the directory.
-    fn next_segment(&self, n: u64) -> Result<u64> {
-        next_segment_number(self.dir(), n)
+    /// Publishes the one commit a repair writes: a writer opens on `base`
+    /// (its segments, every file verified again as it is read; corruption
+    /// markers are not consulted: the plan verified these files whole),
+    /// replays the write-ahead log after `base`'s position in memory, and
+    /// commits once, as generation `newest_gen + 1`, with `user_data`.
+    /// Nothing is published before that commit, and no commit is deleted.
+    /// Returns the generation and what the replay found (0 and nothing in a
+    /// dry run). The repair's lock is handed to the writer and taken back
+    /// afterwards.
+    fn commit_on(
+        &mut self,
+        base: Commit,
+        newest_gen: Option<u64>,
+        user_data: Vec<(String, String)>,
+        mode: ReplayMode,
+    ) -> Result<(u64, ReplayReport)> {
+        if self.options.dry_run {
+            return Ok((0, ReplayReport::default()));
+        }
+        let lock = match self.lock.take() {
+            Some(l) => l,
+            None => self.dir().try_lock(WRITE_LOCK)?,
+        };
+        let schema = Arc::new(base.schema.clone());
+        let analyzer = self
+            .analyzer
+            .clone()
+            .unwrap_or_else(|| Arc::new(DefaultAnalyzer::default()));
+        // No log of its own (it logs nothing new: every operation it holds
+        // is in the existing log until its commit covers them), no merges,
+        // and every commit kept: a kill at any point must leave every
+        // commit a rerun may need.
+        let mut config = WriterConfig::default()
+            .no_merges()
+            .threads(1)
+            .durability(Durability::None)
+            .replay_mode(mode);
+        config.keep_commits = usize::MAX;
+        let start = StartAt {
+            commit: base,
+            newest_generation: newest_gen.unwrap_or(0),
+            lock,
+        };
+        let opened = IndexWriter::open_at(
+            self.dir.clone(),
+            schema,
+            analyzer,
+            FileRefs::default(),
+            config,
+            Verify::Full,
+            start,
+        );
+        let result = opened.and_then(|w| {
+            let replay = w.replay_report();
+            let generation = w.commit_with(user_data);
+            let closed = w.close();
+            drop(w);
+            let generation = generation?;
+            closed?;
+            Ok((generation, replay))
+        });
+        // Best effort: only the final check and marker clean-up remain.
+        self.lock = self.dir().try_lock(WRITE_LOCK).ok();
+        result
+    }
+
+    /// The newest commit (after a change), or `planned` in a dry run.
+    fn latest_or(&self, planned: Commit) -> Result<Commit> {
+        if self.options.dry_run {
+            Ok(planned)
+        } else {
+            Commit::read_latest(self.dir())
+        }
+    }
+
+    /// Notes replayed documents the writer rejected (lost to the replay).
+    fn note_rejected(&mut self, replay: &ReplayReport) {
+        if replay.rejected > 0 {
+            self.note(format!(
+                "{} document(s) replayed from the write-ahead log were rejected by the writer \
+                 (another analyzer or schema?)",
+                replay.rejected
+            ));
+        }
     }
 
     /// Removes the markers of segments not in `commit` and of segments of
@@ -1092,8 +1299,190 @@ impl Repair<'_> {
         };
         self.remove_markers(&current, |s| healthy_segments.contains(s))?;
         refresh_markers(self.dir(), &mut after)?;
+        let after_id = after.index_id;
         self.report.after = Some(after);
+        (self.report.unapplied_log_ops, self.report.log_error) =
+            match log_ops_after(self.dir(), after_id, current.wal_position) {
+                Ok(n) => (n, None),
+                Err(e) => (0, Some(e)),
+            };
+        self.report.recorded_loss = recorded_loss(&current);
+        // Documents of dropped segments that the log replay brought back
+        // (updated after the commit they were dropped from) are not lost.
+        if let Some(live) = live_ids(&current) {
+            for l in &mut self.report.lost {
+                settle(l, &live);
+            }
+        }
         Ok(())
+    }
+}
+
+/// How many operations the write-ahead log in `dir` holds after position
+/// `after` (rollbacks applied). `Err` says why the log cannot be read.
+fn log_ops_after(
+    dir: &dyn Directory,
+    index_id: IndexId,
+    after: u64,
+) -> std::result::Result<u64, String> {
+    match read_logs(dir, index_id, after, ReplayMode::Strict) {
+        Ok((recs, _)) => Ok(recs.len() as u64),
+        Err(e) => Err(format!("the write-ahead log cannot be read: {e}")),
+    }
+}
+
+/// Prefix of the user-data keys of the loss a repair records in its commit.
+const LOSS_KEY: &str = "lucerna.repair.lost.";
+/// User-data key of the unknown loss a repair records in its commit.
+const UNKNOWN_LOSS_KEY: &str = "lucerna.repair.unknown_loss";
+
+/// `app` (an application's user data, without any earlier repair record)
+/// plus the record of `lost` and `unknown`: one key per dropped segment,
+/// `lucerna.repair.lost.<segment>` = `<docs> <exact|superset|range|none>
+/// <id ranges, or -> <cause>`.
+fn with_loss_record(
+    app: Vec<(String, String)>,
+    lost: &[LostSegment],
+    unknown: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = app
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with(LOSS_KEY) && k != UNKNOWN_LOSS_KEY)
+        .collect();
+    for l in lost {
+        let (tag, ranges): (&str, Vec<(u64, u64)>) = match (&l.ids, l.id_range) {
+            (Some(ids), _) => (
+                if ids.is_exact() { "exact" } else { "superset" },
+                ids.ranges().to_vec(),
+            ),
+            (None, Some(r)) => ("range", vec![r]),
+            (None, None) => ("none", Vec::new()),
+        };
+        let text = if ranges.is_empty() {
+            "-".to_string()
+        } else {
+            ranges
+                .iter()
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        out.push((
+            format!("{LOSS_KEY}{}", l.segment),
+            format!("{} {tag} {text} {}", l.docs, l.cause),
+        ));
+    }
+    if let Some(u) = unknown {
+        out.push((UNKNOWN_LOSS_KEY.to_string(), u.to_string()));
+    }
+    out
+}
+
+/// The loss recorded in `commit` by the repair that wrote it (see
+/// [`with_loss_record`]), without the ids `commit` holds again. Records
+/// that do not parse are skipped.
+fn recorded_loss(commit: &Commit) -> Vec<LostSegment> {
+    let live = live_ids(commit);
+    let mut out = Vec::new();
+    for (k, v) in &commit.user_data {
+        let Some(segment) = k.strip_prefix(LOSS_KEY) else {
+            continue;
+        };
+        let Some(mut l) = parse_loss(segment, v) else {
+            continue;
+        };
+        if let Some(live) = &live {
+            settle(&mut l, live);
+        }
+        out.push(l);
+    }
+    out
+}
+
+fn parse_loss(segment: &str, v: &str) -> Option<LostSegment> {
+    let mut parts = v.splitn(4, ' ');
+    let docs: u64 = parts.next()?.parse().ok()?;
+    let tag = parts.next()?;
+    let text = parts.next()?;
+    let cause = parts.next().unwrap_or("").to_string();
+    let mut ranges = Vec::new();
+    if text != "-" {
+        for r in text.split(',') {
+            let (a, b) = match r.split_once('-') {
+                Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+                None => {
+                    let a: u64 = r.parse().ok()?;
+                    (a, a)
+                }
+            };
+            if a > b {
+                return None;
+            }
+            ranges.push((a, b));
+        }
+    }
+    // Sorted, disjoint and non-adjacent, as an IdSet holds them.
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.0 <= last.1.saturating_add(1) => last.1 = last.1.max(r.1),
+            _ => merged.push(r),
+        }
+    }
+    let (ids, id_range) = match tag {
+        "exact" | "superset" => {
+            let ids = IdSet::from_ranges(merged, tag == "exact");
+            let bounds = ids.bounds();
+            (Some(ids), bounds)
+        }
+        "range" => (
+            None,
+            merged
+                .first()
+                .map(|&(a, _)| a)
+                .zip(merged.last().map(|&(_, b)| b)),
+        ),
+        _ => (None, None),
+    };
+    Some(LostSegment {
+        segment: segment.to_string(),
+        docs,
+        ids,
+        id_range,
+        cause,
+    })
+}
+
+/// The exact ids of `commit`'s live documents, when every segment records
+/// them exactly.
+fn live_ids(commit: &Commit) -> Option<IdSet> {
+    let all = commit.segments.iter().try_fold(IdSet::new(), |acc, s| {
+        let ids = s.ids.as_ref().filter(|i| i.is_exact())?;
+        Some(acc.union(ids))
+    })?;
+    all.is_exact().then_some(all)
+}
+
+/// Removes from `l` the ids of `live` (documents that are there after all).
+fn settle(l: &mut LostSegment, live: &IdSet) {
+    let Some(ids) = &l.ids else {
+        return;
+    };
+    if !ids.is_exact() {
+        return;
+    }
+    let rest = ids.difference(live);
+    if rest.len() != ids.len() {
+        l.docs = rest.len();
+        l.id_range = rest.bounds();
+        l.ids = Some(rest);
     }
 }
 

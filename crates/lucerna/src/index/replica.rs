@@ -176,11 +176,17 @@ impl From<CopyError> for Error {
     }
 }
 
-/// Copies file `entry` of segment `seg` from `from` to `to`: verifies the
-/// source whole against the record, writes `<name>.tmp`, verifies what was
-/// written the same way, fsyncs it and renames it over `<name>`. The
-/// caller fsyncs `to`'s directory. `progress` gets the bytes written so
-/// far. Returns the bytes copied.
+/// Copies file `entry` of segment `seg` from `from` to `to`: reads the
+/// source once and verifies those bytes whole against the record, writes
+/// them to `<name>.tmp`, verifies what was written the same way, fsyncs it
+/// and renames it over `<name>`. The caller fsyncs `to`'s directory.
+/// `progress` gets the bytes written so far. Returns the bytes copied.
+///
+/// Nothing gets a new checksum here: the copy must carry the record's, so
+/// a source that changes while it is copied fails the copy's check. A
+/// rerun after a crash at any point finds either the old file (the rename
+/// was not durable: it copies again, replacing a leftover `<name>.tmp`) or
+/// the verified copy.
 pub(crate) fn copy_verified(
     from: &dyn Directory,
     to: &dyn Directory,
@@ -189,10 +195,13 @@ pub(crate) fn copy_verified(
     progress: &mut dyn FnMut(u64),
 ) -> std::result::Result<u64, CopyError> {
     let name = entry.name.as_str();
+    // One read: the bytes verified are the bytes copied (a second read
+    // could differ). The copy is verified against the record again below.
     let source = (|| -> Result<_> {
-        let env = EnvelopeReader::open(from, name)?;
+        let bytes = from.open(name)?;
+        let env = EnvelopeReader::open_checked(name, bytes.clone())?;
         verify_envelope(&env, seg, entry)?;
-        Ok(from.open(name)?)
+        Ok(bytes)
     })();
     let bytes = source.map_err(CopyError::Source)?;
     let tmp = format!("{name}.tmp");

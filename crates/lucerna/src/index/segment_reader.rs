@@ -6,7 +6,7 @@ use crate::index::commit::SegmentMeta;
 use crate::index::corrupt_marker::{check_not_marked, mark_corrupt};
 use crate::index::field_stats::SegmentFieldStats;
 use crate::index::file_refs::{FileRefGuard, FileRefs};
-use crate::index::verify::{verify_live_docs, verify_segment_files, Verify};
+use crate::index::verify::{OpeningDirectory, Verify};
 use crate::schema::{Field, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::{NormSource, TERMINATED};
@@ -17,7 +17,7 @@ use lucerna_codec::postings::{PostingsReader, SegmentPostings, TermInfo};
 use lucerna_codec::stored::StoredReader;
 use lucerna_codec::termdict::TermDict;
 use lucerna_codec::ByteReader;
-use lucerna_store::{Directory, StoreError};
+use lucerna_store::{Directory, FileSlice, StoreError};
 use std::sync::Arc;
 
 /// File names of a segment's parts.
@@ -50,6 +50,9 @@ pub(crate) struct SegmentCore {
     pub stored: StoredReader,
     pub columns: ColumnsReader,
     pub stats: SegmentFieldStats,
+    /// The bytes of every file the decoders above read, as they were handed
+    /// out when the segment opened (see [`SegmentReader::held_files`]).
+    held: Vec<(String, FileSlice)>,
     _core_refs: FileRefGuard,
 }
 
@@ -119,9 +122,10 @@ impl SegmentReader {
         refs: &FileRefs,
         verify: Verify,
     ) -> Result<SegmentReader> {
-        if verify == Verify::Full {
-            verify_segment_files(dir, meta, true)?;
-        }
+        // Every file goes through `opening`: with `Verify::Full` it is
+        // verified whole as it is handed to its decoder, so the bytes
+        // decoded are the bytes verified (a second read could differ).
+        let opening = OpeningDirectory::new(dir, meta, verify == Verify::Full);
         let seg = &meta.name;
         let id = meta.id;
         let core_files: Vec<String> = meta
@@ -131,18 +135,34 @@ impl SegmentReader {
             .map(|f| f.name.clone())
             .collect();
         let guard = refs.acquire(core_files);
+        let termdict = if verify == Verify::Full {
+            // Its whole-file CRC is checked by `opening` as it opens.
+            TermDict::open_verified(&opening, &files::termdict(seg), id)?
+        } else {
+            TermDict::open(&opening, &files::termdict(seg), id)?
+        };
+        let postings =
+            PostingsReader::open(&opening, &files::postings_base(seg), id, meta.max_doc)?;
+        let norms = NormsReader::open(&opening, &files::norms(seg), &id)?;
+        let stored = StoredReader::open(&opening, &files::stored(seg), &id)?;
+        let columns = ColumnsReader::open(&opening, &files::columns(seg), &id)?;
+        let stats = SegmentFieldStats::read(&opening, &files::field_stats(seg), &id, meta.max_doc)?;
+        // Files of the record no decoder opened (none, for a segment as
+        // this engine writes them) are still verified.
+        opening.verify_rest(false)?;
+        // The field statistics are decoded once, into memory: their bytes
+        // are not read again.
+        let stats_file = files::field_stats(seg);
+        let mut held = opening.take_opened();
+        held.retain(|(n, _)| *n != stats_file);
         let core = SegmentCore {
-            termdict: if verify == Verify::Full {
-                // Its whole-file CRC was checked just above.
-                TermDict::open_verified(dir, &files::termdict(seg), id)?
-            } else {
-                TermDict::open(dir, &files::termdict(seg), id)?
-            },
-            postings: PostingsReader::open(dir, &files::postings_base(seg), id, meta.max_doc)?,
-            norms: NormsReader::open(dir, &files::norms(seg), &id)?,
-            stored: StoredReader::open(dir, &files::stored(seg), &id)?,
-            columns: ColumnsReader::open(dir, &files::columns(seg), &id)?,
-            stats: SegmentFieldStats::read(dir, &files::field_stats(seg), &id, meta.max_doc)?,
+            termdict,
+            postings,
+            norms,
+            stored,
+            columns,
+            stats,
+            held,
             _core_refs: guard,
         };
         let counts = [
@@ -173,20 +193,34 @@ impl SegmentReader {
             live: None,
             _live_ref: None,
         };
-        r.load_live(dir, meta, refs)?;
+        r.load_live(dir, meta, refs, verify)?;
         Ok(r)
     }
 
+    /// Loads the live docs of `meta`'s deletion generation; with
+    /// [`Verify::Full`] the bytes decoded are verified whole first.
     fn load_live(
         &mut self,
         dir: &dyn Directory,
         meta: &SegmentMeta,
         refs: &FileRefs,
+        verify: Verify,
     ) -> Result<()> {
         if meta.del_gen > 0 {
             let name = meta.livedocs_file(meta.del_gen);
+            if verify == Verify::Full && !meta.files.iter().any(|f| f.name == name) {
+                return Err(StoreError::corrupt(
+                    name,
+                    0,
+                    0,
+                    0,
+                    "live-docs file not recorded in the segment's commit entry",
+                )
+                .into());
+            }
             let guard = refs.acquire(vec![name.clone()]);
-            let live = LiveDocs::open(dir, &name, &meta.id, meta.del_gen, meta.max_doc)?;
+            let opening = OpeningDirectory::new(dir, meta, verify == Verify::Full);
+            let live = LiveDocs::open(&opening, &name, &meta.id, meta.del_gen, meta.max_doc)?;
             self.live = Some(Arc::new(live));
             self._live_ref = Some(Arc::new(guard));
         } else {
@@ -198,6 +232,8 @@ impl SegmentReader {
     }
 
     /// The same segment at a newer deletion generation (shares the core).
+    /// With [`Verify::Full`] its live-docs file is verified whole as it is
+    /// read (a corruption marks the segment).
     pub(crate) fn with_deletes(
         &self,
         dir: &dyn Directory,
@@ -205,14 +241,13 @@ impl SegmentReader {
         refs: &FileRefs,
         verify: Verify,
     ) -> Result<SegmentReader> {
-        if verify == Verify::Full {
-            if let Err(e) = verify_live_docs(dir, meta) {
-                mark_corrupt(dir, meta, &e);
-                return Err(e);
-            }
-        }
         let mut r = self.clone();
-        r.load_live(dir, meta, refs)?;
+        if let Err(e) = r.load_live(dir, meta, refs, verify) {
+            if verify == Verify::Full {
+                mark_corrupt(dir, meta, &e);
+            }
+            return Err(e);
+        }
         Ok(r)
     }
 
@@ -354,5 +389,14 @@ impl SegmentReader {
     /// and checking).
     pub(crate) fn core(&self) -> &SegmentCore {
         &self.core
+    }
+
+    /// The files the segment's decoders read (every file of the segment
+    /// but its field statistics, decoded into memory when it opened, and
+    /// its live docs), each with the very bytes the decoders read: verify
+    /// them with [`verify_held`](crate::index::verify::verify_held) to
+    /// check what was read, not a fresh copy of the file.
+    pub(crate) fn held_files(&self) -> &[(String, FileSlice)] {
+        &self.core.held
     }
 }

@@ -38,7 +38,7 @@ use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::Verify;
+use crate::index::verify::{verify_held_where, Verify};
 use crate::schema::{Field, Schema};
 use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
@@ -429,6 +429,19 @@ fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
 }
 
+/// Where a writer opened by [`IndexWriter::open_at`] starts (repair): a
+/// given commit instead of the newest one.
+pub(crate) struct StartAt {
+    /// The commit whose segments the writer starts from; the write-ahead
+    /// log is replayed after its position.
+    pub commit: Commit,
+    /// The newest generation in the directory: the writer's first commit
+    /// gets the generation after it (or after `commit`'s, if newer).
+    pub newest_generation: u64,
+    /// The index's writer lock, already held by the caller.
+    pub lock: Box<dyn LockGuard>,
+}
+
 impl IndexWriter {
     pub(crate) fn open(
         dir: Arc<dyn Directory>,
@@ -438,19 +451,59 @@ impl IndexWriter {
         config: WriterConfig,
         verify: Verify,
     ) -> Result<IndexWriter> {
+        Self::open_from(dir, schema, analyzer, refs, config, verify, None)
+    }
+
+    /// A writer on `start.commit` rather than the newest commit, for
+    /// repair: it replays every logged operation after that commit's
+    /// position, as any writer does after the newest one's, and its first
+    /// commit gets generation `start.newest_generation + 1`. Nothing is
+    /// written until that commit, which is then the only new one: a crash
+    /// before it leaves the directory's commits as they were. The segments
+    /// of `start.commit` are opened without looking at corruption markers
+    /// (the caller verified them whole; `verify` verifies them again as
+    /// they are read) and no commit is deleted while it is open when
+    /// `config.keep_commits` is `usize::MAX`.
+    pub(crate) fn open_at(
+        dir: Arc<dyn Directory>,
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        refs: FileRefs,
+        config: WriterConfig,
+        verify: Verify,
+        start: StartAt,
+    ) -> Result<IndexWriter> {
+        Self::open_from(dir, schema, analyzer, refs, config, verify, Some(start))
+    }
+
+    fn open_from(
+        dir: Arc<dyn Directory>,
+        schema: Arc<Schema>,
+        analyzer: Arc<dyn Analyzer>,
+        refs: FileRefs,
+        config: WriterConfig,
+        verify: Verify,
+        start: Option<StartAt>,
+    ) -> Result<IndexWriter> {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
-        let lock = dir.try_lock(WRITE_LOCK)?;
-        // The newest commit of this index (never one of another index).
-        // If a newer one is missing, the log replays what it held (the
-        // log is kept from the oldest kept commit on); generations
-        // continue above every one known, so a missing generation is
-        // never reused under another content.
+        let (lock, start) = match start {
+            None => (dir.try_lock(WRITE_LOCK)?, None),
+            Some(s) => (s.lock, Some((s.commit, s.newest_generation))),
+        };
+        // The newest commit of this index (never one of another index), or
+        // the one repair asked for. If a newer one is missing, the log
+        // replays what it held (the log is kept from the oldest kept
+        // commit on); generations continue above every one known, so a
+        // missing generation is never reused under another content.
         let evidence = Evidence::gather(dir.as_ref())?;
-        let (commit, _) = evidence.newest_commit(dir.as_ref(), true)?;
-        let generation_floor = evidence.newest_known().unwrap_or(0);
+        let known = evidence.newest_known().unwrap_or(0);
+        let (commit, check_markers, generation_floor) = match start {
+            None => (evidence.newest_commit(dir.as_ref(), true)?.0, true, known),
+            Some((commit, newest)) => (commit, false, newest.max(known)),
+        };
         // An index written before identities existed gets one now; its
         // next commit records it.
         let index_id = if commit.index_id.is_known() {
@@ -466,14 +519,25 @@ impl IndexWriter {
         let statuses = replica_statuses(&config.replicas, index_id);
         let mut segments = Vec::with_capacity(commit.segments.len());
         for meta in &commit.segments {
-            segments.push(committed_segment(
-                dir.as_ref(),
-                meta,
-                &schema,
-                &refs,
-                verify,
-                None,
-            )?);
+            let wseg = if check_markers {
+                committed_segment(dir.as_ref(), meta, &schema, &refs, verify, None)?
+            } else {
+                let reader = SegmentReader::open_unmarked(
+                    dir.as_ref(),
+                    meta,
+                    schema.clone(),
+                    &refs,
+                    verify,
+                )?;
+                WSeg {
+                    meta: meta.clone(),
+                    live: reader.live_docs().map(|l| (**l).clone()),
+                    reader,
+                    dirty: false,
+                    applied: 0,
+                }
+            };
+            segments.push(wseg);
         }
         // Segment names left by an earlier writer's uncommitted flushes may
         // still be on disk: never reuse one.
@@ -1039,6 +1103,18 @@ impl IndexWriter {
         let dir = self.inner.dir.as_ref();
         for seg in st.segments.iter_mut() {
             if seg.dirty {
+                // The new deletes were found through this segment's term
+                // dictionary and postings, and the ids the commit records
+                // come from its columns: those bytes are verified again
+                // before anything derived from them is written under a
+                // new checksum (a mismatch fails the commit and marks the
+                // segment).
+                let consumed =
+                    |n: &str| n.ends_with(".tdi") || n.ends_with(".doc") || n.ends_with(".col");
+                if let Err(e) = verify_held_where(&seg.meta, seg.reader.held_files(), consumed) {
+                    crate::index::corrupt_marker::mark_corrupt(dir, &seg.meta, &e);
+                    return Err(e);
+                }
                 let live = seg
                     .live
                     .clone()

@@ -67,9 +67,13 @@ pub struct WriterMetrics {
     pub running_merges: usize,
     /// Merges installed since the writer opened (automatic and forced).
     pub merges_completed: u64,
-    /// Automatic merges that failed (corrupt input, IO error). The corrupt
-    /// segment (for other errors: every input) is not merged automatically
-    /// again by this writer.
+    /// Merges that failed: automatic ones (corrupt input, IO error) and
+    /// forced ones (any error but a rollback meanwhile). A corrupt input
+    /// (found before the merge reads it, or when it is verified again after
+    /// the merge read it) fails the merge, which then installs nothing, and
+    /// marks the segment corrupt. The corrupt segment (for other errors of
+    /// an automatic merge: every input) is not merged automatically again
+    /// by this writer.
     pub merges_failed: u64,
     /// The error of the last failed merge.
     pub last_merge_error: Option<String>,
@@ -635,23 +639,7 @@ impl IndexWriter {
             }
             Err(e) if ctx.is_aborted() || t.closed.load(Ordering::Acquire) => return Err(e),
             Err(e) => {
-                t.failed.fetch_add(1, Ordering::Relaxed);
-                // A corrupt file names its segment: only that one is left
-                // out of automatic merges; otherwise all the inputs are.
-                let culprit = match &e {
-                    Error::Store(StoreError::Corrupt { file, .. }) => {
-                        segment_number(file).filter(|n| ids.contains(n))
-                    }
-                    _ => None,
-                };
-                let mut ms = t.state.lock();
-                ms.last_error = Some(e.to_string());
-                match culprit {
-                    Some(n) => {
-                        ms.failed.insert(n);
-                    }
-                    None => ms.failed.extend(ids.iter().copied()),
-                }
+                self.merge_failed(ids, &e, true);
                 return Err(e);
             }
         }
@@ -689,6 +677,31 @@ impl IndexWriter {
     /// Whether automatic merges hold segments (queued, refused or running).
     pub(super) fn automatic_merges_in_flight(&self) -> bool {
         !self.inner.merges.state.lock().merging.is_empty()
+    }
+
+    /// Counts a failed merge of segments `ids` (their numbers) in
+    /// [`WriterMetrics`] with its error. A corrupt file names its segment:
+    /// that segment is left out of automatic merges; for other errors all
+    /// the inputs are when `exclude_all` (automatic merges; a forced merge
+    /// failing on an IO error leaves automatic merging alone).
+    pub(super) fn merge_failed(&self, ids: &[u64], e: &Error, exclude_all: bool) {
+        let t = &self.inner.merges;
+        t.failed.fetch_add(1, Ordering::Relaxed);
+        let culprit = match e {
+            Error::Store(StoreError::Corrupt { file, .. }) => {
+                segment_number(file).filter(|n| ids.contains(n))
+            }
+            _ => None,
+        };
+        let mut ms = t.state.lock();
+        ms.last_error = Some(e.to_string());
+        match culprit {
+            Some(n) => {
+                ms.failed.insert(n);
+            }
+            None if exclude_all => ms.failed.extend(ids.iter().copied()),
+            None => {}
+        }
     }
 
     /// Counts a merge installed by [`force_merge`](Self::force_merge).

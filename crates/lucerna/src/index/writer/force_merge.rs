@@ -12,8 +12,10 @@
 //!    or
 //!    [`find_forced_deletes_merges`](lucerna_merge::MergePolicy::find_forced_deletes_merges);
 //!    an automatic merge takes the segments its policy chose);
-//! 2. *merge* (no writer lock): verify every input file's CRC and write
-//!    each group's new segment;
+//! 2. *merge* (no writer lock): verify every input file's CRC, write each
+//!    group's new segment, and verify every input again (the bytes the
+//!    merge read: see [`merger`](crate::index::merger)); a mismatch
+//!    discards the new segment;
 //! 3. *install* (writer operations paused): apply deletes that arrived
 //!    meanwhile to the inputs, carry them over to the new segments through
 //!    the doc-id maps, and swap the new segments in place of their inputs.
@@ -211,9 +213,14 @@ impl IndexWriter {
     /// still be merged at the end.
     ///
     /// Every file of every input segment is verified against the length and
-    /// CRC recorded for it before it is read: a damaged input fails the
+    /// CRC recorded for it before it is read, and again once the merged
+    /// segment is written (the very bytes the merge read): a damaged input,
+    /// or one whose bytes changed while the merge read them, fails the
     /// merge with a [`StoreError::Corrupt`](crate::store::StoreError)
-    /// naming the file, and nothing changes.
+    /// naming the file; the merged segment is discarded, nothing changes in
+    /// the writer, the damaged segment is marked corrupt (see
+    /// [`corrupt_marker`](crate::index::corrupt_marker)) and the failure is
+    /// counted in [`metrics`](Self::metrics).
     ///
     /// The merged segments replace their inputs in the writer at once: the
     /// near-real-time [`searcher`](Self::searcher) sees them and the next
@@ -338,7 +345,18 @@ impl IndexWriter {
                 break;
             }
             let started = Instant::now();
-            match self.execute_merges(plans, self.inner.dir.as_ref())? {
+            let ids: Vec<u64> = plans
+                .iter()
+                .flat_map(|p| &p.sources)
+                .filter_map(|s| segment_number(&s.reader.meta().name))
+                .collect();
+            let result = self.execute_merges(plans, self.inner.dir.as_ref());
+            if let Err(e) = &result {
+                if !matches!(e, Error::Closed(_)) {
+                    self.merge_failed(&ids, e, false);
+                }
+            }
+            match result? {
                 Some(bytes) => {
                     written = written.saturating_add(bytes);
                     took = took.saturating_add(started.elapsed());
