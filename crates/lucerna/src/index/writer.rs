@@ -34,6 +34,7 @@ use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentM
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::page_budget::PageBudget;
+use crate::index::replace::replacement_base;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::Verify;
@@ -216,6 +217,20 @@ struct State {
     next_segment: u64,
     last_commit: Commit,
     ids: SplitMix64,
+    /// For a writer replacing an index (see [`crate::index::replace`]):
+    /// the replaced index's newest generation and the log position its
+    /// records end at. Its commits and logs go after the first commit.
+    replaced: Option<(u64, u64)>,
+}
+
+/// Where a writer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The newest commit, replaying the log after it.
+    Latest,
+    /// An empty index replacing the one in the directory at the first
+    /// commit (see [`crate::index::replace`]).
+    Replace,
 }
 
 struct Inner {
@@ -384,13 +399,28 @@ impl IndexWriter {
         refs: FileRefs,
         config: WriterConfig,
         verify: Verify,
+        start: Start,
     ) -> Result<IndexWriter> {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
+        if start == Start::Replace && config.durability != Durability::None {
+            // Its log records would follow the old index's and be replayed
+            // into it after a crash before the replacement's first commit.
+            return Err(Error::InvalidArgument(
+                "a writer replacing an index takes Durability::None: nothing is durable before its first commit, which publishes the new index".into(),
+            ));
+        }
         let lock = dir.try_lock(WRITE_LOCK)?;
-        let commit = Commit::read_latest(dir.as_ref())?;
+        let (commit, replaced) = match start {
+            Start::Latest => (Commit::read_latest(dir.as_ref())?, None),
+            Start::Replace => {
+                let r = replacement_base(dir.as_ref(), &schema)?;
+                let position = r.base.wal_position;
+                (r.base, Some((r.replaced_generation, position)))
+            }
+        };
         if commit.schema != *schema {
             return Err(Error::Schema(
                 "index schema differs from the writer's".into(),
@@ -412,8 +442,11 @@ impl IndexWriter {
         let next_segment = next_segment_number(dir.as_ref(), commit.next_segment)?;
         // Every logged operation after the commit's position is replayed
         // below; sequence numbers continue after the highest one logged.
-        let (replay, mut replay_report) =
-            wal::read_logs(dir.as_ref(), commit.wal_position, config.replay_mode)?;
+        // (A replacement replays nothing: its position covers every record.)
+        let (replay, mut replay_report) = match replaced {
+            None => wal::read_logs(dir.as_ref(), commit.wal_position, config.replay_mode)?,
+            Some(_) => Default::default(),
+        };
         let base = commit.wal_position.max(replay_report.max_lsn);
         let wal = match config.durability {
             Durability::None => None,
@@ -426,6 +459,7 @@ impl IndexWriter {
             next_segment,
             last_commit: commit,
             ids: SplitMix64::new(time_seed()),
+            replaced,
         };
         let (scheduler, owns_scheduler) = match &config.merge_scheduler {
             Some(s) => (s.clone(), false),
@@ -1110,11 +1144,21 @@ impl IndexWriter {
     /// Deletes files no kept commit, current segment or open reader uses.
     fn delete_unused(&self, st: &State) -> Result<()> {
         let dir = self.inner.dir.as_ref();
-        let gens = Commit::list_generations(dir)?;
+        let mut gens = Commit::list_generations(dir)?;
+        let mut old_commits = Vec::new();
+        // Once a replacement has committed, the replaced index is not kept.
+        let replaced = st
+            .replaced
+            .filter(|&(g, _)| st.last_commit.generation > g);
+        if let Some((replaced_gen, _)) = replaced {
+            old_commits.extend(gens.iter().copied().filter(|&g| {
+                g <= replaced_gen && !self.inner.refs.is_referenced(&Commit::file_name(g))
+            }));
+            gens.retain(|&g| g > replaced_gen);
+        }
         let keep_n = self.inner.config.keep_commits;
         let mut keep: HashSet<String> = HashSet::new();
         let cut = gens.len().saturating_sub(keep_n);
-        let mut old_commits = Vec::new();
         // The log must rebuild the state from every kept commit.
         let mut covered = st.last_commit.wal_position;
         for (i, &g) in gens.iter().enumerate() {
@@ -1146,6 +1190,15 @@ impl IndexWriter {
         // Best effort, as every deletion here: a log left behind is read
         // again and skipped by position.
         let _ = wal::delete_covered_logs(dir, covered, current.as_deref());
+        if let Some((_, position)) = replaced {
+            // The replaced index's logs hold only records up to `position`
+            // (this writer's own start after it), the newest one included.
+            for (first, name) in wal::list_logs(dir).unwrap_or_default() {
+                if first <= position && Some(&name) != current.as_ref() {
+                    let _ = dir.delete(&name);
+                }
+            }
+        }
         for f in dir.list()? {
             if is_index_file(&f)
                 && !keep.contains(&f)
