@@ -53,7 +53,12 @@ fn old_index(dir: &FaultyDirectory<RamDirectory>) {
 fn needed_files(dir: &FaultyDirectory<RamDirectory>) -> BTreeSet<String> {
     let commit = Index::open(dir.clone()).unwrap().latest_commit().unwrap();
     let mut files: BTreeSet<String> = commit.referenced_files().into_iter().collect();
-    files.extend(lucerna::wal::list_logs(dir).unwrap().into_iter().map(|(_, n)| n));
+    files.extend(
+        lucerna::wal::list_logs(dir)
+            .unwrap()
+            .into_iter()
+            .map(|(_, n)| n),
+    );
     files
 }
 
@@ -149,7 +154,11 @@ fn the_switch_is_one_commit_and_the_old_index_is_gone_after_it() {
     drop(w);
     let (s, ids) = state(&dir, "after the switch");
     assert_eq!(s, new_schema());
-    assert_eq!(ids, new_ids(), "the old log is not replayed into the new index");
+    assert_eq!(
+        ids,
+        new_ids(),
+        "the old log is not replayed into the new index"
+    );
     // Later writers of the same handle open the new index as usual.
     let w = index.writer(WriterConfig::default()).unwrap();
     assert_eq!(w.searcher().unwrap().num_docs(), 25);
@@ -244,5 +253,8 @@ fn power_loss_or_an_io_error_at_any_point_leaves_the_old_or_the_new_index() {
             }
         }
     }
-    assert!(old_seen > 0 && new_seen > 0, "{old_seen} old, {new_seen} new");
+    assert!(
+        old_seen > 0 && new_seen > 0,
+        "{old_seen} old, {new_seen} new"
+    );
 }

@@ -4,6 +4,7 @@ pub(crate) mod buffer;
 pub mod check;
 pub mod commit;
 pub mod corrupt_marker;
+pub(crate) mod delete_key;
 pub(crate) mod field_stats;
 pub(crate) mod file_refs;
 pub(crate) mod flush;
@@ -229,7 +230,11 @@ impl Index {
             self.refs.clone(),
             config,
             self.verify,
-            if replace { Start::Replace } else { Start::Latest },
+            if replace {
+                Start::Replace
+            } else {
+                Start::Latest
+            },
         )?;
         if replace {
             self.replace.store(false, Ordering::SeqCst);

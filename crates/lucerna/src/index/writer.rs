@@ -31,6 +31,7 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::index::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
+use crate::index::delete_key::{self, DeleteKey, NumericDeletes};
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::page_budget::PageBudget;
@@ -726,11 +727,78 @@ impl IndexWriter {
     /// contains `term` (exact term, as indexed).
     pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
         self.check_indexed(field)?;
+        self.log_delete(term_key(field, term))
+    }
+
+    /// Deletes every document added before this call whose `u64` field
+    /// `field` has the value `id` (typically the schema's `id` field; all
+    /// of them if the id was added more than once). Returns the delete's
+    /// sequence number. Logged in the write-ahead log like
+    /// [`delete_term`](Self::delete_term), and applied to the in-memory
+    /// buffers, the flushed segments and segments being merged alike.
+    ///
+    /// Numeric fields have a column, not terms: the delete is resolved by
+    /// scanning the field's column of each segment (once per flush, commit
+    /// or near-real-time reopen for all the deletes pending, segments
+    /// whose smallest and largest values exclude every deleted value
+    /// skipped).
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, WriterConfig, schema::Schema, store::RamDirectory};
+    /// # fn main() -> lucerna::Result<()> {
+    /// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+    /// let (id, body) = (index.schema().field("id").unwrap(), index.schema().field("body").unwrap());
+    /// let writer = index.writer(WriterConfig::default())?;
+    /// for i in 0..3 {
+    ///     writer.add_document(Document::new().add_u64(id, i).add_text(body, "x").clone())?;
+    /// }
+    /// writer.commit()?;
+    /// writer.delete_by_id(id, 1)?;
+    /// writer.commit()?;
+    /// assert_eq!(index.reader()?.searcher().num_docs(), 2);
+    /// // Not a u64 field: an error, nothing deleted.
+    /// assert!(writer.delete_by_id(body, 0).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn delete_by_id(&self, field: Field, id: u64) -> Result<u64> {
+        self.check_u64(field)?;
+        self.log_delete(delete_key::numeric_key(field, id))
+    }
+
+    /// Atomically replaces every document whose `u64` field `field` has
+    /// the value `id` with `doc` (a [`delete_by_id`](Self::delete_by_id)
+    /// and an add no commit can separate; nothing is deleted if `doc` is
+    /// rejected). `doc` normally carries the same id: this is an upsert.
+    /// Subject to backpressure like [`add_document`](Self::add_document).
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, Query, WriterConfig, schema::Schema, store::RamDirectory};
+    /// # fn main() -> lucerna::Result<()> {
+    /// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+    /// let (id, body) = (index.schema().field("id").unwrap(), index.schema().field("body").unwrap());
+    /// let writer = index.writer(WriterConfig::default())?;
+    /// writer.add_document(Document::new().add_u64(id, 7).add_text(body, "old").clone())?;
+    /// writer.update_by_id(id, 7, Document::new().add_u64(id, 7).add_text(body, "new").clone())?;
+    /// writer.commit()?;
+    /// let searcher = index.reader()?.searcher();
+    /// assert_eq!(searcher.num_docs(), 1);
+    /// assert_eq!(searcher.count(&Query::term(body, "new"))?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn update_by_id(&self, field: Field, id: u64, doc: Document) -> Result<u64> {
+        self.check_u64(field)?;
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        self.admit(true)?;
+        self.buffer_document(&doc, Some(delete_key::numeric_key(field, id)), true)
+    }
+
+    /// Queues the delete of `key`, logs it and (in `Sync`) waits until it
+    /// is durable.
+    fn log_delete(&self, key: Vec<u8>) -> Result<u64> {
         let (seq, ticket) = {
             let _ops = self.inner.ops.read();
             self.check_open()?;
             self.check_wal()?;
-            let key = term_key(field, term);
             let seq = self.push_delete(key.clone());
             let ticket = match &self.inner.wal {
                 Some(wal) => Some(wal.append(RecordRef::Delete {
@@ -751,6 +819,27 @@ impl IndexWriter {
         st.deletes.push((key, seq));
         st.last_delete = seq;
         seq
+    }
+
+    fn check_u64(&self, field: Field) -> Result<()> {
+        match self.inner.schema.entry(field) {
+            Some(e)
+                if matches!(
+                    e.field_type,
+                    crate::schema::FieldType::Numeric {
+                        kind: crate::schema::NumericKind::U64,
+                        ..
+                    }
+                ) =>
+            {
+                Ok(())
+            }
+            Some(e) => Err(Error::InvalidArgument(format!(
+                "field `{}` is not a u64 numeric field",
+                e.name
+            ))),
+            None => Err(Error::InvalidArgument(format!("no field {}", field.0))),
+        }
     }
 
     fn check_indexed(&self, field: Field) -> Result<()> {
@@ -794,13 +883,21 @@ impl IndexWriter {
             (name, id, dels, st.last_delete)
         };
         let mut deleted: Vec<u32> = Vec::new();
+        let mut numeric = NumericDeletes::default();
         for (key, s) in &deletes {
-            for d in buf.docs_with_term(key) {
-                if buf.seqnos[d as usize] < *s {
-                    deleted.push(d);
+            match delete_key::parse(key) {
+                DeleteKey::Term(key) => {
+                    for d in buf.docs_with_term(key) {
+                        if buf.seqnos[d as usize] < *s {
+                            deleted.push(d);
+                        }
+                    }
                 }
+                DeleteKey::U64 { field, value } => numeric.add(field, value, *s),
+                DeleteKey::Malformed => {}
             }
         }
+        numeric.buffer_docs(&buf, &mut deleted);
         deleted.sort_unstable();
         deleted.dedup();
         let dir = self.inner.dir.as_ref();
@@ -881,8 +978,16 @@ impl IndexWriter {
             if seg.applied >= last {
                 continue;
             }
+            let mut numeric = NumericDeletes::default();
             for (key, s) in deletes.iter().filter(|(_, s)| *s > seg.applied) {
-                let _ = s;
+                let key = match delete_key::parse(key) {
+                    DeleteKey::Term(key) => key,
+                    DeleteKey::U64 { field, value } => {
+                        numeric.add(field, value, *s);
+                        continue;
+                    }
+                    DeleteKey::Malformed => continue,
+                };
                 let Some(info) = seg.reader.term_info(key)? else {
                     continue;
                 };
@@ -896,6 +1001,18 @@ impl IndexWriter {
                         seg.dirty = true;
                     }
                     d = p.advance()?;
+                }
+            }
+            if !numeric.is_empty() {
+                let mut docs = Vec::new();
+                numeric.segment_docs(&seg.reader, &mut docs)?;
+                for d in docs {
+                    let live = seg
+                        .live
+                        .get_or_insert_with(|| LiveDocs::all(seg.meta.max_doc));
+                    if live.delete(d) {
+                        seg.dirty = true;
+                    }
                 }
             }
             seg.applied = last;
@@ -1147,9 +1264,7 @@ impl IndexWriter {
         let mut gens = Commit::list_generations(dir)?;
         let mut old_commits = Vec::new();
         // Once a replacement has committed, the replaced index is not kept.
-        let replaced = st
-            .replaced
-            .filter(|&(g, _)| st.last_commit.generation > g);
+        let replaced = st.replaced.filter(|&(g, _)| st.last_commit.generation > g);
         if let Some((replaced_gen, _)) = replaced {
             old_commits.extend(gens.iter().copied().filter(|&g| {
                 g <= replaced_gen && !self.inner.refs.is_referenced(&Commit::file_name(g))
