@@ -79,7 +79,7 @@ fn run(seed: u64) {
     let mut rng = SplitMix64::new(seed);
     let dir: Arc<dyn Directory> = Arc::new(RamDirectory::new());
     Index::create(dir.clone(), Schema::logs()).unwrap();
-    let merges = seed % 2 == 0;
+    let merges = seed.is_multiple_of(2);
     let (index, mut w) = open(&dir, merges);
     let schema = index.schema().clone();
     let id_field = schema.field("id").unwrap();

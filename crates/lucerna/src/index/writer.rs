@@ -196,6 +196,12 @@ impl WriterConfig {
         self.replicas.push(dir);
         self
     }
+    /// Sets how many of the newest commits keep their files (see
+    /// [`WriterConfig::keep_commits`]; 0 is refused when the writer opens).
+    pub fn keep_commits(mut self, n: usize) -> Self {
+        self.keep_commits = n;
+        self
+    }
     /// Sets how the write-ahead log's damage is handled on replay.
     pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
         self.replay_mode = mode;
