@@ -71,13 +71,17 @@ fn index_over_an_index_replaces_it_only_after_its_commit() {
     write_docs(&new_in, 1000..1100, "new");
     let idx = tmp.path().join("idx");
     ok(run(&["index"], &[("--input", &old_in), ("--index", &idx)]));
-    assert_eq!(hits(&idx, "old"), 300);
+    // Logged adds: the old index has write-ahead-log files too.
+    let extra = tmp.path().join("extra.jsonl");
+    write_docs(&extra, 300..310, "old");
+    ok(run(&["add"], &[("--index", &idx), ("--input", &extra)]));
+    assert_eq!(hits(&idx, "old"), 310);
 
     // An input that fails mid-build (a directory reads as EISDIR): exit 2,
     // the old index as it was.
     let o = run(&["index"], &[("--input", tmp.path()), ("--index", &idx)]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!((docs(&idx), hits(&idx, "old")), (300, 300));
+    assert_eq!((docs(&idx), hits(&idx, "old")), (310, 310));
     healthy(&idx);
 
     // A bad line is a rejection, not a failure: the new index replaces
@@ -101,6 +105,12 @@ fn index_over_an_index_replaces_it_only_after_its_commit() {
         .filter(|n| n.starts_with("commit-"))
         .collect();
     assert_eq!(commits.len(), 1, "{commits:?}");
+    let logs: Vec<_> = std::fs::read_dir(&idx)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert!(logs.is_empty(), "the old index's logs are gone: {logs:?}");
     let listed: u64 = std::fs::read_dir(&idx)
         .unwrap()
         .filter_map(|e| e.ok()?.metadata().ok())

@@ -225,9 +225,9 @@ struct State {
     last_commit: Commit,
     ids: SplitMix64,
     /// For a writer replacing an index (see [`crate::index::replace`]):
-    /// the replaced index's newest generation and the log position its
-    /// records end at. Its commits and logs go after the first commit.
-    replaced: Option<(u64, u64)>,
+    /// the replaced index's newest generation. Its commits and logs go
+    /// after this writer's first commit.
+    replaced: Option<u64>,
 }
 
 /// Where a writer starts.
@@ -424,8 +424,7 @@ impl IndexWriter {
             Start::Latest => (Commit::read_latest(dir.as_ref())?, None),
             Start::Replace => {
                 let r = replacement_base(dir.as_ref(), &schema)?;
-                let position = r.base.wal_position;
-                (r.base, Some((r.replaced_generation, position)))
+                (r.base, Some(r.replaced_generation))
             }
         };
         if commit.schema != *schema {
@@ -1270,8 +1269,8 @@ impl IndexWriter {
         let mut gens = Commit::list_generations(dir)?;
         let mut old_commits = Vec::new();
         // Once a replacement has committed, the replaced index is not kept.
-        let replaced = st.replaced.filter(|&(g, _)| st.last_commit.generation > g);
-        if let Some((replaced_gen, _)) = replaced {
+        let replaced = st.replaced.filter(|&g| st.last_commit.generation > g);
+        if let Some(replaced_gen) = replaced {
             old_commits.extend(gens.iter().copied().filter(|&g| {
                 g <= replaced_gen && !self.inner.refs.is_referenced(&Commit::file_name(g))
             }));
@@ -1311,11 +1310,13 @@ impl IndexWriter {
         // Best effort, as every deletion here: a log left behind is read
         // again and skipped by position.
         let _ = wal::delete_covered_logs(dir, covered, current.as_deref());
-        if let Some((_, position)) = replaced {
-            // The replaced index's logs hold only records up to `position`
-            // (this writer's own start after it), the newest one included.
-            for (first, name) in wal::list_logs(dir).unwrap_or_default() {
-                if first <= position && Some(&name) != current.as_ref() {
+        if replaced.is_some() {
+            // Every log here is the replaced index's (a replacing writer
+            // has no log of its own): its records are at or below the
+            // replacement's starting position, and the newest file may be
+            // the empty one its last commit rolled to.
+            for (_, name) in wal::list_logs(dir).unwrap_or_default() {
+                if Some(&name) != current.as_ref() {
                     let _ = dir.delete(&name);
                 }
             }
