@@ -1,11 +1,28 @@
-//! `lucerna add`: appends JSONL documents to an existing index through the
-//! write-ahead log, acknowledging each one as it becomes durable.
+//! `lucerna add`: appends JSON-lines documents to an existing index
+//! through the write-ahead log, acknowledging each one as it becomes
+//! durable, rejecting bad lines one by one (with their line numbers) and
+//! committing the rest at the end.
+//!
+//! Ids: with `--upsert`, each line replaces every document with the same
+//! `id` ([`IndexWriter::update_by_id`]); without it a line is added even if
+//! its id is already in the index, and the summary counts (and warns
+//! about) the ids added that way, so duplicates never go unnoticed.
 
+use crate::json_doc::parse_document;
+use crate::jsonl::{InputLine, LineReader};
+use crate::rejections::Rejections;
+use crate::reliability::{
+    print_skipped, replay_json, replay_line, replication_lines, ReliabilityArgs,
+};
+use crate::util::{count_live_ids, id_field, require_index_dir};
 use lucerna::store::FsDirectory;
-use lucerna::{Document, Durability, Index, WriterConfig};
+use lucerna::{Document, Durability, Index, IndexWriter, WriterConfig};
+use parking_lot::Mutex;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
+use std::collections::HashSet;
+use std::io::{BufReader, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Parses `sync`, `none` or `interval:<ms>`.
@@ -31,96 +48,241 @@ pub struct AddArgs<'a> {
     pub commit_every: Option<u64>,
     pub ack: bool,
     pub json: bool,
+    pub upsert: bool,
+    pub reliability: &'a ReliabilityArgs,
 }
 
-/// Adds every line of the input; with `ack`, prints `ack <id>` on stdout
-/// (flushed) as soon as each document is acknowledged. Commits at the end.
-pub fn run_add(a: &AddArgs<'_>) -> Result<(), Box<dyn std::error::Error>> {
+/// What the workers share.
+struct Shared<'a> {
+    writer: &'a IndexWriter,
+    schema: &'a lucerna::schema::Schema,
+    id_field: Option<lucerna::schema::Field>,
+    args: &'a AddArgs<'a>,
+    added: AtomicU64,
+    rejections: Rejections,
+    /// Ids added (without `--upsert`), to count those already present.
+    ids: Mutex<HashSet<u64>>,
+    /// The first error that is not a line's fault (IO, a closed writer).
+    fatal: Mutex<Option<String>>,
+}
+
+impl Shared<'_> {
+    fn line(&self, lineno: u64, text: &str) {
+        let doc = match parse_document(self.schema, text) {
+            Ok(d) => d,
+            Err(e) => return self.rejections.reject(lineno, &e),
+        };
+        let id = self
+            .id_field
+            .and_then(|f| doc.get_first(f))
+            .and_then(|v| v.as_u64());
+        let result = match (self.args.upsert, self.id_field, id) {
+            (true, Some(f), Some(id)) => self.writer.update_by_id(f, id, doc),
+            (true, _, None) => {
+                return self
+                    .rejections
+                    .reject(lineno, "--upsert needs a u64 `id` in every line")
+            }
+            _ => self.add(doc, id),
+        };
+        match result {
+            Ok(_) => {}
+            Err(lucerna::Error::Document(m)) => return self.rejections.reject(lineno, &m),
+            Err(e) => {
+                self.fatal.lock().get_or_insert(e.to_string());
+                return;
+            }
+        }
+        let n = self.added.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.args.ack {
+            let mut out = std::io::stdout().lock();
+            let _ = match id {
+                Some(id) => writeln!(out, "ack {id}"),
+                None => writeln!(out, "ack #{n}"),
+            };
+            let _ = out.flush();
+        }
+        if self
+            .args
+            .commit_every
+            .is_some_and(|c| n.is_multiple_of(c.max(1)))
+        {
+            if let Err(e) = self.writer.commit() {
+                self.fatal.lock().get_or_insert(e.to_string());
+            }
+        }
+    }
+
+    fn add(&self, doc: Document, id: Option<u64>) -> lucerna::Result<u64> {
+        let seq = self.writer.add_document(doc)?;
+        if let Some(id) = id {
+            self.ids.lock().insert(id);
+        }
+        Ok(seq)
+    }
+}
+
+/// Adds every line of the input and commits. Returns `Ok(true)` when every
+/// line was added, `Ok(false)` when some were rejected (the rest were
+/// added and committed), `Err` when the command could not run or a
+/// failure that is not a line's stopped it.
+pub fn run_add(a: &AddArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
+    require_index_dir(a.index)?;
     let index = Index::open(FsDirectory::open(a.index)?)?;
     let schema = index.schema().clone();
-    let id_field = schema.field("id");
+    let id_field = id_field(&schema);
+    if a.upsert && id_field.is_none() {
+        return Err("--upsert needs a u64 field named `id` in the index's schema".into());
+    }
     let start = Instant::now();
+    let threads = a.threads.max(1);
     let writer = index.writer(
-        WriterConfig::default()
-            .durability(a.durability)
-            .threads(a.threads.max(1)),
+        a.reliability.apply(
+            WriterConfig::default()
+                .durability(a.durability)
+                .threads(threads),
+        )?,
     )?;
     let replay = writer.replay_report();
-    let file = BufReader::new(std::fs::File::open(a.input)?);
-    let (tx, rx) = crossbeam_channel::bounded::<String>(a.threads.max(1) * 4);
-    let added = std::sync::atomic::AtomicU64::new(0);
-    let stdout = std::io::stdout();
-    std::thread::scope(|s| -> Result<(), Box<dyn std::error::Error>> {
-        let mut workers = Vec::new();
-        for _ in 0..a.threads.max(1) {
-            let rx = rx.clone();
-            let (writer, schema, added, stdout) = (&writer, &schema, &added, &stdout);
-            workers.push(s.spawn(move || -> Result<(), String> {
-                for line in rx {
-                    let doc = Document::from_json_str(schema, &line).map_err(|e| e.to_string())?;
-                    let id = id_field
-                        .and_then(|f| doc.get_first(f))
-                        .and_then(|v| v.as_u64());
-                    writer.add_document(doc).map_err(|e| e.to_string())?;
-                    let n = added.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                    if a.ack {
-                        let mut out = stdout.lock();
-                        let _ = match id {
-                            Some(id) => writeln!(out, "ack {id}"),
-                            None => writeln!(out, "ack #{n}"),
-                        };
-                        let _ = out.flush();
+    print_skipped(&replay);
+    let docs_before = writer.searcher()?.num_docs();
+    let file = std::fs::File::open(a.input)
+        .map_err(|e| format!("cannot read {}: {e}", a.input.display()))?;
+    let shared = Shared {
+        writer: &writer,
+        schema: &schema,
+        id_field,
+        args: a,
+        added: AtomicU64::new(0),
+        rejections: Rejections::default(),
+        ids: Mutex::new(HashSet::new()),
+        fatal: Mutex::new(None),
+    };
+    let (tx, rx) = crossbeam_channel::bounded::<(u64, String)>(threads * 64);
+    let read_result = std::thread::scope(|s| -> std::io::Result<()> {
+        for _ in 0..threads {
+            let (rx, shared) = (rx.clone(), &shared);
+            s.spawn(move || {
+                for (lineno, line) in rx {
+                    if shared.fatal.lock().is_some() {
+                        break;
                     }
-                    if a.commit_every.is_some_and(|c| n % c.max(1) == 0) {
-                        writer.commit().map_err(|e| e.to_string())?;
-                    }
+                    shared.line(lineno, &line);
                 }
-                Ok(())
-            }));
+            });
         }
         drop(rx);
-        for line in file.lines() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
+        let mut reader = LineReader::new(BufReader::with_capacity(1 << 20, file));
+        let r = loop {
+            match reader.next_line() {
+                Ok(None) => break Ok(()),
+                Ok(Some((lineno, InputLine::Rejected(m)))) => shared.rejections.reject(lineno, &m),
+                Ok(Some((lineno, InputLine::Text(t)))) => {
+                    if shared.fatal.lock().is_some() || tx.send((lineno, t)).is_err() {
+                        break Ok(());
+                    }
+                }
+                Err(e) => break Err(e),
             }
-            if tx.send(line).is_err() {
-                break; // a worker failed; its error is reported below
-            }
-        }
+        };
         drop(tx);
-        for w in workers {
-            w.join().map_err(|_| "an indexing thread panicked")??;
-        }
-        Ok(())
-    })?;
-    let generation = writer.commit()?;
-    writer.close()?;
+        r
+    });
+    // Whatever was added is committed, even when the run stops early.
+    let commit = writer.commit();
+    let fatal = shared.fatal.lock().clone();
+    if let Some(e) = fatal {
+        return Err(format!(
+            "stopped after {} added documents: {e}{}",
+            shared.added.load(Ordering::SeqCst),
+            commit_note(&commit)
+        )
+        .into());
+    }
+    if let Err(e) = read_result {
+        return Err(format!(
+            "reading {}: {e} (stopped after {} added documents{})",
+            a.input.display(),
+            shared.added.load(Ordering::SeqCst),
+            commit_note(&commit)
+        )
+        .into());
+    }
+    let generation = commit?;
     let seconds = start.elapsed().as_secs_f64();
-    let docs = added.into_inner();
+    let searcher = index.reader()?.searcher();
+    let docs_after = searcher.num_docs();
+    let added = shared.added.load(Ordering::SeqCst);
+    let ids = std::mem::take(&mut *shared.ids.lock());
+    let duplicate_ids = match id_field {
+        Some(f) if !a.upsert => count_live_ids(&searcher, f, &ids)
+            .values()
+            .filter(|&&n| n > 1)
+            .count() as u64,
+        _ => 0,
+    };
+    // Documents an upsert replaced (the index changed only through this
+    // run since the count before it).
+    let replaced = (docs_before + added).saturating_sub(docs_after);
+    writer.close()?;
+    let rejected = shared.rejections.count();
     let wal = writer.wal_stats().unwrap_or_default();
     if a.json {
         outln!(
             "{}",
             json!({
-                "docs": docs, "seconds": seconds, "docs_per_s": docs as f64 / seconds.max(1e-9),
-                "generation": generation, "replayed": replay.replayed,
-                "torn_tails": replay.torn.len(), "wal_syncs": wal.syncs,
-                "wal_bytes": wal.bytes,
+                "docs": added, "added": added, "rejected": rejected,
+                "rejections": shared.rejections.first_json(),
+                "upsert": a.upsert, "replaced": replaced, "duplicate_ids": duplicate_ids,
+                "seconds": seconds, "docs_per_s": added as f64 / seconds.max(1e-9),
+                "generation": generation, "live_docs": docs_after,
+                "replayed": replay.replayed, "torn_tails": replay.torn.len(),
+                "skipped": replay.skipped.len(), "replay": replay_json(&replay),
+                "wal_syncs": wal.syncs, "wal_bytes": wal.bytes,
+                "replicas": replication_lines(&writer),
             })
         );
     } else {
         outln!(
-            "added {docs} documents in {seconds:.2} s ({:.0} docs/s), commit generation {generation}",
-            docs as f64 / seconds.max(1e-9)
+            "added {added} documents, rejected {rejected} lines, in {seconds:.2} s ({:.0} docs/s), commit generation {generation}, {docs_after} live documents",
+            added as f64 / seconds.max(1e-9)
         );
+        for (line, e) in shared.rejections.first() {
+            outln!("  line {line}: {e}");
+        }
+        if rejected > shared.rejections.first().len() as u64 {
+            outln!("  … (all rejected lines are listed on stderr, up to 100)");
+        }
+        if a.upsert {
+            outln!("upsert: {replaced} documents with the same id replaced");
+        }
+        if duplicate_ids > 0 {
+            outln!(
+                "warning: {duplicate_ids} ids added now have several live documents (already in the index, or repeated in the input); --upsert replaces instead"
+            );
+        }
         outln!(
-            "write-ahead log: {} fsyncs for {} records; replayed at open: {} records, {} torn tails dropped",
+            "write-ahead log: {} fsyncs for {} records; {}",
             wal.syncs,
             wal.records,
-            replay.replayed,
-            replay.torn.len()
+            replay_line(&replay)
+        );
+        for l in replication_lines(&writer) {
+            outln!("{l}");
+        }
+    }
+    if duplicate_ids > 0 && a.json {
+        eprintln!(
+            "warning: {duplicate_ids} ids added now have several live documents (see --upsert)"
         );
     }
-    Ok(())
+    Ok(rejected == 0)
+}
+
+/// What became of the final commit, for an error message.
+fn commit_note(commit: &lucerna::Result<u64>) -> String {
+    match commit {
+        Ok(g) => format!("; those were committed as generation {g}"),
+        Err(e) => format!("; the final commit failed too: {e}"),
+    }
 }

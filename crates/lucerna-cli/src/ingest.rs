@@ -1,13 +1,22 @@
 //! `lucerna index`: JSONL in, committed index out (the benchmark contract).
+//!
+//! Into a directory that already holds an index, the new index is built
+//! beside the old one and replaces it with one commit
+//! ([`Index::create_replacing`], see `lucerna::index::replace` for why in
+//! place): until that commit is durable the old index stays whole and
+//! searchable, and a build that fails (bad input is only rejected lines;
+//! an IO error, a full disk, a kill) leaves it as it was.
 
-use crate::util::{dir_bytes, prepare_index_dir, progress_bar};
+use crate::json_doc::parse_document;
+use crate::jsonl::{InputLine, LineReader};
+use crate::rejections::Rejections;
+use crate::reliability::{print_skipped, ReliabilityArgs};
+use crate::util::{dir_bytes, prepare_index_dir, progress_bar, IndexDir};
 use lucerna::schema::{NumericKind, Schema};
 use lucerna::store::FsDirectory;
-use lucerna::{Document, Index, WriterConfig};
+use lucerna::{Durability, Index, IndexWriter, WriterConfig};
 use parking_lot::Mutex;
-use serde::Deserialize;
-use std::borrow::Cow;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -23,15 +32,6 @@ pub fn contract_schema(store_body: bool) -> Schema {
     b.build().expect("the contract schema is valid")
 }
 
-#[derive(Deserialize)]
-struct Line<'a> {
-    id: u64,
-    #[serde(default)]
-    timestamp: Option<i64>,
-    #[serde(borrow)]
-    body: Option<Cow<'a, str>>,
-}
-
 /// Options of `lucerna index`.
 pub struct IndexArgs<'a> {
     pub input: &'a Path,
@@ -41,6 +41,7 @@ pub struct IndexArgs<'a> {
     pub store_body: bool,
     pub durability: lucerna::Durability,
     pub quiet: bool,
+    pub reliability: &'a ReliabilityArgs,
 }
 
 /// Outcome of an ingest.
@@ -53,57 +54,89 @@ pub struct IndexOutcome {
     pub segments: usize,
 }
 
-/// Indexes a JSONL file into a fresh index directory.
+/// Indexes a JSONL file into a new index in `a.index`, replacing the
+/// index there (if any) only once the new one is committed.
 pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::Error>> {
-    let input_bytes = std::fs::metadata(a.input)?.len();
-    prepare_index_dir(a.index)?;
-    let dir = FsDirectory::open(a.index)?;
+    let input_bytes = std::fs::metadata(a.input)
+        .map_err(|e| format!("cannot read {}: {e}", a.input.display()))?
+        .len();
+    let file = std::fs::File::open(a.input)
+        .map_err(|e| format!("cannot read {}: {e}", a.input.display()))?;
     let schema = contract_schema(a.store_body);
-    let index = Index::create(dir, schema.clone())?;
     let threads = a.threads.max(1);
+    let mut config = WriterConfig::default()
+        .mem_budget(a.mem_mb.max(1) << 20)
+        .threads(threads)
+        .durability(a.durability);
+    let found = prepare_index_dir(a.index)?;
+    if found == IndexDir::HoldsIndex && a.durability != Durability::None {
+        eprintln!(
+            "note: {} holds an index: the new one is built beside it and replaces it at the final commit, so nothing is durable before that commit (--durability is ignored)",
+            a.index.display()
+        );
+        config = config.durability(Durability::None);
+    }
+    // Without a write-ahead log the build always goes through a replacing
+    // writer, so a failed build into an empty directory leaves no index
+    // (rather than an empty one); with a log, the empty index must exist
+    // first for the log to be replayed into.
+    let dir = FsDirectory::open(a.index)?;
+    let index = if found == IndexDir::HoldsIndex || a.durability == Durability::None {
+        Index::create_replacing(dir, schema.clone())?
+    } else {
+        Index::create(dir, schema.clone())?
+    };
     let start = Instant::now();
-    let writer = index.writer(
-        WriterConfig::default()
-            .mem_budget(a.mem_mb.max(1) << 20)
-            .threads(threads)
-            .durability(a.durability),
-    )?;
-    let (id_f, ts_f, body_f) = (
-        schema.field("id").expect("id"),
-        schema.field("timestamp").expect("timestamp"),
-        schema.field("body").expect("body"),
-    );
+    let writer = index.writer(a.reliability.apply(config)?)?;
+    print_skipped(&writer.replay_report());
+    let built = build(a, &schema, &writer, file, input_bytes, threads);
+    let (docs, rejected) = match built {
+        Ok(counts) => counts,
+        Err(e) => {
+            // Best effort: drop the new segment files now (the old index,
+            // if any, is untouched either way).
+            let _ = writer.rollback();
+            return Err(e);
+        }
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let segments = writer.num_segments();
+    drop(writer);
+    Ok(IndexOutcome {
+        docs,
+        rejected,
+        seconds,
+        input_bytes,
+        index_bytes: dir_bytes(a.index)?,
+        segments,
+    })
+}
+
+/// Reads, indexes and commits; returns (documents, rejected lines).
+fn build(
+    a: &IndexArgs<'_>,
+    schema: &Schema,
+    writer: &IndexWriter,
+    file: std::fs::File,
+    input_bytes: u64,
+    threads: usize,
+) -> Result<(u64, u64), Box<dyn std::error::Error>> {
     let bar = progress_bar(input_bytes, a.quiet, "indexing");
     let docs = AtomicU64::new(0);
-    let rejected = AtomicU64::new(0);
-    let (tx, rx) = crossbeam_channel::bounded::<(u64, Vec<String>)>(threads * 4);
-    let file = std::fs::File::open(a.input)?;
+    let rejections = Rejections::default();
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<(u64, String)>>(threads * 4);
     let first_error = Slot::default();
     std::thread::scope(|s| -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..threads {
             let rx = rx.clone();
-            let writer = writer.clone();
-            let (docs, rejected, first_error) = (&docs, &rejected, &first_error);
+            let (docs, rejections, first_error) = (&docs, &rejections, &first_error);
             s.spawn(move || {
-                for (first_line, batch) in rx {
-                    for (i, line) in batch.iter().enumerate() {
-                        let lineno = first_line + i as u64;
-                        let parsed: Result<Line<'_>, _> = serde_json::from_str(line);
-                        let doc = match parsed {
-                            Ok(l) => {
-                                let mut d = Document::new();
-                                d.add_u64(id_f, l.id);
-                                if let Some(ts) = l.timestamp {
-                                    d.add_i64(ts_f, ts);
-                                }
-                                if let Some(b) = l.body {
-                                    d.add_text(body_f, b.into_owned());
-                                }
-                                d
-                            }
+                for batch in rx {
+                    for (lineno, line) in batch {
+                        let doc = match parse_document(schema, &line) {
+                            Ok(d) => d,
                             Err(e) => {
-                                rejected.fetch_add(1, Ordering::Relaxed);
-                                eprintln!("line {lineno}: rejected: {e}");
+                                rejections.reject(lineno, &e);
                                 continue;
                             }
                         };
@@ -111,10 +144,7 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
                             Ok(_) => {
                                 docs.fetch_add(1, Ordering::Relaxed);
                             }
-                            Err(lucerna::Error::Document(m)) => {
-                                rejected.fetch_add(1, Ordering::Relaxed);
-                                eprintln!("line {lineno}: rejected: {m}");
-                            }
+                            Err(lucerna::Error::Document(m)) => rejections.reject(lineno, &m),
                             Err(e) => {
                                 first_error.set(e.to_string());
                                 return;
@@ -125,40 +155,33 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
             });
         }
         drop(rx);
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut reader = LineReader::new(BufReader::with_capacity(1 << 20, file));
         let mut batch = Vec::with_capacity(256);
-        let mut lineno = 0u64;
-        let mut batch_start = 1u64;
-        let mut read = 0u64;
-        loop {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line)?;
-            if n == 0 {
-                break;
-            }
-            lineno += 1;
-            read += n as u64;
-            if line.trim().is_empty() {
-                continue;
-            }
-            batch.push(line);
-            if batch.len() == 256 {
-                bar.set_position(read);
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(256));
-                if tx.send((batch_start, full)).is_err() {
-                    break;
-                }
-                batch_start = lineno + 1;
-            }
+        let read = loop {
             if first_error.get().is_some() {
-                break;
+                break Ok(());
             }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send((batch_start, batch));
+            match reader.next_line() {
+                Ok(None) => break Ok(()),
+                Ok(Some((lineno, InputLine::Rejected(m)))) => rejections.reject(lineno, &m),
+                Ok(Some((lineno, InputLine::Text(t)))) => {
+                    batch.push((lineno, t));
+                    if batch.len() == 256 {
+                        bar.set_position(reader.bytes_read());
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(256));
+                        if tx.send(full).is_err() {
+                            break Ok(());
+                        }
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if !batch.is_empty() && read.is_ok() {
+            let _ = tx.send(batch);
         }
         drop(tx);
-        Ok(())
+        read.map_err(|e| format!("reading {}: {e}", a.input.display()).into())
     })?;
     if let Some(e) = first_error.get() {
         return Err(format!("indexing failed: {e}").into());
@@ -171,18 +194,8 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
     writer.wait_for_merges()?;
     bar.set_message("committing");
     writer.commit()?;
-    let seconds = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
-    let segments = writer.num_segments();
-    drop(writer);
-    Ok(IndexOutcome {
-        docs: docs.load(Ordering::Relaxed),
-        rejected: rejected.load(Ordering::Relaxed),
-        seconds,
-        input_bytes,
-        index_bytes: dir_bytes(a.index)?,
-        segments,
-    })
+    Ok((docs.load(Ordering::Relaxed), rejections.count()))
 }
 
 /// A write-once slot for the first fatal error seen by any worker.

@@ -5,10 +5,17 @@ mod util;
 mod add_cmd;
 mod bench_query;
 mod check_cmd;
+mod delete_cmd;
 mod demo;
 mod ingest;
+mod json_doc;
+mod jsonl;
+mod rejections;
+mod reliability;
 mod repair_cmd;
 mod search_cmd;
+
+use reliability::ReliabilityArgs;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -34,11 +41,18 @@ struct Cli {
 enum Command {
     /// Index a JSONL file ({"id", "timestamp", "body"} per line) into a new
     /// index; prints one JSON line with throughput and size.
+    ///
+    /// Bad lines (invalid JSON or UTF-8, wrong values) are rejected one by
+    /// one on stderr with their line numbers and counted. Into a directory
+    /// that holds an index, the new index is built beside the old one and
+    /// replaces it at its final commit: if the build fails, the old index
+    /// is left as it was.
     Index {
         /// The JSONL input.
         #[arg(long)]
         input: PathBuf,
-        /// The index directory (replaced if it holds an index).
+        /// The index directory (an index there is replaced once the new one
+        /// is committed).
         #[arg(long)]
         index: PathBuf,
         /// Indexing threads.
@@ -54,9 +68,22 @@ enum Command {
         /// commits at the end), `sync` or `interval:<ms>` (write-ahead log).
         #[arg(long, default_value = "none", value_parser = add_cmd::parse_durability)]
         durability: lucerna::Durability,
+        #[command(flatten)]
+        reliability: ReliabilityArgs,
     },
     /// Add JSONL documents to an existing index through the write-ahead
     /// log; each is acknowledged once durable. Commits at the end.
+    ///
+    /// Bad lines are rejected one by one with their line numbers (1-based)
+    /// and the rest added. Exit status: 0 when every line was added, 1 when
+    /// some were rejected (the rest are added and committed), 2 when the
+    /// command could not run (e.g. no index) or stopped on an error.
+    ///
+    /// Ids: without --upsert a line is added even if its `id` is already in
+    /// the index; the summary then warns with the number of ids that have
+    /// several live documents. Recovery reports lost documents by id, per
+    /// document: keep ids unique (--upsert) for that list to be the exact
+    /// set of ids gone.
     Add {
         /// The index directory.
         #[arg(long)]
@@ -80,6 +107,36 @@ enum Command {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Each line replaces every document with the same `id` (an
+        /// update by id) instead of adding beside it.
+        #[arg(long)]
+        upsert: bool,
+        #[command(flatten)]
+        reliability: ReliabilityArgs,
+    },
+    /// Delete documents by `id` (every live document with that id) and
+    /// commit; prints how many were deleted and which ids were not found.
+    ///
+    /// Exit status: 0 on success, 1 when lines of the ids file were
+    /// rejected (the other ids are deleted), 2 when it could not run.
+    Delete {
+        /// The index directory.
+        #[arg(long)]
+        index: PathBuf,
+        /// An id to delete (repeatable).
+        #[arg(long = "id", value_name = "N")]
+        ids: Vec<u64>,
+        /// A file of ids, one per line (blank lines and `#` comments skipped).
+        #[arg(long, value_name = "FILE")]
+        ids_file: Option<PathBuf>,
+        /// `sync` (default), `interval:<ms>` or `none`, as for `add`.
+        #[arg(long, default_value = "sync", value_parser = add_cmd::parse_durability)]
+        durability: lucerna::Durability,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        reliability: ReliabilityArgs,
     },
     /// Run a TSV query set (`kind<TAB>text`) and print per-query JSON lines
     /// and a latency summary.
@@ -191,6 +248,7 @@ fn main() -> ExitCode {
             mem_mb,
             store_body,
             durability,
+            reliability,
         } => ingest::run_index(&ingest::IndexArgs {
             input: &input,
             index: &index,
@@ -199,6 +257,7 @@ fn main() -> ExitCode {
             store_body,
             durability,
             quiet: false,
+            reliability: &reliability,
         })
         .map(|o| {
             outln!(
@@ -221,7 +280,9 @@ fn main() -> ExitCode {
             commit_every,
             ack,
             json,
-        } => add_cmd::run_add(&add_cmd::AddArgs {
+            upsert,
+            reliability,
+        } => match add_cmd::run_add(&add_cmd::AddArgs {
             index: &index,
             input: &input,
             durability,
@@ -229,7 +290,32 @@ fn main() -> ExitCode {
             commit_every,
             ack,
             json,
-        }),
+            upsert,
+            reliability: &reliability,
+        }) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Command::Delete {
+            index,
+            ids,
+            ids_file,
+            durability,
+            json,
+            reliability,
+        } => match delete_cmd::run_delete(&delete_cmd::DeleteArgs {
+            index: &index,
+            ids: &ids,
+            ids_file: ids_file.as_deref(),
+            durability,
+            json,
+            reliability: &reliability,
+        }) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
         Command::Query {
             index,
             queries,
@@ -283,7 +369,8 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {s}");
                 source = s.source();
             }
-            // "Could not run" is not "unhealthy": scripts tell them apart.
+            // 1 is "ran, and found something wrong" (rejected lines, an
+            // unhealthy index); 2 is "could not do the job".
             ExitCode::from(2)
         }
     }

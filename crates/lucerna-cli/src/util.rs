@@ -20,30 +20,42 @@ pub fn progress_bar(total: u64, quiet: bool, msg: &'static str) -> ProgressBar {
     bar
 }
 
-/// Makes `path` an empty directory ready for a new index. Refuses to clear
-/// a non-empty directory that does not look like a Lucerna index.
-pub fn prepare_index_dir(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    if path.exists() {
-        let mut entries = std::fs::read_dir(path)?.peekable();
-        if entries.peek().is_none() {
-            return Ok(());
-        }
-        let is_index = std::fs::read_dir(path)?.any(|e| {
-            e.ok()
-                .and_then(|e| e.file_name().to_str().map(|n| n.starts_with("commit-")))
-                .unwrap_or(false)
-        });
-        if !is_index {
-            return Err(format!(
-                "{} is not empty and holds no Lucerna index; refusing to replace it",
-                path.display()
-            )
-            .into());
-        }
-        std::fs::remove_dir_all(path)?;
+/// What `lucerna index` found at its index path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexDir {
+    /// Nothing, or an empty directory (now created).
+    Empty,
+    /// A Lucerna index (a `commit-` file): to be replaced in place.
+    HoldsIndex,
+}
+
+/// Prepares `path` for `lucerna index`: creates it if missing. Changes
+/// nothing in a directory that holds an index (it is replaced in place at
+/// the new index's commit), and refuses a non-empty directory that does
+/// not look like a Lucerna index.
+pub fn prepare_index_dir(path: &Path) -> Result<IndexDir, Box<dyn std::error::Error>> {
+    if !path.exists() {
+        std::fs::create_dir_all(path)?;
+        return Ok(IndexDir::Empty);
     }
-    std::fs::create_dir_all(path)?;
-    Ok(())
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(path)? {
+        names.push(e?.file_name());
+    }
+    if names.is_empty() {
+        return Ok(IndexDir::Empty);
+    }
+    if names
+        .iter()
+        .any(|n| n.to_str().is_some_and(|n| n.starts_with("commit-")))
+    {
+        return Ok(IndexDir::HoldsIndex);
+    }
+    Err(format!(
+        "{} is not empty and holds no Lucerna index; refusing to replace it",
+        path.display()
+    )
+    .into())
 }
 
 /// Total bytes of the regular files in `path`.
@@ -99,4 +111,62 @@ macro_rules! out {
             $crate::util::stdout_failed(e);
         }
     }};
+}
+
+/// The schema's `id` field: a `u64` numeric field named `id` (the field
+/// `--upsert`, `delete --id` and the duplicate-id count use).
+pub fn id_field(schema: &lucerna::schema::Schema) -> Option<lucerna::schema::Field> {
+    use lucerna::schema::{FieldType, NumericKind};
+    let f = schema.field("id")?;
+    match schema.entry(f)?.field_type {
+        FieldType::Numeric {
+            kind: NumericKind::U64,
+            ..
+        } => Some(f),
+        _ => None,
+    }
+}
+
+/// How many live documents of `searcher` carry each id of `wanted` in
+/// `field` (ids with none are absent). One pass over the field's column.
+pub fn count_live_ids(
+    searcher: &lucerna::Searcher,
+    field: lucerna::schema::Field,
+    wanted: &std::collections::HashSet<u64>,
+) -> std::collections::HashMap<u64, u64> {
+    let mut counts = std::collections::HashMap::new();
+    if wanted.is_empty() {
+        return counts;
+    }
+    for seg in searcher.segments() {
+        for d in 0..seg.max_doc() {
+            if !seg.is_live(d) {
+                continue;
+            }
+            if let Some(v) = seg.column_value(field, d) {
+                if wanted.contains(&v) {
+                    *counts.entry(v).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// Fails unless `path` is a directory holding an index commit (so that a
+/// mistyped path is reported, not created).
+pub fn require_index_dir(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let has_commit = std::fs::read_dir(path)
+        .map_err(|e| format!("no index at {}: {e}", path.display()))?
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with("commit-"))
+        });
+    if has_commit {
+        Ok(())
+    } else {
+        Err(format!("no index at {} (no commit file)", path.display()).into())
+    }
 }

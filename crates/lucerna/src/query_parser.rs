@@ -25,7 +25,7 @@
 //! | `a b` | the default operator ([`Operator::Or`] like Lucene, or [`Operator::And`]) | [`QueryAst::Boolean`] |
 //! | `(a b)`, `title:(a b)` | grouping; a field before a group applies to every clause in it | |
 //! | `(a b c)~2` | at least 2 of the optional clauses must match | `minimum_should_match: Some(2)` |
-//! | `a^2`, `"a b"^0.5`, `(a b)^3` | boost | [`QueryAst::Boost`] |
+//! | `a^2`, `"a b"^0.5`, `(a b)^3` | boost (ends at whitespace, `)` or the end: `a^2b` is an error) | [`QueryAst::Boost`] |
 //! | `\(`, `\:`, `\ `, `"say \"hi\""` | escaping with backslash, also inside quotes | |
 //!
 //! Precedence, loosest first: juxtaposition (default operator) < `OR` < `AND` < prefix
@@ -581,6 +581,14 @@ impl Parser<'_> {
             match self.peek() {
                 Some('^') => return error(self.pos, "a clause takes only one boost"),
                 Some('~') => return error(self.pos, "'~' must come before the boost"),
+                // `a^2b` is not `a^2 b`, nor `a^1e6` a boost of 1 and a term
+                // `e6`: a boost ends at a separator.
+                Some(c) if !(c.is_whitespace() || c == ')') => {
+                    return error(
+                        self.pos,
+                        "a boost must be followed by a space, ')' or the end of the query",
+                    )
+                }
                 _ => {}
             }
         }

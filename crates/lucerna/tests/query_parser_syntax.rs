@@ -400,6 +400,28 @@ fn boosts() {
         p("*:*^2"),
         QueryAst::Boost(Box::new(QueryAst::MatchAll), 2.0)
     );
+    // A boost ends at whitespace, ')' or the end of the query.
+    assert_eq!(
+        p("a^2 b"),
+        b(vec![
+            should(QueryAst::Boost(Box::new(t("a")), 2.0)),
+            should(t("b"))
+        ])
+    );
+    assert_eq!(
+        p("(x a^2)"),
+        b(vec![
+            should(t("x")),
+            should(QueryAst::Boost(Box::new(t("a")), 2.0))
+        ])
+    );
+    assert_eq!(
+        p("a^2\tAND b"),
+        b(vec![
+            must(QueryAst::Boost(Box::new(t("a")), 2.0)),
+            must(t("b"))
+        ])
+    );
     assert_eq!(
         p("(a^2)^3"),
         QueryAst::Boost(Box::new(QueryAst::Boost(Box::new(t("a")), 2.0)), 3.0)
@@ -468,6 +490,16 @@ fn error_positions() {
     assert_err("a^x", 1, "number after '^'");
     assert_err("a^1.2.3", 1, "number after '^'");
     assert_err("a^2^3", 3, "one boost");
+    assert_err("a^2b", 3, "boost must be followed");
+    assert_err("a^1e6", 3, "boost must be followed");
+    assert_err("a^abc", 1, "number after '^'");
+    assert_err("\"a b\"^2x", 7, "boost must be followed");
+    assert_err("(a b)^3c", 7, "boost must be followed");
+    assert_err("a^2(b)", 3, "boost must be followed");
+    assert_err("a^2\"b\"", 3, "boost must be followed");
+    assert_err("a^2+b", 3, "boost must be followed");
+    assert_err("a^2:b", 3, "boost must be followed");
+    assert_err("é^2é", 4, "boost must be followed"); // byte offsets
     assert_err("a~2", 1, "fuzzy");
     assert_err("\"a b\"~", 5, "slop");
     assert_err("\"a b\"~1.5", 5, "slop");

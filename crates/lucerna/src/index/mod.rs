@@ -4,6 +4,7 @@ pub(crate) mod buffer;
 pub mod check;
 pub mod commit;
 pub mod corrupt_marker;
+pub(crate) mod delete_key;
 pub mod evidence;
 pub(crate) mod field_stats;
 pub(crate) mod file_refs;
@@ -14,6 +15,7 @@ pub(crate) mod merger;
 pub mod page_budget;
 pub mod reader;
 pub mod recovery;
+pub mod replace;
 pub mod replica;
 pub mod segment_reader;
 pub mod snapshot;
@@ -33,8 +35,9 @@ use commit::Commit;
 use file_refs::FileRefs;
 use lucerna_store::Directory;
 use reader::IndexReader;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use writer::{IndexWriter, WriterConfig};
+use writer::{IndexWriter, Start, WriterConfig};
 
 /// An index in a [`Directory`]: its schema, its analyzer, and access to
 /// writers and readers.
@@ -59,6 +62,9 @@ pub struct Index {
     page_budget: Option<Arc<PageBudget>>,
     /// Readers may serve an older commit when the newest is missing.
     allow_older: bool,
+    /// Set by [`create_replacing`](Index::create_replacing) until its
+    /// writer opens.
+    replace: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Index {
@@ -90,6 +96,49 @@ impl Index {
         }
         .write(dir.as_ref())?;
         Ok(Self::from_parts(dir, schema))
+    }
+
+    /// A new, empty index with `schema` that replaces the index in `dir`
+    /// (if any; any schema) when its writer first commits, atomically.
+    ///
+    /// Nothing is written here. The first [`writer`](Self::writer) of the
+    /// returned handle takes the write lock and starts from an empty index;
+    /// it must be configured with [`Durability::None`](crate::Durability::None)
+    /// (other modes are refused with [`Error::InvalidArgument`]: its log
+    /// records would follow the old index's, and the new index does not
+    /// exist before that commit anyway);
+    /// until its first commit the old index stays in `dir` untouched and
+    /// searchable (readers opened through this handle meanwhile fail with
+    /// [`Error::Schema`] if the old schema differs); that commit publishes
+    /// the new index, and the old one's files are deleted only once it is
+    /// durable. A build that fails or is interrupted before it leaves the
+    /// old index as it was. Later `writer` calls open the newest commit as
+    /// usual. Why in place: see [`replace`].
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, Durability, WriterConfig, schema::Schema, store::RamDirectory};
+    /// # fn main() -> lucerna::Result<()> {
+    /// let dir = RamDirectory::new();
+    /// let old = Index::create(dir.clone(), Schema::logs())?;
+    /// let id = old.schema().field("id").unwrap();
+    /// let w = old.writer(WriterConfig::default())?;
+    /// w.add_document(Document::new().add_u64(id, 1).clone())?;
+    /// w.commit()?;
+    /// drop(w);
+    ///
+    /// let new = Index::create_replacing(dir.clone(), Schema::logs())?;
+    /// let w = new.writer(WriterConfig::default().durability(Durability::None))?;
+    /// w.add_document(Document::new().add_u64(id, 2).clone())?;
+    /// w.add_document(Document::new().add_u64(id, 3).clone())?;
+    /// assert_eq!(Index::open(dir.clone())?.reader()?.searcher().num_docs(), 1); // still the old
+    /// w.commit()?;
+    /// assert_eq!(Index::open(dir)?.reader()?.searcher().num_docs(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn create_replacing(dir: impl Directory + 'static, schema: Schema) -> Result<Index> {
+        let index = Self::from_parts(Arc::new(dir), schema);
+        index.replace.store(true, Ordering::SeqCst);
+        Ok(index)
     }
 
     /// Opens the index in `dir` at its newest commit.
@@ -128,6 +177,7 @@ impl Index {
             verify: Verify::default(),
             page_budget: None,
             allow_older: false,
+            replace: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -191,15 +241,24 @@ impl Index {
     /// Opens the (single) writer; fails with a lock error when another
     /// writer has the index open.
     pub fn writer(&self, config: WriterConfig) -> Result<IndexWriter> {
-        IndexWriter::open(
+        let replace = self.replace.load(Ordering::SeqCst);
+        let w = IndexWriter::open(
             self.dir.clone(),
             self.schema.clone(),
             self.analyzer.clone(),
             self.refs.clone(),
             config,
             self.verify,
-        )
-        .map(|w| w.with_page_budget(self.page_budget.clone()))
+            if replace {
+                Start::Replace
+            } else {
+                Start::Latest
+            },
+        )?;
+        if replace {
+            self.replace.store(false, Ordering::SeqCst);
+        }
+        Ok(w.with_page_budget(self.page_budget.clone()))
     }
 
     /// A reader at the newest commit; [`IndexReader::reload`] moves it on.

@@ -86,6 +86,12 @@ impl IndexReader {
         commit: &Commit,
         previous: Option<&Searcher>,
     ) -> Result<Searcher> {
+        if commit.schema != **schema {
+            return Err(crate::error::Error::Schema(format!(
+                "commit {} has a different schema than this reader's (the index was replaced?); open the index again",
+                commit.generation
+            )));
+        }
         let mut segs = Vec::with_capacity(commit.segments.len());
         for meta in &commit.segments {
             let old = previous.and_then(|p| {

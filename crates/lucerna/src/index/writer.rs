@@ -31,11 +31,13 @@ use crate::document::Document;
 use crate::error::{Error, Result};
 use crate::index::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
+use crate::index::delete_key::{self, DeleteKey, NumericDeletes};
 use crate::index::evidence::Evidence;
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
+use crate::index::replace::replacement_base;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::{verify_held_where, Verify};
@@ -196,6 +198,12 @@ impl WriterConfig {
         self.replicas.push(dir);
         self
     }
+    /// Sets how many of the newest commits keep their files (see
+    /// [`WriterConfig::keep_commits`]; 0 is refused when the writer opens).
+    pub fn keep_commits(mut self, n: usize) -> Self {
+        self.keep_commits = n;
+        self
+    }
     /// Sets how the write-ahead log's damage is handled on replay.
     pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
         self.replay_mode = mode;
@@ -222,6 +230,20 @@ struct State {
     /// is never reused).
     generation_floor: u64,
     ids: SplitMix64,
+    /// For a writer replacing an index (see [`crate::index::replace`]):
+    /// the replaced index's newest generation. Its commits and logs go
+    /// after this writer's first commit.
+    replaced: Option<u64>,
+}
+
+/// Where a writer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The newest commit, replaying the log after it.
+    Latest,
+    /// An empty index replacing the one in the directory at the first
+    /// commit (see [`crate::index::replace`]).
+    Replace,
 }
 
 struct Inner {
@@ -429,6 +451,16 @@ fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
 }
 
+/// Where [`IndexWriter::open_from`] starts.
+enum Origin {
+    /// The newest commit of the index.
+    Latest,
+    /// An empty index replacing the one in the directory.
+    Replace,
+    /// A given commit (repair).
+    At(StartAt),
+}
+
 /// Where a writer opened by [`IndexWriter::open_at`] starts (repair): a
 /// given commit instead of the newest one.
 pub(crate) struct StartAt {
@@ -450,8 +482,13 @@ impl IndexWriter {
         refs: FileRefs,
         config: WriterConfig,
         verify: Verify,
+        start: Start,
     ) -> Result<IndexWriter> {
-        Self::open_from(dir, schema, analyzer, refs, config, verify, None)
+        let origin = match start {
+            Start::Latest => Origin::Latest,
+            Start::Replace => Origin::Replace,
+        };
+        Self::open_from(dir, schema, analyzer, refs, config, verify, origin)
     }
 
     /// A writer on `start.commit` rather than the newest commit, for
@@ -473,7 +510,15 @@ impl IndexWriter {
         verify: Verify,
         start: StartAt,
     ) -> Result<IndexWriter> {
-        Self::open_from(dir, schema, analyzer, refs, config, verify, Some(start))
+        Self::open_from(
+            dir,
+            schema,
+            analyzer,
+            refs,
+            config,
+            verify,
+            Origin::At(start),
+        )
     }
 
     fn open_from(
@@ -483,26 +528,44 @@ impl IndexWriter {
         refs: FileRefs,
         config: WriterConfig,
         verify: Verify,
-        start: Option<StartAt>,
+        origin: Origin,
     ) -> Result<IndexWriter> {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
-        let (lock, start) = match start {
-            None => (dir.try_lock(WRITE_LOCK)?, None),
-            Some(s) => (s.lock, Some((s.commit, s.newest_generation))),
+        let replacing = matches!(origin, Origin::Replace);
+        if replacing && config.durability != Durability::None {
+            // Its log records would follow the old index's and be replayed
+            // into it after a crash before the replacement's first commit.
+            return Err(Error::InvalidArgument(
+                "a writer replacing an index takes Durability::None: nothing is durable before its first commit, which publishes the new index".into(),
+            ));
+        }
+        let (lock, at) = match origin {
+            Origin::At(s) => (s.lock, Some((s.commit, s.newest_generation))),
+            Origin::Latest | Origin::Replace => (dir.try_lock(WRITE_LOCK)?, None),
         };
-        // The newest commit of this index (never one of another index), or
-        // the one repair asked for. If a newer one is missing, the log
-        // replays what it held (the log is kept from the oldest kept
-        // commit on); generations continue above every one known, so a
-        // missing generation is never reused under another content.
+        // The newest commit of this index (never one of another index), the
+        // one repair asked for, or an empty replacement. If a newer one is
+        // missing, the log replays what it held (the log is kept from the
+        // oldest kept commit on); generations continue above every one
+        // known, so a missing generation is never reused under another
+        // content.
         let evidence = Evidence::gather(dir.as_ref())?;
         let known = evidence.newest_known().unwrap_or(0);
-        let (commit, check_markers, generation_floor) = match start {
-            None => (evidence.newest_commit(dir.as_ref(), true)?.0, true, known),
-            Some((commit, newest)) => (commit, false, newest.max(known)),
+        let (commit, check_markers, generation_floor, replaced) = match (at, replacing) {
+            (Some((commit, newest)), _) => (commit, false, newest.max(known), None),
+            (None, true) => {
+                let r = replacement_base(dir.as_ref(), &schema, evidence.index_id)?;
+                (r.base, true, known, Some(r.replaced_generation))
+            }
+            (None, false) => (
+                evidence.newest_commit(dir.as_ref(), true)?.0,
+                true,
+                known,
+                None,
+            ),
         };
         // An index written before identities existed gets one now; its
         // next commit records it.
@@ -544,12 +607,16 @@ impl IndexWriter {
         let next_segment = next_segment_number(dir.as_ref(), commit.next_segment)?;
         // Every logged operation after the commit's position is replayed
         // below; sequence numbers continue after the highest one logged.
-        let (replay, mut replay_report) = wal::read_logs(
-            dir.as_ref(),
-            index_id,
-            commit.wal_position,
-            config.replay_mode,
-        )?;
+        // (A replacement replays nothing: its position covers every record.)
+        let (replay, mut replay_report) = match replaced {
+            None => wal::read_logs(
+                dir.as_ref(),
+                index_id,
+                commit.wal_position,
+                config.replay_mode,
+            )?,
+            Some(_) => Default::default(),
+        };
         let base = commit.wal_position.max(replay_report.max_lsn);
         let wal = match config.durability {
             Durability::None => None,
@@ -569,6 +636,7 @@ impl IndexWriter {
             last_commit: commit,
             generation_floor,
             ids: SplitMix64::new(time_seed()),
+            replaced,
         };
         let (scheduler, owns_scheduler) = match &config.merge_scheduler {
             Some(s) => (s.clone(), false),
@@ -837,11 +905,78 @@ impl IndexWriter {
     /// contains `term` (exact term, as indexed).
     pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
         self.check_indexed(field)?;
+        self.log_delete(term_key(field, term))
+    }
+
+    /// Deletes every document added before this call whose `u64` field
+    /// `field` has the value `id` (typically the schema's `id` field; all
+    /// of them if the id was added more than once). Returns the delete's
+    /// sequence number. Logged in the write-ahead log like
+    /// [`delete_term`](Self::delete_term), and applied to the in-memory
+    /// buffers, the flushed segments and segments being merged alike.
+    ///
+    /// Numeric fields have a column, not terms: the delete is resolved by
+    /// scanning the field's column of each segment (once per flush, commit
+    /// or near-real-time reopen for all the deletes pending, segments
+    /// whose smallest and largest values exclude every deleted value
+    /// skipped).
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, WriterConfig, schema::Schema, store::RamDirectory};
+    /// # fn main() -> lucerna::Result<()> {
+    /// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+    /// let (id, body) = (index.schema().field("id").unwrap(), index.schema().field("body").unwrap());
+    /// let writer = index.writer(WriterConfig::default())?;
+    /// for i in 0..3 {
+    ///     writer.add_document(Document::new().add_u64(id, i).add_text(body, "x").clone())?;
+    /// }
+    /// writer.commit()?;
+    /// writer.delete_by_id(id, 1)?;
+    /// writer.commit()?;
+    /// assert_eq!(index.reader()?.searcher().num_docs(), 2);
+    /// // Not a u64 field: an error, nothing deleted.
+    /// assert!(writer.delete_by_id(body, 0).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn delete_by_id(&self, field: Field, id: u64) -> Result<u64> {
+        self.check_u64(field)?;
+        self.log_delete(delete_key::numeric_key(field, id))
+    }
+
+    /// Atomically replaces every document whose `u64` field `field` has
+    /// the value `id` with `doc` (a [`delete_by_id`](Self::delete_by_id)
+    /// and an add no commit can separate; nothing is deleted if `doc` is
+    /// rejected). `doc` normally carries the same id: this is an upsert.
+    /// Subject to backpressure like [`add_document`](Self::add_document).
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, Query, WriterConfig, schema::Schema, store::RamDirectory};
+    /// # fn main() -> lucerna::Result<()> {
+    /// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+    /// let (id, body) = (index.schema().field("id").unwrap(), index.schema().field("body").unwrap());
+    /// let writer = index.writer(WriterConfig::default())?;
+    /// writer.add_document(Document::new().add_u64(id, 7).add_text(body, "old").clone())?;
+    /// writer.update_by_id(id, 7, Document::new().add_u64(id, 7).add_text(body, "new").clone())?;
+    /// writer.commit()?;
+    /// let searcher = index.reader()?.searcher();
+    /// assert_eq!(searcher.num_docs(), 1);
+    /// assert_eq!(searcher.count(&Query::term(body, "new"))?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn update_by_id(&self, field: Field, id: u64, doc: Document) -> Result<u64> {
+        self.check_u64(field)?;
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        self.admit(true)?;
+        self.buffer_document(&doc, Some(delete_key::numeric_key(field, id)), true)
+    }
+
+    /// Queues the delete of `key`, logs it and (in `Sync`) waits until it
+    /// is durable.
+    fn log_delete(&self, key: Vec<u8>) -> Result<u64> {
         let (seq, ticket) = {
             let _ops = self.inner.ops.read();
             self.check_open()?;
             self.check_wal()?;
-            let key = term_key(field, term);
             let seq = self.push_delete(key.clone());
             let ticket = match &self.inner.wal {
                 Some(wal) => Some(wal.append(RecordRef::Delete {
@@ -862,6 +997,27 @@ impl IndexWriter {
         st.deletes.push((key, seq));
         st.last_delete = seq;
         seq
+    }
+
+    fn check_u64(&self, field: Field) -> Result<()> {
+        match self.inner.schema.entry(field) {
+            Some(e)
+                if matches!(
+                    e.field_type,
+                    crate::schema::FieldType::Numeric {
+                        kind: crate::schema::NumericKind::U64,
+                        ..
+                    }
+                ) =>
+            {
+                Ok(())
+            }
+            Some(e) => Err(Error::InvalidArgument(format!(
+                "field `{}` is not a u64 numeric field",
+                e.name
+            ))),
+            None => Err(Error::InvalidArgument(format!("no field {}", field.0))),
+        }
     }
 
     fn check_indexed(&self, field: Field) -> Result<()> {
@@ -905,13 +1061,21 @@ impl IndexWriter {
             (name, id, dels, st.last_delete)
         };
         let mut deleted: Vec<u32> = Vec::new();
+        let mut numeric = NumericDeletes::default();
         for (key, s) in &deletes {
-            for d in buf.docs_with_term(key) {
-                if buf.seqnos[d as usize] < *s {
-                    deleted.push(d);
+            match delete_key::parse(key) {
+                DeleteKey::Term(key) => {
+                    for d in buf.docs_with_term(key) {
+                        if buf.seqnos[d as usize] < *s {
+                            deleted.push(d);
+                        }
+                    }
                 }
+                DeleteKey::U64 { field, value } => numeric.add(field, value, *s),
+                DeleteKey::Malformed => {}
             }
         }
+        numeric.buffer_docs(&buf, &mut deleted);
         deleted.sort_unstable();
         deleted.dedup();
         let dir = self.inner.dir.as_ref();
@@ -992,8 +1156,16 @@ impl IndexWriter {
             if seg.applied >= last {
                 continue;
             }
+            let mut numeric = NumericDeletes::default();
             for (key, s) in deletes.iter().filter(|(_, s)| *s > seg.applied) {
-                let _ = s;
+                let key = match delete_key::parse(key) {
+                    DeleteKey::Term(key) => key,
+                    DeleteKey::U64 { field, value } => {
+                        numeric.add(field, value, *s);
+                        continue;
+                    }
+                    DeleteKey::Malformed => continue,
+                };
                 let Some(info) = seg.reader.term_info(key)? else {
                     continue;
                 };
@@ -1007,6 +1179,18 @@ impl IndexWriter {
                         seg.dirty = true;
                     }
                     d = p.advance()?;
+                }
+            }
+            if !numeric.is_empty() {
+                let mut docs = Vec::new();
+                numeric.segment_docs(&seg.reader, &mut docs)?;
+                for d in docs {
+                    let live = seg
+                        .live
+                        .get_or_insert_with(|| LiveDocs::all(seg.meta.max_doc));
+                    if live.delete(d) {
+                        seg.dirty = true;
+                    }
                 }
             }
             seg.applied = last;
@@ -1290,11 +1474,19 @@ impl IndexWriter {
     /// Deletes files no kept commit, current segment or open reader uses.
     fn delete_unused(&self, st: &State) -> Result<()> {
         let dir = self.inner.dir.as_ref();
-        let gens = Commit::list_generations(dir)?;
+        let mut gens = Commit::list_generations(dir)?;
+        let mut old_commits = Vec::new();
+        // Once a replacement has committed, the replaced index is not kept.
+        let replaced = st.replaced.filter(|&g| st.last_commit.generation > g);
+        if let Some(replaced_gen) = replaced {
+            old_commits.extend(gens.iter().copied().filter(|&g| {
+                g <= replaced_gen && !self.inner.refs.is_referenced(&Commit::file_name(g))
+            }));
+            gens.retain(|&g| g > replaced_gen);
+        }
         let keep_n = self.inner.config.keep_commits;
         let mut keep: HashSet<String> = HashSet::new();
         let cut = gens.len().saturating_sub(keep_n);
-        let mut old_commits = Vec::new();
         // The log must rebuild the state from every kept commit, and from
         // every replica's newest commit (unknown: from the start).
         let mut covered = st.last_commit.wal_position;
@@ -1330,6 +1522,17 @@ impl IndexWriter {
         // Best effort, as every deletion here: a log left behind is read
         // again and skipped by position.
         let _ = wal::delete_covered_logs(dir, covered, current.as_deref());
+        if replaced.is_some() {
+            // Every log here is the replaced index's (a replacing writer
+            // has no log of its own): its records are at or below the
+            // replacement's starting position, and the newest file may be
+            // the empty one its last commit rolled to.
+            for (_, name) in wal::list_logs(dir).unwrap_or_default() {
+                if Some(&name) != current.as_ref() {
+                    let _ = dir.delete(&name);
+                }
+            }
+        }
         for f in dir.list()? {
             if is_index_file(&f)
                 && !keep.contains(&f)

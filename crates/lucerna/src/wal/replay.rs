@@ -226,8 +226,8 @@ pub fn read_logs(
         // a commit covers the gap (a session without a log in between).
         if let Some(n) = next_first {
             let have = scans[i].max_lsn;
-            if n > have + 1 && n - 1 > after {
-                let from = (have + 1).max(after + 1);
+            if n > have.saturating_add(1) && n - 1 > after {
+                let from = (have.saturating_add(1)).max(after.saturating_add(1));
                 let span = SkippedSpan {
                     file: scans[i + 1].name.clone(),
                     offset: 0,
@@ -246,7 +246,7 @@ pub fn read_logs(
                     return Err(StoreError::corrupt(
                         &scans[i + 1].name,
                         8,
-                        have + 1,
+                        have.saturating_add(1),
                         n,
                         span.reason,
                     ));
@@ -260,12 +260,12 @@ pub fn read_logs(
     report.records_read = all.len() as u64;
     all.retain(|r| r.lsn() > after);
     all.sort_by_key(Record::lsn);
-    let mut expect = after + 1;
+    let mut expect = after.saturating_add(1);
     for r in &all {
         if r.lsn() > expect {
             report.gaps.push((expect, r.lsn() - 1));
         }
-        expect = expect.max(r.last_lsn() + 1);
+        expect = expect.max(r.last_lsn().saturating_add(1));
     }
     let mut out: Vec<Record> = Vec::with_capacity(all.len());
     for r in all {
@@ -295,7 +295,7 @@ fn classify(
     for (mut span, before, next) in std::mem::take(&mut scan.damage) {
         // The damaged bytes hold lsns between the records around them.
         let upper = next.or(bound);
-        span.lsns = upper.map(|u| (before + 1, u.saturating_sub(1)));
+        span.lsns = upper.map(|u| (before.saturating_add(1), u.saturating_sub(1)));
         match upper {
             Some(u) if u.saturating_sub(1) <= after => report.covered_damage.push(span),
             _ => uncovered(span, mode, report)?,
@@ -305,16 +305,16 @@ fn classify(
         match next_first {
             // Nothing was logged past the last intact record before the
             // next session started: a crash's torn tail, never acknowledged.
-            Some(n) if n <= before + 1 => report.torn.push(span),
+            Some(n) if n <= before.saturating_add(1) => report.torn.push(span),
             Some(n) => {
-                span.lsns = Some((before + 1, n - 1));
+                span.lsns = Some((before.saturating_add(1), n - 1));
                 if n - 1 <= after {
                     report.covered_damage.push(span);
                 } else {
                     span.reason = format!(
                         "{}; the next log file starts at {n}: operations {}..={} are lost",
                         span.reason,
-                        before + 1,
+                        before.saturating_add(1),
                         n - 1
                     );
                     uncovered(span, mode, report)?;
