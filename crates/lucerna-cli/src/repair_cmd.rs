@@ -177,7 +177,22 @@ fn print_text(r: &RepairReport, args: &RepairArgs<'_>) {
         } else {
             "would lose"
         };
-        outln!("{verb} {} document(s):", r.lost_docs());
+        let ops: u64 = r
+            .lost_log
+            .iter()
+            .map(|l| match l.lsns {
+                Some((a, b)) if a <= b => b - a + 1,
+                _ => 1,
+            })
+            .sum();
+        if ops > 0 {
+            outln!(
+                "{verb} {} document(s) and {ops} logged operation(s):",
+                r.lost_docs()
+            );
+        } else {
+            outln!("{verb} {} document(s):", r.lost_docs());
+        }
         for l in &r.lost {
             let ids = match &l.ids {
                 Some(s) if s.is_exact() => format!("ids {}", ranges_text(s.ranges())),
@@ -216,8 +231,13 @@ fn print_text(r: &RepairReport, args: &RepairArgs<'_>) {
     }
     match r.outcome {
         RepairOutcome::NeedsAllowLoss => outln!(
-            "NOT repaired: only a repair losing documents is possible; nothing was changed \
-             (add a --replica holding the damaged files, or rerun with --allow-loss)"
+            "NOT repaired: only a repair losing documents is possible; {} (add a --replica \
+             holding the damaged files, or rerun with --allow-loss)",
+            if r.actions.is_empty() || r.dry_run {
+                "nothing was changed"
+            } else {
+                "nothing else was changed"
+            }
         ),
         RepairOutcome::Unrepairable => {
             outln!(

@@ -312,10 +312,14 @@ fn forged_header_fields_are_errors() {
 
 #[test]
 fn version_1_files_are_rejected() {
+    // An intact file of a format version this build no longer reads is an
+    // incompatibility (with the remedy), never corruption.
     let dir = RamDirectory::new();
     let header = EnvelopeHeader::new(FORMAT, 1, SEG, "");
     let mut w = EnvelopeWriter::create(&dir, "t", &header).unwrap();
     w.write_all(&[0; 64]).unwrap();
     w.finish().unwrap();
-    assert!(TermDict::open(&dir, "t", SEG).unwrap_err().is_corrupt());
+    let e = TermDict::open(&dir, "t", SEG).unwrap_err();
+    assert!(e.is_incompatible() && !e.is_corrupt(), "{e}");
+    assert!(e.to_string().contains("older Lucerna"), "{e}");
 }

@@ -16,6 +16,7 @@ use crate::index::file_refs::FileRefs;
 use crate::index::identity::IndexId;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::verify::{verify_file, Verify};
+use crate::index::writer::WRITE_LOCK;
 use crate::search::scorer::TERMINATED;
 use crate::wal::{read_logs, ReplayMode, SkippedSpan};
 use lucerna_store::{Directory, StoreError};
@@ -43,6 +44,10 @@ pub const COMMIT_FILE_KINDS: [&str; 9] = [
     "field statistics",
     "live docs",
 ];
+
+/// The kind of the problem of acknowledged operations that only the log
+/// holds while no writer is running ([`LogCheck::unattended`]).
+pub const PENDING_OPERATIONS: &str = "uncommitted operations";
 
 /// The kind of a file, from its name.
 pub fn file_kind(name: &str) -> &'static str {
@@ -180,6 +185,11 @@ pub struct LogCheck {
     /// not yet in a commit. A writer replays them when it opens (a running
     /// writer holds them in memory); `repair` commits them.
     pub pending: u64,
+    /// True when [`pending`](Self::pending) operations exist and no writer
+    /// holds the index (none was running when the check looked): they
+    /// were acknowledged, no commit holds them, and searches miss them
+    /// until a writer opens or `repair` commits them. A problem then.
+    pub unattended: bool,
     /// Highest sequence number logged.
     pub max_lsn: u64,
     /// Torn tails (never acknowledged).
@@ -688,9 +698,37 @@ fn check_log(dir: &dyn Directory, commit: &Commit, index_id: IndexId, report: &m
     };
     match read_logs(dir, id, commit.wal_position, ReplayMode::Lenient) {
         Ok((records, rep)) => {
+            let pending = records.len() as u64;
+            // Is a writer alive? Holding the lock for an instant tells
+            // (writers retry a lock found held, so this never fails one).
+            let unattended = pending > 0
+                && match dir.try_lock(WRITE_LOCK) {
+                    Ok(guard) => {
+                        drop(guard);
+                        true
+                    }
+                    Err(_) => false,
+                };
+            if unattended {
+                report.problems.push(Problem {
+                    file: Commit::file_name(commit.generation),
+                    kind: PENDING_OPERATIONS,
+                    segment: None,
+                    offset: None,
+                    message: format!(
+                        "{pending} acknowledged operation(s) after the newest commit's position \
+                         {} are in no commit and no writer is running (one was killed?): \
+                         searches miss them until a writer opens (it replays them) or `repair` \
+                         commits them",
+                        commit.wal_position
+                    ),
+                    missing: false,
+                });
+            }
             report.log = LogCheck {
                 files: rep.files,
-                pending: records.len() as u64,
+                pending,
+                unattended,
                 max_lsn: rep.max_lsn,
                 torn: rep.torn,
                 covered_damage: rep.covered_damage,

@@ -84,7 +84,7 @@ impl Index {
                 "the directory already holds an index".into(),
             ));
         }
-        let _lock = dir.try_lock(writer::WRITE_LOCK)?;
+        let _lock = writer::acquire_write_lock(dir.as_ref())?;
         Commit {
             generation: 1,
             index_id: identity::IndexId::fresh(),

@@ -88,7 +88,7 @@ use crate::index::id_set::IdSet;
 use crate::index::identity::IndexId;
 use crate::index::replica::{copy_verified, CopyError};
 use crate::index::verify::{verify_envelope, verify_file, Verify};
-use crate::index::writer::{IndexWriter, StartAt, WriterConfig, WRITE_LOCK};
+use crate::index::writer::{acquire_write_lock, IndexWriter, StartAt, WriterConfig, WRITE_LOCK};
 use crate::wal::{list_logs, read_logs, Durability, ReplayMode, ReplayReport};
 use lucerna_store::{Directory, EnvelopeReader};
 use std::collections::{BTreeSet, HashMap};
@@ -484,7 +484,7 @@ pub fn repair_with(
         return Ok(r.report);
     }
     if !options.dry_run {
-        r.lock = Some(dir.try_lock(WRITE_LOCK)?);
+        r.lock = Some(acquire_write_lock(dir.as_ref())?);
     }
     r.run(&before)?;
     Ok(r.report)
@@ -1187,7 +1187,7 @@ impl Repair<'_> {
         }
         let lock = match self.lock.take() {
             Some(l) => l,
-            None => self.dir().try_lock(WRITE_LOCK)?,
+            None => acquire_write_lock(self.dir())?,
         };
         let schema = Arc::new(base.schema.clone());
         let analyzer = self

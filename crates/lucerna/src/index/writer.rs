@@ -70,6 +70,26 @@ type FlushFailure = Box<(SegmentBuffer, Error)>;
 /// Name of the writer lock file.
 pub const WRITE_LOCK: &str = "write.lock";
 
+/// Takes the writer lock of `dir`. `check` holds it for an instant to
+/// learn whether a writer is alive (see
+/// [`LogCheck::unattended`](crate::index::check::LogCheck::unattended)),
+/// so a lock found held is tried again a few times, 5 ms apart (at most
+/// 50 ms), before the [`Locked`](lucerna_store::StoreError::Locked) error
+/// says another writer has the index open.
+pub(crate) fn acquire_write_lock(dir: &dyn Directory) -> Result<Box<dyn LockGuard>> {
+    const TRIES: u32 = 10;
+    let mut tries = 0;
+    loop {
+        match dir.try_lock(WRITE_LOCK) {
+            Err(lucerna_store::StoreError::Locked { .. }) if tries + 1 < TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r.map_err(Error::from),
+        }
+    }
+}
+
 /// Settings of an [`IndexWriter`].
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -544,7 +564,7 @@ impl IndexWriter {
         }
         let (lock, at) = match origin {
             Origin::At(s) => (s.lock, Some((s.commit, s.newest_generation))),
-            Origin::Latest | Origin::Replace => (dir.try_lock(WRITE_LOCK)?, None),
+            Origin::Latest | Origin::Replace => (acquire_write_lock(dir.as_ref())?, None),
         };
         // The newest commit of this index (never one of another index), the
         // one repair asked for, or an empty replacement. If a newer one is
