@@ -382,6 +382,22 @@ fn damage_to_an_older_kept_commit_is_reported() {
         let fb = &report.fallbacks[0];
         assert_eq!(fb.generation, gens[0]);
         assert_eq!(fb.problems[0].file, name);
+        // Without a replica, repair says the fallback stays damaged and
+        // changes nothing; with one, it restores it.
+        let r = repair(&arc(&d), &[], RepairOptions::default()).unwrap();
+        assert!(r.notes.iter().any(|n| n.contains("stays damaged")), "{r:?}");
+        assert!(!check(&d).fallbacks_intact());
+        let replica = RamDirectory::new();
+        for g in &gens {
+            replicate(&p, &replica, &Commit::read(&p, *g).unwrap()).unwrap();
+        }
+        let r = repair(&arc(&d), &[arc(&replica)], RepairOptions::default()).unwrap();
+        assert_eq!(r.outcome, RepairOutcome::Repaired, "{name}: {r:?}");
+        let after = check(&d);
+        assert!(
+            after.healthy() && after.fallbacks_intact(),
+            "{name}: {after:?}"
+        );
     }
 }
 
