@@ -35,6 +35,7 @@ use crate::index::delete_key::{self, DeleteKey, NumericDeletes};
 use crate::index::evidence::Evidence;
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
+use crate::index::heal::{HealPolicy, HealStats, Healer};
 use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
 use crate::index::replace::replacement_base;
@@ -140,6 +141,11 @@ pub struct WriterConfig {
     /// error; `Lenient` skips it and reports it in
     /// [`IndexWriter::replay_report`]). A torn tail is always dropped.
     pub replay_mode: ReplayMode,
+    /// What the writer does by itself about a damaged file it meets in a
+    /// merge (default [`HealPolicy::FromReplicas`]: restore it from the
+    /// first of [`replicas`](Self::replicas) holding an intact copy, then
+    /// merge it again). See [`heal`](crate::index::heal).
+    pub heal: HealPolicy,
     /// Replica directories (default none). After each commit the writer
     /// copies the commit's new files to every replica, verifies each
     /// against the manifest and then switches the replica's manifest
@@ -166,6 +172,7 @@ impl Default for WriterConfig {
             backpressure: BackpressureConfig::default(),
             durability: Durability::default(),
             replay_mode: ReplayMode::default(),
+            heal: HealPolicy::default(),
             replicas: Vec::new(),
         }
     }
@@ -224,6 +231,11 @@ impl WriterConfig {
         self.keep_commits = n;
         self
     }
+    /// Sets [`heal`](Self::heal).
+    pub fn heal(mut self, policy: HealPolicy) -> Self {
+        self.heal = policy;
+        self
+    }
     /// Sets how the write-ahead log's damage is handled on replay.
     pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
         self.replay_mode = mode;
@@ -271,6 +283,8 @@ struct Inner {
     page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
     /// The index's identity, recorded in every commit and log file.
     index_id: IndexId,
+    /// The writer's replicas and heal policy, and its heal counters.
+    healer: Healer,
     dir: Arc<dyn Directory>,
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
@@ -677,6 +691,7 @@ impl IndexWriter {
         let inner = Arc::new(Inner {
             page_budget: parking_lot::RwLock::new(None),
             index_id,
+            healer: Healer::new(config.replicas.clone(), config.heal),
             dir,
             schema,
             analyzer,
@@ -1421,6 +1436,63 @@ impl IndexWriter {
         st.next_segment = st.next_segment.max(st.last_commit.next_segment);
         self.delete_unused(&st)?;
         Ok(())
+    }
+
+    /// Heals segment `seg_<n>` after a merge found one of its files
+    /// damaged: restores the damaged files from the writer's replicas (a
+    /// committed segment only: replicas hold committed files) and opens the
+    /// segment again over them. Returns whether it was healed (it can then
+    /// be merged again).
+    pub(crate) fn heal_merge_input(&self, n: u64) -> bool {
+        let meta = {
+            let st = self.inner.state.lock();
+            let committed = &st.last_commit;
+            st.segments
+                .iter()
+                .find(|s| segment_number(&s.meta.name) == Some(n))
+                .filter(|s| {
+                    committed
+                        .segments
+                        .iter()
+                        .any(|c| c.name == s.meta.name && c.id == s.meta.id)
+                })
+                .map(|s| s.meta.clone())
+        };
+        let Some(meta) = meta else {
+            return false;
+        };
+        let dir = self.inner.dir.as_ref();
+        match self.inner.healer.heal_segment(dir, &meta) {
+            Ok(true) => {}
+            _ => return false,
+        }
+        let reader = match SegmentReader::open(
+            dir,
+            &meta,
+            self.inner.schema.clone(),
+            &self.inner.refs,
+            Verify::Full,
+        ) {
+            Ok(r) => r,
+            Err(_) => return false,
+        };
+        let mut st = self.inner.state.lock();
+        match st
+            .segments
+            .iter_mut()
+            .find(|s| s.meta.name == meta.name && s.meta.id == meta.id)
+        {
+            Some(w) => {
+                w.reader = reader;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Heal counters of this writer (see [`heal`](crate::index::heal)).
+    pub fn heal_stats(&self) -> HealStats {
+        self.inner.healer.stats()
     }
 
     /// Gives this writer's near-real-time searchers `budget`.

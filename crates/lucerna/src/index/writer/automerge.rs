@@ -693,14 +693,23 @@ impl IndexWriter {
             }
             _ => None,
         };
-        let mut ms = t.state.lock();
-        ms.last_error = Some(e.to_string());
-        match culprit {
-            Some(n) => {
-                ms.failed.insert(n);
+        {
+            let mut ms = t.state.lock();
+            ms.last_error = Some(e.to_string());
+            match culprit {
+                Some(n) => {
+                    ms.failed.insert(n);
+                }
+                None if exclude_all => ms.failed.extend(ids.iter().copied()),
+                None => {}
             }
-            None if exclude_all => ms.failed.extend(ids.iter().copied()),
-            None => {}
+        }
+        // A damaged input its replicas hold intact is healed, and merged
+        // again by a later merge.
+        if let Some(n) = culprit {
+            if self.heal_merge_input(n) {
+                t.state.lock().failed.remove(&n);
+            }
         }
     }
 
