@@ -112,15 +112,15 @@ pub struct BackpressureConfig {
     pub hard_unflushed_bytes: u64,
     /// How often the rate is adjusted (default 100 ms, > 0).
     pub adjust_interval: Duration,
-    /// Time constant of the smoothed pressure and trend (default 1 s): the
+    /// Time constant of the smoothed pressure and trend (default 2 s): the
     /// merge debt moves in steps (a merge queued, a merge finished), which
     /// the rate should not copy.
     pub smoothing: Duration,
     /// Where in the soft–hard band the controller steers the worst input
-    /// in sustained overload (default 0.3, in `[0, 1)`): low enough to
-    /// leave room for a large merge below the hard limit, high enough
-    /// that a finished merge does not take the backlog under the soft
-    /// limit.
+    /// in sustained overload (default 0.2, in `[0, 1)`): low enough to
+    /// leave room for a large merge below the hard limit (a merge is
+    /// queued whole), high enough that a finished merge does not keep the
+    /// backlog under the soft limit for long.
     pub target_pressure: f64,
     /// Log-rate change per band of smoothed pressure change (default 2.0,
     /// ≥ 0): the backlog growing by a tenth of its band lowers the rate by
@@ -138,8 +138,8 @@ pub struct BackpressureConfig {
     pub min_rate_bytes_per_s: u64,
     /// How long every input must stay below its soft limit before the rate
     /// is unlimited again (default 1 s): a merge finishing takes the debt
-    /// under the soft limit for a moment, which is no reason to let a
-    /// burst through.
+    /// under the soft limit for a moment, which is no reason to let a burst
+    /// through.
     pub clear_time: Duration,
     /// Refill the bucket keeps while writers are idle (default 10 ms of the
     /// rate): no burst after a pause.
@@ -156,8 +156,8 @@ impl Default for BackpressureConfig {
             soft_unflushed_bytes: 256 * MIB,
             hard_unflushed_bytes: GIB,
             adjust_interval: Duration::from_millis(100),
-            smoothing: Duration::from_secs(1),
-            target_pressure: 0.3,
+            smoothing: Duration::from_secs(2),
+            target_pressure: 0.2,
             trend_gain: 2.0,
             level_gain: 0.1,
             max_step: 1.25,
