@@ -29,7 +29,7 @@
 //!    requires ([`Delay`](Decision::Delay)); waits under [`MIN_SLEEP`] are
 //!    not slept but owed, so a writer sleeps about once a millisecond, never
 //!    once per document. The rate comes from the
-//!    [`RateController`](crate::rate_control::RateController): it starts
+//!    [`RateController`]: it starts
 //!    from the measured merge throughput and follows the backlog's trend to
 //!    where the backlog stops growing, the rate merges absorb.
 //! 3. **Below every soft limit** (for `clear_time` after an episode):
