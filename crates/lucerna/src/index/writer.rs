@@ -22,7 +22,8 @@
 //! After every flush and commit the writer asks its
 //! [merge policy](WriterConfig::merge_policy) for merges and runs them in the
 //! background on a [`MergeScheduler`], throttled by the scheduler's rate
-//! limiter; writers that outrun merging are delayed, then stalled
+//! limiter; writers that outrun merging are admitted at the rate merges
+//! absorb, then stalled
 //! ([`WriterConfig::backpressure`]). See [`IndexWriter::wait_for_merges`],
 //! [`IndexWriter::metrics`] and [`IndexWriter::close`].
 
@@ -63,7 +64,7 @@ mod automerge;
 mod force_merge;
 
 pub use automerge::WriterMetrics;
-use automerge::{Closer, MergeTracker};
+use automerge::{document_bytes, Closer, MergeTracker};
 
 /// A failed flush: the buffer (handed back so no document is lost) and
 /// the error. Boxed: the buffer is large.
@@ -122,11 +123,12 @@ pub struct WriterConfig {
     /// merges are scheduled fairly across indexes, and closing one writer
     /// leaves the scheduler running for the others.
     pub merge_scheduler: Option<Arc<MergeScheduler>>,
-    /// When writers are delayed and stalled: soft and hard limits on this
-    /// index's merge debt (bytes of merges queued or running), its segments
-    /// over the policy's budget, and its unflushed bytes (default
+    /// When writers are rate limited and stalled: soft and hard limits on
+    /// this index's merge debt (bytes of merges queued or running), its
+    /// segments over the policy's budget, and its unflushed bytes, and how
+    /// the admitted rate between them is controlled (default
     /// [`BackpressureConfig::default()`]: 16/64 GiB, 20/40 segments,
-    /// 256 MiB/1 GiB, delays of 1–100 ms). Backpressure is per index.
+    /// 256 MiB/1 GiB). Backpressure is per index.
     /// The unflushed-bytes limits are raised to at least 1.25× and 2.5× the
     /// RAM budget: buffers below the budget are simply filling (the writer
     /// flushes them itself), only RAM beyond it means flushes are behind.
@@ -803,26 +805,31 @@ impl IndexWriter {
     /// nothing else is affected. On any error the document was not added.
     ///
     /// When this index's merges or flushes are behind (see
-    /// [`WriterConfig::backpressure`]), the call is first delayed in
-    /// proportion to the backlog, and past a hard limit it blocks until
-    /// the backlog drains (woken by merge progress, no polling). Documents
-    /// are never dropped. [`try_add_document`](Self::try_add_document)
-    /// returns an error instead of blocking.
+    /// [`WriterConfig::backpressure`]), the call first waits for the rate
+    /// the index's merges absorb (a token bucket of document bytes, one
+    /// sleep per millisecond or more of refill), and past a hard limit it
+    /// blocks until the backlog drains (woken by merge progress, no
+    /// polling). Documents are never dropped.
+    /// [`try_add_document`](Self::try_add_document) returns an error
+    /// instead of waiting.
     pub fn add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true)?;
+        self.admit(true, document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
-    /// Like [`add_document`](Self::add_document), but never stalls: when
-    /// this index is past a hard backpressure limit it returns
-    /// [`Error::Backpressure`] carrying the backlog, and the document is
-    /// not added (retry it later). Below the hard limits it applies the
-    /// same graded delay (at most
-    /// [`BackpressureConfig::max_delay`](lucerna_merge::BackpressureConfig::max_delay)).
+    /// Like [`add_document`](Self::add_document), but never waits: when
+    /// this index is past a hard backpressure limit, or its admitted rate
+    /// would make the document wait 1 ms or more, it returns
+    /// [`Error::Backpressure`] and the document is not added. The error
+    /// carries the backlog and
+    /// [`retry_after`](lucerna_merge::BackpressureError::retry_after): when
+    /// the rate would admit the next document (exact), or an estimate of
+    /// when merges bring the debt under its hard limit; a service can
+    /// answer HTTP 429 with that `Retry-After`.
     pub fn try_add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(false)?;
+        self.admit(false, document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
@@ -1072,7 +1079,7 @@ impl IndexWriter {
     pub fn update_document(&self, field: Field, term: &str, doc: Document) -> Result<u64> {
         self.check_indexed(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true)?;
+        self.admit(true, document_bytes(&doc))?;
         // The delete goes in only once the buffer has accepted the
         // document (a rejected document leaves the old ones in place).
         self.buffer_document(&doc, Some(term_key(field, term)), true)
