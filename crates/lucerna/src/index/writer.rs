@@ -1008,7 +1008,7 @@ impl IndexWriter {
     pub fn update_by_id(&self, field: Field, id: u64, doc: Document) -> Result<u64> {
         self.check_u64(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true)?;
+        self.admit(true, document_bytes(&doc))?;
         self.buffer_document(&doc, Some(delete_key::numeric_key(field, id)), true)
     }
 
