@@ -1,5 +1,7 @@
 //! The `lucerna` command-line tool.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod util;
 mod add_cmd;

@@ -18,9 +18,13 @@ pub enum Error {
     /// The schema is invalid or does not match.
     #[error("schema error: {0}")]
     Schema(String),
-    /// A query string could not be parsed or names an unknown field.
+    /// A query names an unknown field or a bound of the wrong kind.
     #[error("query error: {0}")]
     Query(String),
+    /// A query string could not be parsed: the position (a byte offset)
+    /// and what is wrong, typed.
+    #[error(transparent)]
+    QueryParse(#[from] crate::query_parser::QueryParseError),
     /// The index directory holds no commit.
     #[error("no commit found in the index directory")]
     NoCommit,
@@ -44,6 +48,18 @@ pub enum Error {
     /// The writer was closed or failed and must be reopened.
     #[error("index writer is closed: {0}")]
     Closed(String),
+    /// The write-ahead log failed (an IO error writing or syncing it, a
+    /// full disk): final for this writer. Reopen the index writer: it
+    /// replays every record that reached the disk. The cause is kept.
+    #[error(
+        "the write-ahead log failed; reopen the index writer: it replays every record that \
+         reached the disk"
+    )]
+    WalFailed {
+        /// What failed.
+        #[source]
+        cause: std::sync::Arc<Error>,
+    },
     /// Writers are behind (flushes or merges) past a hard limit of
     /// [`WriterConfig::backpressure`](crate::WriterConfig::backpressure):
     /// returned by [`IndexWriter::try_add_document`](crate::IndexWriter::try_add_document)
@@ -64,6 +80,16 @@ impl Error {
     /// True when the error is a corruption of a file.
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Store(e) if e.is_corrupt())
+    }
+
+    /// True when the error, or the failure it reports, is a full disk
+    /// (ENOSPC).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_disk_full(),
+            Error::WalFailed { cause } => cause.is_disk_full(),
+            _ => false,
+        }
     }
 
     /// True for an intact file of another format version or format (see
