@@ -10,7 +10,10 @@ use std::io;
 /// file, the byte offset where the problem was found, the expected and actual
 /// values (a checksum, a magic number, a length: `reason` says which) and a
 /// human-readable reason.
+///
+/// New variants may come in any release: match with a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// An operating-system level IO error. Its message is this layer's
     /// context only (`write `wal-….log``); the operating system's message

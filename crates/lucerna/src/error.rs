@@ -6,8 +6,10 @@ use lucerna_store::StoreError;
 ///
 /// Storage errors (IO with the file name, corruption with file, offset and
 /// checksums) arrive as [`Error::Store`]; problems with one document are
-/// [`Error::Document`] and leave the writer usable.
+/// [`Error::Document`] and leave the writer usable. New variants may come
+/// in any release: match with a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A storage error: IO on a named file, or a corrupt file.
     #[error(transparent)]
@@ -74,6 +76,10 @@ pub enum Error {
     /// An invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The merge scheduler refused (its configuration, a full queue, too
+    /// many indexes): the cause, typed.
+    #[error(transparent)]
+    Merge(lucerna_merge::MergeError),
 }
 
 impl Error {

@@ -478,7 +478,7 @@ fn merge_error(e: lucerna_merge::MergeError) -> Error {
         lucerna_merge::MergeError::ShutDown => {
             Error::Closed("the merge scheduler is shut down".into())
         }
-        e => Error::InvalidArgument(e.to_string()),
+        e => Error::Merge(e),
     }
 }
 
