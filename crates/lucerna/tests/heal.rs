@@ -295,3 +295,34 @@ fn every_heal_is_an_event_with_its_fields() {
         assert!(heal.1.contains(field), "{field} missing: {}", heal.1);
     }
 }
+
+/// A file a reader healed (an intact copy renamed over it) while the
+/// writer still maps the damaged one: the writer's next merge fails on its
+/// stale map, opens the segment again over the healed file, and the merge
+/// after that succeeds.
+#[test]
+fn a_writer_picks_up_a_file_someone_else_healed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = FsDirectory::open(tmp.path()).unwrap();
+    let replica = RamDirectory::new();
+    let index = Index::create(dir.clone(), Schema::logs()).unwrap();
+    let f = fields(&index);
+    let w = index
+        .writer(config().replica(Arc::new(replica.clone())))
+        .unwrap();
+    let ids = fill(&w, f);
+    flip_in_place(tmp.path(), "seg_0.pos");
+    // Another process's reader heals it.
+    let other = Index::open(FsDirectory::open(tmp.path()).unwrap())
+        .unwrap()
+        .with_replicas(vec![Arc::new(replica.clone())]);
+    assert_eq!(served(&other).0, ids);
+    assert_eq!(other.heal_stats().files_healed, 1);
+    // The writer's map still holds the damaged bytes.
+    assert!(w.force_merge(1).is_err());
+    w.force_merge(1).unwrap();
+    assert_eq!(w.num_segments(), 1);
+    w.commit().unwrap();
+    drop(w);
+    assert_eq!(served(&index).0, ids);
+}

@@ -1469,9 +1469,22 @@ impl IndexWriter {
             return false;
         };
         let dir = self.inner.dir.as_ref();
-        match self.inner.healer.heal_segment(dir, &meta) {
-            Ok(true) => {}
-            _ => return false,
+        // Healed already (by a reader or another process renaming an intact
+        // copy in): the files on disk verify, only this writer's map of the
+        // old file is damaged. Opening the segment again maps the new files.
+        let intact_on_disk = meta
+            .files
+            .iter()
+            .all(|f| crate::index::verify::verify_file(dir, &meta, f, |_| {}).is_ok());
+        if intact_on_disk {
+            if crate::index::corrupt_marker::remove_marker(dir, &meta.name).is_err() {
+                return false;
+            }
+        } else {
+            match self.inner.healer.heal_segment(dir, &meta) {
+                Ok(true) => {}
+                _ => return false,
+            }
         }
         let reader = match SegmentReader::open(
             dir,
