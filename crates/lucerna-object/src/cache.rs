@@ -7,6 +7,7 @@ use lucerna::store::{Directory, EnvelopeReader, FileSlice, FsDirectory, StoreErr
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a segment file lives and what it must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,11 +123,15 @@ impl FileCache {
     /// Stores verified `bytes` of file `name` of `loc` (temporary name,
     /// fsync, rename) and returns the cached file.
     pub fn put(&self, name: &str, loc: &FileLoc, bytes: &[u8]) -> Result<FileSlice> {
+        static TMP: AtomicU64 = AtomicU64::new(0);
         let cname = Self::name(name, loc);
-        let tmp = format!("{cname}.tmp");
-        if self.dir.exists(&tmp)? {
-            self.dir.delete(&tmp)?;
-        }
+        // Fetches of one file may run concurrently: each writes its own
+        // temporary file, and the atomic renames leave one verified copy.
+        let tmp = format!(
+            "{cname}.{}-{}.tmp",
+            std::process::id(),
+            TMP.fetch_add(1, Ordering::Relaxed)
+        );
         lucerna::store::write_file(&self.dir, &tmp, bytes)?;
         self.dir.sync(&[&tmp])?;
         self.dir.rename(&tmp, &cname)?;

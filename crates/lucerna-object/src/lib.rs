@@ -28,4 +28,4 @@ pub use catalog::{Catalog, Publish};
 pub use directory::{ObjectDirectory, WriterEpoch};
 pub use error::{ObjectError, Result};
 pub use retry::RetryPolicy;
-pub use url::{BucketUrl, S3Options};
+pub use url::{s3_store, BucketUrl, S3Options};

@@ -9,7 +9,7 @@
 use crate::bucket::Bucket;
 use crate::error::{ObjectError, Result};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::{ClientConfigKey, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, RetryConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ impl Bucket {
         let u = BucketUrl::parse(url)
             .ok_or_else(|| ObjectError::Config(format!("not an s3://bucket/prefix URL: {url}")))?;
         let b = AmazonS3Builder::from_env().with_bucket_name(&u.bucket);
-        Self::build_s3(b, &u)
+        Self::build_s3_url(b, &u)
     }
 
     /// The S3 bucket `bucket` under `prefix` with explicit settings.
@@ -91,6 +91,15 @@ impl Bucket {
             bucket: bucket.to_string(),
             prefix: prefix.trim_matches('/').to_string(),
         };
+        Bucket::new(s3_store(bucket, opts)?, &u.prefix, &u.to_string())
+    }
+}
+
+/// The `object_store` client of S3 bucket `bucket` with explicit settings
+/// (for wrapping it, e.g. in a test's fault injector, before
+/// [`Bucket::new`]).
+pub fn s3_store(bucket: &str, opts: &S3Options) -> Result<Arc<dyn ObjectStore>> {
+    {
         let mut b = AmazonS3Builder::new().with_bucket_name(bucket);
         if let Some(e) = &opts.endpoint {
             b = b.with_endpoint(e);
@@ -105,10 +114,18 @@ impl Bucket {
             b = b.with_secret_access_key(s);
         }
         b = b.with_allow_http(opts.allow_http);
-        Self::build_s3(b, &u)
+        build_s3(b)
     }
+}
 
-    fn build_s3(b: AmazonS3Builder, u: &BucketUrl) -> Result<Bucket> {
+impl Bucket {
+    fn build_s3_url(b: AmazonS3Builder, u: &BucketUrl) -> Result<Bucket> {
+        Bucket::new(build_s3(b)?, &u.prefix, &u.to_string())
+    }
+}
+
+fn build_s3(b: AmazonS3Builder) -> Result<Arc<dyn ObjectStore>> {
+    {
         // Retries are ours (RetryPolicy), so that every failure is counted
         // and bounded in one place; the client only times out.
         let store = b
@@ -124,7 +141,7 @@ impl Bucket {
             )
             .build()
             .map_err(|e| ObjectError::Config(e.to_string()))?;
-        Bucket::new(Arc::new(store), &u.prefix, &u.to_string())
+        Ok(Arc::new(store))
     }
 }
 
