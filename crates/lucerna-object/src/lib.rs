@@ -18,7 +18,9 @@ pub mod catalog;
 pub mod chain;
 pub mod directory;
 mod error;
+pub mod gc;
 pub mod keys;
+pub mod lease;
 pub mod manifest;
 mod retry;
 mod url;
@@ -27,5 +29,7 @@ pub use bucket::{Bucket, BucketStats, Created, Listed, MULTIPART_THRESHOLD, PART
 pub use catalog::{Catalog, Publish};
 pub use directory::{ObjectDirectory, WriterEpoch};
 pub use error::{ObjectError, Result};
+pub use gc::{gc, GcOptions, GcReport};
+pub use lease::{create_snapshot, delete_snapshot, ReaderLease};
 pub use retry::RetryPolicy;
 pub use url::{s3_store, BucketUrl, S3Options};

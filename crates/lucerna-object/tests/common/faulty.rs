@@ -33,6 +33,11 @@ pub struct Faults {
     pub truncations: AtomicU64,
     /// Gets whose body has one byte flipped.
     pub corruptions: AtomicU64,
+    /// Puts whose key contains `fail_key` answered with a 503 (nothing
+    /// done).
+    pub key_failures: AtomicU64,
+    /// Key substring for `key_failures`.
+    pub fail_key: Mutex<String>,
     /// Every request seen.
     pub requests: AtomicU64,
 }
@@ -83,6 +88,13 @@ impl ObjectStore for FaultyStore {
     ) -> Result<PutResult> {
         self.faults.requests.fetch_add(1, Ordering::SeqCst);
         if take(&self.faults.server_errors) {
+            return Err(err503(location));
+        }
+        let fail = self.faults.fail_key.lock().unwrap().clone();
+        if !fail.is_empty()
+            && location.as_ref().contains(fail.as_str())
+            && take(&self.faults.key_failures)
+        {
             return Err(err503(location));
         }
         let key = self.faults.lost_response_key.lock().unwrap().clone();
