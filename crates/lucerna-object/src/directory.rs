@@ -209,6 +209,15 @@ impl ObjectDirectory {
         self.inner.state.lock().fenced.clone()
     }
 
+    /// Sets the epoch whose log the next published commits' log positions
+    /// count in (a writer that took over switches to its own epoch once it
+    /// replayed every older epoch's log).
+    pub fn set_log_epoch(&self, log_epoch: u64) {
+        if let Some(w) = self.inner.state.lock().writer.as_mut() {
+            w.log_epoch = log_epoch;
+        }
+    }
+
     /// The last publish or upload error (cleared by the next success).
     pub fn last_error(&self) -> Option<String> {
         self.inner.state.lock().last_error.clone()

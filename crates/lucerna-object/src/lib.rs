@@ -23,7 +23,10 @@ pub mod keys;
 pub mod lease;
 pub mod manifest;
 mod retry;
+pub mod shiplog;
+pub mod shipper;
 mod url;
+pub mod writer;
 
 pub use bucket::{Bucket, BucketStats, Created, Listed, MULTIPART_THRESHOLD, PART_SIZE};
 pub use catalog::{Catalog, Publish};
@@ -33,3 +36,4 @@ pub use gc::{gc, GcOptions, GcReport};
 pub use lease::{create_snapshot, delete_snapshot, ReaderLease};
 pub use retry::RetryPolicy;
 pub use url::{s3_store, BucketUrl, S3Options};
+pub use writer::{BucketDurability, BucketWriter, TakeoverReport, Unshipped};

@@ -94,11 +94,15 @@ s.stop()\n";
 
 fn start() -> MotoGuard {
     let port = free_port();
+    // The server logs every request: to a file, never to a pipe nobody
+    // drains (a full pipe would block the server).
+    let log_path = std::env::temp_dir().join(format!("lucerna-moto-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("moto log file");
     let child = Command::new("python3")
         .args(["-c", SERVER, &port.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(log))
         .spawn()
         .unwrap_or_else(|e| {
             panic!(
@@ -113,10 +117,7 @@ fn start() -> MotoGuard {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = guard.child.lock().unwrap().try_wait().ok().flatten() {
-            let mut err = String::new();
-            if let Some(mut e) = guard.child.lock().unwrap().stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
+            let err = std::fs::read_to_string(&log_path).unwrap_or_default();
             panic!(
                 "the moto S3 server exited ({status}) before answering: {}\ninstall it with \
                  `pip install 'moto[server]=={MOTO_VERSION}'`",
