@@ -1,7 +1,6 @@
 //! `lucerna query`: runs a TSV query set (the benchmark contract).
 
 use crate::util::percentile;
-use lucerna::store::FsDirectory;
 use lucerna::{Collect, Index, Query};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -64,7 +63,7 @@ pub fn run_query(
     repeat: usize,
     top: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let index = Index::open(FsDirectory::open(index_dir)?)?;
+    let index = Index::open(crate::location::open_read(index_dir)?)?;
     let id_field = index
         .schema()
         .field("id")

@@ -10,6 +10,7 @@ mod demo;
 mod ingest;
 mod json_doc;
 mod jsonl;
+mod location;
 mod rejections;
 mod reliability;
 mod repair_cmd;
@@ -141,7 +142,7 @@ enum Command {
     /// Run a TSV query set (`kind<TAB>text`) and print per-query JSON lines
     /// and a latency summary.
     Query {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
         /// The TSV query file.
@@ -156,7 +157,7 @@ enum Command {
     },
     /// Search with a query string: +must -not "a phrase"~2 field:x ts:[1 TO 5] pre*
     Search {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
         /// The query string.
@@ -176,7 +177,7 @@ enum Command {
     },
     /// Show what an index holds: commit, segments, documents, fields.
     Stats {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
         /// Print JSON.
@@ -189,11 +190,12 @@ enum Command {
     /// structure. Exit status 0 healthy, 1 not healthy (or a fallback
     /// commit damaged), 2 could not run.
     Check {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
-        /// A replica to compare with (repeatable): one holding a newer
-        /// commit of this index means the index lost commits.
+        /// A replica to compare with (repeatable; a directory or
+        /// `s3://bucket/prefix`): one holding a newer commit of this index
+        /// means the index lost commits.
         #[arg(long = "replica")]
         replicas: Vec<PathBuf>,
         /// Also decode every term, posting, position, stored document and
@@ -213,8 +215,9 @@ enum Command {
         /// The index directory.
         #[arg(long)]
         index: PathBuf,
-        /// A replica directory (repeatable): a replica kept by the writer,
-        /// or a plain copy of the index directory taken earlier.
+        /// A replica (repeatable): a directory or `s3://bucket/prefix` kept
+        /// by the writer, or a plain copy of the index directory taken
+        /// earlier.
         #[arg(long = "replica")]
         replicas: Vec<PathBuf>,
         /// Allow dropping segments that cannot be restored.

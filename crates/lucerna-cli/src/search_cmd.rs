@@ -1,7 +1,6 @@
 //! `lucerna search` and `lucerna stats`.
 
 use lucerna::schema::{FieldType, NumericKind};
-use lucerna::store::FsDirectory;
 use lucerna::{Collect, Index};
 use serde_json::json;
 use std::path::Path;
@@ -16,7 +15,7 @@ pub fn run_search(
     ascending: bool,
     json_out: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let index = Index::open(FsDirectory::open(index_dir)?)?;
+    let index = Index::open(crate::location::open_read(index_dir)?)?;
     let searcher = index.reader()?.searcher();
     let q = searcher.parse_query(query)?;
     let t = Instant::now();
@@ -138,7 +137,7 @@ fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
 
 /// Prints what is in an index.
 pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = FsDirectory::open(index_dir)?;
+    let dir = crate::location::open_read(index_dir)?;
     // Counts only: structure checks suffice (`lucerna check` verifies CRCs).
     let index = Index::open(dir)?.with_verify(lucerna::index::Verify::Structure);
     let commit = index.latest_commit()?;
