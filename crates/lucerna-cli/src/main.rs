@@ -7,6 +7,7 @@ mod bench_query;
 mod check_cmd;
 mod delete_cmd;
 mod demo;
+mod gc_cmd;
 mod ingest;
 mod json_doc;
 mod jsonl;
@@ -230,6 +231,28 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Collect the garbage of an index in a bucket: manifests older than
+    /// the newest kept ones (unless a snapshot or a live reader lease holds
+    /// them), segment objects only those referenced, crash orphans older
+    /// than the grace period, covered log batches, expired leases.
+    Gc {
+        /// The bucket: `s3://bucket/prefix`.
+        #[arg(long)]
+        bucket: String,
+        /// Newest commits kept.
+        #[arg(long, default_value_t = 2)]
+        keep_commits: usize,
+        /// Orphans (segment objects no manifest references) younger than
+        /// this many seconds are kept: a writer may be about to publish.
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+        /// Change nothing; print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Index real text found on this machine and search it.
     Demo {
         /// Directory for the demo index (default: a fresh temporary one).
@@ -361,6 +384,19 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Gc {
+            bucket,
+            keep_commits,
+            grace_secs,
+            dry_run,
+            json,
+        } => gc_cmd::run_gc(&gc_cmd::GcArgs {
+            bucket: &bucket,
+            keep_commits,
+            grace_secs,
+            dry_run,
+            json,
+        }),
         Command::Demo { dir, json } => demo::run(dir, json),
     };
     match result {

@@ -137,6 +137,28 @@ fn bucket_urls_work_for_replicas_readers_check_and_repair() {
     )));
     assert_eq!(after, mine);
 
+    // gc: the index and its newest commits stay.
+    let g = ok(&lucerna(
+        &[
+            "gc",
+            "--bucket",
+            &url,
+            "--keep-commits",
+            "1",
+            "--grace-secs",
+            "0",
+            "--json",
+        ],
+        &rcache,
+    ));
+    let g: serde_json::Value = serde_json::from_str(g.trim()).unwrap();
+    assert_eq!(g["retained"].as_array().unwrap().len(), 1, "{g}");
+    let again = answers(&ok(&lucerna(
+        &["query", "--index", &url, "--queries", q, "--repeat", "1"],
+        &tmp.path().join("c3"),
+    )));
+    assert_eq!(again, mine);
+
     // A bucket is not a repair target.
     let o = lucerna(&["repair", "--index", &url], &rcache);
     assert_eq!(o.status.code(), Some(2));
