@@ -81,6 +81,9 @@ pub struct TakeoverReport {
     pub attempts: u32,
 }
 
+/// User-data key of a fencing commit: `<epoch>-<nonce>`.
+pub const TAKEOVER_KEY: &str = "lucerna-object.takeover";
+
 /// The numeric delete key of `id` in `field` (the write-ahead log's
 /// encoding: `0xFF`, the field ordinal, the value big-endian).
 fn numeric_key(field: Field, id: u64) -> Vec<u8> {
@@ -258,9 +261,19 @@ impl BucketWriter {
             )?;
             // The newest commit, locally.
             replicate_with(&dir, &local_dir, &base.commit, usize::MAX)?;
-            // Fence: the same commit one generation up, with our epoch.
+            // Fence: the same commit one generation up, with our epoch and
+            // a nonce, so that two writers racing to take over with the
+            // same epoch never write identical bytes (an identical object
+            // would read back as the other's own).
+            let mut user_data = base.commit.user_data.clone();
+            user_data.retain(|(k, _)| k != TAKEOVER_KEY);
+            user_data.push((
+                TAKEOVER_KEY.to_string(),
+                format!("{epoch}-{}", lucerna::index::identity::IndexId::fresh()),
+            ));
             let fence = Commit {
                 generation: base.generation + 1,
+                user_data,
                 ..base.commit.clone()
             };
             fence.write(&local_dir)?;
