@@ -10,7 +10,36 @@
 //! * [`ObjectDirectory`]: a bucket prefix as a Lucerna `Directory`: a
 //!   writer's replica, or a read-only index for searchers elsewhere;
 //! * [`Catalog`]: the manifests and the commit protocol (create if absent,
-//!   writer epochs, lost responses recognised).
+//!   writer epochs, lost responses recognised);
+//! * [`BucketWriter`]: a writer whose log is shipped to the bucket
+//!   ([`BucketDurability`]) and which another machine can take over;
+//! * [`gc`]: garbage collection honouring retained commits, snapshots and
+//!   reader leases.
+//!
+//! A writer with a bucket replica, and a searcher that shares only the
+//! bucket (here an in-memory one; [`Bucket::from_url`] opens
+//! `s3://bucket/prefix`):
+//!
+//! ```
+//! use lucerna::{Document, Index, WriterConfig, schema::Schema, store::RamDirectory};
+//! use lucerna_object::{Bucket, ObjectDirectory};
+//! use std::sync::Arc;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tmp = tempfile::tempdir()?;
+//! let bucket = Bucket::in_memory()?;
+//! let replica = ObjectDirectory::replica(bucket.clone(), &tmp.path().join("w"))?;
+//! let index = Index::create(RamDirectory::new(), Schema::logs())?;
+//! let writer = index.writer(WriterConfig::default().replica(Arc::new(replica)))?;
+//! let body = index.schema().field("body").unwrap();
+//! writer.add_document(Document::new().add_text(body, "disk full").clone())?;
+//! let generation = writer.commit()?; // published: manifests/<generation>
+//!
+//! let remote = Index::open(ObjectDirectory::read_only(bucket, &tmp.path().join("r"))?)?;
+//! let searcher = remote.reader()?.searcher();
+//! assert_eq!(searcher.generation(), generation);
+//! assert_eq!(searcher.count(&searcher.parse_query("disk")?)?, 1);
+//! # Ok(()) }
+//! ```
 
 mod bucket;
 pub mod cache;

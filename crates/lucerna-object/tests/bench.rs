@@ -114,32 +114,53 @@ fn object_storage_benchmarks() {
         answers = Some(a);
     }
 
-    // Heal: every file of the segment nearest 50 MB is corrupted.
-    let seg = commit
-        .segments
-        .iter()
-        .min_by_key(|s| s.size_bytes().abs_diff(50_000_000))
-        .unwrap()
-        .clone();
+    // Heal: an index of one segment of about 50 MB, every file of it
+    // corrupted, restored from the bucket by `repair`.
+    drop(index);
+    let heal_docs = (50e6 / (bytes as f64 / n as f64)) as u64;
+    let hdir = FsDirectory::open(tmp.path().join("heal")).unwrap();
+    let hindex = Index::create(hdir.clone(), lucerna::schema::Schema::logs()).unwrap();
+    {
+        let w = hindex
+            .writer(
+                WriterConfig::default()
+                    .durability(Durability::None)
+                    .mem_budget(256 << 20),
+            )
+            .unwrap();
+        for i in 0..heal_docs {
+            w.add_document(common::doc(hindex.schema(), i)).unwrap();
+        }
+        w.commit().unwrap();
+        w.force_merge(1).unwrap();
+        w.commit().unwrap();
+    }
+    let hcommit = hindex.latest_commit().unwrap();
+    let hname = common::fresh_bucket_name();
+    let hrep =
+        ObjectDirectory::replica(common::client(&hname, "heal"), &tmp.path().join("hw")).unwrap();
+    replicate_with(&hdir, &hrep, &hcommit, 2).unwrap();
+    let seg = hcommit.segments[0].clone();
     for f in &seg.files {
-        let p = tmp.path().join("local").join(&f.name);
+        let p = tmp.path().join("heal").join(&f.name);
         let mut b = std::fs::read(&p).unwrap();
         let mid = b.len() / 2;
         b[mid] ^= 0x5a;
         std::fs::write(&p, &b).unwrap();
     }
-    drop(index);
-    let dir: Arc<dyn Directory> = Arc::new(local.clone());
+    drop(hindex);
+    let dir: Arc<dyn Directory> = Arc::new(hdir);
     let ro: Arc<dyn Directory> = Arc::new(
-        ObjectDirectory::read_only(common::client(&name, "bench"), &tmp.path().join("hc")).unwrap(),
+        ObjectDirectory::read_only(common::client(&hname, "heal"), &tmp.path().join("hc")).unwrap(),
     );
     let t = Instant::now();
     let r = repair(&dir, &[ro], RepairOptions::default()).unwrap();
     let s = t.elapsed().as_secs_f64();
     assert!(r.healthy(), "{r:?}");
     println!(
-        "heal a corrupt {:.1} MB segment ({} files) from the bucket: {:.2} s (repair, deep checks included), {:.1} MB copied",
+        "heal a corrupt {:.1} MB segment ({} docs, {} files, all damaged) from the bucket: {:.2} s (repair with its deep checks), {:.1} MB copied",
         mb(seg.size_bytes()),
+        heal_docs,
         seg.files.len(),
         s,
         mb(r.bytes_copied)
