@@ -30,8 +30,8 @@
 //! let replica = ObjectDirectory::replica(bucket.clone(), &tmp.path().join("w"))?;
 //! let index = Index::create(RamDirectory::new(), Schema::logs())?;
 //! let writer = index.writer(WriterConfig::default().replica(Arc::new(replica)))?;
-//! let body = index.schema().field("body").unwrap();
-//! writer.add_document(Document::new().add_text(body, "disk full").clone())?;
+//! let (id, body) = (index.schema().field("id").unwrap(), index.schema().field("body").unwrap());
+//! writer.add_document(Document::new().add_u64(id, 1).add_text(body, "disk full").clone())?;
 //! let generation = writer.commit()?; // published: manifests/<generation>
 //!
 //! let remote = Index::open(ObjectDirectory::read_only(bucket, &tmp.path().join("r"))?)?;
