@@ -41,6 +41,7 @@ use crate::catalog::{Catalog, Publish};
 use crate::chain::Chain;
 use crate::error::{ObjectError, Result};
 use crate::keys::segment_key;
+use crate::lease::ReaderLease;
 use crate::manifest::{decode_commit, Manifest};
 use lucerna::index::commit::Commit;
 use lucerna::store::envelope::FOOTER_LEN;
@@ -48,10 +49,11 @@ use lucerna::store::{
     Directory, EnvelopeReader, FileSlice, FileWrite, FsDirectory, LockGuard, StoreError,
 };
 use parking_lot::Mutex;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 type SResult<T> = std::result::Result<T, StoreError>;
 
@@ -113,6 +115,10 @@ struct State {
     last_error: Option<String>,
     /// Manifests published (or recognised as ours) through this handle.
     published_count: u64,
+    /// Reader leases: `(this reader's id, term)` when leasing is on.
+    lease: Option<(u64, Duration)>,
+    /// Leases held, by generation.
+    leases: BTreeMap<u64, ReaderLease>,
 }
 
 struct Inner {
@@ -162,6 +168,52 @@ impl ObjectDirectory {
     /// with [`IndexReader::reload`](lucerna::IndexReader::reload).
     pub fn read_only(bucket: Bucket, cache_dir: &Path) -> Result<Self> {
         Self::build(bucket, cache_dir, None)
+    }
+
+    /// A read-only view (as [`read_only`](Self::read_only)) that holds a
+    /// [`ReaderLease`] of term `ttl` on the commit it opens, so that the
+    /// garbage collector keeps that commit's objects while it is in use:
+    /// opening a newer commit (a reader's reload) releases the leases of
+    /// older ones, and dropping the handle releases all. A reader that
+    /// dies leaves a lease that expires after `ttl`.
+    pub fn read_only_leased(bucket: Bucket, cache_dir: &Path, ttl: Duration) -> Result<Self> {
+        let dir = Self::build(bucket, cache_dir, None)?;
+        let id = u64::from_le_bytes(
+            lucerna::index::identity::IndexId::fresh().0[..8]
+                .try_into()
+                .unwrap_or_default(),
+        );
+        dir.inner.state.lock().lease = Some((id, ttl));
+        Ok(dir)
+    }
+
+    /// Generations this handle holds reader leases on.
+    pub fn leased(&self) -> Vec<u64> {
+        self.inner.state.lock().leases.keys().copied().collect()
+    }
+
+    /// Takes the lease on commit `g` (when leasing) and releases the
+    /// leases of older commits.
+    fn lease(&self, g: u64) -> Result<()> {
+        let (id, ttl) = {
+            let st = self.inner.state.lock();
+            // Reading an older commit than one already held (the evidence
+            // a reload gathers reads every commit) takes no lease.
+            let past = st.leases.keys().next_back().is_some_and(|&n| n >= g);
+            match st.lease {
+                Some(l) if !past => l,
+                _ => return Ok(()),
+            }
+        };
+        let lease = ReaderLease::acquire(self.bucket(), id, g, ttl)?;
+        let mut st = self.inner.state.lock();
+        st.leases.insert(g, lease);
+        let older: Vec<u64> = st.leases.keys().copied().filter(|&x| x < g).collect();
+        let dropped: Vec<ReaderLease> = older.iter().filter_map(|x| st.leases.remove(x)).collect();
+        drop(st);
+        // Released outside the lock (each is a delete in the bucket).
+        drop(dropped);
+        Ok(())
     }
 
     /// A handle that publishes: a writer's replica in the bucket (add it
@@ -528,7 +580,10 @@ impl Directory for ObjectDirectory {
         }
         match kind(name) {
             Kind::Commit(g) => match self.inner.catalog.manifest(g) {
-                Ok(m) => Ok(FileSlice::from_vec(m.commit_bytes.clone())),
+                Ok(m) => {
+                    self.lease(g).map_err(|e| e.into_store("lease", name))?;
+                    Ok(FileSlice::from_vec(m.commit_bytes.clone()))
+                }
                 Err(e) => Err(e.into_store("open", name)),
             },
             Kind::Segment => {

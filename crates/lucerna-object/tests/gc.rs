@@ -110,6 +110,7 @@ fn a_crash_before_the_manifest_leaves_only_orphans_and_gc_keeps_what_is_used() {
 
     // A restarted writer publishes the commit again (re-uploading).
     let catalog = Catalog::new(bucket.clone());
+    let mut open_readers = Vec::new();
     let reader_gen;
     let lease;
     {
@@ -125,10 +126,22 @@ fn a_crash_before_the_manifest_leaves_only_orphans_and_gc_keeps_what_is_used() {
             .unwrap();
         w.commit().unwrap();
         assert_eq!(w.replication()[0].last_error, None);
-        // A reader leases the current commit; the writer merges everything
-        // away and commits again.
+        // A reader elsewhere has the current commit open (its handle
+        // leases it), and another holds an explicit lease; the writer
+        // merges everything away and commits again.
         reader_gen = catalog.chain().unwrap().newest_generation().unwrap();
         lease = ReaderLease::acquire(&bucket, 0xabc, reader_gen, Duration::from_secs(600)).unwrap();
+        let leased = ObjectDirectory::read_only_leased(
+            common::client(&name, "i"),
+            &tmp.path().join("r3"),
+            Duration::from_secs(600),
+        )
+        .unwrap();
+        let idx = Index::open(leased.clone()).unwrap();
+        let open_reader = idx.reader().unwrap();
+        assert_eq!(open_reader.searcher().generation(), reader_gen);
+        assert_eq!(leased.leased(), vec![reader_gen]);
+        open_readers.push((idx, open_reader, leased));
         for i in 400..500 {
             w.add_document(common::doc(index.schema(), i)).unwrap();
         }
@@ -166,8 +179,26 @@ fn a_crash_before_the_manifest_leaves_only_orphans_and_gc_keeps_what_is_used() {
         let (_, fname) = parse_segment_key(key).unwrap();
         assert!(bucket.head(key).unwrap().is_some(), "{fname}");
     }
-    // Released: its files go, the newest commit's stay.
+    // The explicit lease goes: the open reader's lease still holds it.
     lease.release().unwrap();
+    let r = gc(
+        &bucket,
+        &GcOptions {
+            keep_commits: 1,
+            grace: Duration::ZERO,
+            dry_run: false,
+        },
+    )
+    .unwrap();
+    assert!(r.retained.contains(&reader_gen), "{r:?}");
+    assert!(leased_files.is_subset(&segment_keys(&bucket)));
+    // The reader moves on to the newest commit: its lease follows.
+    let (idx, open_reader, leased) = open_readers.pop().unwrap();
+    assert!(open_reader.reload().unwrap());
+    assert_eq!(leased.leased(), vec![newest]);
+    assert_eq!(open_reader.searcher().num_docs(), 500);
+    drop((idx, open_reader, leased));
+    // Released: its files go, the newest commit's stay.
     let r = gc(
         &bucket,
         &GcOptions {
