@@ -395,7 +395,7 @@ impl BucketWriter {
         let copy = doc.clone();
         let lsn = self.writer.update_by_id(field, id, doc)?;
         self.log(Record::Update {
-            lsn: lsn - 1,
+            lsn: lsn.saturating_sub(1),
             key: numeric_key(field, id),
             doc: copy,
         })?;
