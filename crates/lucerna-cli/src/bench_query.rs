@@ -62,17 +62,24 @@ pub fn run_query(
     queries: &Path,
     repeat: usize,
     top: usize,
+    mode: QueryMode,
+    heal: &crate::search_cmd::HealArgs,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let index = Index::open(crate::location::open_read(index_dir)?)?;
+    let index = heal.apply(Index::open(crate::location::open_read(index_dir)?)?)?;
     let id_field = index
         .schema()
         .field("id")
         .ok_or("index has no `id` field")?;
     let searcher = index.reader()?.searcher();
+    heal.report(&index, &searcher);
     let qs = read_queries(&index, queries)?;
+    let collect = match mode {
+        QueryMode::Count => Collect::CountAndTopK(top),
+        QueryMode::TopK => Collect::TopK(top),
+    };
     let repeat = repeat.max(1);
-    let run_one = |q: &ContractQuery| -> Result<(u64, Vec<u64>), lucerna::Error> {
-        let res = searcher.search(&q.query, Collect::CountAndTopK(top))?;
+    let run_one = |q: &ContractQuery| -> Result<(Option<u64>, Vec<u64>), lucerna::Error> {
+        let res = searcher.search(&q.query, collect)?;
         let ids = res
             .hits
             .iter()
@@ -82,7 +89,7 @@ pub fn run_query(
                     .unwrap_or(u64::MAX)
             })
             .collect();
-        Ok((res.count.unwrap_or(0), ids))
+        Ok((res.count, ids))
     };
     // Warm-up pass.
     let mut results = Vec::with_capacity(qs.len());
@@ -120,9 +127,25 @@ pub fn run_query(
             json!({"n": v.len(), "p50": percentile(&v, 50.0), "p90": percentile(&v, 90.0), "p99": percentile(&v, 99.0)}),
         );
     }
-    out.push_str(
-        &json!({"summary": summary, "engine": "lucerna", "repeat": repeat, "top": top}).to_string(),
-    );
+    let mut line = json!({"summary": summary, "engine": "lucerna", "repeat": repeat, "top": top});
+    if mode == QueryMode::TopK {
+        line["mode"] = json!("topk");
+    }
+    out.push_str(&line.to_string());
     outln!("{out}");
     Ok(())
+}
+
+/// `--mode` of `lucerna query` (the benchmark contract): `count` counts
+/// every hit and collects the top K in one search; `topk` only collects
+/// the top K (no count: `"count": null`), so pruning may skip blocks that
+/// cannot compete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum QueryMode {
+    /// Count every hit and collect the top K (default).
+    #[default]
+    Count,
+    /// Collect the top K only.
+    #[value(name = "topk")]
+    TopK,
 }

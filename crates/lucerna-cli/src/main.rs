@@ -1,5 +1,7 @@
 //! The `lucerna` command-line tool.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 mod util;
 mod add_cmd;
@@ -155,6 +157,15 @@ enum Command {
         /// Hits to collect per query.
         #[arg(long, default_value_t = 10)]
         top: usize,
+        /// `count` (default): count every hit and collect the top K;
+        /// `topk`: the top K only (`"count": null`).
+        #[arg(long, value_enum, default_value_t = bench_query::QueryMode::Count)]
+        mode: bench_query::QueryMode,
+        /// A replica to restore a damaged or missing segment file from
+        /// (repeatable; a directory or `s3://bucket/prefix`), as the
+        /// library heals.
+        #[arg(long = "replica")]
+        replicas: Vec<PathBuf>,
     },
     /// Search with a query string: +must -not "a phrase"~2 field:x ts:[1 TO 5] pre*
     Search {
@@ -175,6 +186,19 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// A replica to restore a damaged or missing segment file from
+        /// (repeatable; a directory or `s3://bucket/prefix`), as the
+        /// library heals.
+        #[arg(long = "replica")]
+        replicas: Vec<PathBuf>,
+        /// When no replica holds a damaged file, rebuild from an older
+        /// commit plus the write-ahead log (needs no writer running).
+        #[arg(long)]
+        heal_from_log: bool,
+        /// Serve the intact segments when one cannot be restored; the
+        /// output says which documents are missing.
+        #[arg(long)]
+        allow_partial: bool,
     },
     /// Show what an index holds: commit, segments, documents, fields.
     Stats {
@@ -347,7 +371,19 @@ fn main() -> ExitCode {
             queries,
             repeat,
             top,
-        } => bench_query::run_query(&index, &queries, repeat, top),
+            mode,
+            replicas,
+        } => bench_query::run_query(
+            &index,
+            &queries,
+            repeat,
+            top,
+            mode,
+            &search_cmd::HealArgs {
+                replicas,
+                ..Default::default()
+            },
+        ),
         Command::Search {
             index,
             query,
@@ -355,7 +391,22 @@ fn main() -> ExitCode {
             sort,
             asc,
             json,
-        } => search_cmd::run_search(&index, &query, top, sort.as_deref(), asc, json),
+            replicas,
+            heal_from_log,
+            allow_partial,
+        } => search_cmd::run_search(
+            &index,
+            &query,
+            top,
+            sort.as_deref(),
+            asc,
+            json,
+            &search_cmd::HealArgs {
+                replicas,
+                from_log: heal_from_log,
+                allow_partial,
+            },
+        ),
         Command::Stats { index, json } => search_cmd::run_stats(&index, json),
         Command::Check {
             index,

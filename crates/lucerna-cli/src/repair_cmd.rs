@@ -149,6 +149,9 @@ fn print_text(r: &RepairReport, args: &RepairArgs<'_>) {
         outln!("  marker: {} ({})", m.file, m.message);
     }
     if r.outcome == RepairOutcome::Healthy {
+        for n in &r.notes {
+            outln!("  {n}");
+        }
         outln!("healthy: nothing to repair");
         return;
     }

@@ -14,9 +14,12 @@ pub fn run_search(
     sort: Option<&str>,
     ascending: bool,
     json_out: bool,
+    heal: &HealArgs,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let index = Index::open(crate::location::open_read(index_dir)?)?;
-    let searcher = index.reader()?.searcher();
+    let index = heal.apply(Index::open(crate::location::open_read(index_dir)?)?)?;
+    let reader = index.reader()?;
+    let searcher = reader.searcher();
+    heal.report(&index, &searcher);
     let q = searcher.parse_query(query)?;
     let t = Instant::now();
     let collect = match sort {
@@ -60,9 +63,19 @@ pub fn run_search(
         hits.push(json!({"score": h.score, "segment": h.address.segment, "doc": h.address.doc, "fields": fields}));
     }
     if json_out {
+        let unavailable: Vec<serde_json::Value> = searcher
+            .unavailable()
+            .iter()
+            .map(|u| {
+                json!({"segment": u.segment, "file": u.file, "docs": u.docs,
+                       "ids": u.ids.as_ref().map(|s| s.ranges().iter().map(|&(a, b)| json!([a, b])).collect::<Vec<_>>()),
+                       "reason": u.reason})
+            })
+            .collect();
         outln!(
             "{}",
-            json!({"query": query, "count": res.count, "took_us": took.as_micros() as u64, "hits": hits})
+            json!({"query": query, "count": res.count, "took_us": took.as_micros() as u64,
+                   "partial": res.is_partial(), "unavailable": unavailable, "hits": hits})
         );
     } else {
         outln!(
@@ -232,4 +245,77 @@ pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::er
         );
     }
     Ok(())
+}
+
+/// The options of `search` and `query` that heal a damaged index as the
+/// library does (see `lucerna::index::heal`): replicas to restore damaged
+/// files from, the fallback to an older commit plus the log, and partial
+/// results.
+#[derive(Debug, Clone, Default)]
+pub struct HealArgs {
+    /// Replica directories (repeatable `--replica`).
+    pub replicas: Vec<std::path::PathBuf>,
+    /// `--heal-from-log`: fall back to an older commit plus the log.
+    pub from_log: bool,
+    /// `--allow-partial`: serve the intact segments, and say so.
+    pub allow_partial: bool,
+}
+
+impl HealArgs {
+    /// `index` with these options.
+    pub fn apply(&self, index: Index) -> Result<Index, Box<dyn std::error::Error>> {
+        let mut replicas: Vec<std::sync::Arc<dyn lucerna::store::Directory>> = Vec::new();
+        for r in &self.replicas {
+            replicas.push(
+                crate::location::open_read(r)
+                    .map_err(|e| format!("replica {}: {e}", r.display()))?,
+            );
+        }
+        let policy = if self.from_log {
+            lucerna::index::HealPolicy::FromReplicasAndLog
+        } else {
+            lucerna::index::HealPolicy::FromReplicas
+        };
+        Ok(index
+            .with_replicas(replicas)
+            .with_heal_policy(policy)
+            .allow_partial(self.allow_partial))
+    }
+
+    /// Tells the operator on stderr what was healed and what is missing.
+    pub fn report(&self, index: &Index, searcher: &lucerna::Searcher) {
+        for h in index.heal_stats().recent {
+            let from = match h.source {
+                lucerna::index::HealSource::Replica(i) => format!("replica {i}"),
+                lucerna::index::HealSource::OlderCommitAndLog => {
+                    "an older commit and the write-ahead log".into()
+                }
+            };
+            eprintln!(
+                "healed: {} (segment {}) from {from}, {} bytes",
+                h.file, h.segment, h.bytes
+            );
+        }
+        for u in searcher.unavailable() {
+            let ids = match &u.ids {
+                Some(s) => format!(
+                    "ids {}",
+                    s.ranges()
+                        .iter()
+                        .map(|&(a, b)| if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => "ids unknown".into(),
+            };
+            eprintln!(
+                "PARTIAL: segment {} left out ({} documents, {ids}): {}",
+                u.segment, u.docs, u.reason
+            );
+        }
+    }
 }

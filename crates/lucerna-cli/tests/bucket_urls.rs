@@ -137,6 +137,32 @@ fn bucket_urls_work_for_replicas_readers_check_and_repair() {
     )));
     assert_eq!(after, mine);
 
+    // search and query heal through a bucket replica, as the library does.
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[mid] ^= 0x55;
+    std::fs::write(&victim, &bytes).unwrap();
+    let o = lucerna(
+        &[
+            "query",
+            "--index",
+            l,
+            "--queries",
+            q,
+            "--repeat",
+            "1",
+            "--replica",
+            &url,
+        ],
+        &wcache,
+    );
+    assert_eq!(answers(&ok(&o)), mine);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("healed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(&lucerna(&["check", "--index", l], &rcache));
+
     // gc: the index and its newest commits stay.
     let g = ok(&lucerna(
         &[

@@ -197,3 +197,36 @@ fn lucerna_crc(b: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Each layer of an error is printed once: the query error keeps its
+/// position, a corrupt file is named once with its offset.
+#[test]
+fn errors_print_each_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let idx = build(tmp.path());
+    let search = |q: &str| {
+        Command::new(env!("CARGO_BIN_EXE_lucerna"))
+            .args(["search", "--index"])
+            .arg(&idx)
+            .arg(q)
+            .output()
+            .unwrap()
+    };
+    let out = search("disk AND (");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at byte 9"), "{err}");
+    assert_eq!(err.matches("unclosed").count(), 1, "{err}");
+    // A damaged file, named once, with where and what.
+    let pos = idx.join("seg_0.pos");
+    let mut b = std::fs::read(&pos).unwrap();
+    let at = b.len() / 2;
+    b[at] ^= 1;
+    std::fs::write(&pos, &b).unwrap();
+    let out = search("disk");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("seg_0.pos").count(), 1, "{err}");
+    assert!(err.contains("offset") && err.contains("expected"), "{err}");
+    assert!(!err.contains("0x00000000, actual 0x00000000"), "{err}");
+}

@@ -8,6 +8,8 @@
 //! length and offset and reports a [`StoreError::Corrupt`] naming the file and
 //! the absolute byte offset; a decoder never trusts a count read from disk.
 
+#![forbid(unsafe_code)]
+
 pub mod bitpack;
 pub mod bytes;
 pub mod columns;

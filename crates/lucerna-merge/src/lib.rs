@@ -12,8 +12,11 @@
 //!   deficit round robin across indexes.
 //! * [`RateLimiter`] (module [`rate_limiter`]) throttles merge writes at a
 //!   fixed or automatically adjusted rate.
-//! * [`Backpressure`] (module [`backpressure`]) turns an index's merge and
-//!   flush backlog into "proceed", "delay" or "stall" for its writers.
+//! * [`Backpressure`] (module [`backpressure`]) admits an index's writers
+//!   freely, at a rate its merges absorb (a [`TokenBucket`], module
+//!   [`token_bucket`], whose rate a [`RateController`], module
+//!   [`rate_control`], adjusts), or not at all past a hard limit, from the
+//!   index's merge and flush backlog.
 //! * Time goes through a [`Clock`]; tests use a [`ManualClock`].
 //!
 //! A typical loop after each flush of an index:
@@ -24,8 +27,10 @@
 //!    later;
 //! 3. feed `Backpressure` with the scheduler's
 //!    [`IndexMergeMetrics::backlog_bytes`], the segment count versus
-//!    [`MergePolicy::segment_budget`] and the unflushed bytes, and let
-//!    writers [`Backpressure::admit`].
+//!    [`MergePolicy::segment_budget`] and the unflushed bytes, and with
+//!    each finished merge and flush ([`Backpressure::record_merge`],
+//!    [`Backpressure::record_flush`]); let writers
+//!    [`Backpressure::admit`] each document's bytes.
 
 #![forbid(unsafe_code)]
 
@@ -33,17 +38,20 @@ pub mod backpressure;
 pub mod clock;
 mod error;
 pub mod policy;
+pub mod rate_control;
 pub mod rate_limiter;
 pub mod scheduler;
 pub mod tiered;
+pub mod token_bucket;
 
 pub use backpressure::{
-    Backlog, Backpressure, BackpressureConfig, BackpressureError, BackpressureStats, Decision,
-    StallReason,
+    hard_limit_reached, pressure, Backlog, Backpressure, BackpressureConfig, BackpressureError,
+    BackpressureStats, Decision, StallReason, MIN_SLEEP,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::MergeError;
 pub use policy::{MergeKind, MergePolicy, NoMergePolicy, OneMerge, SegmentDescriptor};
+pub use rate_control::RateController;
 pub use rate_limiter::{AutoThrottle, RateLimiter, RateLimiterStats};
 pub use scheduler::{
     default_threads, IndexHandle, IndexMergeMetrics, MergeContext, MergeFn, MergeId,
@@ -52,3 +60,4 @@ pub use scheduler::{
 pub use tiered::{
     MergeScore, SegmentBudget, TieredMergePolicy, TieredMergePolicyBuilder, GIB, MIB,
 };
+pub use token_bucket::TokenBucket;

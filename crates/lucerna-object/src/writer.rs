@@ -432,7 +432,7 @@ impl BucketWriter {
                     op: "publish",
                     key: manifest_key(g),
                     attempts: self.dir.bucket().retry_policy().attempts,
-                    message: e,
+                    message: self.dir.last_error().unwrap_or(e),
                 },
             });
         }

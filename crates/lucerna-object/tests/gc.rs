@@ -39,6 +39,7 @@ fn a_crash_before_the_manifest_leaves_only_orphans_and_gc_keeps_what_is_used() {
             op_timeout: Duration::from_secs(10),
         });
         let replica = ObjectDirectory::replica(b, &tmp.path().join("c1")).unwrap();
+        let handle = replica.clone();
         let index = Index::create(
             FsDirectory::open(&local).unwrap(),
             lucerna::schema::Schema::logs(),
@@ -64,7 +65,9 @@ fn a_crash_before_the_manifest_leaves_only_orphans_and_gc_keeps_what_is_used() {
         f.key_failures.store(1000, Ordering::SeqCst);
         let g2 = w.commit().unwrap();
         let err = w.replication()[0].last_error.clone().unwrap();
-        assert!(err.contains("503"), "{err}");
+        assert!(err.contains("commit-"), "{err}");
+        let cause = handle.last_error().unwrap();
+        assert!(cause.contains("503"), "{cause}");
         assert_eq!(g2, g + 1);
         (committed, g2)
         // The writer "crashes" here: dropped with its replica handle.

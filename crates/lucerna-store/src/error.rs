@@ -10,10 +10,16 @@ use std::io;
 /// file, the byte offset where the problem was found, the expected and actual
 /// values (a checksum, a magic number, a length: `reason` says which) and a
 /// human-readable reason.
+///
+/// New variants may come in any release: match with a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
-    /// An operating-system level IO error.
-    #[error("{op} `{file}`: {source}")]
+    /// An operating-system level IO error. Its message is this layer's
+    /// context only (`write `wal-….log``); the operating system's message
+    /// is its [`source`](std::error::Error::source), which the CLI prints
+    /// as the cause (printed once, as ripgrep and cargo do).
+    #[error("{op} `{file}`")]
     Io {
         /// The operation that failed (`create`, `write`, `sync`, ...).
         op: &'static str,
@@ -25,8 +31,8 @@ pub enum StoreError {
     },
     /// The file's bytes are not what was written.
     #[error(
-        "corrupt file `{file}` at offset {offset}: {reason} \
-         (expected {expected:#010x}, actual {actual:#010x})"
+        "corrupt file `{file}` at offset {offset}: {reason}{}",
+        mismatch(*expected, *actual)
     )]
     Corrupt {
         /// The file.
@@ -184,6 +190,16 @@ impl StoreError {
             | StoreError::InvalidArgument { file, .. }
             | StoreError::Crashed { file } => file,
         }
+    }
+}
+
+/// ` (expected …, actual …)` when the two differ; nothing when a check
+/// has no values to compare (both 0) or they agree.
+fn mismatch(expected: u64, actual: u64) -> String {
+    if expected == actual {
+        String::new()
+    } else {
+        format!(" (expected {expected:#010x}, actual {actual:#010x})")
     }
 }
 

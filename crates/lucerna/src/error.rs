@@ -6,8 +6,10 @@ use lucerna_store::StoreError;
 ///
 /// Storage errors (IO with the file name, corruption with file, offset and
 /// checksums) arrive as [`Error::Store`]; problems with one document are
-/// [`Error::Document`] and leave the writer usable.
+/// [`Error::Document`] and leave the writer usable. New variants may come
+/// in any release: match with a wildcard arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A storage error: IO on a named file, or a corrupt file.
     #[error(transparent)]
@@ -18,9 +20,13 @@ pub enum Error {
     /// The schema is invalid or does not match.
     #[error("schema error: {0}")]
     Schema(String),
-    /// A query string could not be parsed or names an unknown field.
+    /// A query names an unknown field or a bound of the wrong kind.
     #[error("query error: {0}")]
     Query(String),
+    /// A query string could not be parsed: the position (a byte offset)
+    /// and what is wrong, typed.
+    #[error(transparent)]
+    QueryParse(#[from] crate::query_parser::QueryParseError),
     /// The index directory holds no commit.
     #[error("no commit found in the index directory")]
     NoCommit,
@@ -44,6 +50,18 @@ pub enum Error {
     /// The writer was closed or failed and must be reopened.
     #[error("index writer is closed: {0}")]
     Closed(String),
+    /// The write-ahead log failed (an IO error writing or syncing it, a
+    /// full disk): final for this writer. Reopen the index writer: it
+    /// replays every record that reached the disk. The cause is kept.
+    #[error(
+        "the write-ahead log failed; reopen the index writer: it replays every record that \
+         reached the disk"
+    )]
+    WalFailed {
+        /// What failed.
+        #[source]
+        cause: std::sync::Arc<Error>,
+    },
     /// Writers are behind (flushes or merges) past a hard limit of
     /// [`WriterConfig::backpressure`](crate::WriterConfig::backpressure):
     /// returned by [`IndexWriter::try_add_document`](crate::IndexWriter::try_add_document)
@@ -58,12 +76,26 @@ pub enum Error {
     /// An invalid argument.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The merge scheduler refused (its configuration, a full queue, too
+    /// many indexes): the cause, typed.
+    #[error(transparent)]
+    Merge(lucerna_merge::MergeError),
 }
 
 impl Error {
     /// True when the error is a corruption of a file.
     pub fn is_corrupt(&self) -> bool {
         matches!(self, Error::Store(e) if e.is_corrupt())
+    }
+
+    /// True when the error, or the failure it reports, is a full disk
+    /// (ENOSPC).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Error::Store(e) => e.is_disk_full(),
+            Error::WalFailed { cause } => cause.is_disk_full(),
+            _ => false,
+        }
     }
 
     /// True for an intact file of another format version or format (see

@@ -23,6 +23,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use lucerna_codec as codec;
 /// Merge policies, the merge scheduler, IO rate limiting and backpressure
 /// (see [`WriterConfig`]).
@@ -54,3 +56,9 @@ pub use search::collector::{DocAddress, ScoredDoc};
 pub use search::query::Query;
 pub use search::searcher::{Collect, Searcher, TopDocs};
 pub use wal::Durability;
+
+/// The README's examples, compiled and run by `cargo test` (so they
+/// cannot rot).
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -104,18 +104,15 @@ fn gated_scheduler() -> Arc<MergeScheduler> {
     )
 }
 
-/// Stalls as soon as any merge is pending; nothing else limits, no delays.
+/// Stalls as soon as any merge is pending; nothing else limits.
 fn tiny_limits() -> BackpressureConfig {
-    BackpressureConfig {
-        soft_pending_merge_bytes: 1,
-        hard_pending_merge_bytes: 2,
-        soft_excess_segments: 1_000,
-        hard_excess_segments: 2_000,
-        soft_unflushed_bytes: 1 << 40,
-        hard_unflushed_bytes: 1 << 41,
-        min_delay: std::time::Duration::ZERO,
-        max_delay: std::time::Duration::ZERO,
-    }
+    BackpressureConfig::default()
+        .soft_pending_merge_bytes(1)
+        .hard_pending_merge_bytes(2)
+        .soft_excess_segments(1_000)
+        .hard_excess_segments(2_000)
+        .soft_unflushed_bytes(1 << 40)
+        .hard_unflushed_bytes(1 << 41)
 }
 
 /// Document `i`: words `d{i}` (unique), `m{i % 7}` and a few seeded ones.
@@ -437,8 +434,9 @@ fn backpressure_refuses_or_blocks_until_merges_drain() {
     assert_eq!(m.pending_merge_bytes, 0);
     // Every acknowledged document is searchable, the refused one once.
     check_exact(&index.reader().unwrap().searcher(), &schema, &live);
-    // With the backlog drained, writes are admitted again.
-    w.try_add_document(doc(&schema, live.len() as u64, &mut rng))
+    // With the backlog drained, writes are admitted again (at a rate until
+    // the backlog has stayed clear a while: a blocking add).
+    w.add_document(doc(&schema, live.len() as u64, &mut rng))
         .unwrap();
 }
 

@@ -361,14 +361,18 @@ fn a_failed_log_stops_the_writer_until_reopened() {
     let w = index.writer(config()).unwrap();
     w.add_document(doc(&s, 1, 1)).unwrap();
     fd.fail_from(OpKind::Sync, 0, Fault::Enospc);
+    // The error says what failed, and its cause (kept typed) says why.
     let e = w.add_document(doc(&s, 2, 2)).unwrap_err();
-    assert!(
-        e.to_string().contains("No space left") || e.to_string().contains("space"),
-        "{e}"
-    );
-    // Every later write reports the failed log, clearly.
+    assert!(e.is_disk_full(), "{e}");
+    let chain = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(chain.contains("No space left"), "{chain}");
+    // Every later write reports the failed log, clearly, still a full disk.
     let e = w.add_document(doc(&s, 3, 3)).unwrap_err();
-    assert!(matches!(e, Error::Closed(_)), "{e}");
+    assert!(matches!(e, Error::WalFailed { .. }), "{e}");
+    assert!(e.is_disk_full(), "{e}");
     assert!(e.to_string().contains("reopen"), "{e}");
     assert!(w.commit().is_err());
     drop(w);

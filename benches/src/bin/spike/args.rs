@@ -30,6 +30,15 @@ pub(crate) struct Args {
     /// warming up); default: a tenth of the baseline, at most 3 s.
     #[arg(long)]
     pub(crate) warmup_seconds: Option<f64>,
+    /// Writer threads of the spiking tenant (each takes an equal share of
+    /// its schedule); the quiet tenants have one.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) spike_writers: usize,
+    /// The overload case: the spike is meant to exceed what the spiking
+    /// tenant's merges absorb, so its admitted rate is judged too (steady,
+    /// close to the merges' rate, add p99 within 10 ms).
+    #[arg(long)]
+    pub(crate) overload: bool,
     /// Base ingest rate of every tenant, documents per second.
     #[arg(long, default_value_t = 2000.0)]
     pub(crate) rate: f64,

@@ -67,6 +67,15 @@ impl Hist {
         self.max as f64 / 1000.0
     }
 
+    /// Adds every value recorded in `other`.
+    pub(crate) fn merge(&mut self, other: &Hist) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.n += other.n;
+        self.max = self.max.max(other.max);
+    }
+
     pub(crate) fn max_us(&self) -> f64 {
         self.max as f64 / 1000.0
     }

@@ -24,6 +24,16 @@
 //!     --tenants 4 --spike 10 --seconds 60 [--json] [--plot spike.svg]
 //! ```
 //!
+//! The overload case: a spike far beyond what the spiking tenant's merges
+//! absorb, with two writer threads on it, judged also on its admitted rate
+//! (steady from second to second, close to what its merges sustain, add
+//! p99 within 10 ms):
+//!
+//! ```sh
+//! cargo run --release -p lucerna-benches --bin spike -- \
+//!     --tenants 4 --spike 100 --seconds 40 --spike-writers 2 --overload
+//! ```
+//!
 //! With `--json` the last line of stdout is one JSON object. With `--plot`
 //! a per-second timeline (throughput, merge backlog and segments per
 //! tenant, the merge throttle rate and RSS) is written as an SVG file.
@@ -32,6 +42,7 @@ mod args;
 mod corpus;
 mod hist;
 mod memory;
+mod overload;
 mod plot;
 mod report;
 mod timeline;
@@ -57,7 +68,7 @@ use std::time::{Duration, Instant};
 use timeline::Sample;
 use workload::{
     dir_bytes, fields, searcher_loop, verify, writer_loop, Phases, Schedule, SearchOutcome, Shared,
-    Tenant, WriterOutcome,
+    Tenant, WriterOutcome, WriterThread,
 };
 
 /// The error of the run (printed, then exit status 2).
@@ -154,10 +165,11 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         if let Some(b) = &page_budget {
             index = index.with_page_budget(b.clone());
         }
+        let writer_threads = if i == 0 { args.spike_writers.max(1) } else { 1 };
         let writer = index.writer(
             WriterConfig::default()
                 .mem_budget(mem_budget)
-                .threads(1)
+                .threads(writer_threads)
                 .merge_scheduler(scheduler.clone())
                 .backpressure(bp)
                 .durability(durability),
@@ -173,11 +185,12 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
     let writer_budget_bytes = (mem_budget * args.tenants) as u64;
     let page_budget_bytes = page_budget.as_ref().map_or(0, |b| b.limit_bytes());
     eprintln!(
-        "{} tenants, base rate {} docs/s, tenant 0 x{} from {:.0} s to {:.0} s; budget {} MiB per \
-         writer, {} merge thread(s), throttle {}, durability {}",
+        "{} tenants, base rate {} docs/s, tenant 0 x{} ({} writer thread(s)) from {:.0} s to {:.0} \
+         s; budget {} MiB per writer, {} merge thread(s), throttle {}, durability {}",
         args.tenants,
         args.rate,
         args.spike,
+        args.spike_writers.max(1),
         phases.baseline_end,
         phases.end,
         args.mem_mb,
@@ -217,7 +230,18 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
                 switch: phases.baseline_end,
             };
             let shared = &shared;
-            wh.push(s.spawn(move || writer_loop(t, i, schedule, shared)));
+            let count = if t.spiking {
+                args.spike_writers.max(1)
+            } else {
+                1
+            };
+            let threads: Vec<_> = (0..count)
+                .map(|index| {
+                    let thread = WriterThread { index, count };
+                    s.spawn(move || writer_loop(t, i, thread, schedule, shared))
+                })
+                .collect();
+            wh.push(threads);
             let (scheduler, queries, stop_rx) = (&scheduler, &queries, stop_rx.clone());
             sh.push(s.spawn(move || {
                 searcher_loop(t, scheduler, queries, phases, args, start, &stop_rx)
@@ -262,7 +286,16 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         drop(stop_tx);
         let writer_out: Vec<WriterOutcome> = wh
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .map(|threads| {
+                threads
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .reduce(|mut all, o| {
+                        all.merge(o);
+                        all
+                    })
+                    .unwrap_or_else(WriterOutcome::new)
+            })
             .collect();
         let search_out: Vec<SearchOutcome> = sh
             .into_iter()

@@ -1,5 +1,6 @@
 //! The timeline plot: an SVG document of throughput, merge backlog and
-//! segments per tenant, the merge throttle rate and RSS.
+//! segments per tenant, the merge throttle rate and RSS, and the spiking
+//! tenant's admitted rate against its rate limit and its merge throughput.
 
 use crate::args::Args;
 use crate::timeline::Sample;
@@ -78,13 +79,47 @@ fn panel(
     }
 }
 
+/// Tenant 0's admitted documents per second, its rate limit (document
+/// bytes per second over the mean bytes of its documents; absent while
+/// unlimited) and its merge throughput (bytes its merges wrote per second,
+/// over its segment bytes per document; a 3-second trailing mean, since
+/// merges finish in lumps).
+fn spiking_rates(samples: &[Sample]) -> Vec<Series<'static>> {
+    let mut admitted = Vec::new();
+    let mut limit = Vec::new();
+    let mut merged = Vec::new();
+    for (k, s) in samples.iter().enumerate() {
+        let Some(&docs) = s.docs_per_s.first() else {
+            continue;
+        };
+        admitted.push((s.t, docs));
+        let acked = s.acked[0].max(1) as f64;
+        let doc_bytes = s.admitted_bytes[0] as f64 / acked;
+        if s.rate_bytes_per_s[0].is_finite() && doc_bytes > 0.0 {
+            limit.push((s.t, s.rate_bytes_per_s[0] / doc_bytes));
+        }
+        let segment_bytes = s.flushed_bytes[0] as f64 / acked;
+        let back = &samples[k.saturating_sub(3)];
+        let span = s.t - back.t;
+        if span > 0.0 && segment_bytes > 0.0 {
+            let bytes = s.merged_bytes[0].saturating_sub(back.merged_bytes[0]) as f64;
+            merged.push((s.t, bytes / span / segment_bytes));
+        }
+    }
+    vec![
+        ("admitted".to_string(), "#d62728", admitted),
+        ("rate limit".to_string(), "#ff7f0e", limit),
+        ("merge throughput".to_string(), "#000000", merged),
+    ]
+}
+
 /// The timeline as a self-contained SVG document.
 pub(crate) fn plot_svg(samples: &[Sample], phases: Phases, args: &Args) -> String {
     let n = samples.first().map_or(0, |s| s.docs_per_s.len());
     let t_end = phases.end;
     let spike = (phases.baseline_end, phases.end);
     let mut svg = String::new();
-    let height = 40.0 + 4.0 * 190.0 + 40.0;
+    let height = 40.0 + 5.0 * 190.0 + 40.0;
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="960" height="{height}" font-family="sans-serif">"#
@@ -149,10 +184,19 @@ pub(crate) fn plot_svg(samples: &[Sample], phases: Phases, args: &Args) -> Strin
         t_end,
         spike,
     );
+    panel(
+        &mut svg,
+        820.0,
+        "tenant 0, docs/s: admitted (red), its rate limit (orange), merge throughput (black, 3 s mean)",
+        "",
+        &spiking_rates(samples),
+        t_end,
+        spike,
+    );
     let _ = writeln!(
         svg,
         r#"<text x="70" y="{:.1}" font-size="11">time (s), 0 to {:.0}; spike window shaded</text>"#,
-        630.0 + 150.0 + 20.0,
+        820.0 + 150.0 + 20.0,
         t_end
     );
     svg.push_str("</svg>\n");

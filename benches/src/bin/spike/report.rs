@@ -3,6 +3,7 @@
 //! timeline) and the human-readable table printed from it.
 
 use crate::args::Args;
+use crate::overload::RateFigures;
 use crate::timeline::Sample;
 use crate::workload::{Phases, SearchOutcome, WriterOutcome};
 use lucerna::merge::{BackpressureConfig, MIB};
@@ -74,7 +75,7 @@ pub(crate) fn tenant_row(i: usize, r: &TenantFigures<'_>, setup: &Setup<'_>) -> 
     } else {
         &so.spike_all
     };
-    json!({
+    let mut row = json!({
         "tenant": i,
         "spiking": r.spiking,
         "docs_per_s": w.spike_docs as f64 / phases.spike_len(),
@@ -115,33 +116,47 @@ pub(crate) fn tenant_row(i: usize, r: &TenantFigures<'_>, setup: &Setup<'_>) -> 
         "last_add_error": w.last_error,
         "last_search_error": so.last_error,
         "skipped_docs": w.skipped,
-    })
+    });
+    row["rate_limited_episodes"] = json!(m.rate_limited_episodes);
+    row["admitted_bytes"] = json!(m.admitted_bytes);
+    row
 }
 
 /// The goals of the scenario, per tenant (from its row) and for the
 /// process's memory; returns them and whether all are met.
-fn goals(rows: &[Value], rss_ok: bool, anon_ok: bool) -> (Vec<Value>, bool) {
+fn goals(
+    rows: &[Value],
+    overload: Option<&RateFigures>,
+    rss_ok: bool,
+    anon_ok: bool,
+) -> (Vec<Value>, bool) {
     let mut goals = Vec::new();
-    let mut all_ok = true;
     for r in rows {
         let tenant = r["tenant"].as_u64().unwrap_or(0);
         let num = |k: &str| r[k].as_f64().unwrap_or(0.0);
+        let mib = |k: &str| num(k) / MIB as f64;
         if r["spiking"].as_bool() == Some(true) {
             let ok = r["peak_backlog_bytes"].as_u64() < r["hard_limit_bytes"].as_u64();
-            all_ok &= ok;
-            goals.push(json!({"tenant": tenant, "goal": "peak backlog < hard limit", "ok": ok}));
+            goals.push(json!({"tenant": tenant, "goal": "peak backlog < hard limit", "ok": ok,
+                "value": format!("{:.1} of {:.1} MiB", mib("peak_backlog_bytes"), mib("hard_limit_bytes"))}));
+            if let Some(o) = overload {
+                goals.extend(o.goals(tenant, num("add_p99_us")));
+            }
         } else {
             let ok = num("docs_per_s") >= 0.9 * num("baseline_docs_per_s");
-            all_ok &= ok;
-            goals.push(json!({"tenant": tenant, "goal": "docs/s >= 90% of baseline", "ok": ok}));
+            goals.push(
+                json!({"tenant": tenant, "goal": "docs/s >= 90% of baseline", "ok": ok,
+                "value": format!("{:.0} of {:.0}", num("docs_per_s"), num("baseline_docs_per_s"))}),
+            );
             let ok = num("add_p99_us") <= 2.0 * num("baseline_add_p99_us");
-            all_ok &= ok;
-            goals.push(json!({"tenant": tenant, "goal": "add p99 <= 2x baseline", "ok": ok}));
+            goals.push(json!({"tenant": tenant, "goal": "add p99 <= 2x baseline", "ok": ok,
+                "value": format!("{:.1} vs {:.1} µs", num("add_p99_us"), num("baseline_add_p99_us"))}));
         }
         let ok = r["lost_docs"].as_u64() == Some(0) && r["add_errors"].as_u64() == Some(0);
-        all_ok &= ok;
-        goals.push(json!({"tenant": tenant, "goal": "0 documents lost, 0 add errors", "ok": ok}));
+        goals.push(json!({"tenant": tenant, "goal": "0 documents lost, 0 add errors", "ok": ok,
+            "value": format!("{} lost of {}, {} errors", r["lost_docs"], r["acked_docs"], r["add_errors"])}));
     }
+    let mut all_ok = goals.iter().all(|g| g["ok"].as_bool() == Some(true));
     all_ok &= rss_ok;
     goals.push(json!({"goal": "peak RSS (VmHWM) <= 1.1 x budgets + baseline", "ok": rss_ok}));
     all_ok &= anon_ok;
@@ -173,7 +188,15 @@ pub(crate) fn summary(
     let anon_limit = (1.1 * mem.writer_budget_bytes as f64) as u64 + mem.anon_baseline;
     let rss_ok = mem.peak_rss <= rss_limit;
     let anon_ok = mem.peak_anon <= anon_limit;
-    let (goals, all_ok) = goals(&rows, rss_ok, anon_ok);
+    let spiking = rows
+        .iter()
+        .position(|r| r["spiking"].as_bool() == Some(true));
+    let overload = spiking
+        .filter(|_| args.overload)
+        .and_then(|i| RateFigures::measure(samples, phases, i));
+    let (goals, all_ok) = goals(&rows, overload.as_ref(), rss_ok, anon_ok);
+    let timeline: Vec<Value> = samples.iter().map(sample_json).collect();
+    let config = config_json(setup);
 
     json!({
         "tenants": rows,
@@ -196,36 +219,58 @@ pub(crate) fn summary(
         "malloc_tuned": mem.malloc_tuned,
         "goals": goals,
         "goals_met": all_ok,
-        "config": {
-            "tenants": args.tenants,
-            "spike": args.spike,
-            "seconds": args.seconds,
-            "baseline_seconds": phases.baseline_end,
-            "warmup_seconds": phases.warmup,
-            "rate": args.rate,
-            "mem_mb_per_writer": args.mem_mb,
-            "merge_threads": setup.merge_threads,
-            "throttle_mb": args.throttle_mb,
-            "min_throttled_mb": args.min_throttled_mb,
-            "quantum_mb": args.quantum_mb,
-            "soft_backlog_mb": args.soft_backlog_mb,
-            "hard_backlog_mb": args.hard_backlog_mb,
-            "reopen_ms": args.reopen_ms,
-            "query_ms": args.query_ms,
-            "durability": args.durability,
-            "corpus_docs": setup.corpus_docs,
-            "queries": setup.queries,
-        },
-        "timeline": samples.iter().map(|s| json!({
-            "t": s.t,
-            "docs_per_s": s.docs_per_s,
-            "backlog_bytes": s.backlog_bytes,
-            "segments": s.segments,
-            "throttle_mb_per_s": if s.throttle_mb_per_s.is_finite() { s.throttle_mb_per_s } else { -1.0 },
-            "rss_bytes": s.rss_bytes,
-            "rss_anon_bytes": s.rss_anon_bytes,
-            "rss_file_bytes": s.rss_file_bytes,
-        })).collect::<Vec<_>>(),
+        "overload": overload.as_ref().map(RateFigures::to_json),
+        "config": config,
+        "timeline": timeline,
+    })
+}
+
+/// The configuration of the run as a JSON object.
+fn config_json(setup: &Setup<'_>) -> Value {
+    let (args, phases) = (setup.args, setup.phases);
+    json!({
+                "tenants": args.tenants,
+                "spike": args.spike,
+                "seconds": args.seconds,
+                "baseline_seconds": phases.baseline_end,
+                "warmup_seconds": phases.warmup,
+                "rate": args.rate,
+                "spike_writers": args.spike_writers,
+                "overload": args.overload,
+                "mem_mb_per_writer": args.mem_mb,
+                "merge_threads": setup.merge_threads,
+                "throttle_mb": args.throttle_mb,
+                "min_throttled_mb": args.min_throttled_mb,
+                "quantum_mb": args.quantum_mb,
+                "soft_backlog_mb": args.soft_backlog_mb,
+                "hard_backlog_mb": args.hard_backlog_mb,
+                "reopen_ms": args.reopen_ms,
+                "query_ms": args.query_ms,
+                "durability": args.durability,
+                "corpus_docs": setup.corpus_docs,
+                "queries": setup.queries,
+    })
+}
+
+/// One second of the timeline as a JSON object.
+fn sample_json(s: &Sample) -> Value {
+    json!({
+        "t": s.t,
+        "docs_per_s": s.docs_per_s,
+        "backlog_bytes": s.backlog_bytes,
+        "segments": s.segments,
+        "acked_docs": s.acked,
+        "rate_limit_bytes_per_s": s.rate_bytes_per_s.iter().map(|r| if r.is_finite() { *r } else { -1.0 }).collect::<Vec<_>>(),
+        "admitted_bytes": s.admitted_bytes,
+        "merged_bytes": s.merged_bytes,
+        "flushed_bytes": s.flushed_bytes,
+        "stalled_s": s.stalled_s,
+        "pressure": s.pressure.iter().map(|p| p.0).collect::<Vec<_>>(),
+        "trend_per_s": s.pressure.iter().map(|p| p.1).collect::<Vec<_>>(),
+        "throttle_mb_per_s": if s.throttle_mb_per_s.is_finite() { s.throttle_mb_per_s } else { -1.0 },
+        "rss_bytes": s.rss_bytes,
+        "rss_anon_bytes": s.rss_anon_bytes,
+        "rss_file_bytes": s.rss_file_bytes,
     })
 }
 
@@ -295,15 +340,19 @@ pub(crate) fn print_table(out: &Value) {
         let who = g["tenant"]
             .as_u64()
             .map_or(String::new(), |t| format!("tenant {t}: "));
+        let value = g["value"]
+            .as_str()
+            .map_or(String::new(), |v| format!(" ({v})"));
         println!(
-            "goal {}{}: {}",
+            "goal {}{}: {}{}",
             who,
             g["goal"].as_str().unwrap_or(""),
             if g["ok"].as_bool() == Some(true) {
                 "met"
             } else {
                 "MISSED"
-            }
+            },
+            value
         );
     }
 }

@@ -14,6 +14,21 @@ pub(crate) struct Sample {
     pub(crate) docs_per_s: Vec<f64>,
     pub(crate) backlog_bytes: Vec<u64>,
     pub(crate) segments: Vec<usize>,
+    /// Documents acknowledged so far, per tenant.
+    pub(crate) acked: Vec<u64>,
+    /// The backpressure rate limit in bytes of documents per second
+    /// (infinite while unlimited), per tenant.
+    pub(crate) rate_bytes_per_s: Vec<f64>,
+    /// Bytes of documents admitted so far, per tenant.
+    pub(crate) admitted_bytes: Vec<u64>,
+    /// Bytes written by finished merges so far, per tenant.
+    pub(crate) merged_bytes: Vec<u64>,
+    /// Bytes written by flushes so far, per tenant.
+    pub(crate) flushed_bytes: Vec<u64>,
+    /// Seconds stalled so far, per tenant.
+    pub(crate) stalled_s: Vec<f64>,
+    /// Smoothed backpressure pressure and its trend per second, per tenant.
+    pub(crate) pressure: Vec<(f64, f64)>,
     pub(crate) throttle_mb_per_s: f64,
     pub(crate) rss_bytes: u64,
     /// Anonymous memory (heap, stacks) of the RSS.
@@ -46,6 +61,19 @@ impl Sample {
                 .collect(),
             backlog_bytes: metrics.iter().map(|m| m.pending_merge_bytes).collect(),
             segments: metrics.iter().map(|m| m.segments).collect(),
+            acked: acked.clone(),
+            rate_bytes_per_s: metrics.iter().map(|m| m.admitted_bytes_per_s).collect(),
+            admitted_bytes: metrics.iter().map(|m| m.admitted_bytes).collect(),
+            merged_bytes: metrics.iter().map(|m| m.bytes_merged).collect(),
+            flushed_bytes: metrics.iter().map(|m| m.bytes_flushed).collect(),
+            stalled_s: metrics
+                .iter()
+                .map(|m| m.stalled_time.as_secs_f64())
+                .collect(),
+            pressure: metrics
+                .iter()
+                .map(|m| (m.backlog_pressure, m.backlog_trend_per_s))
+                .collect(),
             throttle_mb_per_s: metrics.first().map_or(0.0, |m| m.throttle_mb_per_s),
             rss_bytes: rss_bytes().unwrap_or(0),
             rss_anon_bytes: proc_status_bytes("RssAnon").unwrap_or(0),
@@ -61,7 +89,15 @@ impl Sample {
             .docs_per_s
             .iter()
             .zip(&self.backlog_bytes)
-            .map(|(d, b)| format!("{:>7.0}/s {:>5.1}M", d, *b as f64 / MIB as f64))
+            .zip(&self.rate_bytes_per_s)
+            .map(|((d, b), r)| {
+                let limit = if r.is_finite() {
+                    format!(" (≤{:.1}M/s)", r / MIB as f64)
+                } else {
+                    String::new()
+                };
+                format!("{:>7.0}/s {:>5.1}M{limit}", d, *b as f64 / MIB as f64)
+            })
             .collect();
         let (anon, file) = (self.rss_anon_bytes, self.rss_file_bytes);
         format!(

@@ -69,7 +69,7 @@ impl Schedule {
     }
 }
 
-/// What a writer thread measured.
+/// What a tenant's writer threads measured.
 pub(crate) struct WriterOutcome {
     pub(crate) acked: u64,
     /// Bit per document id: acknowledged.
@@ -81,6 +81,50 @@ pub(crate) struct WriterOutcome {
     pub(crate) spike_docs: u64,
     pub(crate) baseline_lat: Hist,
     pub(crate) spike_lat: Hist,
+}
+
+impl WriterOutcome {
+    /// Nothing measured yet.
+    pub(crate) fn new() -> Self {
+        WriterOutcome {
+            acked: 0,
+            acked_ids: Vec::new(),
+            errors: 0,
+            last_error: None,
+            skipped: 0,
+            baseline_docs: 0,
+            spike_docs: 0,
+            baseline_lat: Hist::new(),
+            spike_lat: Hist::new(),
+        }
+    }
+
+    /// Adds what another writer thread of the same tenant measured.
+    pub(crate) fn merge(&mut self, o: WriterOutcome) {
+        self.acked += o.acked;
+        if self.acked_ids.len() < o.acked_ids.len() {
+            self.acked_ids.resize(o.acked_ids.len(), 0);
+        }
+        for (a, b) in self.acked_ids.iter_mut().zip(&o.acked_ids) {
+            *a |= b;
+        }
+        self.errors += o.errors;
+        self.last_error = o.last_error.or(self.last_error.take());
+        self.skipped += o.skipped;
+        self.baseline_docs += o.baseline_docs;
+        self.spike_docs += o.spike_docs;
+        self.baseline_lat.merge(&o.baseline_lat);
+        self.spike_lat.merge(&o.spike_lat);
+    }
+}
+
+/// Which of a tenant's writer threads this is: `index` of `count`. Thread
+/// `index` writes the document ids `index`, `index + count`, … at
+/// `1 / count` of the tenant's schedule.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriterThread {
+    pub(crate) index: usize,
+    pub(crate) count: usize,
 }
 
 /// What a searcher thread measured.
@@ -133,27 +177,25 @@ pub(crate) struct Shared<'a> {
 pub(crate) fn writer_loop(
     tenant: &Tenant,
     tenant_no: usize,
+    thread: WriterThread,
     schedule: Schedule,
     sh: &Shared<'_>,
 ) -> WriterOutcome {
     let (phases, corpus, f, start, stop) = (sh.phases, sh.corpus, sh.fields, sh.start, sh.stop);
-    let mut out = WriterOutcome {
-        acked: 0,
-        acked_ids: Vec::new(),
-        errors: 0,
-        last_error: None,
-        skipped: 0,
-        baseline_docs: 0,
-        spike_docs: 0,
-        baseline_lat: Hist::new(),
-        spike_lat: Hist::new(),
+    let mut out = WriterOutcome::new();
+    let share = thread.count.max(1) as f64;
+    let schedule = Schedule {
+        base: schedule.base / share,
+        spike: schedule.spike / share,
+        switch: schedule.switch,
     };
+    let (stride, first) = (thread.count.max(1) as u64, thread.index as u64);
     // Never more than half a second of documents owed: a writer held back
     // by backpressure catches up at most that much.
     let max_lag = 0.5 * schedule.base.max(schedule.spike);
     let offset = (tenant_no * 7919) % corpus.len();
     let mut sent: f64 = 0.0;
-    let mut next_id: u64 = 0;
+    let mut next_id: u64 = first;
     while !stop.load(Ordering::Acquire) {
         let now = start.elapsed().as_secs_f64();
         if now >= phases.end {
@@ -202,7 +244,7 @@ pub(crate) fn writer_loop(
                 out.last_error = Some(e.to_string());
             }
         }
-        next_id += 1;
+        next_id += stride;
     }
     out
 }

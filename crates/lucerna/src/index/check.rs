@@ -449,6 +449,24 @@ fn check_once(
         foreign: evidence.foreign.clone(),
         missing_newest: None,
     };
+    evidence_problems(&evidence, replicas, &mut report);
+    let Some(commit) = newest_to_check(dir.as_ref(), &evidence, &mut report)? else {
+        return Ok((report, Vec::new()));
+    };
+    report.generation = Some(commit.generation);
+    let damaged = check_segments(dir, &commit, deep, &mut report)?;
+    check_log(dir.as_ref(), &commit, evidence.index_id, &mut report);
+    check_fallbacks(dir.as_ref(), &commit, &evidence, &mut report);
+    Ok((report, damaged))
+}
+
+/// What the manifests, log headers and replicas say beyond the newest
+/// commit: files of another index, and a newer commit that is missing.
+fn evidence_problems(
+    evidence: &Evidence,
+    replicas: &[Arc<dyn Directory>],
+    report: &mut CheckReport,
+) {
     for f in &evidence.foreign {
         report.problems.push(Problem {
             file: f.file.clone(),
@@ -463,58 +481,61 @@ fn check_once(
             missing: false,
         });
     }
+    let newest_here = evidence
+        .newest_on_disk()
+        .map(Commit::file_name)
+        .unwrap_or_else(|| "none".into());
+    let missing = |g: u64, message: String| Problem {
+        file: Commit::file_name(g),
+        kind: "commit manifest",
+        segment: None,
+        offset: None,
+        message,
+        missing: true,
+    };
     if let Some((g, pos, file)) = evidence.missing_newest() {
         report.missing_newest = Some(g);
-        report.problems.push(Problem {
-            file: Commit::file_name(g),
-            kind: "commit manifest",
-            segment: None,
-            offset: None,
-            message: format!(
+        report.problems.push(missing(
+            g,
+            format!(
                 "the newest commit is missing: log file `{file}` was started after {} (which \
-                 covered operations up to {pos}), but the newest commit here is {}; searches \
-                 would miss what it held. `repair` restores it from a replica or rebuilds it \
-                 from an older commit plus the log",
+                 covered operations up to {pos}), but the newest commit here is {newest_here}; \
+                 searches would miss what it held. `repair` restores it from a replica or \
+                 rebuilds it from an older commit plus the log",
                 Commit::file_name(g),
-                evidence
-                    .newest_on_disk()
-                    .map(Commit::file_name)
-                    .unwrap_or_else(|| "none".into())
             ),
-            missing: true,
-        });
+        ));
+        return;
     }
-    if report.missing_newest.is_none() {
-        if let Some((g, i)) = newest_in_replicas(replicas, evidence.index_id) {
-            if evidence.newest_known().is_none_or(|n| g > n) {
-                report.missing_newest = Some(g);
-                report.problems.push(Problem {
-                    file: Commit::file_name(g),
-                    kind: "commit manifest",
-                    segment: None,
-                    offset: None,
-                    message: format!(
-                        "replica {i} holds {}, newer than every commit here ({}): this index \
-                         lost commits; `repair` restores it from the replica",
-                        Commit::file_name(g),
-                        evidence
-                            .newest_on_disk()
-                            .map(Commit::file_name)
-                            .unwrap_or_else(|| "none".into())
-                    ),
-                    missing: true,
-                });
-            }
+    if let Some((g, i)) = newest_in_replicas(replicas, evidence.index_id) {
+        if evidence.newest_known().is_none_or(|n| g > n) {
+            report.missing_newest = Some(g);
+            report.problems.push(missing(
+                g,
+                format!(
+                    "replica {i} holds {}, newer than every commit here ({newest_here}): this \
+                     index lost commits; `repair` restores it from the replica",
+                    Commit::file_name(g),
+                ),
+            ));
         }
     }
-    // The newest commit of this index (a foreign newest one is skipped).
-    let newest_any = Commit::list_generations(dir.as_ref())?.last().copied();
-    let gen = match (evidence.newest_on_disk(), evidence.unreadable.last()) {
-        (Some(g), Some(u)) if u.0 > g => Err(u.clone()),
-        (Some(g), _) => Ok(g),
-        (None, Some(u)) => Err(u.clone()),
+}
+
+/// The commit to check: the newest of this index (a newer one of another
+/// index is skipped; an unreadable newer one is the problem reported).
+/// `None` when there is none to check.
+fn newest_to_check(
+    dir: &dyn Directory,
+    evidence: &Evidence,
+    report: &mut CheckReport,
+) -> Result<Option<Commit>> {
+    let g = match (evidence.newest_on_disk(), evidence.unreadable.last()) {
+        (Some(g), Some(u)) if u.0 > g => u.0,
+        (Some(g), _) => g,
+        (None, Some(u)) => u.0,
         (None, None) => {
-            if newest_any.is_none() {
+            if Commit::list_generations(dir)?.is_empty() {
                 report.problems.push(Problem {
                     file: "commit-*".into(),
                     kind: "commit manifest",
@@ -524,32 +545,20 @@ fn check_once(
                     missing: true,
                 });
             }
-            return Ok((report, Vec::new()));
+            return Ok(None);
         }
     };
-    let commit = match gen {
-        Ok(g) => Commit::read(dir.as_ref(), g),
-        Err((g, _)) => Commit::read(dir.as_ref(), g),
-    };
-    let commit = match commit {
-        Ok(c) => c,
+    match Commit::read(dir, g) {
+        Ok(c) => Ok(Some(c)),
         // Not damage: this build cannot check it at all.
-        Err(Error::Store(e)) if e.is_incompatible() => return Err(e.into()),
+        Err(Error::Store(e)) if e.is_incompatible() => Err(e.into()),
         Err(e) => {
-            let g = match gen {
-                Ok(g) | Err((g, _)) => g,
-            };
             report
                 .problems
                 .push(problem_from(&e, &Commit::file_name(g), None));
-            return Ok((report, Vec::new()));
+            Ok(None)
         }
-    };
-    report.generation = Some(commit.generation);
-    let damaged = check_segments(dir, &commit, deep, &mut report)?;
-    check_log(dir.as_ref(), &commit, evidence.index_id, &mut report);
-    check_fallbacks(dir.as_ref(), &commit, &evidence, &mut report);
-    Ok((report, damaged))
+    }
 }
 
 /// The newest generation of index `ours` any replica holds, and the

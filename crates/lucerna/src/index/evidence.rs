@@ -52,15 +52,21 @@ pub struct Evidence {
 impl Evidence {
     /// Reads every manifest and every log header of `dir`.
     pub fn gather(dir: &dyn Directory) -> Result<Evidence> {
+        // Log headers first: a writer starts a log file naming commit `g`
+        // only after `g` is durable, so every commit a header read here
+        // names is listed below (or superseded by a newer one) even while
+        // a writer commits and deletes old commits meanwhile.
+        let logs = read_log_headers(dir)?;
         let mut commits = Vec::new();
         let mut unreadable = Vec::new();
         for g in Commit::list_generations(dir)? {
             match Commit::read(dir, g) {
                 Ok(c) => commits.push((g, c.index_id)),
+                // Deleted since it was listed (superseded by a writer).
+                Err(Error::Store(lucerna_store::StoreError::NotFound { .. })) => {}
                 Err(e) => unreadable.push((g, e.to_string())),
             }
         }
-        let logs = read_log_headers(dir)?;
         // The identity most files name; ties go to the newest commit's.
         let mut votes: HashMap<IndexId, usize> = HashMap::new();
         for id in commits

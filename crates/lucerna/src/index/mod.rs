@@ -9,6 +9,7 @@ pub mod evidence;
 pub(crate) mod field_stats;
 pub(crate) mod file_refs;
 pub(crate) mod flush;
+pub mod heal;
 mod id_set;
 pub mod identity;
 pub(crate) mod merger;
@@ -22,6 +23,7 @@ pub mod snapshot;
 mod verify;
 pub mod writer;
 
+pub use heal::{HealEvent, HealPolicy, HealSource, HealStats};
 pub use id_set::{IdSet, MAX_RANGES};
 pub use page_budget::PageBudget;
 pub use recovery::{repair, RepairOptions, RepairReport};
@@ -33,8 +35,9 @@ use crate::error::{Error, Result};
 use crate::schema::Schema;
 use commit::Commit;
 use file_refs::FileRefs;
+use heal::Healer;
 use lucerna_store::Directory;
-use reader::IndexReader;
+use reader::{IndexReader, ReaderContext};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use writer::{IndexWriter, Start, WriterConfig};
@@ -62,6 +65,10 @@ pub struct Index {
     page_budget: Option<Arc<PageBudget>>,
     /// Readers may serve an older commit when the newest is missing.
     allow_older: bool,
+    /// Readers may leave quarantined segments out (and say so).
+    allow_partial: bool,
+    /// Replicas, heal policy and heal counters.
+    healer: Arc<Healer>,
     /// Set by [`create_replacing`](Index::create_replacing) until its
     /// writer opens.
     replace: Arc<AtomicBool>,
@@ -177,6 +184,8 @@ impl Index {
             verify: Verify::default(),
             page_budget: None,
             allow_older: false,
+            allow_partial: false,
+            healer: Arc::new(Healer::default()),
             replace: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -240,21 +249,42 @@ impl Index {
 
     /// Opens the (single) writer; fails with a lock error when another
     /// writer has the index open.
+    ///
+    /// A damaged, truncated or missing file of the newest commit is healed
+    /// first, from this index's replicas ([`with_replicas`](Self::with_replicas))
+    /// and the writer's own ([`WriterConfig::replicas`]), then (with
+    /// [`HealPolicy::FromReplicasAndLog`]) from an older commit plus the
+    /// log; see [`heal`].
     pub fn writer(&self, config: WriterConfig) -> Result<IndexWriter> {
         let replace = self.replace.load(Ordering::SeqCst);
-        let w = IndexWriter::open(
-            self.dir.clone(),
-            self.schema.clone(),
-            self.analyzer.clone(),
-            self.refs.clone(),
-            config,
-            self.verify,
-            if replace {
-                Start::Replace
-            } else {
-                Start::Latest
-            },
-        )?;
+        let open = |config: WriterConfig| {
+            IndexWriter::open(
+                self.dir.clone(),
+                self.schema.clone(),
+                self.analyzer.clone(),
+                self.refs.clone(),
+                config,
+                self.verify,
+                if replace {
+                    Start::Replace
+                } else {
+                    Start::Latest
+                },
+            )
+        };
+        let w = match open(config.clone()) {
+            Err(e) if !replace && heal::healable(&e) => {
+                let mut replicas = self.healer.replicas.clone();
+                replicas.extend(config.replicas.iter().cloned());
+                let healer = Healer::new(replicas, self.healer.policy);
+                if self.heal_newest(&healer, &e)? {
+                    open(config)?
+                } else {
+                    return Err(e);
+                }
+            }
+            r => r?,
+        };
         if replace {
             self.replace.store(false, Ordering::SeqCst);
         }
@@ -262,16 +292,112 @@ impl Index {
     }
 
     /// A reader at the newest commit; [`IndexReader::reload`] moves it on.
+    ///
+    /// A damaged, truncated or missing segment file is healed from the
+    /// replicas (and, with [`HealPolicy::FromReplicasAndLog`] and no writer
+    /// running, from an older commit plus the log); see [`heal`]. What
+    /// cannot be healed is an error naming the file, or, with
+    /// [`allow_partial`](Self::allow_partial), a partial searcher.
     pub fn reader(&self) -> Result<IndexReader> {
-        IndexReader::open(
-            self.dir.clone(),
-            self.schema.clone(),
-            self.analyzer.clone(),
-            self.refs.clone(),
-            self.verify,
-            self.allow_older,
-        )
-        .map(|r| r.with_page_budget(self.page_budget.clone()))
+        let cx = ReaderContext {
+            dir: self.dir.clone(),
+            schema: self.schema.clone(),
+            analyzer: self.analyzer.clone(),
+            refs: self.refs.clone(),
+            verify: self.verify,
+            allow_older: self.allow_older,
+            allow_partial: self.allow_partial,
+            healer: self.healer.clone(),
+        };
+        let r = match IndexReader::open(cx.clone()) {
+            Err(e) if heal::healable(&e) && self.healer.may_repair() => {
+                if self.heal_newest(&self.healer, &e)? {
+                    IndexReader::open(cx)?
+                } else {
+                    return Err(e);
+                }
+            }
+            // A partial searcher may be healed completely by a repair too.
+            Ok(r) if !r.searcher().unavailable().is_empty() && self.healer.may_repair() => {
+                let file = r.searcher().unavailable()[0].file.clone();
+                let e = Error::Store(lucerna_store::StoreError::NotFound { file });
+                if self.heal_newest(&self.healer, &e)? {
+                    IndexReader::open(cx)?
+                } else {
+                    r
+                }
+            }
+            r => r?,
+        };
+        Ok(r.with_page_budget(self.page_budget.clone()))
+    }
+
+    /// Heals the newest commit after `err`: every segment from the
+    /// replicas, then (when the policy allows) a repair from an older
+    /// commit plus the log. Returns whether something was healed.
+    fn heal_newest(&self, healer: &Healer, err: &Error) -> Result<bool> {
+        let Ok((commit, _)) = evidence::newest_trusted(self.dir.as_ref(), true) else {
+            return Ok(false);
+        };
+        let mut healed = false;
+        for seg in &commit.segments {
+            healed |= healer.heal_segment(self.dir.as_ref(), seg)?;
+        }
+        if healed {
+            return Ok(true);
+        }
+        if !healer.may_repair() {
+            return Ok(false);
+        }
+        let start = std::time::Instant::now();
+        let report = match recovery::repair_with(
+            &self.dir,
+            &healer.replicas,
+            RepairOptions::default(),
+            Some(self.analyzer.clone()),
+            &mut |_| {},
+        ) {
+            Ok(r) => r,
+            // A writer holds the lock: it is the one to heal.
+            Err(_) => return Ok(false),
+        };
+        if report.outcome == recovery::RepairOutcome::Repaired && report.healthy() {
+            let file = heal::err_file(err);
+            self.healer.repaired(&file, "", start.elapsed());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Replicas this index's readers and writers heal damaged files from
+    /// (local directories, or any other [`Directory`]), in order of
+    /// preference. A writer also heals from its own
+    /// [`WriterConfig::replicas`].
+    pub fn with_replicas(mut self, replicas: Vec<Arc<dyn Directory>>) -> Self {
+        self.healer = Arc::new(Healer::new(replicas, self.healer.policy));
+        self
+    }
+
+    /// What readers and writers do by themselves about a damaged file
+    /// (default [`HealPolicy::FromReplicas`]).
+    pub fn with_heal_policy(mut self, policy: HealPolicy) -> Self {
+        self.healer = Arc::new(Healer::new(self.healer.replicas.clone(), policy));
+        self
+    }
+
+    /// With `true`, a reader whose segment cannot be opened (a damaged or
+    /// missing file no replica restores) serves the intact segments, and
+    /// every result says it is partial and which documents are unavailable
+    /// ([`TopDocs::partial`](crate::TopDocs::partial)). The default,
+    /// `false`, fails with an error naming the file.
+    pub fn allow_partial(mut self, allow: bool) -> Self {
+        self.allow_partial = allow;
+        self
+    }
+
+    /// Heal counters of this index's readers and writers.
+    pub fn heal_stats(&self) -> HealStats {
+        self.healer.stats()
     }
 
     /// The newest commit of this index (never one of another index; see

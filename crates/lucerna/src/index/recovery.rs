@@ -480,13 +480,18 @@ pub fn repair_with(
         replica_cache: HashMap::new(),
         lock: None,
     };
-    if before.healthy() && markers.is_empty() && unapplied == 0 && log_error.is_none() {
+    let served_ok = before.healthy() && markers.is_empty() && unapplied == 0 && log_error.is_none();
+    if served_ok && before.fallbacks_intact() {
         return Ok(r.report);
     }
     if !options.dry_run {
         r.lock = Some(acquire_write_lock(dir.as_ref())?);
     }
-    r.run(&before)?;
+    if !served_ok {
+        r.run(&before)?;
+    }
+    // The fallbacks: damaged files of older kept commits, from replicas.
+    r.restore_fallbacks(&before)?;
     Ok(r.report)
 }
 
@@ -730,6 +735,64 @@ impl Repair<'_> {
             return Ok(());
         }
         self.report.outcome = RepairOutcome::Unrepairable;
+        Ok(())
+    }
+
+    /// Restores the damaged files (or manifests) of older kept commits
+    /// from replicas holding intact copies; notes what stays damaged.
+    fn restore_fallbacks(&mut self, before: &CheckReport) -> Result<()> {
+        for fb in before.fallbacks.iter().filter(|f| !f.problems.is_empty()) {
+            let g = fb.generation;
+            if !self.dir().exists(&Commit::file_name(g))? {
+                continue; // deleted meanwhile (superseded)
+            }
+            let (commit, restored_manifest) = match Commit::read(self.dir(), g) {
+                Ok(c) => (c, false),
+                Err(_) => match self.commit_from_replicas(Some(g), before.index_id) {
+                    Some((c, _)) => (c, true),
+                    None => {
+                        self.note(format!(
+                            "fallback {} stays damaged: no replica holds it",
+                            Commit::file_name(g)
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let plan = self.plan_commit(&commit, &HashMap::new());
+            if let Some((seg, why)) = plan.broken.first() {
+                self.note(format!(
+                    "fallback {} stays damaged: segment {}: {why}",
+                    Commit::file_name(g),
+                    seg.name
+                ));
+                continue;
+            }
+            self.copy_in(&plan.copies)?;
+            if restored_manifest {
+                if let Some(Source::Replica(i)) = self
+                    .commit_from_replicas(Some(g), before.index_id)
+                    .map(|t| t.1)
+                {
+                    self.report.actions.push(RepairAction::RestoreCommit {
+                        generation: g,
+                        replica: i,
+                    });
+                }
+                if !self.options.dry_run {
+                    commit.write(self.dir())?;
+                }
+            }
+            if self.report.outcome == RepairOutcome::Healthy {
+                self.report.outcome = RepairOutcome::Repaired;
+            }
+        }
+        if self.report.outcome == RepairOutcome::Repaired
+            && self.report.after.is_none()
+            && !self.options.dry_run
+        {
+            self.report.after = Some(deep_check(self.dir, self.replicas)?);
+        }
         Ok(())
     }
 

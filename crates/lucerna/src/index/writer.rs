@@ -22,7 +22,8 @@
 //! After every flush and commit the writer asks its
 //! [merge policy](WriterConfig::merge_policy) for merges and runs them in the
 //! background on a [`MergeScheduler`], throttled by the scheduler's rate
-//! limiter; writers that outrun merging are delayed, then stalled
+//! limiter; writers that outrun merging are admitted at the rate merges
+//! absorb, then stalled
 //! ([`WriterConfig::backpressure`]). See [`IndexWriter::wait_for_merges`],
 //! [`IndexWriter::metrics`] and [`IndexWriter::close`].
 
@@ -35,6 +36,7 @@ use crate::index::delete_key::{self, DeleteKey, NumericDeletes};
 use crate::index::evidence::Evidence;
 use crate::index::file_refs::FileRefs;
 use crate::index::flush::{write_live_docs, write_segment};
+use crate::index::heal::{HealPolicy, HealStats, Healer};
 use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
 use crate::index::replace::replacement_base;
@@ -62,7 +64,7 @@ mod automerge;
 mod force_merge;
 
 pub use automerge::WriterMetrics;
-use automerge::{Closer, MergeTracker};
+use automerge::{document_bytes, Closer, MergeTracker};
 
 /// A failed flush: the buffer (handed back so no document is lost) and
 /// the error. Boxed: the buffer is large.
@@ -121,11 +123,12 @@ pub struct WriterConfig {
     /// merges are scheduled fairly across indexes, and closing one writer
     /// leaves the scheduler running for the others.
     pub merge_scheduler: Option<Arc<MergeScheduler>>,
-    /// When writers are delayed and stalled: soft and hard limits on this
-    /// index's merge debt (bytes of merges queued or running), its segments
-    /// over the policy's budget, and its unflushed bytes (default
+    /// When writers are rate limited and stalled: soft and hard limits on
+    /// this index's merge debt (bytes of merges queued or running), its
+    /// segments over the policy's budget, and its unflushed bytes, and how
+    /// the admitted rate between them is controlled (default
     /// [`BackpressureConfig::default()`]: 16/64 GiB, 20/40 segments,
-    /// 256 MiB/1 GiB, delays of 1–100 ms). Backpressure is per index.
+    /// 256 MiB/1 GiB). Backpressure is per index.
     /// The unflushed-bytes limits are raised to at least 1.25× and 2.5× the
     /// RAM budget: buffers below the budget are simply filling (the writer
     /// flushes them itself), only RAM beyond it means flushes are behind.
@@ -140,6 +143,11 @@ pub struct WriterConfig {
     /// error; `Lenient` skips it and reports it in
     /// [`IndexWriter::replay_report`]). A torn tail is always dropped.
     pub replay_mode: ReplayMode,
+    /// What the writer does by itself about a damaged file it meets in a
+    /// merge (default [`HealPolicy::FromReplicas`]: restore it from the
+    /// first of [`replicas`](Self::replicas) holding an intact copy, then
+    /// merge it again). See [`heal`](crate::index::heal).
+    pub heal: HealPolicy,
     /// Replica directories (default none). After each commit the writer
     /// copies the commit's new files to every replica, verifies each
     /// against the manifest and then switches the replica's manifest
@@ -166,6 +174,7 @@ impl Default for WriterConfig {
             backpressure: BackpressureConfig::default(),
             durability: Durability::default(),
             replay_mode: ReplayMode::default(),
+            heal: HealPolicy::default(),
             replicas: Vec::new(),
         }
     }
@@ -224,6 +233,11 @@ impl WriterConfig {
         self.keep_commits = n;
         self
     }
+    /// Sets [`heal`](Self::heal).
+    pub fn heal(mut self, policy: HealPolicy) -> Self {
+        self.heal = policy;
+        self
+    }
     /// Sets how the write-ahead log's damage is handled on replay.
     pub fn replay_mode(mut self, mode: ReplayMode) -> Self {
         self.replay_mode = mode;
@@ -271,6 +285,8 @@ struct Inner {
     page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
     /// The index's identity, recorded in every commit and log file.
     index_id: IndexId,
+    /// The writer's replicas and heal policy, and its heal counters.
+    healer: Healer,
     dir: Arc<dyn Directory>,
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
@@ -462,7 +478,7 @@ fn merge_error(e: lucerna_merge::MergeError) -> Error {
         lucerna_merge::MergeError::ShutDown => {
             Error::Closed("the merge scheduler is shut down".into())
         }
-        e => Error::InvalidArgument(e.to_string()),
+        e => Error::Merge(e),
     }
 }
 
@@ -677,6 +693,7 @@ impl IndexWriter {
         let inner = Arc::new(Inner {
             page_budget: parking_lot::RwLock::new(None),
             index_id,
+            healer: Healer::new(config.replicas.clone(), config.heal),
             dir,
             schema,
             analyzer,
@@ -788,26 +805,31 @@ impl IndexWriter {
     /// nothing else is affected. On any error the document was not added.
     ///
     /// When this index's merges or flushes are behind (see
-    /// [`WriterConfig::backpressure`]), the call is first delayed in
-    /// proportion to the backlog, and past a hard limit it blocks until
-    /// the backlog drains (woken by merge progress, no polling). Documents
-    /// are never dropped. [`try_add_document`](Self::try_add_document)
-    /// returns an error instead of blocking.
+    /// [`WriterConfig::backpressure`]), the call first waits for the rate
+    /// the index's merges absorb (a token bucket of document bytes, one
+    /// sleep per millisecond or more of refill), and past a hard limit it
+    /// blocks until the backlog drains (woken by merge progress, no
+    /// polling). Documents are never dropped.
+    /// [`try_add_document`](Self::try_add_document) returns an error
+    /// instead of waiting.
     pub fn add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true)?;
+        self.admit(true, document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
-    /// Like [`add_document`](Self::add_document), but never stalls: when
-    /// this index is past a hard backpressure limit it returns
-    /// [`Error::Backpressure`] carrying the backlog, and the document is
-    /// not added (retry it later). Below the hard limits it applies the
-    /// same graded delay (at most
-    /// [`BackpressureConfig::max_delay`](lucerna_merge::BackpressureConfig::max_delay)).
+    /// Like [`add_document`](Self::add_document), but never waits: when
+    /// this index is past a hard backpressure limit, or its admitted rate
+    /// would make the document wait 1 ms or more, it returns
+    /// [`Error::Backpressure`] and the document is not added. The error
+    /// carries the backlog and
+    /// [`retry_after`](lucerna_merge::BackpressureError::retry_after): when
+    /// the rate would admit the next document (exact), or an estimate of
+    /// when merges bring the debt under its hard limit; a service can
+    /// answer HTTP 429 with that `Retry-After`.
     pub fn try_add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(false)?;
+        self.admit(false, document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
@@ -986,7 +1008,7 @@ impl IndexWriter {
     pub fn update_by_id(&self, field: Field, id: u64, doc: Document) -> Result<u64> {
         self.check_u64(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true)?;
+        self.admit(true, document_bytes(&doc))?;
         self.buffer_document(&doc, Some(delete_key::numeric_key(field, id)), true)
     }
 
@@ -1057,7 +1079,7 @@ impl IndexWriter {
     pub fn update_document(&self, field: Field, term: &str, doc: Document) -> Result<u64> {
         self.check_indexed(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true)?;
+        self.admit(true, document_bytes(&doc))?;
         // The delete goes in only once the buffer has accepted the
         // document (a rejected document leaves the old ones in place).
         self.buffer_document(&doc, Some(term_key(field, term)), true)
@@ -1421,6 +1443,63 @@ impl IndexWriter {
         st.next_segment = st.next_segment.max(st.last_commit.next_segment);
         self.delete_unused(&st)?;
         Ok(())
+    }
+
+    /// Heals segment `seg_<n>` after a merge found one of its files
+    /// damaged: restores the damaged files from the writer's replicas (a
+    /// committed segment only: replicas hold committed files) and opens the
+    /// segment again over them. Returns whether it was healed (it can then
+    /// be merged again).
+    pub(crate) fn heal_merge_input(&self, n: u64) -> bool {
+        let meta = {
+            let st = self.inner.state.lock();
+            let committed = &st.last_commit;
+            st.segments
+                .iter()
+                .find(|s| segment_number(&s.meta.name) == Some(n))
+                .filter(|s| {
+                    committed
+                        .segments
+                        .iter()
+                        .any(|c| c.name == s.meta.name && c.id == s.meta.id)
+                })
+                .map(|s| s.meta.clone())
+        };
+        let Some(meta) = meta else {
+            return false;
+        };
+        let dir = self.inner.dir.as_ref();
+        match self.inner.healer.heal_segment(dir, &meta) {
+            Ok(true) => {}
+            _ => return false,
+        }
+        let reader = match SegmentReader::open(
+            dir,
+            &meta,
+            self.inner.schema.clone(),
+            &self.inner.refs,
+            Verify::Full,
+        ) {
+            Ok(r) => r,
+            Err(_) => return false,
+        };
+        let mut st = self.inner.state.lock();
+        match st
+            .segments
+            .iter_mut()
+            .find(|s| s.meta.name == meta.name && s.meta.id == meta.id)
+        {
+            Some(w) => {
+                w.reader = reader;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Heal counters of this writer (see [`heal`](crate::index::heal)).
+    pub fn heal_stats(&self) -> HealStats {
+        self.inner.healer.stats()
     }
 
     /// Gives this writer's near-real-time searchers `budget`.

@@ -39,9 +39,7 @@ impl<'a> QueryBuilder<'a> {
 
     /// Parses `text` with `parser` and builds the query.
     pub fn parse(&self, parser: &QueryParser, text: &str) -> Result<Query> {
-        let ast = parser
-            .parse(text)
-            .map_err(|e| Error::Query(e.to_string()))?;
+        let ast = parser.parse(text)?;
         self.build(&ast)
     }
 

@@ -3,8 +3,10 @@
 use crate::analysis::Analyzer;
 use crate::document::Document;
 use crate::error::{Error, Result};
+use crate::index::commit::SegmentMeta;
 use crate::index::page_budget::PageBudget;
 use crate::index::segment_reader::SegmentReader;
+use crate::index::IdSet;
 use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
@@ -22,6 +24,54 @@ pub struct TopDocs {
     pub count: Option<u64>,
     /// Best hits, best first.
     pub hits: Vec<ScoredDoc>,
+    /// `Some` when the searcher is partial (only with
+    /// [`Index::allow_partial`](crate::Index::allow_partial)): the segments
+    /// it left out and the documents they hold. The count and hits are of
+    /// the intact segments only.
+    pub partial: Option<Arc<Vec<Unavailable>>>,
+}
+
+impl TopDocs {
+    /// True when segments were left out of this result.
+    pub fn is_partial(&self) -> bool {
+        self.partial.is_some()
+    }
+}
+
+/// A segment a partial searcher left out (it is quarantined: a file is
+/// damaged or missing and no replica restored it), and what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unavailable {
+    /// The segment.
+    pub segment: String,
+    /// The damaged or missing file.
+    pub file: String,
+    /// Why it could not be opened.
+    pub reason: String,
+    /// Its live documents, missing from every result.
+    pub docs: u64,
+    /// The `id` values of those documents, when the commit records them
+    /// (see [`SegmentMeta::ids`](crate::index::commit::SegmentMeta::ids)):
+    /// the unavailable id ranges are `ids.ranges()`.
+    pub ids: Option<IdSet>,
+    /// Smallest and largest of them, when known.
+    pub id_range: Option<(u64, u64)>,
+}
+
+impl Unavailable {
+    pub(crate) fn of(meta: &SegmentMeta, e: &Error) -> Unavailable {
+        Unavailable {
+            segment: meta.name.clone(),
+            file: match e {
+                Error::Store(s) => s.file().to_string(),
+                _ => meta.name.clone(),
+            },
+            reason: e.to_string(),
+            docs: meta.num_live() as u64,
+            ids: meta.ids.clone(),
+            id_range: meta.id_range,
+        }
+    }
 }
 
 /// How to collect.
@@ -74,6 +124,8 @@ pub struct Searcher {
     segments: Arc<Vec<SegmentReader>>,
     generation: u64,
     page_budget: Option<Arc<PageBudget>>,
+    /// Segments left out (a partial searcher), empty when complete.
+    unavailable: Arc<Vec<Unavailable>>,
 }
 
 impl std::fmt::Debug for Searcher {
@@ -123,7 +175,26 @@ impl Searcher {
             segments: Arc::new(segments),
             generation,
             page_budget: None,
+            unavailable: Arc::new(Vec::new()),
         }
+    }
+
+    /// This searcher, missing `unavailable` segments (a partial searcher).
+    pub(crate) fn with_unavailable(mut self, unavailable: Vec<Unavailable>) -> Self {
+        self.unavailable = Arc::new(unavailable);
+        self
+    }
+
+    /// The segments this searcher left out (empty unless it was opened
+    /// with [`Index::allow_partial`](crate::Index::allow_partial) and a
+    /// segment is quarantined).
+    pub fn unavailable(&self) -> &[Unavailable] {
+        &self.unavailable
+    }
+
+    /// What every result carries: `Some` when segments are left out.
+    fn partial(&self) -> Option<Arc<Vec<Unavailable>>> {
+        (!self.unavailable.is_empty()).then(|| self.unavailable.clone())
     }
 
     /// This searcher, enforcing `budget` after each query.
@@ -332,18 +403,22 @@ impl Searcher {
             Collect::Count => TopDocs {
                 count: Some(count),
                 hits: Vec::new(),
+                partial: self.partial(),
             },
             Collect::CountAndTopK(_) => TopDocs {
                 count: Some(count),
                 hits: top.into_sorted(),
+                partial: self.partial(),
             },
             Collect::TopK(_) => TopDocs {
                 count: None,
                 hits: top.into_sorted(),
+                partial: self.partial(),
             },
             Collect::CountAndTopKByField { .. } => TopDocs {
                 count: Some(count),
                 hits: sorted.into_sorted(),
+                partial: self.partial(),
             },
         })
     }

@@ -11,7 +11,7 @@
 //!
 //! An IO error while writing or syncing the log is final for this writer
 //! (the file's state is unknown): every waiter and every later operation
-//! gets [`WalFailed`](Error::Closed); reopening the index writer replays
+//! gets [`Error::WalFailed`] (its cause kept: [`Error::is_disk_full`] still tells a full disk); reopening the index writer replays
 //! whatever did reach the disk.
 
 use super::record::{encode_header, file_name, RecordRef};
@@ -50,7 +50,7 @@ struct LogState {
     /// A leader is writing and syncing.
     syncing: bool,
     /// The first IO error; the log is unusable from then on.
-    failed: Option<String>,
+    failed: Option<Arc<Error>>,
     stats: WalStats,
 }
 
@@ -79,10 +79,10 @@ impl std::fmt::Debug for WalWriter {
     }
 }
 
-fn failed_error(msg: &str) -> Error {
-    Error::Closed(format!(
-        "the write-ahead log failed ({msg}); reopen the index writer: it replays every record that reached the disk"
-    ))
+fn failed_error(cause: &Arc<Error>) -> Error {
+    Error::WalFailed {
+        cause: cause.clone(),
+    }
 }
 
 /// Creates log file `wal-<first_lsn>.log` of index `index_id`, started
@@ -224,9 +224,10 @@ impl WalWriter {
                 Ok(())
             }
             Err(e) => {
-                st.failed = Some(e.to_string());
+                let cause = Arc::new(e);
+                st.failed = Some(cause.clone());
                 self.shared.round.notify_all();
-                Err(e)
+                Err(failed_error(&cause))
             }
         }
     }
@@ -283,7 +284,7 @@ impl Shared {
             let batch = std::mem::take(&mut st.pending);
             let Some(mut file) = st.file.take() else {
                 st.syncing = false;
-                st.failed = Some("the log file is closed".into());
+                st.failed = Some(Arc::new(Error::Closed("the log file is closed".into())));
                 self.round.notify_all();
                 continue;
             };
@@ -298,7 +299,7 @@ impl Shared {
                     st.stats.bytes += batch.len() as u64;
                     st.stats.syncs += 1;
                 }
-                Err(e) => st.failed = Some(e.to_string()),
+                Err(e) => st.failed = Some(Arc::new(Error::Store(e))),
             }
             self.round.notify_all();
         }

@@ -194,70 +194,90 @@ pub fn read_logs(
             scans.push(scan);
         }
     }
-    // A file of another index where this index's later records would be:
-    // ours of that name may have been replaced, so its records are not
-    // known to be complete.
-    for f in &report.foreign {
-        let first = parse_file_name(&f.file).unwrap_or(0);
-        if first > after {
-            let sp = SkippedSpan {
-                file: f.file.clone(),
-                offset: 0,
-                len: 0,
-                reason: format!(
-                    "a log file of another index (id {}) holds this index's place from operation {first} on",
-                    f.index_id
-                ),
-                lsns: None,
-                unverified: None,
-                unverified_u64s: Vec::new(),
-            };
-            if mode == ReplayMode::Strict {
-                return Err(StoreError::corrupt(&f.file, 16, 0, 0, sp.reason));
-            }
-            report.skipped.push(sp);
-        }
-    }
+    foreign_in_range(after, mode, &mut report)?;
     let mut all = Vec::new();
     for i in 0..scans.len() {
-        let next_first = scans.get(i + 1).map(|s| s.first);
-        classify(&mut scans[i], next_first, after, mode, &mut report)?;
-        // Sequence numbers must continue from one file to the next, unless
-        // a commit covers the gap (a session without a log in between).
-        if let Some(n) = next_first {
-            let have = scans[i].max_lsn;
-            if n > have.saturating_add(1) && n - 1 > after {
-                let from = (have.saturating_add(1)).max(after.saturating_add(1));
-                let span = SkippedSpan {
-                    file: scans[i + 1].name.clone(),
-                    offset: 0,
-                    len: 0,
-                    reason: format!(
-                        "operations {from}..={} are missing from the log (between `{}` and `{}`)",
-                        n - 1,
-                        scans[i].name,
-                        scans[i + 1].name
-                    ),
-                    lsns: Some((from, n - 1)),
-                    unverified: None,
-                    unverified_u64s: Vec::new(),
-                };
-                if mode == ReplayMode::Strict {
-                    return Err(StoreError::corrupt(
-                        &scans[i + 1].name,
-                        8,
-                        have.saturating_add(1),
-                        n,
-                        span.reason,
-                    ));
-                }
-                report.skipped.push(span);
-            }
+        let next = scans.get(i + 1).map(|s| (s.first, s.name.clone()));
+        classify(
+            &mut scans[i],
+            next.as_ref().map(|n| n.0),
+            after,
+            mode,
+            &mut report,
+        )?;
+        if let Some((first, name)) = next {
+            continuity(&scans[i], first, &name, after, mode, &mut report)?;
         }
         report.max_lsn = report.max_lsn.max(scans[i].max_lsn);
         all.append(&mut scans[i].records);
     }
     report.records_read = all.len() as u64;
+    let out = in_order(all, after, &mut report);
+    report.replayed = out.len() as u64;
+    Ok((out, report))
+}
+
+/// A file of another index where this index's later records would be:
+/// ours of that name may have been replaced, so the log is not known to
+/// be complete. An error, or a skipped span in lenient mode.
+fn foreign_in_range(after: u64, mode: ReplayMode, report: &mut ReplayReport) -> StoreResult<()> {
+    for f in report.foreign.clone() {
+        let first = parse_file_name(&f.file).unwrap_or(0);
+        if first <= after {
+            continue;
+        }
+        let reason = format!(
+            "a log file of another index (id {}) holds this index's place from operation {first} on",
+            f.index_id
+        );
+        if mode == ReplayMode::Strict {
+            return Err(StoreError::corrupt(&f.file, 16, 0, 0, reason));
+        }
+        report.skipped.push(span(&f.file, 0, 0, &reason));
+    }
+    Ok(())
+}
+
+/// Sequence numbers must continue from `scan` to the next file (starting
+/// at `next_first`), unless a commit covers the gap (a session without a
+/// log in between). A gap is an error, or a skipped span in lenient mode.
+fn continuity(
+    scan: &FileScan,
+    next_first: u64,
+    next_name: &str,
+    after: u64,
+    mode: ReplayMode,
+    report: &mut ReplayReport,
+) -> StoreResult<()> {
+    let have = scan.max_lsn;
+    if next_first <= have.saturating_add(1) || next_first - 1 <= after {
+        return Ok(());
+    }
+    let from = have.saturating_add(1).max(after.saturating_add(1));
+    let reason = format!(
+        "operations {from}..={} are missing from the log (between `{}` and `{next_name}`)",
+        next_first - 1,
+        scan.name,
+    );
+    if mode == ReplayMode::Strict {
+        return Err(StoreError::corrupt(
+            next_name,
+            8,
+            have.saturating_add(1),
+            next_first,
+            reason,
+        ));
+    }
+    let mut sp = span(next_name, 0, 0, &reason);
+    sp.lsns = Some((from, next_first - 1));
+    report.skipped.push(sp);
+    Ok(())
+}
+
+/// The records after `after`, in sequence order, rollbacks applied (and
+/// not returned); the sequence numbers no record holds go to
+/// `report.gaps`.
+fn in_order(mut all: Vec<Record>, after: u64, report: &mut ReplayReport) -> Vec<Record> {
     all.retain(|r| r.lsn() > after);
     all.sort_by_key(Record::lsn);
     let mut expect = after.saturating_add(1);
@@ -277,8 +297,7 @@ pub fn read_logs(
             out.push(r);
         }
     }
-    report.replayed = out.len() as u64;
-    Ok((out, report))
+    out
 }
 
 /// Sorts one file's damage into covered, skipped (or an error) and torn,
@@ -405,7 +424,15 @@ fn scan_file(
             report.newest_commit_seen = Some((g, first.saturating_sub(1), name.to_string()));
         }
     }
-    let mut pos = header.len;
+    scan_records(name, bytes, header.len, &mut scan);
+    Ok(Some(scan))
+}
+
+/// Reads the records of a log file from `pos` on into `scan`: intact
+/// records, damage in the middle (searched past for the next intact
+/// record) and a damaged or incomplete end.
+fn scan_records(name: &str, bytes: &[u8], mut pos: usize, scan: &mut FileScan) {
+    let first = scan.first;
     let mut last_good = first.saturating_sub(1);
     while pos < bytes.len() {
         match read_frame(name, bytes, pos) {
@@ -457,7 +484,6 @@ fn scan_file(
             }
         }
     }
-    Ok(Some(scan))
 }
 
 enum Frame {

@@ -27,15 +27,18 @@
 //! controller fed with its merge debt (bytes of merges queued, waiting to be
 //! queued, or running: the scheduler's per-index backlog plus the merges it
 //! refused), its segment count against the policy's budget, and its
-//! unflushed bytes. Writers ask it for admission before taking any writer
-//! lock, so a stalled writer never blocks the merges it waits for.
+//! unflushed bytes, and with what drains them (each automatic merge's bytes
+//! and time, each flush's bytes). Writers ask it to admit each document's
+//! bytes ([`document_bytes`]) before taking any writer lock, so a stalled
+//! or rate-limited writer never blocks the merges it waits for.
 
 use super::force_merge::{Plan, Source};
 use super::{random_id, segment_number, IndexWriter, Inner, State};
+use crate::document::{Document, Value};
 use crate::error::{Error, Result};
 use lucerna_merge::{
-    Backlog, Backpressure, BackpressureConfig, Decision, MergeContext, MergeError, MergeTask,
-    OneMerge, SegmentDescriptor, ShutdownMode, SubmitError,
+    Backlog, Backpressure, BackpressureConfig, MergeContext, MergeError, MergeTask, OneMerge,
+    SegmentDescriptor, ShutdownMode, SubmitError,
 };
 use lucerna_store::{Directory, FileSlice, FileWrite, LockGuard, StoreError};
 use parking_lot::Mutex;
@@ -88,16 +91,30 @@ pub struct WriterMetrics {
     /// unlimited). Merges smaller than the scheduler's
     /// `min_throttled_merge_bytes` are never throttled.
     pub throttle_mb_per_s: f64,
-    /// Writes delayed by backpressure.
+    /// The rate this index's writers are admitted at, in bytes of
+    /// documents per second (see [`document_bytes`]); infinite while
+    /// unlimited (every backlog below its soft limit).
+    pub admitted_bytes_per_s: f64,
+    /// Bytes of documents admitted since the writer opened.
+    pub admitted_bytes: u64,
+    /// The smoothed backpressure pressure: how far the worst backlog is
+    /// into its soft–hard band (negative below the soft limit, 1 at the
+    /// hard limit).
+    pub backlog_pressure: f64,
+    /// The backlog's trend: the smoothed pressure's change per second.
+    pub backlog_trend_per_s: f64,
+    /// Episodes of limited rate since the writer opened.
+    pub rate_limited_episodes: u64,
+    /// Writes that waited for the admitted rate (1 ms or more).
     pub delays: u64,
-    /// Total time writes were delayed.
+    /// Total time writes waited for the admitted rate.
     pub delayed_time: Duration,
     /// Writes that stalled (blocked past a hard limit).
     pub stalls: u64,
     /// Total time writes were stalled.
     pub stalled_time: Duration,
     /// [`try_add_document`](IndexWriter::try_add_document) calls refused
-    /// with [`Error::Backpressure`].
+    /// with [`Error::Backpressure`] (rate limited or stalled).
     pub rejections: u64,
     /// Bytes written by flushes and merges over bytes flushed (1.0 when
     /// nothing was merged; 0 before the first flush).
@@ -135,10 +152,6 @@ pub(super) struct MergeTracker {
     /// The highest `debt` so far.
     peak_debt: AtomicU64,
     bp: Backpressure,
-    /// Serializes backlog updates with the `pressure` flag.
-    bp_lock: Mutex<()>,
-    /// The backpressure decision is not `Proceed` (fast path of admission).
-    pressure: AtomicBool,
     closed: AtomicBool,
     /// Callers in `wait_for_merges`: while > 0, merges are not throttled.
     waiters: AtomicUsize,
@@ -186,8 +199,6 @@ impl MergeTracker {
             debt: AtomicU64::new(0),
             peak_debt: AtomicU64::new(0),
             bp,
-            bp_lock: Mutex::new(()),
-            pressure: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waiters: AtomicUsize::new(0),
             unflushed: AtomicU64::new(0),
@@ -202,26 +213,19 @@ impl MergeTracker {
     }
 
     fn set_backlog(&self, f: impl FnOnce(&mut Backlog)) {
-        let _g = self.bp_lock.lock();
         self.bp.update(f);
-        self.pressure
-            .store(self.bp.decide() != Decision::Proceed, Ordering::Release);
     }
 
+    /// Reads the counters inside the controller's lock, so concurrent
+    /// refreshes cannot store an older value last.
     fn refresh_debt(&self) {
-        let _g = self.bp_lock.lock();
-        let debt = self.debt.load(Ordering::Acquire);
-        self.bp.update(|b| b.pending_merge_bytes = debt);
-        self.pressure
-            .store(self.bp.decide() != Decision::Proceed, Ordering::Release);
+        self.bp
+            .update(|b| b.pending_merge_bytes = self.debt.load(Ordering::Acquire));
     }
 
     fn refresh_unflushed(&self) {
-        let _g = self.bp_lock.lock();
-        let u = self.unflushed.load(Ordering::Acquire);
-        self.bp.update(|b| b.unflushed_bytes = u);
-        self.pressure
-            .store(self.bp.decide() != Decision::Proceed, Ordering::Release);
+        self.bp
+            .update(|b| b.unflushed_bytes = self.unflushed.load(Ordering::Acquire));
     }
 
     /// A buffer grew from `before` to `after` bytes.
@@ -247,6 +251,7 @@ impl MergeTracker {
                 Some(u.saturating_sub(ram))
             });
         self.bytes_flushed.fetch_add(size, Ordering::Relaxed);
+        self.bp.record_flush(size);
         self.refresh_unflushed();
     }
 
@@ -256,6 +261,19 @@ impl MergeTracker {
         self.state.lock().failed.clear();
         self.refresh_unflushed();
     }
+}
+
+/// The bytes a document is charged by backpressure: the length of its
+/// strings plus 8 per number, what a client sent, more or less (the admitted
+/// rate is in these bytes per second).
+pub(super) fn document_bytes(doc: &Document) -> u64 {
+    doc.values()
+        .iter()
+        .map(|(_, v)| match v {
+            Value::Str(s) => s.len() as u64,
+            Value::U64(_) | Value::I64(_) | Value::F64(_) => 8,
+        })
+        .sum()
 }
 
 /// Marks a merge's segments as merging and counts its bytes as merge debt
@@ -459,28 +477,25 @@ impl IndexWriter {
         }
     }
 
-    /// Backpressure before an add: nothing when the index keeps up; a
-    /// graded delay; past a hard limit a stall until the backlog drains
-    /// (`blocking`) or [`Error::Backpressure`]. A flush backlog is relieved
-    /// by flushing here rather than waiting for it.
-    pub(super) fn admit(&self, blocking: bool) -> Result<()> {
+    /// Backpressure before adding a document of `bytes` (see
+    /// [`document_bytes`]): nothing when the index keeps up; a wait for the
+    /// admitted rate's bucket; past a hard limit a stall until the backlog
+    /// drains. Not `blocking`: never waits, [`Error::Backpressure`] says
+    /// when to retry instead. A flush backlog is relieved by flushing here
+    /// rather than waiting for it.
+    pub(super) fn admit(&self, blocking: bool, bytes: u64) -> Result<()> {
         let t = &self.inner.merges;
         self.check_open()?;
-        if !t.pressure.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let hard_unflushed = t.bp.config().hard_unflushed_bytes;
-        if t.bp.backlog().unflushed_bytes >= hard_unflushed {
-            self.flush()?;
+        if t.bp.is_limiting() {
+            let hard_unflushed = t.bp.config().hard_unflushed_bytes;
+            if t.bp.backlog().unflushed_bytes >= hard_unflushed {
+                self.flush()?;
+            }
         }
         let admitted = if blocking {
-            t.bp.admit(Duration::MAX).map(|_| ())
+            t.bp.admit(bytes, Duration::MAX).map(|_| ())
         } else {
-            t.bp.try_admit().map(|d| {
-                if !d.is_zero() {
-                    std::thread::sleep(d);
-                }
-            })
+            t.bp.try_admit(bytes)
         };
         admitted.map_err(|backlog| Error::Backpressure { backlog })?;
         // Stalled writers are released on close; they must not add then.
@@ -634,7 +649,9 @@ impl IndexWriter {
         match self.execute_merges(vec![plan], &dir) {
             Ok(written) => {
                 if let Some(bytes) = written {
-                    t.record_merge(bytes, started.elapsed());
+                    let took = started.elapsed();
+                    t.record_merge(bytes, took);
+                    t.bp.record_merge(bytes, took);
                 }
             }
             Err(e) if ctx.is_aborted() || t.closed.load(Ordering::Acquire) => return Err(e),
@@ -693,14 +710,23 @@ impl IndexWriter {
             }
             _ => None,
         };
-        let mut ms = t.state.lock();
-        ms.last_error = Some(e.to_string());
-        match culprit {
-            Some(n) => {
-                ms.failed.insert(n);
+        {
+            let mut ms = t.state.lock();
+            ms.last_error = Some(e.to_string());
+            match culprit {
+                Some(n) => {
+                    ms.failed.insert(n);
+                }
+                None if exclude_all => ms.failed.extend(ids.iter().copied()),
+                None => {}
             }
-            None if exclude_all => ms.failed.extend(ids.iter().copied()),
-            None => {}
+        }
+        // A damaged input its replicas hold intact is healed, and merged
+        // again by a later merge.
+        if let Some(n) = culprit {
+            if self.heal_merge_input(n) {
+                t.state.lock().failed.remove(&n);
+            }
         }
     }
 
@@ -833,6 +859,11 @@ impl IndexWriter {
             bytes_merged,
             merge_mb_per_s,
             throttle_mb_per_s: self.inner.scheduler.rate_limiter().mb_per_s(),
+            admitted_bytes_per_s: bp.rate_bytes_per_s,
+            admitted_bytes: bp.admitted_bytes,
+            backlog_pressure: bp.pressure,
+            backlog_trend_per_s: bp.trend_per_s,
+            rate_limited_episodes: bp.episodes,
             delays: bp.delays,
             delayed_time: bp.delayed_time,
             stalls: bp.stalls,
