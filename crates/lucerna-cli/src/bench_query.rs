@@ -1,7 +1,6 @@
 //! `lucerna query`: runs a TSV query set (the benchmark contract).
 
 use crate::util::percentile;
-use lucerna::store::FsDirectory;
 use lucerna::{Collect, Index, Query};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -66,7 +65,7 @@ pub fn run_query(
     mode: QueryMode,
     heal: &crate::search_cmd::HealArgs,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let index = heal.apply(Index::open(FsDirectory::open(index_dir)?)?)?;
+    let index = heal.apply(Index::open(crate::location::open_read(index_dir)?)?)?;
     let id_field = index
         .schema()
         .field("id")

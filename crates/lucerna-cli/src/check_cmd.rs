@@ -5,7 +5,7 @@
 //! of `repair`); files of another index; a missing newest commit.
 
 use lucerna::index::check::{check_index_against, CheckOptions, CheckReport};
-use lucerna::store::{Directory, FsDirectory};
+use lucerna::store::Directory;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,16 +18,12 @@ pub fn run_check(
     full: bool,
     as_json: bool,
 ) -> Result<bool, Box<dyn std::error::Error>> {
-    if !index.is_dir() {
-        return Err(format!("{} is not a directory", index.display()).into());
-    }
-    let dir: Arc<dyn Directory> = Arc::new(FsDirectory::open(index)?);
+    let dir: Arc<dyn Directory> = crate::location::open_read(index)?;
     let mut reps: Vec<Arc<dyn Directory>> = Vec::new();
     for r in replicas {
-        if !r.is_dir() {
-            return Err(format!("replica {} is not a directory", r.display()).into());
-        }
-        reps.push(Arc::new(FsDirectory::open(r)?));
+        reps.push(
+            crate::location::open_read(r).map_err(|e| format!("replica {}: {e}", r.display()))?,
+        );
     }
     let report = check_index_against(
         &dir,

@@ -9,9 +9,11 @@ mod bench_query;
 mod check_cmd;
 mod delete_cmd;
 mod demo;
+mod gc_cmd;
 mod ingest;
 mod json_doc;
 mod jsonl;
+mod location;
 mod rejections;
 mod reliability;
 mod repair_cmd;
@@ -143,7 +145,7 @@ enum Command {
     /// Run a TSV query set (`kind<TAB>text`) and print per-query JSON lines
     /// and a latency summary.
     Query {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
         /// The TSV query file.
@@ -160,13 +162,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = bench_query::QueryMode::Count)]
         mode: bench_query::QueryMode,
         /// A replica to restore a damaged or missing segment file from
-        /// (repeatable), as the library heals.
+        /// (repeatable; a directory or `s3://bucket/prefix`), as the
+        /// library heals.
         #[arg(long = "replica")]
         replicas: Vec<PathBuf>,
     },
     /// Search with a query string: +must -not "a phrase"~2 field:x ts:[1 TO 5] pre*
     Search {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
         /// The query string.
@@ -184,7 +187,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// A replica to restore a damaged or missing segment file from
-        /// (repeatable), as the library heals.
+        /// (repeatable; a directory or `s3://bucket/prefix`), as the
+        /// library heals.
         #[arg(long = "replica")]
         replicas: Vec<PathBuf>,
         /// When no replica holds a damaged file, rebuild from an older
@@ -198,7 +202,7 @@ enum Command {
     },
     /// Show what an index holds: commit, segments, documents, fields.
     Stats {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
         /// Print JSON.
@@ -211,11 +215,12 @@ enum Command {
     /// structure. Exit status 0 healthy, 1 not healthy (or a fallback
     /// commit damaged), 2 could not run.
     Check {
-        /// The index directory.
+        /// The index directory, or a bucket `s3://bucket/prefix` (read-only).
         #[arg(long)]
         index: PathBuf,
-        /// A replica to compare with (repeatable): one holding a newer
-        /// commit of this index means the index lost commits.
+        /// A replica to compare with (repeatable; a directory or
+        /// `s3://bucket/prefix`): one holding a newer commit of this index
+        /// means the index lost commits.
         #[arg(long = "replica")]
         replicas: Vec<PathBuf>,
         /// Also decode every term, posting, position, stored document and
@@ -235,14 +240,37 @@ enum Command {
         /// The index directory.
         #[arg(long)]
         index: PathBuf,
-        /// A replica directory (repeatable): a replica kept by the writer,
-        /// or a plain copy of the index directory taken earlier.
+        /// A replica (repeatable): a directory or `s3://bucket/prefix` kept
+        /// by the writer, or a plain copy of the index directory taken
+        /// earlier.
         #[arg(long = "replica")]
         replicas: Vec<PathBuf>,
         /// Allow dropping segments that cannot be restored.
         #[arg(long)]
         allow_loss: bool,
         /// Change nothing; print the plan.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Collect the garbage of an index in a bucket: manifests older than
+    /// the newest kept ones (unless a snapshot or a live reader lease holds
+    /// them), segment objects only those referenced, crash orphans older
+    /// than the grace period, covered log batches, expired leases.
+    Gc {
+        /// The bucket: `s3://bucket/prefix`.
+        #[arg(long)]
+        bucket: String,
+        /// Newest commits kept.
+        #[arg(long, default_value_t = 2)]
+        keep_commits: usize,
+        /// Orphans (segment objects no manifest references) younger than
+        /// this many seconds are kept: a writer may be about to publish.
+        #[arg(long, default_value_t = 3600)]
+        grace_secs: u64,
+        /// Change nothing; print what would be deleted.
         #[arg(long)]
         dry_run: bool,
         /// Print JSON.
@@ -407,6 +435,19 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             Err(e) => Err(e),
         },
+        Command::Gc {
+            bucket,
+            keep_commits,
+            grace_secs,
+            dry_run,
+            json,
+        } => gc_cmd::run_gc(&gc_cmd::GcArgs {
+            bucket: &bucket,
+            keep_commits,
+            grace_secs,
+            dry_run,
+            json,
+        }),
         Command::Demo { dir, json } => demo::run(dir, json),
     };
     match result {

@@ -3,19 +3,18 @@
 //! `delete`), and the report of what a replay found.
 
 use clap::Args;
-use lucerna::store::FsDirectory;
 use lucerna::wal::{ReplayMode, ReplayReport};
 use lucerna::WriterConfig;
 use serde_json::json;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Reliability options of the commands that write.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ReliabilityArgs {
     /// Keep a replica of the index in DIR, brought to every commit
-    /// (repeatable; created if missing). `lucerna repair --replica DIR`
-    /// restores damaged files from it.
+    /// (repeatable; created if missing), or in a bucket given as
+    /// `s3://bucket/prefix`. `lucerna repair --replica DIR` restores
+    /// damaged files from it.
     #[arg(long = "replica", value_name = "DIR")]
     pub replicas: Vec<PathBuf>,
     /// Keep the files of the N newest commits (default 2, at least 1): the
@@ -37,8 +36,9 @@ impl ReliabilityArgs {
         mut config: WriterConfig,
     ) -> Result<WriterConfig, Box<dyn std::error::Error>> {
         for r in &self.replicas {
-            let dir = FsDirectory::open(r).map_err(|e| format!("replica {}: {e}", r.display()))?;
-            config = config.replica(Arc::new(dir));
+            let dir = crate::location::open_replica(r)
+                .map_err(|e| format!("replica {}: {e}", r.display()))?;
+            config = config.replica(dir);
         }
         if let Some(n) = self.keep_commits {
             config = config.keep_commits(usize::try_from(n).unwrap_or(usize::MAX));

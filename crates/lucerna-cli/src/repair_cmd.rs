@@ -28,16 +28,16 @@ pub struct RepairArgs<'a> {
 /// Runs the repair; returns whether the index is healthy afterwards (for a
 /// dry run: whether it already is).
 pub fn run_repair(args: &RepairArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
+    crate::location::require_local(args.index, "repair")?;
     if !args.index.is_dir() {
         return Err(format!("{} is not a directory", args.index.display()).into());
     }
     let dir: Arc<dyn Directory> = Arc::new(FsDirectory::open(args.index)?);
     let mut replicas: Vec<Arc<dyn Directory>> = Vec::new();
     for r in args.replicas {
-        if !r.is_dir() {
-            return Err(format!("replica {} is not a directory", r.display()).into());
-        }
-        replicas.push(Arc::new(FsDirectory::open(r)?));
+        replicas.push(
+            crate::location::open_read(r).map_err(|e| format!("replica {}: {e}", r.display()))?,
+        );
     }
     let options = RepairOptions {
         allow_loss: args.allow_loss,

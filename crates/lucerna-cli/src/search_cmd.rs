@@ -1,7 +1,6 @@
 //! `lucerna search` and `lucerna stats`.
 
 use lucerna::schema::{FieldType, NumericKind};
-use lucerna::store::FsDirectory;
 use lucerna::{Collect, Index};
 use serde_json::json;
 use std::path::Path;
@@ -17,7 +16,7 @@ pub fn run_search(
     json_out: bool,
     heal: &HealArgs,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let index = heal.apply(Index::open(FsDirectory::open(index_dir)?)?)?;
+    let index = heal.apply(Index::open(crate::location::open_read(index_dir)?)?)?;
     let reader = index.reader()?;
     let searcher = reader.searcher();
     heal.report(&index, &searcher);
@@ -151,7 +150,7 @@ fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
 
 /// Prints what is in an index.
 pub fn run_stats(index_dir: &Path, json_out: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = FsDirectory::open(index_dir)?;
+    let dir = crate::location::open_read(index_dir)?;
     // Counts only: structure checks suffice (`lucerna check` verifies CRCs).
     let index = Index::open(dir)?.with_verify(lucerna::index::Verify::Structure);
     let commit = index.latest_commit()?;
@@ -267,10 +266,10 @@ impl HealArgs {
     pub fn apply(&self, index: Index) -> Result<Index, Box<dyn std::error::Error>> {
         let mut replicas: Vec<std::sync::Arc<dyn lucerna::store::Directory>> = Vec::new();
         for r in &self.replicas {
-            if !r.is_dir() {
-                return Err(format!("replica {} is not a directory", r.display()).into());
-            }
-            replicas.push(std::sync::Arc::new(FsDirectory::open(r)?));
+            replicas.push(
+                crate::location::open_read(r)
+                    .map_err(|e| format!("replica {}: {e}", r.display()))?,
+            );
         }
         let policy = if self.from_log {
             lucerna::index::HealPolicy::FromReplicasAndLog
