@@ -8,8 +8,6 @@ mod check_cmd;
 mod delete_cmd;
 mod demo;
 mod ingest;
-mod json_doc;
-mod jsonl;
 mod rejections;
 mod reliability;
 mod repair_cmd;

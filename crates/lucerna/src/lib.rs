@@ -34,6 +34,7 @@ pub mod document;
 mod error;
 mod fxhash;
 pub mod index;
+pub mod jsonl;
 pub mod query_parser;
 pub mod schema;
 pub mod search;
