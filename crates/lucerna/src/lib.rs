@@ -49,6 +49,7 @@ pub mod numeric {
 pub use document::{Document, Value};
 pub use error::{Error, Result};
 pub use index::reader::IndexReader;
+pub use index::refresh::{RefreshingReader, ReloadPolicy};
 pub use index::writer::{IndexWriter, WriterConfig, WriterMetrics};
 pub use index::Index;
 pub use search::collector::{DocAddress, ScoredDoc};

@@ -16,6 +16,7 @@ pub(crate) mod merger;
 pub mod page_budget;
 pub mod reader;
 pub mod recovery;
+pub mod refresh;
 pub mod replace;
 pub mod replica;
 pub mod segment_reader;
@@ -27,6 +28,7 @@ pub use heal::{HealEvent, HealPolicy, HealSource, HealStats};
 pub use id_set::{IdSet, MAX_RANGES};
 pub use page_budget::PageBudget;
 pub use recovery::{repair, RepairOptions, RepairReport};
+pub use refresh::{RefreshingReader, ReloadPolicy};
 pub use replica::{replicate, replication_lag, ReplicaReport};
 pub use verify::Verify;
 

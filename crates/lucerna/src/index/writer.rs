@@ -39,6 +39,7 @@ use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::heal::{HealPolicy, HealStats, Healer};
 use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
+use crate::index::refresh::RefreshingReader;
 use crate::index::replace::replacement_base;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
@@ -59,6 +60,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 mod automerge;
 mod force_merge;
@@ -943,6 +945,19 @@ impl IndexWriter {
         self.inner.wal.as_ref().map(WalWriter::stats)
     }
 
+    /// Makes every operation logged so far durable (one fsync, shared
+    /// with concurrent callers), whatever the writer's
+    /// [`Durability`]: a service whose writer logs with
+    /// [`Durability::Interval`] acknowledges a whole batch at once by
+    /// calling this before answering. Nothing to do without a log
+    /// ([`Durability::None`]: only commits are durable).
+    pub fn sync_log(&self) -> Result<()> {
+        match &self.inner.wal {
+            Some(wal) => wal.sync_all(),
+            None => Ok(()),
+        }
+    }
+
     /// Deletes every document added before this call whose `field`
     /// contains `term` (exact term, as indexed).
     pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
@@ -1514,6 +1529,15 @@ impl IndexWriter {
         let s = self.searcher_locked();
         self.maybe_merge();
         s
+    }
+
+    /// Near-real-time searchers that open a new view (a
+    /// [`searcher`](Self::searcher) call, which flushes the buffers to a
+    /// segment) at most once per `interval`, however many threads search:
+    /// the way to poll for fresh results without making a segment per
+    /// search. See [`refresh`](crate::index::refresh).
+    pub fn reader_with_refresh(&self, interval: Duration) -> Result<RefreshingReader> {
+        RefreshingReader::near_real_time(self.clone(), interval)
     }
 
     fn searcher_locked(&self) -> Result<Searcher> {
