@@ -816,7 +816,7 @@ impl IndexWriter {
     /// instead of waiting.
     pub fn add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true, document_bytes(&doc))?;
+        self.admit(Some(Duration::MAX), document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
@@ -831,7 +831,37 @@ impl IndexWriter {
     /// answer HTTP 429 with that `Retry-After`.
     pub fn try_add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(false, document_bytes(&doc))?;
+        self.admit(None, document_bytes(&doc))?;
+        self.add_admitted(&doc)
+    }
+
+    /// Like [`add_document`](Self::add_document), but past a hard
+    /// backpressure limit it waits at most `max_stall` for the backlog to
+    /// drain, then returns [`Error::Backpressure`] (the document is not
+    /// added; the error says when to retry). A wait for the admitted rate
+    /// is always waited: with `Duration::ZERO`, a rate-limited writer is
+    /// delayed and a stalled one refused at once, what a service answering
+    /// HTTP 429 only for stalls wants. A refusal counts as a stall in
+    /// [`WriterMetrics::stalls`] (of about zero duration).
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, WriterConfig, schema::Schema, store::RamDirectory};
+    /// use std::time::Duration;
+    /// # fn main() -> lucerna::Result<()> {
+    /// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+    /// let id = index.schema().field("id").unwrap();
+    /// let writer = index.writer(WriterConfig::default())?;
+    /// let doc = Document::new().add_u64(id, 1).clone();
+    /// writer.add_document_with_stall_timeout(doc, Duration::ZERO)?; // not behind: added
+    /// # Ok(()) }
+    /// ```
+    pub fn add_document_with_stall_timeout(
+        &self,
+        doc: Document,
+        max_stall: Duration,
+    ) -> Result<u64> {
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        self.admit(Some(max_stall), document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
@@ -1023,7 +1053,7 @@ impl IndexWriter {
     pub fn update_by_id(&self, field: Field, id: u64, doc: Document) -> Result<u64> {
         self.check_u64(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true, document_bytes(&doc))?;
+        self.admit(Some(Duration::MAX), document_bytes(&doc))?;
         self.buffer_document(&doc, Some(delete_key::numeric_key(field, id)), true)
     }
 
@@ -1094,7 +1124,7 @@ impl IndexWriter {
     pub fn update_document(&self, field: Field, term: &str, doc: Document) -> Result<u64> {
         self.check_indexed(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true, document_bytes(&doc))?;
+        self.admit(Some(Duration::MAX), document_bytes(&doc))?;
         // The delete goes in only once the buffer has accepted the
         // document (a rejected document leaves the old ones in place).
         self.buffer_document(&doc, Some(term_key(field, term)), true)

@@ -480,10 +480,10 @@ impl IndexWriter {
     /// Backpressure before adding a document of `bytes` (see
     /// [`document_bytes`]): nothing when the index keeps up; a wait for the
     /// admitted rate's bucket; past a hard limit a stall until the backlog
-    /// drains. Not `blocking`: never waits, [`Error::Backpressure`] says
-    /// when to retry instead. A flush backlog is relieved by flushing here
-    /// rather than waiting for it.
-    pub(super) fn admit(&self, blocking: bool, bytes: u64) -> Result<()> {
+    /// drains, for at most `max_stall`. `None`: never waits,
+    /// [`Error::Backpressure`] says when to retry instead. A flush backlog
+    /// is relieved by flushing here rather than waiting for it.
+    pub(super) fn admit(&self, max_stall: Option<Duration>, bytes: u64) -> Result<()> {
         let t = &self.inner.merges;
         self.check_open()?;
         if t.bp.is_limiting() {
@@ -492,10 +492,9 @@ impl IndexWriter {
                 self.flush()?;
             }
         }
-        let admitted = if blocking {
-            t.bp.admit(bytes, Duration::MAX).map(|_| ())
-        } else {
-            t.bp.try_admit(bytes)
+        let admitted = match max_stall {
+            Some(timeout) => t.bp.admit(bytes, timeout).map(|_| ()),
+            None => t.bp.try_admit(bytes),
         };
         admitted.map_err(|backlog| Error::Backpressure { backlog })?;
         // Stalled writers are released on close; they must not add then.
