@@ -187,29 +187,36 @@ impl RefreshingReader {
     /// one interval old and no other caller is refreshing it. Fails only
     /// when this call's refresh failed (the current view stays).
     pub fn searcher(&self) -> Result<Searcher> {
+        self.refresh_if_due()?;
+        Ok(self.current())
+    }
+
+    /// Refreshes the view if it is at least one interval old and no other
+    /// caller is refreshing it; returns whether this call opened a new
+    /// view. A service can call this from a background task at the
+    /// interval and search [`current`](Self::current), so that no search
+    /// waits for a refresh.
+    pub fn refresh_if_due(&self) -> Result<bool> {
         let interval = self.policy.interval();
-        {
-            let v = self.view.read();
-            if self.clock.now().saturating_sub(v.opened_at) < interval {
-                return Ok(v.searcher.clone());
-            }
+        if self.clock.now().saturating_sub(self.view.read().opened_at) < interval {
+            return Ok(false);
         }
         let Some(_refreshing) = self.refreshing.try_lock() else {
             // Another caller is refreshing: do not wait for it.
-            return Ok(self.view.read().searcher.clone());
+            return Ok(false);
         };
         let started = self.clock.now();
         if started.saturating_sub(self.view.read().opened_at) < interval {
             // Refreshed between our look and the lock.
-            return Ok(self.view.read().searcher.clone());
+            return Ok(false);
         }
         match self.source.open() {
             Ok(searcher) => {
                 let mut v = self.view.write();
-                v.searcher = searcher.clone();
+                v.searcher = searcher;
                 v.opened_at = started;
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
-                Ok(searcher)
+                Ok(true)
             }
             Err(e) => {
                 // Not again before the next interval.
