@@ -13,20 +13,20 @@
 //!
 //! 1. The writer keeps up: lines are added at once.
 //! 2. Rate limited (merges behind, below the hard limits): the line waits
-//!    for the tenant's admitted rate ([`IndexWriter::add_document`]), on
-//!    the blocking pool; the request is slower, never refused.
-//! 3. Past a hard limit (the writer would stall):
-//!    [`IndexWriter::try_add_document`] refuses, the request stops there,
-//!    the rest of its lines are `not_processed`, and the answer is
-//!    `429 Too Many Requests` with `Retry-After` from the engine's estimate
+//!    for the tenant's admitted rate, on the blocking pool; the request is
+//!    slower, never refused.
+//! 3. Past a hard limit (the writer would stall): the line is refused at
+//!    once ([`IndexWriter::add_document_with_stall_timeout`] with a zero
+//!    timeout), the request stops there, the rest of its lines are
+//!    `not_processed`, and the answer is `429 Too Many Requests` with
+//!    `Retry-After` from the engine's estimate
 //!    ([`BackpressureError::retry_after`]).
 //!
 //! Durability: before answering, a request whose durability asks for it
 //! waits for one fsync of the tenant's log covering all its lines (see
 //! [`Tenant::must_sync`]); if that fails, nothing in it is acknowledged.
 //!
-//! [`IndexWriter::add_document`]: lucerna::IndexWriter::add_document
-//! [`IndexWriter::try_add_document`]: lucerna::IndexWriter::try_add_document
+//! [`IndexWriter::add_document_with_stall_timeout`]: lucerna::IndexWriter::add_document_with_stall_timeout
 //! [`BackpressureError::retry_after`]: lucerna::merge::BackpressureError::retry_after
 
 use crate::tenant::{Tenant, TenantCounters};
@@ -86,8 +86,6 @@ pub struct BulkOutcome {
     pub rejected: u64,
     /// Lines not processed.
     pub not_processed: u64,
-    /// Lines that waited for the admitted rate.
-    pub delayed: u64,
     /// The durability the accepted lines have.
     pub durability: Durability,
     /// Why it stopped early, if it did.
@@ -104,7 +102,6 @@ pub fn ingest(tenant: &Tenant, body: &[u8], durability: Durability) -> BulkOutco
         accepted: 0,
         rejected: 0,
         not_processed: 0,
-        delayed: 0,
         durability,
         stop: None,
         took: Duration::ZERO,
@@ -126,7 +123,7 @@ pub fn ingest(tenant: &Tenant, body: &[u8], durability: Durability) -> BulkOutco
         }
         match parse_document(tenant.index().schema(), &text) {
             Err(reason) => out.reject(line, reason),
-            Ok(doc) => add_line(tenant, line, &text, doc, &mut out),
+            Ok(doc) => add_line(tenant, line, doc, &mut out),
         }
     }
     if out.accepted > 0 && tenant.must_sync(durability) {
@@ -140,26 +137,13 @@ pub fn ingest(tenant: &Tenant, body: &[u8], durability: Durability) -> BulkOutco
     out
 }
 
-/// Adds one parsed line, waiting for the admitted rate when the tenant is
-/// rate limited.
-fn add_line(tenant: &Tenant, line: u64, text: &str, doc: Document, out: &mut BulkOutcome) {
+/// Adds one parsed line: delayed while the tenant is rate limited, refused
+/// at once when it would stall.
+fn add_line(tenant: &Tenant, line: u64, doc: Document, out: &mut BulkOutcome) {
     let id = doc.get_first(tenant.id_field()).and_then(Value::as_u64);
-    let added = match tenant.writer().try_add_document(doc) {
-        Err(Error::Backpressure { backlog }) if !backlog.stalled => {
-            // Rate limited: wait for the admitted rate (the engine counts
-            // the delay). The document went into the refused call: parse
-            // the line again (it parsed a moment ago).
-            out.delayed += 1;
-            match parse_document(tenant.index().schema(), text) {
-                Ok(doc) => tenant.writer().add_document(doc),
-                Err(reason) => {
-                    out.reject(line, reason);
-                    return;
-                }
-            }
-        }
-        r => r,
-    };
+    let added = tenant
+        .writer()
+        .add_document_with_stall_timeout(doc, Duration::ZERO);
     match added {
         Ok(_) => {
             out.items.push(LineResult::Accepted { line, id });
@@ -213,7 +197,6 @@ fn count(tenant: &Tenant, out: &BulkOutcome) {
     TenantCounters::add(&c.lines_accepted, out.accepted);
     TenantCounters::add(&c.lines_rejected, out.rejected);
     TenantCounters::add(&c.lines_not_processed, out.not_processed);
-    TenantCounters::add(&c.delayed_lines, out.delayed);
     if matches!(out.stop, Some(Stop::Stalled(_))) {
         TenantCounters::add(&c.throttled_requests, 1);
     }

@@ -8,7 +8,7 @@
 //! * [`metrics`] (Prometheus text, written by [`prometheus`]) and
 //!   [`health`].
 //! * [`routes`]: the HTTP API (axum); [`server`]: startup and graceful
-//!   shutdown ([`shutdown`], [`committer`]).
+//!   shutdown ([`shutdown`]); [`periodic`] refreshes and commits.
 //! * [`args`] as parsed, [`config`] as used; [`logging`] installs the
 //!   `tracing` subscriber.
 //!
@@ -23,12 +23,12 @@
 
 mod args;
 mod bulk;
-mod committer;
 mod config;
 mod error;
 mod health;
 mod logging;
 mod metrics;
+mod periodic;
 mod prometheus;
 mod routes;
 mod search;

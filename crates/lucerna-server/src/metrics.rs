@@ -91,7 +91,6 @@ pub const TENANT_FAMILIES: &[Family] = &[
     ("lucerna_bulk_lines_accepted_total", Kind::Counter, "Bulk lines accepted.", |s| s.counter(|c| &c.lines_accepted)),
     ("lucerna_bulk_lines_rejected_total", Kind::Counter, "Bulk lines rejected (invalid documents).", |s| s.counter(|c| &c.lines_rejected)),
     ("lucerna_bulk_lines_not_processed_total", Kind::Counter, "Bulk lines not processed because the tenant stalled.", |s| s.counter(|c| &c.lines_not_processed)),
-    ("lucerna_bulk_lines_delayed_total", Kind::Counter, "Bulk lines that waited for the tenant's admitted rate.", |s| s.counter(|c| &c.delayed_lines)),
     ("lucerna_bulk_throttled_total", Kind::Counter, "Bulk requests answered 429 Too Many Requests.", |s| s.counter(|c| &c.throttled_requests)),
     ("lucerna_searches_total", Kind::Counter, "Searches answered.", |s| s.counter(|c| &c.searches)),
     ("lucerna_search_errors_total", Kind::Counter, "Searches that failed.", |s| s.counter(|c| &c.search_errors)),

@@ -1,24 +1,38 @@
-//! Periodic commits: every `--commit-interval-ms`, each open tenant is
-//! committed (on the blocking pool), so the write-ahead log stays short
-//! and restarts replay little. Stopped by its [`Committer::stop`].
+//! Periodic work over every open tenant, on the blocking pool: the
+//! near-real-time refresh of searches (every half refresh interval, so a
+//! view is at most about one and a half intervals old, and no search ever
+//! waits for a refresh) and the automatic commits (`--commit-interval-ms`,
+//! so the write-ahead log stays short and restarts replay little). Each
+//! task is stopped by [`Periodic::stop`].
 
 use crate::routes::blocking;
+use crate::tenant::Tenant;
 use crate::tenants::{Slot, Tenants};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// The running commit task.
-pub struct Committer {
+/// What a periodic task does to one tenant.
+pub type Job = fn(&Tenant) -> lucerna::Result<()>;
+
+/// A running periodic task.
+pub struct Periodic {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
-impl Committer {
-    /// Starts committing every tenant every `period`.
-    pub fn start(tenants: Arc<Tenants>, period: Duration) -> Committer {
+impl Periodic {
+    /// Runs `job` on every open tenant every `period` (`what` names it in
+    /// log events when it fails).
+    pub fn start(
+        tenants: Arc<Tenants>,
+        period: Duration,
+        what: &'static str,
+        job: Job,
+    ) -> Periodic {
         let (stop, mut stopped) = watch::channel(false);
+        let period = period.max(Duration::from_millis(1));
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -30,31 +44,31 @@ impl Committer {
                 }
                 let t = tenants.clone();
                 let _ = blocking(move || {
-                    commit_all(&t);
+                    run_all(&t, what, job);
                     Ok(())
                 })
                 .await;
             }
         });
-        Committer { stop, task }
+        Periodic { stop, task }
     }
 
-    /// Stops the task and waits for a commit round in progress.
+    /// Stops the task and waits for a round in progress.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
 }
 
-/// Commits every open tenant; errors are logged.
-fn commit_all(tenants: &Tenants) {
+/// Runs `job` on every open tenant; errors are logged.
+fn run_all(tenants: &Tenants, what: &'static str, job: Job) {
     for (name, slot) in tenants.snapshot() {
         let Slot::Open(t) = slot else { continue };
         if tenants.is_shutting_down() {
             return;
         }
-        if let Err(e) = t.commit() {
-            tracing::warn!(target: "lucerna_server", tenant = %name, error = %e, "periodic commit failed");
+        if let Err(e) = job(&t) {
+            tracing::warn!(target: "lucerna_server", tenant = %name, error = %e, task = what, "periodic task failed");
         }
     }
 }

@@ -102,7 +102,6 @@ fn bulk_response(out: BulkOutcome) -> Response {
         "accepted": out.accepted,
         "rejected": out.rejected,
         "not_processed": out.not_processed,
-        "delayed": out.delayed,
         "items": out.items,
     });
     let (status, retry_after) = match &out.stop {

@@ -7,8 +7,8 @@
 //! | `k` | hits to return, 0 to [`MAX_K`] | 10 |
 //! | `sort` | `FIELD` or `FIELD:desc` (largest first), `FIELD:asc`, on a numeric field; none: by BM25 score | score |
 //!
-//! Searches see the tenant's near-real-time view, refreshed at most once
-//! per refresh interval (`--refresh-ms`). The answer says when it is
+//! Searches see the tenant's near-real-time view, refreshed in the
+//! background about once per refresh interval (`--refresh-ms`). The answer says when it is
 //! partial (a quarantined segment left out).
 
 use crate::error::ServerError;
@@ -61,7 +61,8 @@ fn run(tenant: &Tenant, params: &SearchParams) -> Result<Json, ServerError> {
         None => Collect::CountAndTopK(k),
         Some(spec) => sort_collect(schema, spec, k)?,
     };
-    let searcher = tenant.reader().searcher()?;
+    // Refreshed in the background (see `periodic`): never waits here.
+    let searcher = tenant.reader().current();
     let query = searcher.parse_query(q)?;
     let top = searcher.search(&query, collect)?;
     let mut hits = Vec::with_capacity(top.hits.len());

@@ -3,7 +3,7 @@
 //!
 //! Shutdown, in order:
 //! 1. stop accepting connections (requests in flight go on);
-//! 2. stop the periodic commits;
+//! 2. stop the periodic refreshes and commits;
 //! 3. refuse new bulk requests and wait up to `--shutdown-grace-ms` for
 //!    the ones in flight;
 //! 4. commit and close every writer (a write still stalled by
@@ -11,11 +11,12 @@
 //!    merge scheduler down;
 //! 5. wait for the last connections to finish.
 
-use crate::committer::Committer;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
+use crate::periodic::Periodic;
 use crate::routes::{blocking, router, AppState};
 use crate::shutdown;
+use crate::tenant::Tenant;
 use crate::tenants::Tenants;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,12 +59,21 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     // The address taken, for scripts and tests that listen on port 0.
     println!("{}", serde_json::json!({ "listening": local.to_string() }));
     tracing::info!(target: "lucerna_server", address = %local, data = %config.data.display(), "listening");
-    let committer = config
-        .commit_interval
-        .map(|period| Committer::start(tenants.clone(), period));
+    let refresher = Periodic::start(
+        tenants.clone(),
+        config.refresh / 2,
+        "refresh",
+        Tenant::refresh,
+    );
+    let committer = config.commit_interval.map(|period| {
+        Periodic::start(tenants.clone(), period, "commit", |t| {
+            t.commit().map(|_| ())
+        })
+    });
 
     shutdown::signal().await;
     let _ = stop_tx.send(true);
+    refresher.stop().await;
     if let Some(c) = committer {
         c.stop().await;
     }

@@ -31,8 +31,6 @@ pub struct TenantCounters {
     pub lines_not_processed: AtomicU64,
     /// Bulk requests answered 429 (the writer would stall).
     pub throttled_requests: AtomicU64,
-    /// Lines that waited for the tenant's admitted rate.
-    pub delayed_lines: AtomicU64,
     /// Searches answered.
     pub searches: AtomicU64,
     /// Searches that failed.
@@ -182,6 +180,12 @@ impl Tenant {
     /// The last error of a write that was not the document's fault.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().clone()
+    }
+
+    /// Refreshes the near-real-time view searches use if it is at least
+    /// one refresh interval old.
+    pub fn refresh(&self) -> Result<()> {
+        self.reader.refresh_if_due().map(|_| ())
     }
 
     /// Commits the tenant's writes; returns the new generation.
