@@ -283,6 +283,10 @@ pub(crate) enum Start {
 }
 
 struct Inner {
+    /// The `tracing` span current when the writer opened: its events (merge
+    /// threads' too) belong to it, so an application can label them (a
+    /// tenant, an index name).
+    span: tracing::Span,
     /// Enforced by the near-real-time searchers (see [`PageBudget`]).
     page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
     /// The index's identity, recorded in every commit and log file.
@@ -457,6 +461,39 @@ fn effective_backpressure(config: &WriterConfig) -> Result<BackpressureConfig> {
         .max(budget.saturating_mul(5) / 2)
         .max(bp.soft_unflushed_bytes);
     Ok(bp)
+}
+
+/// The event of a writer's log replay: `info` when it replayed
+/// something, `warn` when it dropped a torn tail or skipped damage (a
+/// torn tail was never acknowledged; skipped damage may have been).
+fn log_replay_event(span: &tracing::Span, r: &ReplayReport) {
+    let torn_bytes: u64 = r.torn.iter().map(|t| t.len).sum();
+    let skipped_bytes: u64 = r.skipped.iter().map(|t| t.len).sum();
+    macro_rules! replay_event {
+        ($level:ident, $msg:literal) => {
+            tracing::$level!(
+                target: "lucerna::wal",
+                files = r.files,
+                replayed = r.replayed,
+                rolled_back = r.rolled_back,
+                rejected = r.rejected,
+                torn = r.torn.len(),
+                torn_bytes,
+                skipped = r.skipped.len(),
+                skipped_bytes,
+                max_lsn = r.max_lsn,
+                $msg
+            )
+        };
+    }
+    let _span = span.enter();
+    if !r.torn.is_empty() || !r.skipped.is_empty() {
+        replay_event!(warn, "log replayed: damaged records dropped");
+    } else if r.replayed > 0 {
+        replay_event!(info, "log replayed");
+    } else {
+        replay_event!(debug, "log replayed: nothing after the commit");
+    }
 }
 
 fn random_id(rng: &mut SplitMix64) -> [u8; 16] {
@@ -693,6 +730,7 @@ impl IndexWriter {
             }
         };
         let inner = Arc::new(Inner {
+            span: tracing::Span::current(),
             page_budget: parking_lot::RwLock::new(None),
             index_id,
             healer: Healer::new(config.replicas.clone(), config.heal),
@@ -733,6 +771,7 @@ impl IndexWriter {
             }
         }
         w.inner.seqno.fetch_max(base, Ordering::SeqCst);
+        log_replay_event(&w.inner.span, &replay_report);
         *w.inner.replay.lock() = replay_report;
         // The opened index may already be over its merge budget.
         w.maybe_merge();
@@ -1133,6 +1172,8 @@ impl IndexWriter {
     /// Writes `buf` as a new segment. On failure returns the buffer so no
     /// document is lost.
     fn flush_buffer(&self, buf: SegmentBuffer) -> std::result::Result<(), FlushFailure> {
+        let started = std::time::Instant::now();
+        let _span = self.inner.span.enter();
         let min_seq = buf.seqnos.first().copied().unwrap_or(0);
         let (name, id, deletes, applied) = {
             let mut st = self.inner.state.lock();
@@ -1192,6 +1233,16 @@ impl IndexWriter {
                 drop(st);
                 self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);
                 self.inner.merges.flushed(buf.accounted, size);
+                tracing::debug!(
+                    target: "lucerna::flush",
+                    segment = %name,
+                    docs = n,
+                    bytes = size,
+                    ram_bytes = buf.accounted,
+                    deleted = deleted.len(),
+                    duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "flushed a segment"
+                );
                 Ok(())
             }
             Err(e) => {
@@ -1316,27 +1367,53 @@ impl IndexWriter {
         if replicas.is_empty() {
             return;
         }
+        let _span = self.inner.span.enter();
         let commit = self.inner.state.lock().last_commit.clone();
         let _pin = self.inner.refs.acquire(commit.referenced_files());
         let keep = self.inner.config.keep_commits;
         let mut status = self.inner.replication.lock();
         status.resize_with(replicas.len(), ReplicaStatus::default);
-        for (r, st) in replicas.iter().zip(status.iter_mut()) {
+        for (i, (r, st)) in replicas.iter().zip(status.iter_mut()).enumerate() {
             if st.forgotten {
                 continue;
             }
-            match replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep) {
+            let started = std::time::Instant::now();
+            let copied =
+                replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep);
+            st.lag = replica::replication_lag(commit.generation, r.as_ref())
+                .unwrap_or(commit.generation);
+            let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+            match copied {
                 Ok(rep) => {
                     st.generation = Some(rep.generation);
                     st.covered_position = Some(commit.wal_position);
                     st.bytes_copied += rep.bytes_copied;
                     st.files_copied += rep.files_copied as u64;
                     st.last_error = None;
+                    tracing::debug!(
+                        target: "lucerna::replication",
+                            replica = i,
+                        generation = rep.generation,
+                        bytes = rep.bytes_copied,
+                        files = rep.files_copied,
+                        lag = st.lag,
+                        duration_ms,
+                        "replicated a commit"
+                    );
                 }
-                Err(e) => st.last_error = Some(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(
+                        target: "lucerna::replication",
+                            replica = i,
+                        generation = commit.generation,
+                        lag = st.lag,
+                        error = %e,
+                        duration_ms,
+                        "replication failed: the replica stays at its previous commit"
+                    );
+                    st.last_error = Some(e.to_string());
+                }
             }
-            st.lag = replica::replication_lag(commit.generation, r.as_ref())
-                .unwrap_or(commit.generation);
         }
         *self.inner.replica_floor.lock() = replica_floor(&status);
     }
@@ -1366,6 +1443,8 @@ impl IndexWriter {
     }
 
     fn commit_locked(&self, user_data: Vec<(String, String)>) -> Result<u64> {
+        let started = std::time::Instant::now();
+        let _span = self.inner.span.enter();
         let _ops = self.inner.ops.write();
         self.check_open()?;
         self.flush_all()?;
@@ -1425,6 +1504,16 @@ impl IndexWriter {
             user_data,
         };
         commit.write(dir)?;
+        tracing::info!(
+            target: "lucerna::commit",
+            generation = commit.generation,
+            wal_position,
+            segments = commit.segments.len(),
+            docs = commit.segments.iter().map(|s| s.num_live() as u64).sum::<u64>(),
+            new_files = to_sync.len(),
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
+            "checkpoint: commit written"
+        );
         let gen = commit.generation;
         st.last_commit = commit;
         st.deletes.clear();
