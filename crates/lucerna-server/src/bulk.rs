@@ -96,6 +96,7 @@ pub struct BulkOutcome {
 
 /// Adds the lines of `body` to `tenant` (blocking; see the module docs).
 pub fn ingest(tenant: &Tenant, body: &[u8], durability: Durability) -> BulkOutcome {
+    let _span = tenant.span().enter();
     let started = Instant::now();
     let mut out = BulkOutcome {
         items: Vec::new(),

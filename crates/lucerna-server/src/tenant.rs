@@ -56,6 +56,8 @@ impl TenantCounters {
 /// near-real-time reader refreshed at most once per refresh interval.
 pub struct Tenant {
     name: TenantName,
+    /// The span of the tenant's events (field `tenant`).
+    span: tracing::Span,
     index: Index,
     writer: IndexWriter,
     reader: RefreshingReader,
@@ -86,6 +88,9 @@ impl Tenant {
         scheduler: Arc<MergeScheduler>,
         budget: Arc<PageBudget>,
     ) -> Result<Tenant> {
+        // The writer's events (its merge threads' too) belong to this span.
+        let span = tracing::info_span!("tenant", tenant = %name);
+        let _entered = span.enter();
         let dir = FsDirectory::open(config.data.join(name.as_str()))?;
         let mut index = Index::open_or_create(dir, schema())?
             .with_page_budget(budget)
@@ -117,7 +122,9 @@ impl Tenant {
             replayed = replay.replayed,
             "tenant opened"
         );
+        drop(_entered);
         Ok(Tenant {
+            span,
             durability: config.durability_of(&name),
             wal_sync: config.wal_sync,
             name,
@@ -128,6 +135,12 @@ impl Tenant {
             last_error: Mutex::new(None),
             counters: TenantCounters::default(),
         })
+    }
+
+    /// The span of this tenant's events: enter it around work for the
+    /// tenant so that the engine's events there name it.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
 
     /// The tenant's name.
@@ -185,11 +198,13 @@ impl Tenant {
     /// Refreshes the near-real-time view searches use if it is at least
     /// one refresh interval old.
     pub fn refresh(&self) -> Result<()> {
+        let _span = self.span.enter();
         self.reader.refresh_if_due().map(|_| ())
     }
 
     /// Commits the tenant's writes; returns the new generation.
     pub fn commit(&self) -> Result<u64> {
+        let _span = self.span.enter();
         let generation = self.writer.commit()?;
         TenantCounters::add(&self.counters.commits, 1);
         Ok(generation)
