@@ -1,7 +1,7 @@
 //! Periodic work over every open tenant, on the blocking pool: the
-//! near-real-time refresh of searches (every half refresh interval, so a
-//! view is at most about one and a half intervals old, and no search ever
-//! waits for a refresh) and the automatic commits (`--commit-interval-ms`,
+//! near-real-time refresh of searches (looked at every quarter of the
+//! refresh interval, so a view is at most about one and a quarter
+//! intervals old, and no search ever waits for a refresh) and the automatic commits (`--commit-interval-ms`,
 //! so the write-ahead log stays short and restarts replay little). Each
 //! task is stopped by [`Periodic::stop`].
 

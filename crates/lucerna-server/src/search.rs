@@ -74,7 +74,7 @@ fn run(tenant: &Tenant, params: &SearchParams) -> Result<Json, ServerError> {
     }
     let mut answer = json!({
         "count": top.count,
-        "took_ms": started.elapsed().as_secs_f64() * 1e3,
+        "took_ms": crate::routes::millis(started.elapsed()),
         "hits": hits,
     });
     if let Some(unavailable) = &top.partial {

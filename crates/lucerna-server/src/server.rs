@@ -61,7 +61,7 @@ pub async fn run(config: ServerConfig) -> Result<(), ServerError> {
     tracing::info!(target: "lucerna_server", address = %local, data = %config.data.display(), "listening");
     let refresher = Periodic::start(
         tenants.clone(),
-        config.refresh / 2,
+        config.refresh / 4,
         "refresh",
         Tenant::refresh,
     );
