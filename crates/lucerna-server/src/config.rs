@@ -72,7 +72,7 @@ impl ServerConfig {
             .backpressure(backpressure(&a)?);
         // Indexing runs on the blocking pool, a few requests per tenant at
         // a time: the budget is shared by that many buffers.
-        writer = writer.threads(2);
+        writer = writer.indexing_threads(2);
         if let Some(n) = a.max_buffered_docs {
             writer = writer.max_buffered_docs(n);
         }

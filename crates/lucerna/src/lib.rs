@@ -73,10 +73,15 @@ pub mod numeric {
 
 pub use document::{Document, Value};
 pub use error::{Error, Result};
+pub use index::check::{check_index, check_index_with, CheckOptions, CheckReport};
 pub use index::reader::IndexReader;
+pub use index::recovery::{repair_with, RepairOutcome};
 pub use index::refresh::{RefreshingReader, ReloadPolicy};
 pub use index::writer::{IndexWriter, WriterConfig, WriterMetrics};
 pub use index::Index;
+pub use index::{
+    repair, replicate, replication_lag, HealPolicy, HealStats, RepairOptions, RepairReport,
+};
 pub use search::collector::{DocAddress, ScoredDoc};
 pub use search::query::Query;
 pub use search::searcher::{Collect, Searcher, TopDocs};

@@ -183,9 +183,26 @@ impl Default for WriterConfig {
 }
 
 impl WriterConfig {
-    /// Sets the memory budget in bytes.
-    pub fn mem_budget(mut self, bytes: usize) -> Self {
+    /// Sets the memory budget in bytes (same as
+    /// [`mem_budget_bytes`](Self::mem_budget_bytes)).
+    pub fn mem_budget(self, bytes: usize) -> Self {
+        self.mem_budget_bytes(bytes)
+    }
+    /// Sets [`mem_budget_bytes`](Self::mem_budget_bytes).
+    pub fn mem_budget_bytes(mut self, bytes: usize) -> Self {
         self.mem_budget_bytes = bytes;
+        self
+    }
+    /// Sets [`indexing_threads`](Self::indexing_threads): how many
+    /// concurrent indexing threads share the memory budget (at least 1).
+    /// Starts no thread: the writer indexes on its callers' threads.
+    pub fn indexing_threads(mut self, n: usize) -> Self {
+        self.indexing_threads = n.max(1);
+        self
+    }
+    /// Sets [`replicas`](Self::replicas), replacing any set before.
+    pub fn replicas(mut self, dirs: Vec<Arc<dyn Directory>>) -> Self {
+        self.replicas = dirs;
         self
     }
     /// Flushes every `n` documents per buffer.
@@ -193,10 +210,10 @@ impl WriterConfig {
         self.max_buffered_docs = Some(n.max(1));
         self
     }
-    /// Sets the number of indexing threads.
-    pub fn threads(mut self, n: usize) -> Self {
-        self.indexing_threads = n.max(1);
-        self
+    /// The older name of [`indexing_threads`](Self::indexing_threads)
+    /// (which says better that no thread is started).
+    pub fn threads(self, n: usize) -> Self {
+        self.indexing_threads(n)
     }
     /// Sets the merge policy.
     pub fn merge_policy(mut self, policy: Arc<dyn MergePolicy>) -> Self {
