@@ -143,3 +143,52 @@ fn backpressure(a: &Args) -> Result<BackpressureConfig, ServerError> {
         .map_err(|e| ServerError::config("--bp-*", "", e.to_string()))?;
     Ok(bp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn config(flags: &[&str]) -> Result<ServerConfig, ServerError> {
+        let mut argv = vec!["lucerna-server", "--data", "d"];
+        argv.extend_from_slice(flags);
+        ServerConfig::from_args(Args::try_parse_from(argv).expect("flags parse"))
+    }
+
+    #[test]
+    fn a_hard_limit_alone_brings_its_soft_limit_down() {
+        let c = config(&["--bp-hard-merge-mb", "1", "--bp-hard-segments", "8"]).unwrap();
+        let bp = c.writer.backpressure;
+        assert_eq!(bp.hard_pending_merge_bytes, 1 << 20);
+        assert_eq!(bp.soft_pending_merge_bytes, 1 << 19);
+        assert_eq!((bp.soft_excess_segments, bp.hard_excess_segments), (4, 8));
+        let c = config(&["--bp-soft-merge-mb", "0.5", "--bp-hard-merge-mb", "0.5"]).unwrap();
+        assert_eq!(c.writer.backpressure.soft_pending_merge_bytes, 1 << 19);
+        assert!(config(&["--bp-soft-merge-mb", "2", "--bp-hard-merge-mb", "1"]).is_err());
+    }
+
+    #[test]
+    fn tenant_durabilities_are_checked() {
+        let c = config(&[
+            "--tenant-durability",
+            "web=none",
+            "--durability",
+            "interval:200",
+        ])
+        .unwrap();
+        let web = TenantName::parse("web").unwrap();
+        let api = TenantName::parse("api").unwrap();
+        assert_eq!(c.durability_of(&web), Durability::None);
+        assert_eq!(
+            c.durability_of(&api),
+            Durability::Interval(Duration::from_millis(200))
+        );
+        for bad in ["web", "Web=sync", "web=often"] {
+            let e = config(&["--tenant-durability", bad]).unwrap_err();
+            assert!(e.to_string().contains("--tenant-durability"), "{e}");
+        }
+        assert!(config(&["--wal-sync-ms", "0"]).is_err());
+        let c = config(&["--merge-mb-per-s", "0.25"]).unwrap();
+        assert_eq!(c.scheduler.min_throttled_merge_bytes, 0);
+    }
+}
