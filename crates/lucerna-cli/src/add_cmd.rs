@@ -8,13 +8,12 @@
 //! its id is already in the index, and the summary counts (and warns
 //! about) the ids added that way, so duplicates never go unnoticed.
 
-use crate::json_doc::parse_document;
-use crate::jsonl::{InputLine, LineReader};
 use crate::rejections::Rejections;
 use crate::reliability::{
     print_skipped, replay_json, replay_line, replication_lines, ReliabilityArgs,
 };
 use crate::util::{count_live_ids, id_field, require_index_dir};
+use lucerna::jsonl::{parse_document, InputLine, LineReader};
 use lucerna::store::FsDirectory;
 use lucerna::{Document, Durability, Index, IndexWriter, WriterConfig};
 use parking_lot::Mutex;
@@ -23,20 +22,12 @@ use std::collections::HashSet;
 use std::io::{BufReader, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Parses `sync`, `none` or `interval:<ms>`.
 pub fn parse_durability(s: &str) -> Result<Durability, String> {
-    match s {
-        "sync" => Ok(Durability::Sync),
-        "none" => Ok(Durability::None),
-        _ => match s.strip_prefix("interval:").map(str::parse::<u64>) {
-            Some(Ok(ms)) if ms > 0 => Ok(Durability::Interval(Duration::from_millis(ms))),
-            _ => Err(format!(
-                "`{s}`: expected sync, none or interval:<milliseconds>"
-            )),
-        },
-    }
+    s.parse()
+        .map_err(|e: lucerna::wal::ParseDurabilityError| e.to_string())
 }
 
 /// Options of `lucerna add`.

@@ -7,12 +7,11 @@
 //! searchable, and a build that fails (bad input is only rejected lines;
 //! an IO error, a full disk, a kill) leaves it as it was.
 
-use crate::json_doc::parse_document;
-use crate::jsonl::{InputLine, LineReader};
 use crate::rejections::Rejections;
 use crate::reliability::{print_skipped, ReliabilityArgs};
 use crate::util::{dir_bytes, prepare_index_dir, progress_bar, IndexDir};
-use lucerna::schema::{NumericKind, Schema};
+use lucerna::jsonl::{parse_document, InputLine, LineReader};
+use lucerna::schema::Schema;
 use lucerna::store::FsDirectory;
 use lucerna::{Durability, Index, IndexWriter, WriterConfig};
 use parking_lot::Mutex;
@@ -22,14 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The schema of the command contract: `id` (stored, column), `timestamp`
-/// (column), `body` (text, not stored: the contract returns ids).
+/// (column), `body` (text, stored only with `store_body`: the contract
+/// returns ids). See [`Schema::log_lines`].
 pub fn contract_schema(store_body: bool) -> Schema {
-    let mut b = Schema::builder();
-    b.add_numeric("id", NumericKind::U64, true);
-    b.required();
-    b.add_numeric("timestamp", NumericKind::Timestamp, false);
-    b.add_text("body", store_body);
-    b.build().expect("the contract schema is valid")
+    Schema::log_lines(store_body)
 }
 
 /// Options of `lucerna index`.

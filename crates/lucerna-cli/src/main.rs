@@ -11,9 +11,8 @@ mod delete_cmd;
 mod demo;
 mod gc_cmd;
 mod ingest;
-mod json_doc;
-mod jsonl;
 mod location;
+mod logging;
 mod rejections;
 mod reliability;
 mod repair_cmd;
@@ -39,6 +38,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Format of the engine's log events on standard error (filtered by
+    /// RUST_LOG, default `warn`).
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,6 +293,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::install(cli.log_format);
     let result = match cli.command {
         Command::Index {
             input,

@@ -52,6 +52,16 @@
 //! ([`retry_after`](BackpressureError::retry_after)), for a truthful HTTP
 //! `Retry-After`. Statistics count delays and stalls and their durations,
 //! and show the rate, the pressure and its trend.
+//!
+//! # Events
+//!
+//! Each transition is a `tracing` event of target `lucerna::backpressure`:
+//! the rate limited (`info`, with the input that caused it, its pressure
+//! and the start rate) and unlimited again (`info`, the episode's duration
+//! and its delays); a hard limit reached (`warn`, which one and the
+//! backlog) and left (`info`, the stall's duration). Transitions are seen
+//! whenever the backlog changes or a writer is admitted, so an event is
+//! at most one update late.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -558,6 +568,11 @@ struct State {
     bucket: Option<TokenBucket>,
     meter: Meter,
     stats: BackpressureStats,
+    /// Since when (on the clock) and why the rate is limited, with the
+    /// delay counters at that moment (for the episode's end event).
+    episode: Option<(Duration, StallReason, u64, Duration)>,
+    /// Since when and why a hard limit is reached.
+    stalled: Option<(Duration, StallReason)>,
 }
 
 /// The backpressure controller of one index. Thread safe; share it with an
@@ -853,8 +868,73 @@ impl Backpressure {
             }
             (Some(r), b @ None) => *b = Some(TokenBucket::new(r, self.config.burst, now)),
         }
-        let limiting = s.bucket.is_some() || hard_limit_reached(&self.config, &s.backlog).is_some();
+        let hard = hard_limit_reached(&self.config, &s.backlog);
+        self.transitions(s, now, hard);
+        let limiting = s.bucket.is_some() || hard.is_some();
         self.limiting.store(limiting, Ordering::Release);
+    }
+
+    /// Emits the `tracing` events of backpressure transitions (target
+    /// `lucerna::backpressure`): the rate limited (the input that caused
+    /// it, the pressure, the rate) and unlimited again (the episode's
+    /// duration, its delays); a hard limit reached (which one, the backlog)
+    /// and left (the stall's duration).
+    fn transitions(&self, s: &mut State, now: Duration, hard: Option<StallReason>) {
+        let b = s.backlog;
+        match (s.bucket.as_ref(), s.episode) {
+            (Some(bucket), None) => {
+                let (pressure, reason) = pressure(&self.config, &b);
+                s.episode = Some((now, reason, s.stats.delays, s.stats.delayed_time));
+                tracing::info!(
+                    target: "lucerna::backpressure",
+                    reason = ?reason,
+                    pressure,
+                    rate_bytes_per_s = bucket.rate(),
+                    pending_merge_bytes = b.pending_merge_bytes,
+                    excess_segments = b.excess_segments(),
+                    unflushed_bytes = b.unflushed_bytes,
+                    "writes rate limited: delay started"
+                );
+            }
+            (None, Some((since, reason, delays, delayed))) => {
+                s.episode = None;
+                tracing::info!(
+                    target: "lucerna::backpressure",
+                    reason = ?reason,
+                    duration_ms = now.saturating_sub(since).as_secs_f64() * 1e3,
+                    delays = s.stats.delays - delays,
+                    delayed_ms = s.stats.delayed_time.saturating_sub(delayed).as_secs_f64() * 1e3,
+                    "writes no longer rate limited: delay ended"
+                );
+            }
+            _ => {}
+        }
+        match (hard, s.stalled) {
+            (Some(reason), None) => {
+                s.stalled = Some((now, reason));
+                tracing::warn!(
+                    target: "lucerna::backpressure",
+                    reason = ?reason,
+                    pending_merge_bytes = b.pending_merge_bytes,
+                    hard_pending_merge_bytes = self.config.hard_pending_merge_bytes,
+                    excess_segments = b.excess_segments(),
+                    hard_excess_segments = self.config.hard_excess_segments,
+                    unflushed_bytes = b.unflushed_bytes,
+                    hard_unflushed_bytes = self.config.hard_unflushed_bytes,
+                    "writes stalled: a hard limit is reached"
+                );
+            }
+            (None, Some((since, reason))) => {
+                s.stalled = None;
+                tracing::info!(
+                    target: "lucerna::backpressure",
+                    reason = ?reason,
+                    duration_ms = now.saturating_sub(since).as_secs_f64() * 1e3,
+                    "writes no longer stalled: stall ended"
+                );
+            }
+            _ => {}
+        }
     }
 
     fn error_for(

@@ -23,6 +23,30 @@
 //! # Ok(()) }
 //! ```
 
+//!
+//! # Events
+//!
+//! The engine reports what it does as [`tracing`](https://docs.rs/tracing)
+//! events. Nothing is printed unless the application installs a
+//! subscriber (the `lucerna` and `lucerna-server` binaries install one:
+//! `--log-format text|json`, filtered by `RUST_LOG`). A writer's events are
+//! emitted inside the span that was current when it opened (merge threads'
+//! too), so a service that opens each index inside a span (a tenant, an
+//! index name) finds that name on every event.
+//!
+//! | target | level | when | fields |
+//! |---|---|---|---|
+//! | `lucerna::flush` | debug | a buffer became a segment | `segment`, `docs`, `bytes`, `ram_bytes`, `deleted`, `duration_ms` |
+//! | `lucerna::merge` | debug | a merge started / finished (automatic, or `forced`) | `segments`, `into`, `bytes`, `throttled`, `throttle_mb_per_s`; at the end `installed`, `duration_ms`, `mb_per_s`, `throttled_ms` |
+//! | `lucerna::merge` | warn | a merge failed (nothing installed) | `segments`, `into`, `error` |
+//! | `lucerna::backpressure` | info | writes rate limited (delay started) / unlimited again (delay ended) | `reason` (the input), `pressure`, `rate_bytes_per_s`, the backlog; at the end `duration_ms`, `delays`, `delayed_ms` |
+//! | `lucerna::backpressure` | warn / info | a hard limit reached (stall started) / left (stall ended) | `reason`, the backlog and its hard limits; at the end `duration_ms` |
+//! | `lucerna::corruption` | error | a damaged segment file found and the segment marked | `segment`, `file`, `offset`, `marker_written`, `error` |
+//! | `lucerna::heal` | warn / error | a file restored from a replica or by a repair / a segment quarantined | `file`, `segment`, `replica` or `source`, `bytes`, `duration_ms` / `error` |
+//! | `lucerna::repair` | warn | a repair started / finished (or failed) | `dry_run`, `allow_loss`, `healthy`, `markers`, `unapplied_log_ops`, `replicas`; at the end `outcome`, `actions`, `bytes_copied`, `lost_segments`, `lost_docs`, `duration_ms` |
+//! | `lucerna::replication` | debug / warn | a commit copied to a replica / a copy failed | `replica`, `generation`, `bytes`, `files`, `lag`, `duration_ms` / `error` |
+//! | `lucerna::wal` | debug / info / warn | the log replayed when a writer opened (warn: damaged records dropped) | `files`, `replayed`, `rolled_back`, `rejected`, `torn`, `torn_bytes`, `skipped`, `skipped_bytes`, `max_lsn` |
+//! | `lucerna::commit` | info | a checkpoint: a commit written | `generation`, `wal_position`, `segments`, `docs`, `new_files`, `duration_ms` |
 #![forbid(unsafe_code)]
 
 pub use lucerna_codec as codec;
@@ -36,6 +60,7 @@ pub mod document;
 mod error;
 mod fxhash;
 pub mod index;
+pub mod jsonl;
 pub mod query_parser;
 pub mod schema;
 pub mod search;
@@ -49,9 +74,15 @@ pub mod numeric {
 
 pub use document::{Document, Value};
 pub use error::{Error, Result};
+pub use index::check::{check_index, check_index_with, CheckOptions, CheckReport};
 pub use index::reader::IndexReader;
+pub use index::recovery::{repair_with, RepairOutcome};
+pub use index::refresh::{RefreshingReader, ReloadPolicy};
 pub use index::writer::{IndexWriter, WriterConfig, WriterMetrics};
 pub use index::Index;
+pub use index::{
+    repair, replicate, replication_lag, HealPolicy, HealStats, RepairOptions, RepairReport,
+};
 pub use search::collector::{DocAddress, ScoredDoc};
 pub use search::query::Query;
 pub use search::searcher::{Collect, Searcher, TopDocs};

@@ -210,6 +210,28 @@ impl Schema {
         Schema { fields: b.fields }
     }
 
+    /// The schema of `lucerna index`, `lucerna add` and `lucerna-server`
+    /// for log lines: `id` (u64, stored, required), `timestamp` (a column
+    /// for sorting and ranges, not stored) and `body` (text; stored when
+    /// `store_body`, so searches can show the matching line). The
+    /// benchmark contract stores no body (`false`), as its peers do.
+    ///
+    /// ```
+    /// use lucerna::schema::{FieldType, Schema};
+    /// let s = Schema::log_lines(true);
+    /// let body = s.entry(s.field("body").unwrap()).unwrap();
+    /// assert_eq!(body.field_type, FieldType::Text { stored: true });
+    /// assert_ne!(s, Schema::logs()); // `logs` also stores the timestamp
+    /// ```
+    pub fn log_lines(store_body: bool) -> Schema {
+        let mut b = Schema::builder();
+        b.add_numeric("id", NumericKind::U64, true);
+        b.required();
+        b.add_numeric("timestamp", NumericKind::Timestamp, false);
+        b.add_text("body", store_body);
+        Schema { fields: b.fields }
+    }
+
     /// The field called `name`.
     pub fn field(&self, name: &str) -> Option<Field> {
         self.fields

@@ -169,7 +169,16 @@ pub(crate) fn marker_for(meta: &SegmentMeta, err: &Error) -> Option<CorruptMarke
 pub(crate) fn mark_corrupt(dir: &dyn Directory, meta: &SegmentMeta, err: &Error) {
     if let Some(m) = marker_for(meta, err) {
         if let Ok(false) = dir.exists(&marker_file_name(&meta.name)) {
-            let _ = write_marker(dir, &m);
+            let written = write_marker(dir, &m).is_ok();
+            tracing::error!(
+                target: "lucerna::corruption",
+                segment = %meta.name,
+                file = %m.file,
+                offset = m.offset.unwrap_or(0),
+                marker_written = written,
+                error = %err,
+                "corruption detected: segment marked corrupt"
+            );
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod merger;
 pub mod page_budget;
 pub mod reader;
 pub mod recovery;
+pub mod refresh;
 pub mod replace;
 pub mod replica;
 pub mod segment_reader;
@@ -27,6 +28,7 @@ pub use heal::{HealEvent, HealPolicy, HealSource, HealStats};
 pub use id_set::{IdSet, MAX_RANGES};
 pub use page_budget::PageBudget;
 pub use recovery::{repair, RepairOptions, RepairReport};
+pub use refresh::{RefreshingReader, ReloadPolicy};
 pub use replica::{replicate, replication_lag, ReplicaReport};
 pub use verify::Verify;
 
@@ -157,6 +159,39 @@ impl Index {
         let dir: Arc<dyn Directory> = Arc::new(dir);
         let (commit, _) = evidence::newest_trusted(dir.as_ref(), true)?;
         Ok(Self::from_parts(dir, commit.schema))
+    }
+
+    /// Opens the index in the file-system directory `path` (an
+    /// [`FsDirectory`](lucerna_store::FsDirectory), memory-mapped reads).
+    pub fn open_in_dir(path: impl AsRef<std::path::Path>) -> Result<Index> {
+        Self::open(lucerna_store::FsDirectory::open(path)?)
+    }
+
+    /// Creates a new, empty index in the file-system directory `path`
+    /// (created if missing).
+    ///
+    /// ```
+    /// use lucerna::{Index, schema::Schema};
+    /// # fn main() -> lucerna::Result<()> {
+    /// let tmp = tempfile::tempdir().unwrap();
+    /// Index::create_in_dir(tmp.path(), Schema::log_lines(true))?;
+    /// let index = Index::open_in_dir(tmp.path())?;
+    /// let q = index.parse_query("disk AND full")?;
+    /// assert_eq!(index.reader()?.searcher().count(&q)?, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn create_in_dir(path: impl AsRef<std::path::Path>, schema: Schema) -> Result<Index> {
+        Self::create(lucerna_store::FsDirectory::open(path)?, schema)
+    }
+
+    /// Parses a query string (the [`query_parser`](crate::query_parser)
+    /// syntax; default operator OR; default fields: every text field) with
+    /// this index's schema and analyzer, as
+    /// [`Searcher::parse_query`](crate::Searcher::parse_query) does,
+    /// without opening a reader.
+    pub fn parse_query(&self, text: &str) -> Result<crate::Query> {
+        crate::search::parse::QueryBuilder::new(&self.schema, self.analyzer.as_ref())
+            .parse(&crate::query_parser::QueryParser::new(), text)
     }
 
     /// Opens the index in `dir`, creating it with `schema` if there is none.

@@ -484,15 +484,49 @@ pub fn repair_with(
     if served_ok && before.fallbacks_intact() {
         return Ok(r.report);
     }
-    if !options.dry_run {
-        r.lock = Some(acquire_write_lock(dir.as_ref())?);
+    tracing::warn!(
+        target: "lucerna::repair",
+        dry_run = options.dry_run,
+        allow_loss = options.allow_loss,
+        healthy = before.healthy(),
+        markers = markers.len(),
+        unapplied_log_ops = unapplied,
+        replicas = replicas.len(),
+        "repair started"
+    );
+    let started = std::time::Instant::now();
+    let mut run = || -> Result<()> {
+        if !options.dry_run {
+            r.lock = Some(acquire_write_lock(dir.as_ref())?);
+        }
+        if !served_ok {
+            r.run(&before)?;
+        }
+        // The fallbacks: damaged files of older kept commits, from replicas.
+        r.restore_fallbacks(&before)
+    };
+    let result = run();
+    let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+    match &result {
+        Ok(()) => tracing::warn!(
+            target: "lucerna::repair",
+            outcome = r.report.outcome.as_str(),
+            healthy = r.report.healthy(),
+            actions = r.report.actions.len(),
+            bytes_copied = r.report.bytes_copied,
+            lost_segments = r.report.lost.len(),
+            lost_docs = r.report.lost.iter().map(|l| l.docs).sum::<u64>(),
+            duration_ms,
+            "repair finished"
+        ),
+        Err(e) => tracing::error!(
+            target: "lucerna::repair",
+            error = %e,
+            duration_ms,
+            "repair failed"
+        ),
     }
-    if !served_ok {
-        r.run(&before)?;
-    }
-    // The fallbacks: damaged files of older kept commits, from replicas.
-    r.restore_fallbacks(&before)?;
-    Ok(r.report)
+    result.map(|()| r.report)
 }
 
 fn deep_check(dir: &Arc<dyn Directory>, replicas: &[Arc<dyn Directory>]) -> Result<CheckReport> {

@@ -39,6 +39,7 @@ use crate::index::flush::{write_live_docs, write_segment};
 use crate::index::heal::{HealPolicy, HealStats, Healer};
 use crate::index::identity::IndexId;
 use crate::index::page_budget::PageBudget;
+use crate::index::refresh::RefreshingReader;
 use crate::index::replace::replacement_base;
 use crate::index::replica;
 use crate::index::segment_reader::SegmentReader;
@@ -59,6 +60,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 mod automerge;
 mod force_merge;
@@ -181,9 +183,26 @@ impl Default for WriterConfig {
 }
 
 impl WriterConfig {
-    /// Sets the memory budget in bytes.
-    pub fn mem_budget(mut self, bytes: usize) -> Self {
+    /// Sets the memory budget in bytes (same as
+    /// [`mem_budget_bytes`](Self::mem_budget_bytes)).
+    pub fn mem_budget(self, bytes: usize) -> Self {
+        self.mem_budget_bytes(bytes)
+    }
+    /// Sets [`mem_budget_bytes`](Self::mem_budget_bytes).
+    pub fn mem_budget_bytes(mut self, bytes: usize) -> Self {
         self.mem_budget_bytes = bytes;
+        self
+    }
+    /// Sets [`indexing_threads`](Self::indexing_threads): how many
+    /// concurrent indexing threads share the memory budget (at least 1).
+    /// Starts no thread: the writer indexes on its callers' threads.
+    pub fn indexing_threads(mut self, n: usize) -> Self {
+        self.indexing_threads = n.max(1);
+        self
+    }
+    /// Sets [`replicas`](Self::replicas), replacing any set before.
+    pub fn replicas(mut self, dirs: Vec<Arc<dyn Directory>>) -> Self {
+        self.replicas = dirs;
         self
     }
     /// Flushes every `n` documents per buffer.
@@ -191,10 +210,10 @@ impl WriterConfig {
         self.max_buffered_docs = Some(n.max(1));
         self
     }
-    /// Sets the number of indexing threads.
-    pub fn threads(mut self, n: usize) -> Self {
-        self.indexing_threads = n.max(1);
-        self
+    /// The older name of [`indexing_threads`](Self::indexing_threads)
+    /// (which says better that no thread is started).
+    pub fn threads(self, n: usize) -> Self {
+        self.indexing_threads(n)
     }
     /// Sets the merge policy.
     pub fn merge_policy(mut self, policy: Arc<dyn MergePolicy>) -> Self {
@@ -281,6 +300,10 @@ pub(crate) enum Start {
 }
 
 struct Inner {
+    /// The `tracing` span current when the writer opened: its events (merge
+    /// threads' too) belong to it, so an application can label them (a
+    /// tenant, an index name).
+    span: tracing::Span,
     /// Enforced by the near-real-time searchers (see [`PageBudget`]).
     page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
     /// The index's identity, recorded in every commit and log file.
@@ -455,6 +478,39 @@ fn effective_backpressure(config: &WriterConfig) -> Result<BackpressureConfig> {
         .max(budget.saturating_mul(5) / 2)
         .max(bp.soft_unflushed_bytes);
     Ok(bp)
+}
+
+/// The event of a writer's log replay: `info` when it replayed
+/// something, `warn` when it dropped a torn tail or skipped damage (a
+/// torn tail was never acknowledged; skipped damage may have been).
+fn log_replay_event(span: &tracing::Span, r: &ReplayReport) {
+    let torn_bytes: u64 = r.torn.iter().map(|t| t.len).sum();
+    let skipped_bytes: u64 = r.skipped.iter().map(|t| t.len).sum();
+    macro_rules! replay_event {
+        ($level:ident, $msg:literal) => {
+            tracing::$level!(
+                target: "lucerna::wal",
+                files = r.files,
+                replayed = r.replayed,
+                rolled_back = r.rolled_back,
+                rejected = r.rejected,
+                torn = r.torn.len(),
+                torn_bytes,
+                skipped = r.skipped.len(),
+                skipped_bytes,
+                max_lsn = r.max_lsn,
+                $msg
+            )
+        };
+    }
+    let _span = span.enter();
+    if !r.torn.is_empty() || !r.skipped.is_empty() {
+        replay_event!(warn, "log replayed: damaged records dropped");
+    } else if r.replayed > 0 {
+        replay_event!(info, "log replayed");
+    } else {
+        replay_event!(debug, "log replayed: nothing after the commit");
+    }
 }
 
 fn random_id(rng: &mut SplitMix64) -> [u8; 16] {
@@ -691,6 +747,7 @@ impl IndexWriter {
             }
         };
         let inner = Arc::new(Inner {
+            span: tracing::Span::current(),
             page_budget: parking_lot::RwLock::new(None),
             index_id,
             healer: Healer::new(config.replicas.clone(), config.heal),
@@ -731,6 +788,7 @@ impl IndexWriter {
             }
         }
         w.inner.seqno.fetch_max(base, Ordering::SeqCst);
+        log_replay_event(&w.inner.span, &replay_report);
         *w.inner.replay.lock() = replay_report;
         // The opened index may already be over its merge budget.
         w.maybe_merge();
@@ -814,7 +872,7 @@ impl IndexWriter {
     /// instead of waiting.
     pub fn add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true, document_bytes(&doc))?;
+        self.admit(Some(Duration::MAX), document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
@@ -829,7 +887,37 @@ impl IndexWriter {
     /// answer HTTP 429 with that `Retry-After`.
     pub fn try_add_document(&self, doc: Document) -> Result<u64> {
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(false, document_bytes(&doc))?;
+        self.admit(None, document_bytes(&doc))?;
+        self.add_admitted(&doc)
+    }
+
+    /// Like [`add_document`](Self::add_document), but past a hard
+    /// backpressure limit it waits at most `max_stall` for the backlog to
+    /// drain, then returns [`Error::Backpressure`] (the document is not
+    /// added; the error says when to retry). A wait for the admitted rate
+    /// is always waited: with `Duration::ZERO`, a rate-limited writer is
+    /// delayed and a stalled one refused at once, what a service answering
+    /// HTTP 429 only for stalls wants. A refusal counts as a stall in
+    /// [`WriterMetrics::stalls`] (of about zero duration).
+    ///
+    /// ```
+    /// use lucerna::{Index, Document, WriterConfig, schema::Schema, store::RamDirectory};
+    /// use std::time::Duration;
+    /// # fn main() -> lucerna::Result<()> {
+    /// let index = Index::create(RamDirectory::new(), Schema::logs())?;
+    /// let id = index.schema().field("id").unwrap();
+    /// let writer = index.writer(WriterConfig::default())?;
+    /// let doc = Document::new().add_u64(id, 1).clone();
+    /// writer.add_document_with_stall_timeout(doc, Duration::ZERO)?; // not behind: added
+    /// # Ok(()) }
+    /// ```
+    pub fn add_document_with_stall_timeout(
+        &self,
+        doc: Document,
+        max_stall: Duration,
+    ) -> Result<u64> {
+        SegmentBuffer::validate(&self.inner.schema, &doc)?;
+        self.admit(Some(max_stall), document_bytes(&doc))?;
         self.add_admitted(&doc)
     }
 
@@ -943,6 +1031,19 @@ impl IndexWriter {
         self.inner.wal.as_ref().map(WalWriter::stats)
     }
 
+    /// Makes every operation logged so far durable (one fsync, shared
+    /// with concurrent callers), whatever the writer's
+    /// [`Durability`]: a service whose writer logs with
+    /// [`Durability::Interval`] acknowledges a whole batch at once by
+    /// calling this before answering. Nothing to do without a log
+    /// ([`Durability::None`]: only commits are durable).
+    pub fn sync_log(&self) -> Result<()> {
+        match &self.inner.wal {
+            Some(wal) => wal.sync_all(),
+            None => Ok(()),
+        }
+    }
+
     /// Deletes every document added before this call whose `field`
     /// contains `term` (exact term, as indexed).
     pub fn delete_term(&self, field: Field, term: &str) -> Result<u64> {
@@ -1008,7 +1109,7 @@ impl IndexWriter {
     pub fn update_by_id(&self, field: Field, id: u64, doc: Document) -> Result<u64> {
         self.check_u64(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true, document_bytes(&doc))?;
+        self.admit(Some(Duration::MAX), document_bytes(&doc))?;
         self.buffer_document(&doc, Some(delete_key::numeric_key(field, id)), true)
     }
 
@@ -1079,7 +1180,7 @@ impl IndexWriter {
     pub fn update_document(&self, field: Field, term: &str, doc: Document) -> Result<u64> {
         self.check_indexed(field)?;
         SegmentBuffer::validate(&self.inner.schema, &doc)?;
-        self.admit(true, document_bytes(&doc))?;
+        self.admit(Some(Duration::MAX), document_bytes(&doc))?;
         // The delete goes in only once the buffer has accepted the
         // document (a rejected document leaves the old ones in place).
         self.buffer_document(&doc, Some(term_key(field, term)), true)
@@ -1088,6 +1189,8 @@ impl IndexWriter {
     /// Writes `buf` as a new segment. On failure returns the buffer so no
     /// document is lost.
     fn flush_buffer(&self, buf: SegmentBuffer) -> std::result::Result<(), FlushFailure> {
+        let started = std::time::Instant::now();
+        let _span = self.inner.span.enter();
         let min_seq = buf.seqnos.first().copied().unwrap_or(0);
         let (name, id, deletes, applied) = {
             let mut st = self.inner.state.lock();
@@ -1147,6 +1250,16 @@ impl IndexWriter {
                 drop(st);
                 self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);
                 self.inner.merges.flushed(buf.accounted, size);
+                tracing::debug!(
+                    target: "lucerna::flush",
+                    segment = %name,
+                    docs = n,
+                    bytes = size,
+                    ram_bytes = buf.accounted,
+                    deleted = deleted.len(),
+                    duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "flushed a segment"
+                );
                 Ok(())
             }
             Err(e) => {
@@ -1271,27 +1384,53 @@ impl IndexWriter {
         if replicas.is_empty() {
             return;
         }
+        let _span = self.inner.span.enter();
         let commit = self.inner.state.lock().last_commit.clone();
         let _pin = self.inner.refs.acquire(commit.referenced_files());
         let keep = self.inner.config.keep_commits;
         let mut status = self.inner.replication.lock();
         status.resize_with(replicas.len(), ReplicaStatus::default);
-        for (r, st) in replicas.iter().zip(status.iter_mut()) {
+        for (i, (r, st)) in replicas.iter().zip(status.iter_mut()).enumerate() {
             if st.forgotten {
                 continue;
             }
-            match replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep) {
+            let started = std::time::Instant::now();
+            let copied =
+                replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep);
+            st.lag = replica::replication_lag(commit.generation, r.as_ref())
+                .unwrap_or(commit.generation);
+            let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+            match copied {
                 Ok(rep) => {
                     st.generation = Some(rep.generation);
                     st.covered_position = Some(commit.wal_position);
                     st.bytes_copied += rep.bytes_copied;
                     st.files_copied += rep.files_copied as u64;
                     st.last_error = None;
+                    tracing::debug!(
+                        target: "lucerna::replication",
+                            replica = i,
+                        generation = rep.generation,
+                        bytes = rep.bytes_copied,
+                        files = rep.files_copied,
+                        lag = st.lag,
+                        duration_ms,
+                        "replicated a commit"
+                    );
                 }
-                Err(e) => st.last_error = Some(e.to_string()),
+                Err(e) => {
+                    tracing::warn!(
+                        target: "lucerna::replication",
+                            replica = i,
+                        generation = commit.generation,
+                        lag = st.lag,
+                        error = %e,
+                        duration_ms,
+                        "replication failed: the replica stays at its previous commit"
+                    );
+                    st.last_error = Some(e.to_string());
+                }
             }
-            st.lag = replica::replication_lag(commit.generation, r.as_ref())
-                .unwrap_or(commit.generation);
         }
         *self.inner.replica_floor.lock() = replica_floor(&status);
     }
@@ -1321,6 +1460,8 @@ impl IndexWriter {
     }
 
     fn commit_locked(&self, user_data: Vec<(String, String)>) -> Result<u64> {
+        let started = std::time::Instant::now();
+        let _span = self.inner.span.enter();
         let _ops = self.inner.ops.write();
         self.check_open()?;
         self.flush_all()?;
@@ -1380,6 +1521,16 @@ impl IndexWriter {
             user_data,
         };
         commit.write(dir)?;
+        tracing::info!(
+            target: "lucerna::commit",
+            generation = commit.generation,
+            wal_position,
+            segments = commit.segments.len(),
+            docs = commit.segments.iter().map(|s| s.num_live() as u64).sum::<u64>(),
+            new_files = to_sync.len(),
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
+            "checkpoint: commit written"
+        );
         let gen = commit.generation;
         st.last_commit = commit;
         st.deletes.clear();
@@ -1527,6 +1678,15 @@ impl IndexWriter {
         let s = self.searcher_locked();
         self.maybe_merge();
         s
+    }
+
+    /// Near-real-time searchers that open a new view (a
+    /// [`searcher`](Self::searcher) call, which flushes the buffers to a
+    /// segment) at most once per `interval`, however many threads search:
+    /// the way to poll for fresh results without making a segment per
+    /// search. See [`refresh`](crate::index::refresh).
+    pub fn reader_with_refresh(&self, interval: Duration) -> Result<RefreshingReader> {
+        RefreshingReader::near_real_time(self.clone(), interval)
     }
 
     fn searcher_locked(&self) -> Result<Searcher> {

@@ -47,6 +47,51 @@ pub enum Durability {
     None,
 }
 
+/// A [`Durability`] that could not be parsed (see its `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}`: expected sync, none or interval:<milliseconds> (milliseconds > 0)")]
+pub struct ParseDurabilityError {
+    /// The text given.
+    pub input: String,
+}
+
+/// `sync`, `none` or `interval:<ms>` (ms > 0), as on the command lines of
+/// `lucerna add` and `lucerna-server`; [`Display`](std::fmt::Display)
+/// writes the same form.
+///
+/// ```
+/// use lucerna::Durability;
+/// use std::time::Duration;
+/// assert_eq!("interval:250".parse(), Ok(Durability::Interval(Duration::from_millis(250))));
+/// assert_eq!(Durability::Sync.to_string(), "sync");
+/// assert!("interval:0".parse::<Durability>().is_err());
+/// ```
+impl std::str::FromStr for Durability {
+    type Err = ParseDurabilityError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sync" => Ok(Durability::Sync),
+            "none" => Ok(Durability::None),
+            _ => match s.strip_prefix("interval:").map(str::parse::<u64>) {
+                Some(Ok(ms)) if ms > 0 => Ok(Durability::Interval(Duration::from_millis(ms))),
+                _ => Err(ParseDurabilityError {
+                    input: s.to_string(),
+                }),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Durability::Sync => f.write_str("sync"),
+            Durability::None => f.write_str("none"),
+            Durability::Interval(d) => write!(f, "interval:{}", d.as_millis()),
+        }
+    }
+}
+
 /// Deletes the log files whose every record has an lsn ≤ `covered` (the
 /// smallest position among the commits kept on disk), except `current`.
 /// A file's records lie between its first lsn and the next file's first

@@ -361,6 +361,8 @@ struct ThrottledDirectory {
     inner: Arc<dyn Directory>,
     ctx: MergeContext,
     tracker: Arc<MergeTracker>,
+    /// Nanoseconds the merge's writes were paused by the rate limiter.
+    paused: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for ThrottledDirectory {
@@ -376,6 +378,7 @@ struct ThrottledWrite {
     inner: Box<dyn FileWrite>,
     ctx: MergeContext,
     tracker: Arc<MergeTracker>,
+    paused: Arc<AtomicU64>,
     name: String,
     unpaid: u64,
 }
@@ -389,7 +392,10 @@ impl ThrottledWrite {
         let r = if self.tracker.waiters.load(Ordering::Acquire) > 0 {
             self.ctx.check_abort()
         } else {
-            self.ctx.throttle(bytes).map(|_| ())
+            self.ctx.throttle(bytes).map(|paused| {
+                let nanos = u64::try_from(paused.as_nanos()).unwrap_or(u64::MAX);
+                self.paused.fetch_add(nanos, Ordering::Relaxed);
+            })
         };
         r.map_err(|e| {
             StoreError::io(
@@ -434,6 +440,7 @@ impl Directory for ThrottledDirectory {
             inner,
             ctx: self.ctx.clone(),
             tracker: self.tracker.clone(),
+            paused: self.paused.clone(),
             name: name.to_string(),
             unpaid: 0,
         }))
@@ -480,10 +487,10 @@ impl IndexWriter {
     /// Backpressure before adding a document of `bytes` (see
     /// [`document_bytes`]): nothing when the index keeps up; a wait for the
     /// admitted rate's bucket; past a hard limit a stall until the backlog
-    /// drains. Not `blocking`: never waits, [`Error::Backpressure`] says
-    /// when to retry instead. A flush backlog is relieved by flushing here
-    /// rather than waiting for it.
-    pub(super) fn admit(&self, blocking: bool, bytes: u64) -> Result<()> {
+    /// drains, for at most `max_stall`. `None`: never waits,
+    /// [`Error::Backpressure`] says when to retry instead. A flush backlog
+    /// is relieved by flushing here rather than waiting for it.
+    pub(super) fn admit(&self, max_stall: Option<Duration>, bytes: u64) -> Result<()> {
         let t = &self.inner.merges;
         self.check_open()?;
         if t.bp.is_limiting() {
@@ -492,10 +499,9 @@ impl IndexWriter {
                 self.flush()?;
             }
         }
-        let admitted = if blocking {
-            t.bp.admit(bytes, Duration::MAX).map(|_| ())
-        } else {
-            t.bp.try_admit(bytes)
+        let admitted = match max_stall {
+            Some(timeout) => t.bp.admit(bytes, timeout).map(|_| ()),
+            None => t.bp.try_admit(bytes),
         };
         admitted.map_err(|backlog| Error::Backpressure { backlog })?;
         // Stalled writers are released on close; they must not add then.
@@ -617,6 +623,7 @@ impl IndexWriter {
     /// Body of an automatic merge, on a scheduler thread.
     fn run_automatic_merge(&self, ids: &[u64], ctx: &MergeContext) -> Result<()> {
         self.check_open()?;
+        let _span = self.inner.span.enter();
         let t = &self.inner.merges;
         let started = Instant::now();
         let plan = {
@@ -641,21 +648,59 @@ impl IndexWriter {
             let id = random_id(&mut st.ids);
             Plan { name, id, sources }
         };
+        let segments: Vec<String> = ids.iter().map(|n| format!("seg_{n}")).collect();
+        let limit_mb_per_s = ctx.rate_limiter().mb_per_s();
+        tracing::debug!(
+            target: "lucerna::merge",
+            segments = ?segments,
+            into = %plan.name,
+            bytes = ctx.bytes(),
+            throttled = ctx.is_throttled(),
+            throttle_mb_per_s = limit_mb_per_s,
+            "merge started"
+        );
+        let into = plan.name.clone();
         let dir = ThrottledDirectory {
             inner: self.inner.dir.clone(),
             ctx: ctx.clone(),
             tracker: t.clone(),
+            paused: Arc::new(AtomicU64::new(0)),
         };
+        let paused = dir.paused.clone();
         match self.execute_merges(vec![plan], &dir) {
             Ok(written) => {
+                let took = started.elapsed();
                 if let Some(bytes) = written {
-                    let took = started.elapsed();
                     t.record_merge(bytes, took);
                     t.bp.record_merge(bytes, took);
                 }
+                let bytes = written.unwrap_or(0);
+                let secs = took.as_secs_f64();
+                tracing::debug!(
+                    target: "lucerna::merge",
+                    segments = ?segments,
+                    into = %into,
+                    installed = written.is_some(),
+                    bytes,
+                    duration_ms = secs * 1e3,
+                    mb_per_s = if secs > 0.0 { bytes as f64 / (1u64 << 20) as f64 / secs } else { 0.0 },
+                    throttle_mb_per_s = limit_mb_per_s,
+                    throttled_ms = paused.load(Ordering::Relaxed) as f64 / 1e6,
+                    "merge finished"
+                );
             }
-            Err(e) if ctx.is_aborted() || t.closed.load(Ordering::Acquire) => return Err(e),
+            Err(e) if ctx.is_aborted() || t.closed.load(Ordering::Acquire) => {
+                tracing::debug!(target: "lucerna::merge", segments = ?segments, "merge aborted");
+                return Err(e);
+            }
             Err(e) => {
+                tracing::warn!(
+                    target: "lucerna::merge",
+                    segments = ?segments,
+                    into = %into,
+                    error = %e,
+                    "merge failed: nothing installed"
+                );
                 self.merge_failed(ids, &e, true);
                 return Err(e);
             }
@@ -733,6 +778,16 @@ impl IndexWriter {
     /// Counts a merge installed by [`force_merge`](Self::force_merge).
     pub(super) fn record_forced_merge(&self, bytes: u64, took: Duration) {
         self.inner.merges.record_merge(bytes, took);
+        let secs = took.as_secs_f64();
+        let _span = self.inner.span.enter();
+        tracing::debug!(
+            target: "lucerna::merge",
+            forced = true,
+            bytes,
+            duration_ms = secs * 1e3,
+            mb_per_s = if secs > 0.0 { bytes as f64 / (1u64 << 20) as f64 / secs } else { 0.0 },
+            "merge finished"
+        );
     }
 
     /// Blocks until this index has no merge queued, waiting for room in the

@@ -270,6 +270,16 @@ impl IndexWriter {
             return Err(Error::InvalidArgument("max_segments must be ≥ 1".into()));
         }
         self.check_open()?;
+        {
+            let _span = self.inner.span.enter();
+            tracing::debug!(
+                target: "lucerna::merge",
+                forced = true,
+                max_segments,
+                segments_before = self.num_segments(),
+                "merge started"
+            );
+        }
         let result = self.forced_locked(Forced::Merge(max_segments));
         self.maybe_merge();
         result

@@ -1,9 +1,7 @@
-//! The JSON-lines reader shared by `lucerna index` and `lucerna add`: one
-//! document per line, numbered from 1.
+//! The JSON-lines reader: one document per line, numbered from 1.
 //!
-//! Both commands read their input through [`LineReader`] and turn each line
-//! into a document with [`json_doc::parse_document`](crate::json_doc), so
-//! they accept and refuse exactly the same lines with the same messages:
+//! Every input is read through [`LineReader`] and each line turned into a
+//! document with [`parse_document`](super::parse_document):
 //!
 //! * a line's own end (`\n`, or `\r\n`) is not part of it;
 //! * a blank line (only spaces, tabs and carriage returns) is skipped, in

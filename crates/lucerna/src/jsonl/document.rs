@@ -1,5 +1,4 @@
-//! One JSON line to one [`Document`] of a schema, for `lucerna index` and
-//! `lucerna add` alike (see [`jsonl`](crate::jsonl)).
+//! One JSON line to one [`Document`] of a schema (see [`jsonl`](crate::jsonl)).
 //!
 //! The line must be a JSON object. Keys not in the schema are ignored
 //! (their values must still be valid JSON); `null` is no value; an array
@@ -14,8 +13,8 @@
 //! Messages name the field and say what was expected; syntax errors give
 //! the column where the JSON parser stopped (1-based, in bytes).
 
-use lucerna::schema::{Field, FieldType, NumericKind, Schema};
-use lucerna::{Document, Value};
+use crate::document::{Document, Value};
+use crate::schema::{Field, FieldType, NumericKind, Schema};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
