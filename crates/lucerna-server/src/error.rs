@@ -80,9 +80,9 @@ impl ServerError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ServerError::Engine(e) => match e {
-                lucerna::Error::Query(_) | lucerna::Error::InvalidArgument(_) => {
-                    StatusCode::BAD_REQUEST
-                }
+                lucerna::Error::Query(_)
+                | lucerna::Error::QueryParse(_)
+                | lucerna::Error::InvalidArgument(_) => StatusCode::BAD_REQUEST,
                 lucerna::Error::Closed(_) => StatusCode::SERVICE_UNAVAILABLE,
                 lucerna::Error::Backpressure { .. } => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
