@@ -34,10 +34,13 @@ pub struct ForeignFile {
 
 /// What the directory's manifests and log headers say (see the module
 /// docs).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Evidence {
     /// The index's identity ([`IndexId::UNKNOWN`] when no file names one).
     pub index_id: IndexId,
+    /// The newest readable commit of this index, as read here (so that
+    /// serving it needs no second read).
+    newest: Option<Commit>,
     /// Generations of the readable commits of this index, ascending.
     pub generations: Vec<u64>,
     /// Commits that could not be read (generation, error), ascending.
@@ -61,7 +64,7 @@ impl Evidence {
         let mut unreadable = Vec::new();
         for g in Commit::list_generations(dir)? {
             match Commit::read(dir, g) {
-                Ok(c) => commits.push((g, c.index_id)),
+                Ok(c) => commits.push(c),
                 // Deleted since it was listed (superseded by a writer).
                 Err(Error::Store(lucerna_store::StoreError::NotFound { .. })) => {}
                 Err(e) => unreadable.push((g, e.to_string())),
@@ -71,7 +74,7 @@ impl Evidence {
         let mut votes: HashMap<IndexId, usize> = HashMap::new();
         for id in commits
             .iter()
-            .map(|c| c.1)
+            .map(|c| c.index_id)
             .chain(logs.iter().map(|l| l.1.index_id))
             .filter(IndexId::is_known)
         {
@@ -80,7 +83,7 @@ impl Evidence {
         let newest_id = commits
             .iter()
             .rev()
-            .map(|c| c.1)
+            .map(|c| c.index_id)
             .find(IndexId::is_known)
             .unwrap_or(IndexId::UNKNOWN);
         let index_id = votes
@@ -90,13 +93,15 @@ impl Evidence {
             .unwrap_or(IndexId::UNKNOWN);
         let mut foreign = Vec::new();
         let mut generations = Vec::new();
-        for (g, id) in commits {
-            if index_id.accepts(id) {
-                generations.push(g);
+        let mut newest = None;
+        for c in commits {
+            if index_id.accepts(c.index_id) {
+                generations.push(c.generation);
+                newest = Some(c);
             } else {
                 foreign.push(ForeignFile {
-                    file: Commit::file_name(g),
-                    index_id: id,
+                    file: Commit::file_name(c.generation),
+                    index_id: c.index_id,
                 });
             }
         }
@@ -115,6 +120,7 @@ impl Evidence {
         }
         Ok(Evidence {
             index_id,
+            newest,
             generations,
             unreadable,
             foreign,
@@ -166,8 +172,8 @@ impl Evidence {
                 return Commit::read(dir, u.0).map(|c| (c, None));
             }
         }
-        let g = newest.ok_or(Error::NoCommit)?;
-        Ok((Commit::read(dir, g)?, missing.map(|m| m.0)))
+        let commit = self.newest.clone().ok_or(Error::NoCommit)?;
+        Ok((commit, missing.map(|m| m.0)))
     }
 
     /// A newer commit than every manifest on disk existed (a log file of

@@ -88,7 +88,9 @@ use crate::index::id_set::IdSet;
 use crate::index::identity::IndexId;
 use crate::index::replica::{copy_verified, CopyError};
 use crate::index::verify::{verify_envelope, verify_file, Verify};
-use crate::index::writer::{acquire_write_lock, IndexWriter, StartAt, WriterConfig, WRITE_LOCK};
+use crate::index::writer::{
+    acquire_write_lock, IndexWriter, Start, StartAt, WriterConfig, WRITE_LOCK,
+};
 use crate::wal::{list_logs, read_logs, Durability, ReplayMode, ReplayReport};
 use lucerna_store::{Directory, EnvelopeReader};
 use std::collections::{BTreeSet, HashMap};
@@ -1306,14 +1308,14 @@ impl Repair<'_> {
             newest_generation: newest_gen.unwrap_or(0),
             lock,
         };
-        let opened = IndexWriter::open_at(
+        let opened = IndexWriter::open(
             self.dir.clone(),
             schema,
             analyzer,
             FileRefs::default(),
             config,
             Verify::Full,
-            start,
+            Start::At(start),
         );
         let result = opened.and_then(|w| {
             let replay = w.replay_report();

@@ -290,13 +290,14 @@ struct State {
 }
 
 /// Where a writer starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
     /// The newest commit, replaying the log after it.
     Latest,
     /// An empty index replacing the one in the directory at the first
     /// commit (see [`crate::index::replace`]).
     Replace,
+    /// A given commit, for repair (see [`StartAt`]).
+    At(StartAt),
 }
 
 struct Inner {
@@ -543,18 +544,8 @@ fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
 }
 
-/// Where [`IndexWriter::open_from`] starts.
-enum Origin {
-    /// The newest commit of the index.
-    Latest,
-    /// An empty index replacing the one in the directory.
-    Replace,
-    /// A given commit (repair).
-    At(StartAt),
-}
-
-/// Where a writer opened by [`IndexWriter::open_at`] starts (repair): a
-/// given commit instead of the newest one.
+/// Where a writer opened with [`Start::At`] starts (repair): a given
+/// commit instead of the newest one.
 pub(crate) struct StartAt {
     /// The commit whose segments the writer starts from; the write-ahead
     /// log is replayed after its position.
@@ -567,6 +558,16 @@ pub(crate) struct StartAt {
 }
 
 impl IndexWriter {
+    /// Opens a writer at `start`. With [`Start::At`], for repair: it
+    /// replays every logged operation after that commit's position, as any
+    /// writer does after the newest one's, and its first commit gets
+    /// generation `newest_generation + 1`. Nothing is written until that
+    /// commit, which is then the only new one: a crash before it leaves the
+    /// directory's commits as they were. The segments of that commit are
+    /// opened without looking at corruption markers (the caller verified
+    /// them whole; `verify` verifies them again as they are read) and no
+    /// commit is deleted while it is open when `config.keep_commits` is
+    /// `usize::MAX`.
     pub(crate) fn open(
         dir: Arc<dyn Directory>,
         schema: Arc<Schema>,
@@ -576,57 +577,11 @@ impl IndexWriter {
         verify: Verify,
         start: Start,
     ) -> Result<IndexWriter> {
-        let origin = match start {
-            Start::Latest => Origin::Latest,
-            Start::Replace => Origin::Replace,
-        };
-        Self::open_from(dir, schema, analyzer, refs, config, verify, origin)
-    }
-
-    /// A writer on `start.commit` rather than the newest commit, for
-    /// repair: it replays every logged operation after that commit's
-    /// position, as any writer does after the newest one's, and its first
-    /// commit gets generation `start.newest_generation + 1`. Nothing is
-    /// written until that commit, which is then the only new one: a crash
-    /// before it leaves the directory's commits as they were. The segments
-    /// of `start.commit` are opened without looking at corruption markers
-    /// (the caller verified them whole; `verify` verifies them again as
-    /// they are read) and no commit is deleted while it is open when
-    /// `config.keep_commits` is `usize::MAX`.
-    pub(crate) fn open_at(
-        dir: Arc<dyn Directory>,
-        schema: Arc<Schema>,
-        analyzer: Arc<dyn Analyzer>,
-        refs: FileRefs,
-        config: WriterConfig,
-        verify: Verify,
-        start: StartAt,
-    ) -> Result<IndexWriter> {
-        Self::open_from(
-            dir,
-            schema,
-            analyzer,
-            refs,
-            config,
-            verify,
-            Origin::At(start),
-        )
-    }
-
-    fn open_from(
-        dir: Arc<dyn Directory>,
-        schema: Arc<Schema>,
-        analyzer: Arc<dyn Analyzer>,
-        refs: FileRefs,
-        config: WriterConfig,
-        verify: Verify,
-        origin: Origin,
-    ) -> Result<IndexWriter> {
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
         let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
-        let replacing = matches!(origin, Origin::Replace);
+        let replacing = matches!(start, Start::Replace);
         if replacing && config.durability != Durability::None {
             // Its log records would follow the old index's and be replayed
             // into it after a crash before the replacement's first commit.
@@ -634,9 +589,9 @@ impl IndexWriter {
                 "a writer replacing an index takes Durability::None: nothing is durable before its first commit, which publishes the new index".into(),
             ));
         }
-        let (lock, at) = match origin {
-            Origin::At(s) => (s.lock, Some((s.commit, s.newest_generation))),
-            Origin::Latest | Origin::Replace => (acquire_write_lock(dir.as_ref())?, None),
+        let (lock, at) = match start {
+            Start::At(s) => (s.lock, Some((s.commit, s.newest_generation))),
+            Start::Latest | Start::Replace => (acquire_write_lock(dir.as_ref())?, None),
         };
         // The newest commit of this index (never one of another index), the
         // one repair asked for, or an empty replacement. If a newer one is
