@@ -3,11 +3,10 @@
 //! it, or (policy `FromReplicasAndLog`) rebuilt from an older commit plus
 //! the write-ahead log; what cannot be healed is an error naming the file,
 //! or, when asked for, a partial result that says exactly which documents
-//! are missing. Every heal is a `tracing` event and a counter.
+//! are missing. Every heal is counted (its `tracing` event, with the same
+//! fields, is checked by `tests/events.rs`).
 
 use lucerna::index::check::{check_index_with, CheckOptions};
-use lucerna::index::commit::Commit;
-use lucerna::index::replica::replicate;
 use lucerna::index::{HealPolicy, HealSource};
 use lucerna::schema::{Field, Schema};
 use lucerna::store::{write_file, Directory, FsDirectory, RamDirectory};
@@ -228,71 +227,6 @@ fn a_partial_searcher_says_exactly_what_it_lacks() {
     for h in &top.hits {
         let id = s.column_value(h.address, f.id).unwrap();
         assert!(!seg1.contains(&id));
-    }
-}
-
-/// Captures `tracing` events: (target, message and fields as text).
-struct Capture(std::sync::Mutex<Vec<(String, String)>>);
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Text(String);
-        impl tracing::field::Visit for Text {
-            fn record_debug(&mut self, field: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                self.0.push_str(&format!("{}={v:?} ", field.name()));
-            }
-        }
-        let mut t = Text(String::new());
-        event.record(&mut t);
-        self.0
-            .lock()
-            .unwrap()
-            .push((event.metadata().target().to_string(), t.0));
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-#[test]
-fn every_heal_is_an_event_with_its_fields() {
-    let dir = RamDirectory::new();
-    let replica = RamDirectory::new();
-    let index = Index::create(dir.clone(), Schema::logs()).unwrap();
-    let f = fields(&index);
-    let w = index.writer(config()).unwrap();
-    fill(&w, f);
-    drop(w);
-    let c = Commit::read_latest(&dir).unwrap();
-    replicate(&dir, &replica, &c).unwrap();
-    flip_ram(&dir, "seg_0.col");
-    let capture = Arc::new(Capture(std::sync::Mutex::new(Vec::new())));
-    let index = Index::open(dir.clone())
-        .unwrap()
-        .with_replicas(vec![Arc::new(replica.clone())]);
-    tracing::subscriber::with_default(capture.clone(), || {
-        index.reader().unwrap();
-    });
-    let events = capture.0.lock().unwrap().clone();
-    let heal = events
-        .iter()
-        .find(|(t, _)| t == "lucerna::heal")
-        .unwrap_or_else(|| panic!("no heal event: {events:?}"));
-    for field in [
-        "file=seg_0.col",
-        "segment=seg_0",
-        "replica=0",
-        "bytes=",
-        "duration_ms=",
-    ] {
-        assert!(heal.1.contains(field), "{field} missing: {}", heal.1);
     }
 }
 
