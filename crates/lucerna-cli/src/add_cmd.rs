@@ -1,4 +1,5 @@
-//! `lucerna add`: appends JSON-lines documents to an existing index
+//! `lucerna add`: appends JSON-lines documents to an index (created with
+//! `--create` when there is none, storing the body by default)
 //! through the write-ahead log, acknowledging each one as it becomes
 //! durable, rejecting bad lines one by one (with their line numbers) and
 //! committing the rest at the end.
@@ -40,6 +41,9 @@ pub struct AddArgs<'a> {
     pub ack: bool,
     pub json: bool,
     pub upsert: bool,
+    /// Create the index when the directory holds none; the flag says
+    /// whether it stores the body.
+    pub create: Option<bool>,
     pub reliability: &'a ReliabilityArgs,
 }
 
@@ -113,13 +117,34 @@ impl Shared<'_> {
     }
 }
 
+fn is_missing_or_empty(path: &Path) -> bool {
+    match std::fs::read_dir(path) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 /// Adds every line of the input and commits. Returns `Ok(true)` when every
 /// line was added, `Ok(false)` when some were rejected (the rest were
 /// added and committed), `Err` when the command could not run or a
 /// failure that is not a line's stopped it.
 pub fn run_add(a: &AddArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
-    require_index_dir(a.index)?;
-    let index = Index::open(FsDirectory::open(a.index)?)?;
+    let index = match a.create {
+        // Only a missing or empty directory is created: one that holds
+        // files but no commit may be a damaged index (`check` it).
+        Some(store_body) if is_missing_or_empty(a.index) => {
+            std::fs::create_dir_all(a.index)
+                .map_err(|e| format!("cannot create {}: {e}", a.index.display()))?;
+            Index::create(
+                FsDirectory::open(a.index)?,
+                crate::ingest::contract_schema(store_body),
+            )?
+        }
+        _ => {
+            require_index_dir(a.index)?;
+            Index::open(FsDirectory::open(a.index)?)?
+        }
+    };
     let schema = index.schema().clone();
     let id_field = id_field(&schema);
     if a.upsert && id_field.is_none() {

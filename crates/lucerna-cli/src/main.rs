@@ -68,7 +68,12 @@ enum Command {
         /// Memory budget in MB.
         #[arg(long = "mem-mb", default_value_t = 512)]
         mem_mb: usize,
-        /// Also store the body text (for `search` output).
+        /// Also store the body text, so `search` prints the matching lines.
+        /// Off by default here: `index` is the benchmark command of the
+        /// peers' contract, which stores only `id` in every engine so that
+        /// index sizes compare. Operators building an index to search
+        /// pass it (or build with `add --create`, which stores the body by
+        /// default).
         #[arg(long)]
         store_body: bool,
         /// When documents are durable: `none` (default: a bulk build that
@@ -118,6 +123,14 @@ enum Command {
         /// update by id) instead of adding beside it.
         #[arg(long)]
         upsert: bool,
+        /// Create the index (with the command contract's schema: `id`,
+        /// `timestamp`, `body`) when the directory holds none.
+        #[arg(long)]
+        create: bool,
+        /// With --create: store the body text, so `search` prints the
+        /// matching lines (`--store-body false` stores only the id).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, requires = "create")]
+        store_body: bool,
         #[command(flatten)]
         reliability: ReliabilityArgs,
     },
@@ -335,6 +348,8 @@ fn main() -> ExitCode {
             ack,
             json,
             upsert,
+            create,
+            store_body,
             reliability,
         } => match add_cmd::run_add(&add_cmd::AddArgs {
             index: &index,
@@ -345,6 +360,7 @@ fn main() -> ExitCode {
             ack,
             json,
             upsert,
+            create: create.then_some(store_body),
             reliability: &reliability,
         }) {
             Ok(true) => Ok(()),

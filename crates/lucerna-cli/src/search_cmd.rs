@@ -88,11 +88,50 @@ pub fn run_search(
                 "{:>3}. score {:.4}  {}",
                 i + 1,
                 h["score"].as_f64().unwrap_or(0.0),
-                h["fields"]
+                hit_line(index.schema(), &h["fields"])
+            );
+        }
+        if !hits.is_empty() && !stores_text(index.schema()) {
+            outln!(
+                "(this index stores no text, only ids and columns: build it with \
+                 `lucerna index --store-body` or `lucerna add --create` to see the lines)"
             );
         }
     }
     Ok(())
+}
+
+/// One hit for people: the other fields as `name=value`, then the stored
+/// text fields (the log line itself) as they are.
+fn hit_line(schema: &lucerna::schema::Schema, fields: &serde_json::Value) -> String {
+    let Some(map) = fields.as_object() else {
+        return fields.to_string();
+    };
+    let is_text = |name: &str| {
+        schema
+            .field(name)
+            .and_then(|f| schema.entry(f))
+            .is_some_and(|e| matches!(e.field_type, FieldType::Text { .. }))
+    };
+    let mut parts: Vec<String> = map
+        .iter()
+        .filter(|(k, _)| !is_text(k))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for (k, v) in map.iter().filter(|(k, _)| is_text(k)) {
+        match v {
+            serde_json::Value::String(text) => parts.push(text.clone()),
+            other => parts.push(format!("{k}={other}")),
+        }
+    }
+    parts.join("  ")
+}
+
+/// Whether the schema stores any text field.
+fn stores_text(schema: &lucerna::schema::Schema) -> bool {
+    schema
+        .fields()
+        .any(|(_, e)| matches!(e.field_type, FieldType::Text { stored: true }))
 }
 
 /// The merge view of a closed index: what the default tiered policy sees

@@ -184,3 +184,71 @@ fn check_reports_health_and_names_a_corrupt_file() {
         .unwrap()
         .contains("checksum mismatch"));
 }
+
+/// Operators see the matching lines: `add --create` stores the body by
+/// default and `search` prints it; the contract's `index` stores only ids
+/// (as every peer does) and `search` says how to get the lines.
+#[test]
+fn search_prints_the_matching_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":1,\"timestamp\":1,\"body\":\"GET /index.html 200\"}\n\
+         {\"id\":2,\"timestamp\":2,\"body\":\"POST /api 500 disk full\"}\n",
+    )
+    .unwrap();
+    let stored = tmp.path().join("stored");
+    run(lucerna()
+        .args(["add", "--create", "--index"])
+        .arg(&stored)
+        .arg("--input")
+        .arg(&input));
+    let out = run(lucerna()
+        .args(["search", "--index"])
+        .arg(&stored)
+        .arg("disk"));
+    assert!(out.starts_with("1 hits"), "{out}");
+    assert!(
+        out.contains("id=2  timestamp=2  POST /api 500 disk full"),
+        "{out}"
+    );
+    assert!(!out.contains("stores no text"), "{out}");
+    // The same documents again: the index exists now, `--create` adds.
+    run(lucerna()
+        .args(["add", "--create", "--index"])
+        .arg(&stored)
+        .arg("--input")
+        .arg(&input));
+    let out = run(lucerna()
+        .args(["search", "--index"])
+        .arg(&stored)
+        .arg("disk"));
+    assert!(out.starts_with("2 hits"), "{out}");
+
+    let ids_only = tmp.path().join("ids-only");
+    run(lucerna()
+        .args(["index", "--input"])
+        .arg(&input)
+        .arg("--index")
+        .arg(&ids_only));
+    let out = run(lucerna()
+        .args(["search", "--index"])
+        .arg(&ids_only)
+        .arg("disk"));
+    assert!(!out.contains("POST /api"), "{out}");
+    assert!(out.contains("stores no text"), "{out}");
+
+    // A directory that holds files but no commit is never taken for empty.
+    let odd = tmp.path().join("odd");
+    std::fs::create_dir(&odd).unwrap();
+    std::fs::write(odd.join("wal-000001"), b"x").unwrap();
+    let out = lucerna()
+        .args(["add", "--create", "--index"])
+        .arg(&odd)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
