@@ -3,7 +3,8 @@
 //! * **merge throughput**: eight flushed segments of log lines (the shared
 //!   corpus's `logs.jsonl` when present — in the directory named by
 //!   `LUCERNA_BENCH_CORPUS`, else `../shared/peers/corpus/out` beside the
-//!   workspace — otherwise generated text) merged into one by an automatic
+//!   workspace — otherwise synthetic log lines
+//!   ([`lucerna_benches::synthetic`])) merged into one by an automatic
 //!   merge on a [`MergeScheduler`], unthrottled and throttled at 20 MiB/s;
 //!   throughput in bytes of input segments per second;
 //! * **rate limiter accuracy**: a [`RateLimiter`] at a fixed rate driven
@@ -57,45 +58,13 @@ fn bodies() -> (String, Vec<String>) {
     });
     match from_file {
         Some(v) if !v.is_empty() => (format!("corpus {}", path.display()), v),
-        _ => {
-            let words = [
-                "INFO",
-                "WARN",
-                "ERROR",
-                "connection",
-                "block",
-                "node",
-                "served",
-                "received",
-                "from",
-                "to",
-                "packet",
-                "session",
-                "opened",
-                "closed",
-                "user",
-                "kernel",
-            ];
-            let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-            let lines = (0..20_000)
-                .map(|i| {
-                    let mut s = format!("{i:08} ");
-                    for _ in 0..12 {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        s.push_str(words[(x % words.len() as u64) as usize]);
-                        s.push(' ');
-                        if x.is_multiple_of(5) {
-                            s.push_str(&(x % 100_000).to_string());
-                            s.push(' ');
-                        }
-                    }
-                    s
-                })
-                .collect();
-            ("generated log lines (corpus not found)".to_string(), lines)
-        }
+        _ => (
+            "synthetic log lines (corpus not found)".to_string(),
+            lucerna_benches::synthetic::log_lines(20_000, 4)
+                .into_iter()
+                .map(|l| l.body)
+                .collect(),
+        ),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Benchmarks of Lucerna: criterion micro-benchmarks live in `benches/`,
 //! the ingest-spike scenario in `src/bin/spike/`. This library holds what
-//! they share: where the shared corpus is.
+//! they share: where the shared corpus is, and the synthetic log lines
+//! used when it is not built.
+
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 

@@ -43,7 +43,9 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 2000.0)]
     pub(crate) rate: f64,
     /// The corpus file (JSON lines with a `body`), default
-    /// `../shared/peers/corpus/out/logs.jsonl`.
+    /// `../shared/peers/corpus/out/logs.jsonl` when it is built, else
+    /// synthetic log lines (the report says which); `--corpus synthetic`
+    /// asks for them.
     #[arg(long)]
     pub(crate) corpus: Option<PathBuf>,
     /// Memory budget of each writer, MiB.

@@ -20,27 +20,74 @@ pub(crate) struct Line {
     pub(crate) timestamp: u64,
 }
 
-pub(crate) fn corpus_path(args: &Args) -> PathBuf {
+/// Where the documents come from.
+pub(crate) enum Source {
+    /// A JSON-lines file.
+    File(PathBuf),
+    /// [`lucerna_benches::synthetic`] lines: no corpus was given and the
+    /// shared one is not built.
+    Synthetic,
+}
+
+impl Source {
+    /// How the report names it.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Synthetic => format!("synthetic ({SYNTHETIC_LINES} generated log lines)"),
+        }
+    }
+}
+
+/// Lines of the synthetic corpus (about the size of the shared one).
+const SYNTHETIC_LINES: usize = 32_000;
+
+/// `--corpus` (the word `synthetic` asks for synthetic lines), else
+/// `$LUCERNA_BENCH_CORPUS/logs.jsonl`, else the shared corpus when it is
+/// built, else synthetic lines.
+pub(crate) fn corpus_source(args: &Args) -> Source {
     if let Some(p) = &args.corpus {
-        return p.clone();
+        if p.as_os_str() == "synthetic" {
+            return Source::Synthetic;
+        }
+        return Source::File(p.clone());
     }
     if std::env::var_os(lucerna_benches::CORPUS_ENV).is_some() {
-        return lucerna_benches::corpus_dir().join("logs.jsonl");
+        return Source::File(lucerna_benches::corpus_dir().join("logs.jsonl"));
     }
     let relative = PathBuf::from(DEFAULT_CORPUS);
     if relative.exists() {
-        return relative;
+        return Source::File(relative);
     }
     // `cargo run` from elsewhere: beside this crate's repository.
-    lucerna_benches::corpus_dir().join("logs.jsonl")
+    let beside = lucerna_benches::corpus_dir().join("logs.jsonl");
+    if beside.exists() {
+        return Source::File(beside);
+    }
+    Source::Synthetic
+}
+
+/// The documents of `source`.
+pub(crate) fn load(source: &Source) -> Result<Vec<Line>, BoxError> {
+    match source {
+        Source::File(p) => load_corpus(p),
+        Source::Synthetic => Ok(lucerna_benches::synthetic::log_lines(SYNTHETIC_LINES, 1)
+            .into_iter()
+            .map(|l| Line {
+                body: l.body,
+                timestamp: l.timestamp,
+            })
+            .collect()),
+    }
 }
 
 pub(crate) fn load_corpus(path: &Path) -> Result<Vec<Line>, BoxError> {
     let file = std::fs::File::open(path).map_err(|e| {
         format!(
             "cannot read the corpus {}: {e}\n\
-             Build it first: run ../shared/peers/corpus/prepare.sh (from the repository \
-             root), or pass --corpus PATH to a logs.jsonl file",
+             Build it with ../shared/peers/corpus/prepare.sh (from the repository \
+             root), pass another logs.jsonl file, or leave --corpus out to run on \
+             synthetic lines",
             path.display()
         )
     })?;
@@ -90,6 +137,13 @@ pub(crate) fn query_terms(corpus: &[Line]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synthetic_lines_give_queries() {
+        let lines = load(&Source::Synthetic).unwrap();
+        assert_eq!(lines.len(), SYNTHETIC_LINES);
+        assert_eq!(query_terms(&lines).len(), QUERY_RANKS.len());
+    }
 
     #[test]
     fn a_missing_corpus_says_how_to_build_it() {

@@ -44,13 +44,14 @@ mod hist;
 mod memory;
 mod overload;
 mod plot;
+mod quiet;
 mod report;
 mod timeline;
 mod workload;
 
 use args::{parse_durability, Args};
 use clap::Parser;
-use corpus::{corpus_path, load_corpus, query_terms};
+use corpus::{corpus_source, load, query_terms};
 use lucerna::index::PageBudget;
 use lucerna::merge::{
     AutoThrottle, BackpressureConfig, MergeScheduler, RateLimiter, SchedulerConfig, ShutdownMode,
@@ -99,8 +100,8 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
     };
 
     let durability = parse_durability(&args.durability)?;
-    let path = corpus_path(args);
-    let corpus = load_corpus(&path)?;
+    let source = corpus_source(args);
+    let corpus = load(&source)?;
     let terms = query_terms(&corpus);
     let schema = Schema::logs();
     let f = fields(&schema)?;
@@ -110,7 +111,7 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         .collect();
     eprintln!(
         "corpus {}: {} documents; queries: {}",
-        path.display(),
+        source.name(),
         corpus.len(),
         terms.join(", ")
     );
@@ -322,6 +323,7 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         phases,
         backpressure: bp,
         merge_threads,
+        corpus: source.name(),
         corpus_docs: corpus.len(),
         queries: &terms,
     };
@@ -363,12 +365,16 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         malloc_tuned,
     };
 
+    let spiking: Vec<bool> = tenants.iter().map(|t| t.spiking).collect();
+    let quiet = quiet::QuietLatency::measure(&writer_out, &search_out, &spiking, phases);
     if let Some(p) = &args.plot {
-        std::fs::write(p, plot::plot_svg(&samples, phases, args))?;
+        std::fs::write(p, plot::plot_svg(&samples, &quiet, phases, args))?;
         eprintln!("timeline written to {}", p.display());
     }
 
-    Ok(report::summary(&setup, rows, &memory, &samples))
+    let mut out = report::summary(&setup, rows, &memory, &samples);
+    out["quiet_latency"] = quiet.to_json();
+    Ok(out)
 }
 
 fn main() {

@@ -19,6 +19,8 @@ pub(crate) struct Setup<'a> {
     pub(crate) backpressure: BackpressureConfig,
     /// Threads of the shared merge scheduler.
     pub(crate) merge_threads: usize,
+    /// Where the documents came from (a path, or `synthetic`).
+    pub(crate) corpus: String,
     /// Documents in the corpus.
     pub(crate) corpus_docs: usize,
     /// The terms every searcher queries.
@@ -247,6 +249,7 @@ fn config_json(setup: &Setup<'_>) -> Value {
                 "reopen_ms": args.reopen_ms,
                 "query_ms": args.query_ms,
                 "durability": args.durability,
+                "corpus": setup.corpus,
                 "corpus_docs": setup.corpus_docs,
                 "queries": setup.queries,
     })

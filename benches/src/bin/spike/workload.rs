@@ -4,7 +4,7 @@
 
 use crate::args::Args;
 use crate::corpus::Line;
-use crate::hist::Hist;
+use crate::hist::{Hist, PerSecond};
 use crate::BoxError;
 use crossbeam_channel::{select, Receiver};
 use lucerna::merge::MergeScheduler;
@@ -81,6 +81,8 @@ pub(crate) struct WriterOutcome {
     pub(crate) spike_docs: u64,
     pub(crate) baseline_lat: Hist,
     pub(crate) spike_lat: Hist,
+    /// Add latencies per second of the run.
+    pub(crate) per_second: PerSecond,
 }
 
 impl WriterOutcome {
@@ -96,6 +98,7 @@ impl WriterOutcome {
             spike_docs: 0,
             baseline_lat: Hist::new(),
             spike_lat: Hist::new(),
+            per_second: PerSecond::default(),
         }
     }
 
@@ -115,6 +118,7 @@ impl WriterOutcome {
         self.spike_docs += o.spike_docs;
         self.baseline_lat.merge(&o.baseline_lat);
         self.spike_lat.merge(&o.spike_lat);
+        self.per_second.merge(&o.per_second);
     }
 }
 
@@ -133,6 +137,8 @@ pub(crate) struct SearchOutcome {
     pub(crate) spike_merging: Hist,
     pub(crate) spike_all: Hist,
     pub(crate) reopen: Hist,
+    /// Query latencies per second of the run.
+    pub(crate) per_second: PerSecond,
     pub(crate) errors: u64,
     pub(crate) last_error: Option<String>,
 }
@@ -231,6 +237,7 @@ pub(crate) fn writer_loop(
                 out.acked_ids[word] |= 1 << (next_id % 64);
                 out.acked += 1;
                 tenant.acked.fetch_add(1, Ordering::Relaxed);
+                out.per_second.record(at, took);
                 if phases.is_baseline(at) {
                     out.baseline_docs += 1;
                     out.baseline_lat.record(took);
@@ -263,6 +270,7 @@ pub(crate) fn searcher_loop(
         spike_merging: Hist::new(),
         spike_all: Hist::new(),
         reopen: Hist::new(),
+        per_second: PerSecond::default(),
         errors: 0,
         last_error: None,
     };
@@ -301,6 +309,7 @@ pub(crate) fn searcher_loop(
                 out.last_error = Some(e.to_string());
                 continue;
             }
+            out.per_second.record(at, took);
             if phases.is_spike(at) {
                 out.spike_all.record(took);
                 if merging {
