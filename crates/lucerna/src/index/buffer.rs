@@ -435,6 +435,80 @@ impl SegmentBuffer {
         Ok(seqno)
     }
 
+    /// Appends every document of `other` after this buffer's own (their
+    /// ids shift by this buffer's document count), so that the buffers of
+    /// several indexing threads flush as one segment: a near-real-time
+    /// refresh or a commit then makes one segment, not one per thread.
+    ///
+    /// Postings streams are spliced, not re-encoded: only the first doc
+    /// delta of each of `other`'s terms is rewritten. Sequence numbers keep
+    /// their values, so they are no longer increasing along the doc ids
+    /// (delete resolution compares them per document).
+    pub fn absorb(&mut self, mut other: SegmentBuffer) {
+        let offset = self.num_docs;
+        let other_docs = other.num_docs as usize;
+        let postings = std::mem::take(&mut other.postings);
+        for (key, oid) in other.terms.drain() {
+            let Some(otb) = postings.get(oid as usize) else {
+                continue;
+            };
+            if otb.doc_freq == 0 {
+                continue;
+            }
+            let id = match self.terms.get(&key) {
+                Some(&id) => id,
+                None => {
+                    let id = self.postings.len() as u32;
+                    self.term_heap += alloc_bytes(key.len());
+                    self.terms.insert(key, id);
+                    self.postings.push(TermBuf::default());
+                    id
+                }
+            };
+            let tb = &mut self.postings[id as usize];
+            let before = alloc_bytes(tb.data.capacity());
+            let mut pos = 0;
+            let first = get_vint(&otb.data, &mut pos) + offset;
+            let delta = if tb.doc_freq == 0 {
+                first
+            } else {
+                first - tb.last_doc
+            };
+            put_vint(&mut tb.data, delta);
+            tb.data.extend_from_slice(&otb.data[pos..]);
+            tb.last_doc = otb.last_doc + offset;
+            tb.doc_freq += otb.doc_freq;
+            self.term_heap += alloc_bytes(tb.data.capacity()) - before;
+        }
+        for (fo, theirs) in other.norms.iter().enumerate() {
+            if theirs.is_empty() {
+                continue;
+            }
+            let ours = &mut self.norms[fo];
+            ours.resize(offset as usize, 0);
+            ours.extend_from_slice(theirs);
+        }
+        for (acc, theirs) in self.field_acc.iter_mut().zip(&other.field_acc) {
+            acc.doc_count += theirs.doc_count;
+            acc.sum_ttf += theirs.sum_ttf;
+        }
+        for (fo, theirs) in other.columns.iter().enumerate() {
+            if theirs.is_empty() {
+                continue;
+            }
+            let ours = &mut self.columns[fo];
+            ours.resize(offset as usize, None);
+            ours.extend_from_slice(theirs);
+        }
+        let base = self.stored.len();
+        self.stored.extend_from_slice(&other.stored);
+        self.stored_offsets
+            .extend(other.stored_offsets.iter().skip(1).map(|o| o + base));
+        self.seqnos.extend_from_slice(&other.seqnos);
+        self.num_docs += other_docs as u32;
+        self.accounted += other.accounted;
+    }
+
     /// The stored record of `doc`.
     pub fn stored_record(&self, doc: u32) -> &[u8] {
         let a = self.stored_offsets[doc as usize];
@@ -460,5 +534,81 @@ impl SegmentBuffer {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::DefaultAnalyzer;
+
+    fn doc(schema: &Schema, i: u64) -> Document {
+        let (id, ts, body) = (
+            schema.field("id").unwrap(),
+            schema.field("timestamp").unwrap(),
+            schema.field("body").unwrap(),
+        );
+        let mut d = Document::new();
+        d.add_u64(id, i);
+        // Every third document has no timestamp: columns stay sparse.
+        if i % 3 != 0 {
+            d.add_u64(ts, 1000 + i);
+        }
+        let words = ["disk", "full", "error", "node", "write", "failed"];
+        let text: Vec<&str> = (0..=(i % 5))
+            .map(|k| words[((i + k * 7) % 6) as usize])
+            .collect();
+        d.add_text(body, text.join(" "));
+        d
+    }
+
+    /// A buffer that absorbed others holds exactly what one buffer fed
+    /// the same documents in the same order holds.
+    #[test]
+    fn absorbing_equals_adding_in_order() {
+        let schema = Arc::new(Schema::logs());
+        let analyzer = DefaultAnalyzer::new();
+        let mut whole = SegmentBuffer::new(schema.clone());
+        let mut parts: Vec<SegmentBuffer> =
+            (0..3).map(|_| SegmentBuffer::new(schema.clone())).collect();
+        // Parts of 7, 0 and 12 documents; sequence numbers as a writer
+        // with three threads might hand them out.
+        let sizes = [7u64, 0, 12];
+        let mut next = 0u64;
+        for (p, &n) in parts.iter_mut().zip(&sizes) {
+            for _ in 0..n {
+                let d = doc(&schema, next);
+                whole.add(&d, &analyzer, || next).unwrap();
+                p.add(&d, &analyzer, || next).unwrap();
+                next += 1;
+            }
+        }
+        let mut parts = parts.into_iter();
+        let mut one = parts.next().unwrap();
+        for p in parts {
+            one.absorb(p);
+        }
+        assert_eq!(one.num_docs, whole.num_docs);
+        assert_eq!(one.seqnos, whole.seqnos);
+        assert_eq!(one.norms, whole.norms);
+        assert_eq!(one.stored, whole.stored);
+        assert_eq!(one.stored_offsets, whole.stored_offsets);
+        for (a, b) in one.columns.iter().zip(&whole.columns) {
+            let mut a = a.clone();
+            a.resize(b.len().max(a.len()), None);
+            let mut b = b.clone();
+            b.resize(a.len(), None);
+            assert_eq!(a, b);
+        }
+        for (x, y) in one.field_acc.iter().zip(&whole.field_acc) {
+            assert_eq!((x.doc_count, x.sum_ttf), (y.doc_count, y.sum_ttf));
+        }
+        assert_eq!(one.terms.len(), whole.terms.len());
+        for (key, &id) in &whole.terms {
+            let a = &one.postings[one.terms[key] as usize];
+            let b = &whole.postings[id as usize];
+            assert_eq!(a.data, b.data, "{key:?}");
+            assert_eq!((a.doc_freq, a.last_doc), (b.doc_freq, b.last_doc));
+        }
     }
 }

@@ -1146,7 +1146,8 @@ impl IndexWriter {
     fn flush_buffer(&self, buf: SegmentBuffer) -> std::result::Result<(), FlushFailure> {
         let started = std::time::Instant::now();
         let _span = self.inner.span.enter();
-        let min_seq = buf.seqnos.first().copied().unwrap_or(0);
+        // Not the first: a buffer that absorbed others' is not in order.
+        let min_seq = buf.seqnos.iter().copied().min().unwrap_or(0);
         let (name, id, deletes, applied) = {
             let mut st = self.inner.state.lock();
             let name = format!("seg_{}", st.next_segment);
@@ -1232,29 +1233,41 @@ impl IndexWriter {
         }
     }
 
-    /// Flushes every non-empty buffer. Caller holds `ops` exclusively.
+    /// Flushes every non-empty buffer, as one segment: the threads'
+    /// buffers are appended to the largest one first, so a near-real-time
+    /// refresh or a commit adds one segment however many threads index.
+    /// Caller holds `ops` exclusively.
     fn flush_all(&self) -> Result<()> {
         let bufs: Vec<SegmentBuffer> = std::mem::take(&mut *self.inner.pool.lock());
-        let mut err = None;
+        let mut full: Vec<SegmentBuffer> = Vec::with_capacity(bufs.len());
         for buf in bufs {
             if buf.is_empty() {
                 // Dropped: what a rejected document grew it by goes too.
                 self.inner.merges.buffered(buf.accounted, 0);
-                continue;
-            }
-            if err.is_some() {
-                self.return_buffer(buf);
-                continue;
-            }
-            if let Err(failed) = self.flush_buffer(buf) {
-                let (buf, e) = *failed;
-                self.return_buffer(buf);
-                err = Some(e);
+            } else {
+                full.push(buf);
             }
         }
-        match err {
-            Some(e) => Err(e),
-            None => Ok(()),
+        full.sort_by_key(|b| std::cmp::Reverse(b.num_docs));
+        let mut rest = full.into_iter();
+        let Some(mut one) = rest.next() else {
+            return Ok(());
+        };
+        for buf in rest {
+            one.absorb(buf);
+        }
+        // Charge what the combined buffer holds now (the splice may grow
+        // its vectors) so the flush takes back exactly that.
+        let ram = one.ram_bytes();
+        self.inner.merges.buffered(one.accounted, ram);
+        one.accounted = ram;
+        match self.flush_buffer(one) {
+            Ok(()) => Ok(()),
+            Err(failed) => {
+                let (buf, e) = *failed;
+                self.return_buffer(buf);
+                Err(e)
+            }
         }
     }
 
