@@ -551,7 +551,7 @@ mod tests {
         let mut d = Document::new();
         d.add_u64(id, i);
         // Every third document has no timestamp: columns stay sparse.
-        if i % 3 != 0 {
+        if !i.is_multiple_of(3) {
             d.add_u64(ts, 1000 + i);
         }
         let words = ["disk", "full", "error", "node", "write", "failed"];
