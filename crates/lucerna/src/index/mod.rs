@@ -1,43 +1,43 @@
 //! Indexes: segments, commits, the writer and readers.
+//!
+//! The modules are grouped in four layers, lowest first; a module uses
+//! modules of its own layer and of the layers below it, never above (see
+//! docs/architecture.md, "Layers inside `lucerna`"):
+//!
+//! 1. `integrity`: the commit manifest, identities, whole-file
+//!    verification, corruption markers, file pins, the heal hook;
+//! 2. `read`: segment readers, index readers, snapshots, the page budget;
+//! 3. `write`: the writer, its buffers, flushes and merges;
+//! 4. `recover`: check, repair, automatic healing, replication.
+//!
+//! [`Index`], here, ties the layers together. The public module paths
+//! (`lucerna::index::commit`, `lucerna::index::writer`, ...) are
+//! re-exported below, whatever layer a module is in.
 
-pub(crate) mod buffer;
-pub mod check;
-pub mod commit;
-pub mod corrupt_marker;
-pub(crate) mod delete_key;
-pub mod evidence;
-pub(crate) mod field_stats;
-pub(crate) mod file_refs;
-pub(crate) mod flush;
-pub mod heal;
-mod id_set;
-pub mod identity;
-pub(crate) mod merger;
-pub mod page_budget;
-pub mod reader;
-pub mod recovery;
-pub mod refresh;
-pub mod replace;
-pub mod replica;
-pub mod segment_reader;
-pub mod snapshot;
-mod verify;
-pub mod writer;
+mod integrity;
+mod read;
+mod recover;
+mod write;
+
+pub use integrity::{commit, corrupt_marker, evidence, identity};
+pub use read::{page_budget, reader, refresh, segment_reader, snapshot};
+pub use recover::{check, heal, recovery, replica};
+pub use write::{replace, writer};
 
 pub use heal::{HealEvent, HealPolicy, HealSource, HealStats};
-pub use id_set::{IdSet, MAX_RANGES};
+pub use integrity::id_set::{IdSet, MAX_RANGES};
+pub use integrity::verify::Verify;
 pub use page_budget::PageBudget;
 pub use recovery::{repair, RepairOptions, RepairReport};
 pub use refresh::{RefreshingReader, ReloadPolicy};
 pub use replica::{replicate, replication_lag, ReplicaReport};
-pub use verify::Verify;
 
 use crate::analysis::{Analyzer, DefaultAnalyzer};
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use commit::Commit;
-use file_refs::FileRefs;
 use heal::Healer;
+use integrity::file_refs::FileRefs;
 use lucerna_store::Directory;
 use reader::{IndexReader, ReaderContext};
 use std::sync::atomic::{AtomicBool, Ordering};

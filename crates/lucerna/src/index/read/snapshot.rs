@@ -8,8 +8,8 @@
 //! clone of it) the writer was opened from.
 
 use crate::error::{Error, Result};
-use crate::index::commit::Commit;
-use crate::index::file_refs::FileRefGuard;
+use crate::index::integrity::commit::Commit;
+use crate::index::integrity::file_refs::FileRefGuard;
 use crate::index::Index;
 
 /// A pinned commit. Dropping it releases the pin; the writer deletes the

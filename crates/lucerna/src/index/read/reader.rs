@@ -2,13 +2,13 @@
 
 use crate::analysis::Analyzer;
 use crate::error::Result;
-use crate::index::commit::{Commit, SegmentMeta};
-use crate::index::evidence::newest_trusted;
-use crate::index::file_refs::FileRefs;
-use crate::index::heal::{healable, HealStats, Healer};
-use crate::index::page_budget::PageBudget;
-use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::Verify;
+use crate::index::integrity::commit::{Commit, SegmentMeta};
+use crate::index::integrity::evidence::newest_trusted;
+use crate::index::integrity::file_refs::FileRefs;
+use crate::index::integrity::verify::Verify;
+use crate::index::read::page_budget::PageBudget;
+use crate::index::read::segment_reader::SegmentReader;
+use crate::index::recover::heal::{healable, HealStats, Healer};
 use crate::schema::Schema;
 use crate::search::searcher::{Searcher, Unavailable};
 use lucerna_store::Directory;
@@ -36,7 +36,7 @@ pub(crate) struct ReaderContext {
 ///
 /// A segment that fails to open because a file is damaged, truncated or
 /// missing is restored from the index's replicas first (see
-/// [`heal`](crate::index::heal)); only if that fails is it an error naming
+/// [`heal`](crate::index::recover::heal)); only if that fails is it an error naming
 /// the file, or, with [`Index::allow_partial`](crate::Index::allow_partial),
 /// left out of the searcher, which then says it is partial.
 pub struct IndexReader {
@@ -146,7 +146,7 @@ impl IndexReader {
         self.current.read().clone()
     }
 
-    /// Heal counters of the index (see [`heal`](crate::index::heal)).
+    /// Heal counters of the index (see [`heal`](crate::index::recover::heal)).
     pub fn heal_stats(&self) -> HealStats {
         self.cx.healer.stats()
     }

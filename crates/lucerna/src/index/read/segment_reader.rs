@@ -2,11 +2,11 @@
 
 use crate::document::Document;
 use crate::error::Result;
-use crate::index::commit::SegmentMeta;
-use crate::index::corrupt_marker::{check_not_marked, mark_corrupt};
-use crate::index::field_stats::SegmentFieldStats;
-use crate::index::file_refs::{FileRefGuard, FileRefs};
-use crate::index::verify::{OpeningDirectory, Verify};
+use crate::index::integrity::commit::SegmentMeta;
+use crate::index::integrity::corrupt_marker::{check_not_marked, mark_corrupt};
+use crate::index::integrity::file_refs::{FileRefGuard, FileRefs};
+use crate::index::integrity::verify::{OpeningDirectory, Verify};
+use crate::index::read::field_stats::SegmentFieldStats;
 use crate::schema::{Field, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::{NormSource, TERMINATED};
@@ -92,7 +92,7 @@ impl SegmentReader {
     /// Opens a segment; with [`Verify::Full`] every file is first checked
     /// whole against the commit's record of it.
     ///
-    /// A segment with a [corruption marker](crate::index::corrupt_marker)
+    /// A segment with a [corruption marker](crate::index::integrity::corrupt_marker)
     /// fails at once, naming the segment and the problem the marker
     /// records. With [`Verify::Full`], a corruption found while opening
     /// writes the segment's marker (best effort).
@@ -394,7 +394,7 @@ impl SegmentReader {
     /// The files the segment's decoders read (every file of the segment
     /// but its field statistics, decoded into memory when it opened, and
     /// its live docs), each with the very bytes the decoders read: verify
-    /// them with [`verify_held`](crate::index::verify::verify_held) to
+    /// them with [`verify_held`](crate::index::integrity::verify::verify_held) to
     /// check what was read, not a fresh copy of the file.
     pub(crate) fn held_files(&self) -> &[(String, FileSlice)] {
         &self.core.held

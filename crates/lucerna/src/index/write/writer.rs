@@ -30,20 +30,20 @@
 use crate::analysis::Analyzer;
 use crate::document::Document;
 use crate::error::{Error, Result};
-use crate::index::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
-use crate::index::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
-use crate::index::delete_key::{self, DeleteKey, NumericDeletes};
-use crate::index::evidence::Evidence;
-use crate::index::file_refs::FileRefs;
-use crate::index::flush::{write_live_docs, write_segment};
-use crate::index::heal::{HealPolicy, HealStats, Healer};
-use crate::index::identity::IndexId;
-use crate::index::page_budget::PageBudget;
-use crate::index::refresh::RefreshingReader;
-use crate::index::replace::replacement_base;
-use crate::index::replica;
-use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::{verify_held_where, Verify};
+use crate::index::integrity::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
+use crate::index::integrity::evidence::Evidence;
+use crate::index::integrity::file_refs::FileRefs;
+use crate::index::integrity::identity::IndexId;
+use crate::index::integrity::verify::{verify_held_where, Verify};
+use crate::index::read::page_budget::PageBudget;
+use crate::index::read::refresh::RefreshingReader;
+use crate::index::read::segment_reader::SegmentReader;
+use crate::index::recover::heal::{HealPolicy, HealStats, Healer};
+use crate::index::recover::replica;
+use crate::index::write::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
+use crate::index::write::delete_key::{self, DeleteKey, NumericDeletes};
+use crate::index::write::flush::{write_live_docs, write_segment};
+use crate::index::write::replace::replacement_base;
 use crate::schema::{Field, Schema};
 use crate::search::scorer::TERMINATED;
 use crate::search::searcher::Searcher;
@@ -76,7 +76,7 @@ pub const WRITE_LOCK: &str = "write.lock";
 
 /// Takes the writer lock of `dir`. `check` holds it for an instant to
 /// learn whether a writer is alive (see
-/// [`LogCheck::unattended`](crate::index::check::LogCheck::unattended)),
+/// [`LogCheck::unattended`](crate::index::recover::check::LogCheck::unattended)),
 /// so a lock found held is tried again a few times, 5 ms apart (at most
 /// 50 ms), before the [`Locked`](lucerna_store::StoreError::Locked) error
 /// says another writer has the index open.
@@ -148,12 +148,12 @@ pub struct WriterConfig {
     /// What the writer does by itself about a damaged file it meets in a
     /// merge (default [`HealPolicy::FromReplicas`]: restore it from the
     /// first of [`replicas`](Self::replicas) holding an intact copy, then
-    /// merge it again). See [`heal`](crate::index::heal).
+    /// merge it again). See [`heal`](crate::index::recover::heal).
     pub heal: HealPolicy,
     /// Replica directories (default none). After each commit the writer
     /// copies the commit's new files to every replica, verifies each
     /// against the manifest and then switches the replica's manifest
-    /// atomically ([`replicate_with`](crate::index::replica::replicate_with));
+    /// atomically ([`replicate_with`](crate::index::recover::replica::replicate_with));
     /// a replica opens read-only with [`Index::open`](crate::Index::open)
     /// and serves searches, and `lucerna repair --replica` restores damaged
     /// files from it. A failed copy leaves the replica at its previous
@@ -283,7 +283,7 @@ struct State {
     /// is never reused).
     generation_floor: u64,
     ids: SplitMix64,
-    /// For a writer replacing an index (see [`crate::index::replace`]):
+    /// For a writer replacing an index (see [`crate::index::write::replace`]):
     /// the replaced index's newest generation. Its commits and logs go
     /// after this writer's first commit.
     replaced: Option<u64>,
@@ -294,7 +294,7 @@ pub(crate) enum Start {
     /// The newest commit, replaying the log after it.
     Latest,
     /// An empty index replacing the one in the directory at the first
-    /// commit (see [`crate::index::replace`]).
+    /// commit (see [`crate::index::write::replace`]).
     Replace,
     /// A given commit, for repair (see [`StartAt`]).
     At(StartAt),
@@ -1447,7 +1447,7 @@ impl IndexWriter {
                 let consumed =
                     |n: &str| n.ends_with(".tdi") || n.ends_with(".doc") || n.ends_with(".col");
                 if let Err(e) = verify_held_where(&seg.meta, seg.reader.held_files(), consumed) {
-                    crate::index::corrupt_marker::mark_corrupt(dir, &seg.meta, &e);
+                    crate::index::integrity::corrupt_marker::mark_corrupt(dir, &seg.meta, &e);
                     return Err(e);
                 }
                 let live = seg
@@ -1594,9 +1594,9 @@ impl IndexWriter {
         let intact_on_disk = meta
             .files
             .iter()
-            .all(|f| crate::index::verify::verify_file(dir, &meta, f, |_| {}).is_ok());
+            .all(|f| crate::index::integrity::verify::verify_file(dir, &meta, f, |_| {}).is_ok());
         if intact_on_disk {
-            if crate::index::corrupt_marker::remove_marker(dir, &meta.name).is_err() {
+            if crate::index::integrity::corrupt_marker::remove_marker(dir, &meta.name).is_err() {
                 return false;
             }
         } else {
@@ -1629,7 +1629,7 @@ impl IndexWriter {
         }
     }
 
-    /// Heal counters of this writer (see [`heal`](crate::index::heal)).
+    /// Heal counters of this writer (see [`heal`](crate::index::recover::heal)).
     pub fn heal_stats(&self) -> HealStats {
         self.inner.healer.stats()
     }
@@ -1652,7 +1652,7 @@ impl IndexWriter {
     /// [`searcher`](Self::searcher) call, which flushes the buffers to a
     /// segment) at most once per `interval`, however many threads search:
     /// the way to poll for fresh results without making a segment per
-    /// search. See [`refresh`](crate::index::refresh).
+    /// search. See [`refresh`](crate::index::read::refresh).
     pub fn reader_with_refresh(&self, interval: Duration) -> Result<RefreshingReader> {
         RefreshingReader::near_real_time(self.clone(), interval)
     }

@@ -1,11 +1,11 @@
 //! Flush: turns a [`SegmentBuffer`] into an immutable segment on disk.
 
 use crate::error::Result;
-use crate::index::buffer::{get_vint, SegmentBuffer};
-use crate::index::commit::{FileEntry, SegmentMeta};
-use crate::index::field_stats::SegmentFieldStats;
-use crate::index::id_set::id_field;
-use crate::index::segment_reader::files;
+use crate::index::integrity::commit::{FileEntry, SegmentMeta};
+use crate::index::integrity::id_set::id_field;
+use crate::index::read::field_stats::SegmentFieldStats;
+use crate::index::read::segment_reader::files;
+use crate::index::write::buffer::{get_vint, SegmentBuffer};
 use crate::schema::FieldType;
 use crate::search::bm25::FieldStats;
 use lucerna_codec::columns::{ColumnsReader, ColumnsWriter};

@@ -3,20 +3,20 @@
 //! CRC, its envelope and full checksum are verified, and (with `deep`)
 //! every structure is decoded: every term's postings and positions, every
 //! stored document, every column value. [Corruption
-//! markers](crate::index::corrupt_marker) are listed, and (by
+//! markers](crate::index::integrity::corrupt_marker) are listed, and (by
 //! [`check_index`]) written for the damaged segments found.
 
 use crate::error::{Error, Result};
-use crate::index::commit::{Commit, FileEntry, SegmentMeta};
-use crate::index::corrupt_marker::{
+use crate::index::integrity::commit::{Commit, FileEntry, SegmentMeta};
+use crate::index::integrity::corrupt_marker::{
     list_markers, mark_corrupt, marker_file_name, parse_marker_file_name, read_marker,
 };
-use crate::index::evidence::{Evidence, ForeignFile};
-use crate::index::file_refs::FileRefs;
-use crate::index::identity::IndexId;
-use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::{verify_file, Verify};
-use crate::index::writer::WRITE_LOCK;
+use crate::index::integrity::evidence::{Evidence, ForeignFile};
+use crate::index::integrity::file_refs::FileRefs;
+use crate::index::integrity::identity::IndexId;
+use crate::index::integrity::verify::{verify_file, Verify};
+use crate::index::read::segment_reader::SegmentReader;
+use crate::index::write::writer::WRITE_LOCK;
 use crate::search::scorer::TERMINATED;
 use crate::wal::{read_logs, ReplayMode, SkippedSpan};
 use lucerna_store::{Directory, StoreError};
@@ -54,7 +54,7 @@ pub fn file_kind(name: &str) -> &'static str {
     if name.starts_with("commit-") {
         return "commit manifest";
     }
-    if name.starts_with(crate::index::corrupt_marker::MARKER_PREFIX) {
+    if name.starts_with(crate::index::integrity::corrupt_marker::MARKER_PREFIX) {
         return "corruption marker";
     }
     match name.rsplit('.').next().unwrap_or("") {

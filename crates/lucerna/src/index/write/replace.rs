@@ -38,8 +38,8 @@
 //! other).
 
 use crate::error::{Error, Result};
-use crate::index::commit::{next_segment_number, Commit};
-use crate::index::identity::IndexId;
+use crate::index::integrity::commit::{next_segment_number, Commit};
+use crate::index::integrity::identity::IndexId;
 use crate::schema::Schema;
 use crate::wal::{self, ReplayMode};
 use lucerna_store::Directory;

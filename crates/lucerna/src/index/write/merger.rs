@@ -42,10 +42,10 @@
 //! surviving documents.
 
 use crate::error::{Error, Result};
-use crate::index::commit::{FileEntry, SegmentMeta};
-use crate::index::field_stats::SegmentFieldStats;
-use crate::index::id_set::id_field;
-use crate::index::segment_reader::{files, SegmentReader};
+use crate::index::integrity::commit::{FileEntry, SegmentMeta};
+use crate::index::integrity::id_set::id_field;
+use crate::index::read::field_stats::SegmentFieldStats;
+use crate::index::read::segment_reader::{files, SegmentReader};
 use crate::schema::{FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::TERMINATED;
@@ -187,9 +187,9 @@ pub(crate) fn segment_file_names(name: &str) -> Vec<String> {
 /// Merges `inputs` into a new segment `name` with id `id` in `dir`.
 ///
 /// Every file of every input is verified first (see
-/// [`verify_segment_files`](crate::index::verify::verify_segment_files));
+/// [`verify_segment_files`](crate::index::integrity::verify::verify_segment_files));
 /// on a mismatch nothing is written but the damaged segment's corruption
-/// marker (see [`corrupt_marker`](crate::index::corrupt_marker)). Once the
+/// marker (see [`corrupt_marker`](crate::index::integrity::corrupt_marker)). Once the
 /// new segment is written, every input is verified again
 /// ([`verify_inputs_again`]); on a mismatch the new segment's files are
 /// deleted, the damaged input is marked and the corruption error (naming
@@ -218,9 +218,9 @@ pub(crate) fn merge_segments(
     }
     for input in inputs {
         let meta = input.reader.meta();
-        if let Err(e) = crate::index::verify::verify_segment_files(dir, meta, true) {
+        if let Err(e) = crate::index::integrity::verify::verify_segment_files(dir, meta, true) {
             // Remembered across restarts (best effort).
-            crate::index::corrupt_marker::mark_corrupt(dir, meta, &e);
+            crate::index::integrity::corrupt_marker::mark_corrupt(dir, meta, &e);
             return Err(e);
         }
     }
@@ -234,7 +234,7 @@ pub(crate) fn merge_segments(
         (Ok(out), Ok(())) => Ok(out),
         (_, Err((meta, e))) => {
             delete_partial(dir, name);
-            crate::index::corrupt_marker::mark_corrupt(dir, meta, &e);
+            crate::index::integrity::corrupt_marker::mark_corrupt(dir, meta, &e);
             Err(e)
         }
         (Err(e), Ok(())) => {
@@ -247,7 +247,7 @@ pub(crate) fn merge_segments(
 /// Verifies every input of a merge again, after the merge read it: the
 /// bytes its decoders read (its held files, through the same mappings or
 /// buffers the merge read: see
-/// [`verify_held`](crate::index::verify::verify_held)), and by a fresh read
+/// [`verify_held`](crate::index::integrity::verify::verify_held)), and by a fresh read
 /// its other files (field statistics and live docs, which the merge took
 /// from memory) against the segment's record. Returns the first damaged
 /// input with the corruption error naming the file.
@@ -258,12 +258,13 @@ pub(crate) fn verify_inputs_again<'a>(
     for input in inputs {
         let meta = input.reader.meta();
         let held = input.reader.held_files();
-        crate::index::verify::verify_held(meta, held).map_err(|e| (meta, e))?;
+        crate::index::integrity::verify::verify_held(meta, held).map_err(|e| (meta, e))?;
         for f in &meta.files {
             if held.iter().any(|(n, _)| *n == f.name) {
                 continue;
             }
-            crate::index::verify::verify_file(dir, meta, f, |_| {}).map_err(|e| (meta, e))?;
+            crate::index::integrity::verify::verify_file(dir, meta, f, |_| {})
+                .map_err(|e| (meta, e))?;
         }
     }
     Ok(())
@@ -586,7 +587,7 @@ fn write_merged(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::file_refs::FileRefs;
+    use crate::index::integrity::file_refs::FileRefs;
     use crate::store::RamDirectory;
     use crate::{Document, Index, WriterConfig};
     use std::sync::Arc;
@@ -612,7 +613,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.num_live(), 0);
-        crate::index::verify::verify_segment_files(&dir, &out.meta, true).unwrap();
+        crate::index::integrity::verify::verify_segment_files(&dir, &out.meta, true).unwrap();
     }
 
     #[test]

@@ -48,8 +48,8 @@
 //! ```
 
 use crate::error::Result;
-use crate::index::reader::IndexReader;
-use crate::index::writer::IndexWriter;
+use crate::index::read::reader::IndexReader;
+use crate::index::write::writer::IndexWriter;
 use crate::search::searcher::Searcher;
 use lucerna_merge::{Clock, SystemClock};
 use parking_lot::{Mutex, RwLock};

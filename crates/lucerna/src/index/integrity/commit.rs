@@ -6,8 +6,8 @@
 //! and the directory fsync'd: a commit either exists whole or not at all.
 
 use crate::error::{Error, Result};
-use crate::index::id_set::{id_field, IdSet};
-use crate::index::identity::IndexId;
+use crate::index::integrity::id_set::{id_field, IdSet};
+use crate::index::integrity::identity::IndexId;
 use crate::schema::Schema;
 use lucerna_codec::{ByteReader, ByteWriter};
 use lucerna_store::{Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileMeta};
@@ -49,7 +49,7 @@ pub struct SegmentMeta {
     /// The `id` values of the segment's live documents, if the schema has a
     /// `u64` field named `id` (`None` also for segments read from a version-1
     /// commit). What a lost segment held, exactly: see
-    /// [`repair`](crate::index::recovery::repair).
+    /// [`repair`](crate::index::recover::recovery::repair).
     pub ids: Option<IdSet>,
     /// Ordinal of the schema's `id` field (not stored: derived from the
     /// schema), so that new deletions can update [`ids`](Self::ids).

@@ -20,8 +20,8 @@
 
 use crate::error::Result;
 use crate::fxhash::FxHashMap;
-use crate::index::buffer::SegmentBuffer;
-use crate::index::segment_reader::SegmentReader;
+use crate::index::read::segment_reader::SegmentReader;
+use crate::index::write::buffer::SegmentBuffer;
 use crate::schema::Field;
 
 /// First byte of a numeric delete key.

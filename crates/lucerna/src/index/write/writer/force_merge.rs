@@ -14,7 +14,7 @@
 //!    an automatic merge takes the segments its policy chose);
 //! 2. *merge* (no writer lock): verify every input file's CRC, write each
 //!    group's new segment, and verify every input again (the bytes the
-//!    merge read: see [`merger`](crate::index::merger)); a mismatch
+//!    merge read: see [`merger`](crate::index::write::merger)); a mismatch
 //!    discards the new segment;
 //! 3. *install* (writer operations paused): apply deletes that arrived
 //!    meanwhile to the inputs, carry them over to the new segments through
@@ -23,10 +23,10 @@
 use super::automerge::descriptors;
 use super::{random_id, segment_number, IndexWriter, State, WSeg};
 use crate::error::{Error, Result};
-use crate::index::commit::SegmentMeta;
-use crate::index::merger::{delete_partial, merge_segments, segment_file_names, MergeInput};
-use crate::index::segment_reader::SegmentReader;
-use crate::index::verify::Verify;
+use crate::index::integrity::commit::SegmentMeta;
+use crate::index::integrity::verify::Verify;
+use crate::index::read::segment_reader::SegmentReader;
+use crate::index::write::merger::{delete_partial, merge_segments, segment_file_names, MergeInput};
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_merge::OneMerge;
 use lucerna_store::Directory;
@@ -219,7 +219,7 @@ impl IndexWriter {
     /// merge with a [`StoreError::Corrupt`](crate::store::StoreError)
     /// naming the file; the merged segment is discarded, nothing changes in
     /// the writer, the damaged segment is marked corrupt (see
-    /// [`corrupt_marker`](crate::index::corrupt_marker)) and the failure is
+    /// [`corrupt_marker`](crate::index::integrity::corrupt_marker)) and the failure is
     /// counted in [`metrics`](Self::metrics).
     ///
     /// The merged segments replace their inputs in the writer at once: the
@@ -921,7 +921,7 @@ mod tests {
         drop(done);
         assert_eq!(w.num_segments(), 3);
         assert_eq!(w.searcher().unwrap().num_docs(), 30);
-        crate::index::merger::delete_partial(&dir, &name);
+        crate::index::write::merger::delete_partial(&dir, &name);
         assert!(!dir
             .list()
             .unwrap()

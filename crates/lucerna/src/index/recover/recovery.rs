@@ -33,7 +33,7 @@
 //!    commit holds it and the log's later operations. The report lists
 //!    each dropped segment with its live-document count and the exact `id`
 //!    values of those documents, from the commit's record (see
-//!    [`SegmentMeta::ids`](crate::index::commit::SegmentMeta::ids)); the
+//!    [`SegmentMeta::ids`](crate::index::integrity::commit::SegmentMeta::ids)); the
 //!    new commit records the same (in its user data), so that a rerun
 //!    after a crash still reports them ([`RepairReport::recorded_loss`]).
 //!    Without permission nothing is changed and the report says what would
@@ -77,18 +77,20 @@
 
 use crate::analysis::{Analyzer, DefaultAnalyzer};
 use crate::error::{Error, Result};
-use crate::index::check::{
+use crate::index::integrity::commit::{Commit, FileEntry, SegmentMeta};
+use crate::index::integrity::corrupt_marker::{
+    list_markers, parse_marker_file_name, remove_marker,
+};
+use crate::index::integrity::evidence::Evidence;
+use crate::index::integrity::file_refs::FileRefs;
+use crate::index::integrity::id_set::IdSet;
+use crate::index::integrity::identity::IndexId;
+use crate::index::integrity::verify::{verify_envelope, verify_file, Verify};
+use crate::index::recover::check::{
     check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport, Problem,
 };
-use crate::index::commit::{Commit, FileEntry, SegmentMeta};
-use crate::index::corrupt_marker::{list_markers, parse_marker_file_name, remove_marker};
-use crate::index::evidence::Evidence;
-use crate::index::file_refs::FileRefs;
-use crate::index::id_set::IdSet;
-use crate::index::identity::IndexId;
-use crate::index::replica::{copy_verified, CopyError};
-use crate::index::verify::{verify_envelope, verify_file, Verify};
-use crate::index::writer::{
+use crate::index::recover::replica::{copy_verified, CopyError};
+use crate::index::write::writer::{
     acquire_write_lock, IndexWriter, Start, StartAt, WriterConfig, WRITE_LOCK,
 };
 use crate::wal::{list_logs, read_logs, Durability, ReplayMode, ReplayReport};
@@ -897,7 +899,7 @@ impl Repair<'_> {
         let id_field = before
             .generation
             .and_then(|g| Commit::read(self.dir(), g).ok())
-            .and_then(|c| crate::index::id_set::id_field(&c.schema));
+            .and_then(|c| crate::index::integrity::id_set::id_field(&c.schema));
         self.report.lost_log = rep
             .skipped
             .iter()

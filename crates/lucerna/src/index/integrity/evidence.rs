@@ -17,8 +17,8 @@
 //!   and call it complete.
 
 use crate::error::{Error, Result};
-use crate::index::commit::Commit;
-use crate::index::identity::IndexId;
+use crate::index::integrity::commit::Commit;
+use crate::index::integrity::identity::IndexId;
 use crate::wal::read_log_headers;
 use lucerna_store::Directory;
 use std::collections::HashMap;

@@ -1,0 +1,11 @@
+//! The write layer: the writer, its in-memory buffers, flushes, merges,
+//! deletes by key, and the in-place replacement of an index.
+//!
+//! Uses the read and integrity layers; never the recover layer.
+
+pub(crate) mod buffer;
+pub(crate) mod delete_key;
+pub(crate) mod flush;
+pub(crate) mod merger;
+pub mod replace;
+pub mod writer;
