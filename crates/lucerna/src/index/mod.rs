@@ -38,11 +38,12 @@ use crate::schema::Schema;
 use commit::Commit;
 use heal::Healer;
 use integrity::file_refs::FileRefs;
+use integrity::heal_hook::{err_file, healable, HealHook};
 use lucerna_store::Directory;
 use reader::{IndexReader, ReaderContext};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use writer::{IndexWriter, Start, WriterConfig};
+use writer::{IndexWriter, Start, WriterConfig, WriterContext};
 
 /// An index in a [`Directory`]: its schema, its analyzer, and access to
 /// writers and readers.
@@ -69,7 +70,8 @@ pub struct Index {
     allow_older: bool,
     /// Readers may leave quarantined segments out (and say so).
     allow_partial: bool,
-    /// Replicas, heal policy and heal counters.
+    /// Replicas, heal policy and heal counters (readers get it as their
+    /// heal hook).
     healer: Arc<Healer>,
     /// Set by [`create_replacing`](Index::create_replacing) until its
     /// writer opens.
@@ -293,13 +295,18 @@ impl Index {
     pub fn writer(&self, config: WriterConfig) -> Result<IndexWriter> {
         let replace = self.replace.load(Ordering::SeqCst);
         let open = |config: WriterConfig| {
+            let cx = WriterContext {
+                dir: self.dir.clone(),
+                schema: self.schema.clone(),
+                analyzer: self.analyzer.clone(),
+                refs: self.refs.clone(),
+                verify: self.verify,
+                // The writer heals from its own replicas, with its policy.
+                healer: Arc::new(Healer::new(config.replicas.clone(), config.heal)),
+            };
             IndexWriter::open(
-                self.dir.clone(),
-                self.schema.clone(),
-                self.analyzer.clone(),
-                self.refs.clone(),
+                cx,
                 config,
-                self.verify,
                 if replace {
                     Start::Replace
                 } else {
@@ -308,7 +315,7 @@ impl Index {
             )
         };
         let w = match open(config.clone()) {
-            Err(e) if !replace && heal::healable(&e) => {
+            Err(e) if !replace && healable(&e) => {
                 let mut replicas = self.healer.replicas.clone();
                 replicas.extend(config.replicas.iter().cloned());
                 let healer = Healer::new(replicas, self.healer.policy);
@@ -345,7 +352,7 @@ impl Index {
             healer: self.healer.clone(),
         };
         let r = match IndexReader::open(cx.clone()) {
-            Err(e) if heal::healable(&e) && self.healer.may_repair() => {
+            Err(e) if healable(&e) && self.healer.may_repair() => {
                 if self.heal_newest(&self.healer, &e)? {
                     IndexReader::open(cx)?
                 } else {
@@ -397,7 +404,7 @@ impl Index {
             Err(_) => return Ok(false),
         };
         if report.outcome == recovery::RepairOutcome::Repaired && report.healthy() {
-            let file = heal::err_file(err);
+            let file = err_file(err);
             self.healer.repaired(&file, "", start.elapsed());
             return Ok(true);
         }

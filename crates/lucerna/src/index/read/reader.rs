@@ -5,10 +5,10 @@ use crate::error::Result;
 use crate::index::integrity::commit::{Commit, SegmentMeta};
 use crate::index::integrity::evidence::newest_trusted;
 use crate::index::integrity::file_refs::FileRefs;
+use crate::index::integrity::heal_hook::{healable, HealHook, HealStats};
 use crate::index::integrity::verify::Verify;
 use crate::index::read::page_budget::PageBudget;
 use crate::index::read::segment_reader::SegmentReader;
-use crate::index::recover::heal::{healable, HealStats, Healer};
 use crate::schema::Schema;
 use crate::search::searcher::{Searcher, Unavailable};
 use lucerna_store::Directory;
@@ -27,8 +27,9 @@ pub(crate) struct ReaderContext {
     pub allow_older: bool,
     /// Serve the intact segments when one is quarantined.
     pub allow_partial: bool,
-    /// Replicas, heal policy and heal counters.
-    pub healer: Arc<Healer>,
+    /// Restores damaged segment files and counts heals (the recover
+    /// layer's healer, known here only by its hook).
+    pub healer: Arc<dyn HealHook>,
 }
 
 /// Opens commits and hands out [`Searcher`]s; [`reload`](Self::reload)

@@ -32,66 +32,17 @@
 use crate::error::{Error, Result};
 use crate::index::integrity::commit::SegmentMeta;
 use crate::index::integrity::corrupt_marker::remove_marker;
+use crate::index::integrity::heal_hook::{err_file, HealHook};
 use crate::index::integrity::verify::verify_file;
 use crate::index::recover::replica::{copy_verified, holds};
-use lucerna_store::{Directory, StoreError};
+use lucerna_store::Directory;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What readers and writers do by themselves about a damaged file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HealPolicy {
-    /// Nothing: the error names the file; `lucerna repair` is the remedy.
-    Never,
-    /// Restore damaged files from the replicas (default; without replicas
-    /// it does nothing).
-    #[default]
-    FromReplicas,
-    /// As `FromReplicas`, then fall back to an intact older commit plus
-    /// the write-ahead log (a full repair, never with loss).
-    FromReplicasAndLog,
-}
-
-/// Where a heal restored from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealSource {
-    /// The replica at this position of the configured replicas.
-    Replica(usize),
-    /// An older commit plus the write-ahead log (a repair).
-    OlderCommitAndLog,
-}
-
-/// One heal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealEvent {
-    /// The file restored (for a repair: the file whose damage started it).
-    pub file: String,
-    /// Its segment.
-    pub segment: String,
-    /// Where it came from.
-    pub source: HealSource,
-    /// Bytes copied.
-    pub bytes: u64,
-    /// How long it took.
-    pub duration: Duration,
-}
-
-/// Heal counters of an [`Index`](crate::Index) (every reader and writer
-/// it opened).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HealStats {
-    /// Files restored from replicas.
-    pub files_healed: u64,
-    /// Bytes copied for them.
-    pub bytes: u64,
-    /// Repairs run (older commit plus the log).
-    pub repairs: u64,
-    /// Damage that could not be healed (the segment stays quarantined).
-    pub failures: u64,
-    /// The most recent heals, newest last (at most 16).
-    pub recent: Vec<HealEvent>,
-}
+// Defined with the heal hook, below readers and writers (which configure
+// and report them); documented here, with the healing they describe.
+pub use crate::index::integrity::heal_hook::{HealEvent, HealPolicy, HealSource, HealStats};
 
 /// The replicas and policy of an index, and its heal counters.
 #[derive(Default)]
@@ -110,14 +61,6 @@ impl std::fmt::Debug for Healer {
     }
 }
 
-/// True for errors a heal can help with: a damaged or missing file.
-pub(crate) fn healable(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Store(StoreError::Corrupt { .. } | StoreError::NotFound { .. })
-    )
-}
-
 impl Healer {
     pub(crate) fn new(replicas: Vec<Arc<dyn Directory>>, policy: HealPolicy) -> Healer {
         Healer {
@@ -125,11 +68,6 @@ impl Healer {
             policy,
             stats: Mutex::new(HealStats::default()),
         }
-    }
-
-    /// The counters.
-    pub(crate) fn stats(&self) -> HealStats {
-        self.stats.lock().clone()
     }
 
     /// Whether a failed repair-based heal may be tried.
@@ -151,18 +89,6 @@ impl Healer {
         st.recent.drain(..excess);
     }
 
-    /// Counts damage that could not be healed, with its event.
-    pub(crate) fn failed(&self, meta: &SegmentMeta, err: &Error) {
-        self.stats.lock().failures += 1;
-        tracing::error!(
-            target: "lucerna::heal",
-            segment = %meta.name,
-            file = %err_file(err),
-            error = %err,
-            "segment quarantined: no replica holds an intact copy"
-        );
-    }
-
     /// Records a repair that healed the index.
     pub(crate) fn repaired(&self, file: &str, segment: &str, duration: Duration) {
         tracing::warn!(
@@ -181,13 +107,15 @@ impl Healer {
             duration,
         });
     }
+}
 
+impl HealHook for Healer {
     /// Restores every file of `meta` in `dir` that does not verify from
     /// the first replica holding an intact copy, and removes the segment's
     /// marker. `Ok(true)` when every damaged file was restored (and at
     /// least one was), `Ok(false)` when the policy, the replicas or their
     /// copies do not allow it.
-    pub(crate) fn heal_segment(&self, dir: &dyn Directory, meta: &SegmentMeta) -> Result<bool> {
+    fn heal_segment(&self, dir: &dyn Directory, meta: &SegmentMeta) -> Result<bool> {
         if self.policy == HealPolicy::Never || self.replicas.is_empty() {
             return Ok(false);
         }
@@ -251,12 +179,21 @@ impl Healer {
         remove_marker(dir, &meta.name)?;
         Ok(true)
     }
-}
 
-/// The file an error names (the segment's, if none).
-pub(crate) fn err_file(e: &Error) -> String {
-    match e {
-        Error::Store(s) => s.file().to_string(),
-        _ => String::new(),
+    /// Counts damage that could not be healed, with its event.
+    fn failed(&self, meta: &SegmentMeta, err: &Error) {
+        self.stats.lock().failures += 1;
+        tracing::error!(
+            target: "lucerna::heal",
+            segment = %meta.name,
+            file = %err_file(err),
+            error = %err,
+            "segment quarantined: no replica holds an intact copy"
+        );
+    }
+
+    /// The counters.
+    fn stats(&self) -> HealStats {
+        self.stats.lock().clone()
     }
 }

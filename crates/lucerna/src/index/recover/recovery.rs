@@ -89,9 +89,10 @@ use crate::index::integrity::verify::{verify_envelope, verify_file, Verify};
 use crate::index::recover::check::{
     check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport, Problem,
 };
+use crate::index::recover::heal::Healer;
 use crate::index::recover::replica::{copy_verified, CopyError};
 use crate::index::write::writer::{
-    acquire_write_lock, IndexWriter, Start, StartAt, WriterConfig, WRITE_LOCK,
+    acquire_write_lock, IndexWriter, Start, StartAt, WriterConfig, WriterContext, WRITE_LOCK,
 };
 use crate::wal::{list_logs, read_logs, Durability, ReplayMode, ReplayReport};
 use lucerna_store::{Directory, EnvelopeReader};
@@ -1310,15 +1311,16 @@ impl Repair<'_> {
             newest_generation: newest_gen.unwrap_or(0),
             lock,
         };
-        let opened = IndexWriter::open(
-            self.dir.clone(),
+        let cx = WriterContext {
+            dir: self.dir.clone(),
             schema,
             analyzer,
-            FileRefs::default(),
-            config,
-            Verify::Full,
-            Start::At(start),
-        );
+            refs: FileRefs::default(),
+            verify: Verify::Full,
+            // No replicas: this writer merges nothing.
+            healer: Arc::new(Healer::new(Vec::new(), config.heal)),
+        };
+        let opened = IndexWriter::open(cx, config, Start::At(start));
         let result = opened.and_then(|w| {
             let replay = w.replay_report();
             let generation = w.commit_with(user_data);

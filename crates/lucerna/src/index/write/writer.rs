@@ -33,12 +33,12 @@ use crate::error::{Error, Result};
 use crate::index::integrity::commit::{next_segment_number, segment_number, Commit, SegmentMeta};
 use crate::index::integrity::evidence::Evidence;
 use crate::index::integrity::file_refs::FileRefs;
+use crate::index::integrity::heal_hook::{HealHook, HealPolicy, HealStats};
 use crate::index::integrity::identity::IndexId;
 use crate::index::integrity::verify::{verify_held_where, Verify};
 use crate::index::read::page_budget::PageBudget;
 use crate::index::read::refresh::RefreshingReader;
 use crate::index::read::segment_reader::SegmentReader;
-use crate::index::recover::heal::{HealPolicy, HealStats, Healer};
 use crate::index::recover::replica;
 use crate::index::write::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::write::delete_key::{self, DeleteKey, NumericDeletes};
@@ -300,6 +300,21 @@ pub(crate) enum Start {
     At(StartAt),
 }
 
+/// What a writer needs from its [`Index`](crate::Index) (or from
+/// `repair`, which opens one too) besides its configuration.
+pub(crate) struct WriterContext {
+    pub dir: Arc<dyn Directory>,
+    pub schema: Arc<Schema>,
+    pub analyzer: Arc<dyn Analyzer>,
+    pub refs: FileRefs,
+    /// How committed segments are checked when the writer opens them.
+    pub verify: Verify,
+    /// Heals a damaged merge input: the recover layer's healer of
+    /// [`WriterConfig::replicas`] with [`WriterConfig::heal`], known here
+    /// only by its hook (the writer is below the recover layer).
+    pub healer: Arc<dyn HealHook>,
+}
+
 struct Inner {
     /// The `tracing` span current when the writer opened: its events (merge
     /// threads' too) belong to it, so an application can label them (a
@@ -309,8 +324,9 @@ struct Inner {
     page_budget: parking_lot::RwLock<Option<Arc<PageBudget>>>,
     /// The index's identity, recorded in every commit and log file.
     index_id: IndexId,
-    /// The writer's replicas and heal policy, and its heal counters.
-    healer: Healer,
+    /// Restores a damaged merge input from the writer's replicas, and
+    /// counts heals (the recover layer's healer, handed in).
+    healer: Arc<dyn HealHook>,
     dir: Arc<dyn Directory>,
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
@@ -569,14 +585,18 @@ impl IndexWriter {
     /// commit is deleted while it is open when `config.keep_commits` is
     /// `usize::MAX`.
     pub(crate) fn open(
-        dir: Arc<dyn Directory>,
-        schema: Arc<Schema>,
-        analyzer: Arc<dyn Analyzer>,
-        refs: FileRefs,
+        cx: WriterContext,
         config: WriterConfig,
-        verify: Verify,
         start: Start,
     ) -> Result<IndexWriter> {
+        let WriterContext {
+            dir,
+            schema,
+            analyzer,
+            refs,
+            verify,
+            healer,
+        } = cx;
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
         }
@@ -705,7 +725,7 @@ impl IndexWriter {
             span: tracing::Span::current(),
             page_budget: parking_lot::RwLock::new(None),
             index_id,
-            healer: Healer::new(config.replicas.clone(), config.heal),
+            healer,
             dir,
             schema,
             analyzer,
