@@ -41,6 +41,7 @@ use integrity::file_refs::FileRefs;
 use integrity::heal_hook::{err_file, healable, HealHook};
 use lucerna_store::Directory;
 use reader::{IndexReader, ReaderContext};
+use replica::Replication;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use writer::{IndexWriter, Start, WriterConfig, WriterContext};
@@ -303,6 +304,7 @@ impl Index {
                 verify: self.verify,
                 // The writer heals from its own replicas, with its policy.
                 healer: Arc::new(Healer::new(config.replicas.clone(), config.heal)),
+                replicator: Arc::new(Replication),
             };
             IndexWriter::open(
                 cx,

@@ -90,7 +90,7 @@ use crate::index::recover::check::{
     check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport, Problem,
 };
 use crate::index::recover::heal::Healer;
-use crate::index::recover::replica::{copy_verified, CopyError};
+use crate::index::recover::replica::{copy_verified, CopyError, Replication};
 use crate::index::write::writer::{
     acquire_write_lock, IndexWriter, Start, StartAt, WriterConfig, WriterContext, WRITE_LOCK,
 };
@@ -1319,6 +1319,7 @@ impl Repair<'_> {
             verify: Verify::Full,
             // No replicas: this writer merges nothing.
             healer: Arc::new(Healer::new(Vec::new(), config.heal)),
+            replicator: Arc::new(Replication),
         };
         let opened = IndexWriter::open(cx, config, Start::At(start));
         let result = opened.and_then(|w| {

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::index::integrity::commit::{Commit, FileEntry, SegmentMeta};
 use crate::index::integrity::corrupt_marker::mark_corrupt;
 use crate::index::integrity::verify::verify_envelope;
+use crate::index::write::writer::{Replicated, Replicator};
 use lucerna_store::{Directory, EnvelopeReader};
 use std::collections::HashSet;
 
@@ -129,6 +130,33 @@ pub fn replicate_with(
     commit.write(replica)?;
     report.files_deleted = delete_unreferenced(replica, keep_commits.max(1))?;
     Ok(report)
+}
+
+/// The writer's [`Replicator`]: [`replicate_with`] and
+/// [`replication_lag`], handed to writers by `Index` (the writer, a layer
+/// below, knows replication only by that trait).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Replication;
+
+impl Replicator for Replication {
+    fn replicate(
+        &self,
+        src: &dyn Directory,
+        replica: &dyn Directory,
+        commit: &Commit,
+        keep_commits: usize,
+    ) -> Result<Replicated> {
+        let r = replicate_with(src, replica, commit, keep_commits)?;
+        Ok(Replicated {
+            generation: r.generation,
+            files_copied: r.files_copied,
+            bytes_copied: r.bytes_copied,
+        })
+    }
+
+    fn lag(&self, generation: u64, replica: &dyn Directory) -> Result<u64> {
+        replication_lag(generation, replica)
+    }
 }
 
 /// The generation of `replica`'s newest commit (`None`: it holds no

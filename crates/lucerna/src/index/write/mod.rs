@@ -1,7 +1,10 @@
 //! The write layer: the writer, its in-memory buffers, flushes, merges,
 //! deletes by key, and the in-place replacement of an index.
 //!
-//! Uses the read and integrity layers; never the recover layer.
+//! Uses the read and integrity layers; never the recover layer. What the
+//! writer needs from recovery (healing a damaged merge input, copying
+//! commits to replicas) it calls through traits: the integrity layer's
+//! heal hook and this layer's `Replicator`, both handed in by `Index`.
 
 pub(crate) mod buffer;
 pub(crate) mod delete_key;

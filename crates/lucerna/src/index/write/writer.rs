@@ -39,7 +39,6 @@ use crate::index::integrity::verify::{verify_held_where, Verify};
 use crate::index::read::page_budget::PageBudget;
 use crate::index::read::refresh::RefreshingReader;
 use crate::index::read::segment_reader::SegmentReader;
-use crate::index::recover::replica;
 use crate::index::write::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::write::delete_key::{self, DeleteKey, NumericDeletes};
 use crate::index::write::flush::{write_live_docs, write_segment};
@@ -313,6 +312,40 @@ pub(crate) struct WriterContext {
     /// [`WriterConfig::replicas`] with [`WriterConfig::heal`], known here
     /// only by its hook (the writer is below the recover layer).
     pub healer: Arc<dyn HealHook>,
+    /// Copies each commit to [`WriterConfig::replicas`]: the recover
+    /// layer's replication, known here only by this layer's trait.
+    pub replicator: Arc<dyn Replicator>,
+}
+
+/// Copies a commit to a replica. The writer calls it after each commit,
+/// on the committing thread and outside the writer's locks; the recover
+/// layer (`replica`) implements it and `Index` hands it in, so the writer
+/// does not depend on the layer above it.
+pub(crate) trait Replicator: Send + Sync {
+    /// Brings `replica` to `commit` of the index in `src`, keeping the
+    /// replica's newest `keep_commits` commits. A failure leaves the
+    /// replica at its previous commit.
+    fn replicate(
+        &self,
+        src: &dyn Directory,
+        replica: &dyn Directory,
+        commit: &Commit,
+        keep_commits: usize,
+    ) -> Result<Replicated>;
+
+    /// How many generations `replica` is behind commit `generation`.
+    fn lag(&self, generation: u64, replica: &dyn Directory) -> Result<u64>;
+}
+
+/// What one [`Replicator::replicate`] call copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Replicated {
+    /// The generation the replica is now at.
+    pub generation: u64,
+    /// Files copied.
+    pub files_copied: usize,
+    /// Bytes copied.
+    pub bytes_copied: u64,
 }
 
 struct Inner {
@@ -327,6 +360,8 @@ struct Inner {
     /// Restores a damaged merge input from the writer's replicas, and
     /// counts heals (the recover layer's healer, handed in).
     healer: Arc<dyn HealHook>,
+    /// Copies commits to the replicas (the recover layer's, handed in).
+    replicator: Arc<dyn Replicator>,
     dir: Arc<dyn Directory>,
     schema: Arc<Schema>,
     analyzer: Arc<dyn Analyzer>,
@@ -596,6 +631,7 @@ impl IndexWriter {
             refs,
             verify,
             healer,
+            replicator,
         } = cx;
         if config.keep_commits == 0 {
             return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
@@ -726,6 +762,7 @@ impl IndexWriter {
             page_budget: parking_lot::RwLock::new(None),
             index_id,
             healer,
+            replicator,
             dir,
             schema,
             analyzer,
@@ -1383,9 +1420,10 @@ impl IndexWriter {
                 continue;
             }
             let started = std::time::Instant::now();
-            let copied =
-                replica::replicate_with(self.inner.dir.as_ref(), r.as_ref(), &commit, keep);
-            st.lag = replica::replication_lag(commit.generation, r.as_ref())
+            let replicator = &self.inner.replicator;
+            let copied = replicator.replicate(self.inner.dir.as_ref(), r.as_ref(), &commit, keep);
+            st.lag = replicator
+                .lag(commit.generation, r.as_ref())
                 .unwrap_or(commit.generation);
             let duration_ms = started.elapsed().as_secs_f64() * 1e3;
             match copied {
