@@ -46,10 +46,13 @@
 //! assert_eq!(reader.refreshes(), 1);
 //! # Ok(()) }
 //! ```
+//!
+//! [`IndexWriter`]: crate::IndexWriter
+//! [`IndexWriter::searcher`]: crate::IndexWriter::searcher
+//! [`IndexWriter::reader_with_refresh`]: crate::IndexWriter::reader_with_refresh
 
 use crate::error::Result;
 use crate::index::read::reader::IndexReader;
-use crate::index::write::writer::IndexWriter;
 use crate::search::searcher::Searcher;
 use lucerna_merge::{Clock, SystemClock};
 use parking_lot::{Mutex, RwLock};
@@ -79,21 +82,18 @@ impl ReloadPolicy {
     }
 }
 
-/// Where new views come from.
-enum Source {
-    Writer(IndexWriter),
-    Commits(IndexReader),
+/// Where new views come from: an [`IndexReader`] (the newest commit), or
+/// a writer (its near-real-time state; implemented in the write layer,
+/// above this one, so this module never names the writer).
+pub(crate) trait ViewSource: Send + Sync {
+    /// A new view. Called by one refreshing thread at a time.
+    fn open_view(&self) -> Result<Searcher>;
 }
 
-impl Source {
-    fn open(&self) -> Result<Searcher> {
-        match self {
-            Source::Writer(w) => w.searcher(),
-            Source::Commits(r) => {
-                r.reload()?;
-                Ok(r.searcher())
-            }
-        }
+impl ViewSource for IndexReader {
+    fn open_view(&self) -> Result<Searcher> {
+        self.reload()?;
+        Ok(self.searcher())
     }
 }
 
@@ -108,7 +108,7 @@ struct View {
 /// [module documentation](self). `Send + Sync`: share it (in an `Arc`)
 /// between the threads that search.
 pub struct RefreshingReader {
-    source: Source,
+    source: Box<dyn ViewSource>,
     policy: ReloadPolicy,
     clock: Arc<dyn Clock>,
     view: RwLock<View>,
@@ -128,22 +128,11 @@ impl std::fmt::Debug for RefreshingReader {
 }
 
 impl RefreshingReader {
-    /// Near-real-time searchers of `writer`, refreshed at most once per
-    /// `interval` (what [`IndexWriter::reader_with_refresh`] returns).
-    /// Opens the first view now.
-    pub fn near_real_time(writer: IndexWriter, interval: Duration) -> Result<RefreshingReader> {
-        Self::with_clock(
-            Source::Writer(writer),
-            ReloadPolicy::NearRealTime(interval),
-            SystemClock::shared(),
-        )
-    }
-
     /// Searchers of the newest commit of `reader`'s index, looked for at
     /// most once per `interval`.
     pub fn on_commit(reader: IndexReader, interval: Duration) -> Result<RefreshingReader> {
         Self::with_clock(
-            Source::Commits(reader),
+            Box::new(reader),
             ReloadPolicy::OnCommit(interval),
             SystemClock::shared(),
         )
@@ -158,12 +147,14 @@ impl RefreshingReader {
         self
     }
 
-    fn with_clock(
-        source: Source,
+    /// Views of `source` on `policy` (for the write layer's
+    /// [`near_real_time`](Self::near_real_time)). Opens the first view now.
+    pub(crate) fn with_clock(
+        source: Box<dyn ViewSource>,
         policy: ReloadPolicy,
         clock: Arc<dyn Clock>,
     ) -> Result<RefreshingReader> {
-        let searcher = source.open()?;
+        let searcher = source.open_view()?;
         Ok(RefreshingReader {
             view: RwLock::new(View {
                 searcher,
@@ -210,7 +201,7 @@ impl RefreshingReader {
             // Refreshed between our look and the lock.
             return Ok(false);
         }
-        match self.source.open() {
+        match self.source.open_view() {
             Ok(searcher) => {
                 let mut v = self.view.write();
                 v.searcher = searcher;

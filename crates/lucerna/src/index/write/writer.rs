@@ -37,7 +37,7 @@ use crate::index::integrity::heal_hook::{HealHook, HealPolicy, HealStats};
 use crate::index::integrity::identity::IndexId;
 use crate::index::integrity::verify::{verify_held_where, Verify};
 use crate::index::read::page_budget::PageBudget;
-use crate::index::read::refresh::RefreshingReader;
+use crate::index::read::refresh::{RefreshingReader, ReloadPolicy, ViewSource};
 use crate::index::read::segment_reader::SegmentReader;
 use crate::index::write::buffer::{SegmentBuffer, FLUSH_FIXED_BYTES};
 use crate::index::write::delete_key::{self, DeleteKey, NumericDeletes};
@@ -1841,5 +1841,27 @@ impl IndexWriter {
             }
         }
         Ok(())
+    }
+}
+
+/// A writer's views are its near-real-time searchers.
+impl ViewSource for IndexWriter {
+    fn open_view(&self) -> Result<Searcher> {
+        self.searcher()
+    }
+}
+
+// Here, not in `refresh`: the read layer knows a writer only as a
+// `ViewSource`.
+impl RefreshingReader {
+    /// Near-real-time searchers of `writer`, refreshed at most once per
+    /// `interval` (what [`IndexWriter::reader_with_refresh`] returns).
+    /// Opens the first view now.
+    pub fn near_real_time(writer: IndexWriter, interval: Duration) -> Result<RefreshingReader> {
+        RefreshingReader::with_clock(
+            Box::new(writer),
+            ReloadPolicy::NearRealTime(interval),
+            lucerna_merge::SystemClock::shared(),
+        )
     }
 }
