@@ -444,6 +444,11 @@ impl Index {
         self.healer.stats()
     }
 
+    /// Pins the newest commit (see [`Snapshot`](snapshot::Snapshot)).
+    pub fn snapshot(&self) -> Result<snapshot::Snapshot> {
+        snapshot::Snapshot::pin(self.dir.as_ref(), &self.refs, || self.latest_commit())
+    }
+
     /// The newest commit of this index (never one of another index; see
     /// [`allow_older_commit`](Self::allow_older_commit) for a missing
     /// newest commit).

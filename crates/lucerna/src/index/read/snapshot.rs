@@ -1,7 +1,8 @@
 //! [`Snapshot`]: pins one commit and its files while they are copied
 //! elsewhere (a backup, a new replica).
 //!
-//! While a snapshot lives, the writer of this [`Index`] keeps the commit's
+//! Taken with [`Index::snapshot`](crate::Index::snapshot). While a
+//! snapshot lives, the writer of that `Index` keeps the commit's
 //! manifest, every file it references, and the write-ahead log from its
 //! position on, whatever [`keep_commits`](crate::WriterConfig::keep_commits)
 //! says. Pins are per process: take the snapshot from the same `Index` (or a
@@ -9,8 +10,8 @@
 
 use crate::error::{Error, Result};
 use crate::index::integrity::commit::Commit;
-use crate::index::integrity::file_refs::FileRefGuard;
-use crate::index::Index;
+use crate::index::integrity::file_refs::{FileRefGuard, FileRefs};
+use lucerna_store::Directory;
 
 /// A pinned commit. Dropping it releases the pin; the writer deletes the
 /// files at its next commit if no kept commit needs them.
@@ -54,16 +55,21 @@ impl Snapshot {
     }
 }
 
-impl Index {
-    /// Pins the newest commit (see [`Snapshot`]).
-    pub fn snapshot(&self) -> Result<Snapshot> {
+impl Snapshot {
+    /// Pins the commit `latest` returns (the newest of `dir`), in the pins
+    /// `refs` of the index's writer (see [`Index::snapshot`](crate::Index::snapshot)).
+    pub(crate) fn pin(
+        dir: &dyn Directory,
+        refs: &FileRefs,
+        latest: impl Fn() -> Result<Commit>,
+    ) -> Result<Snapshot> {
         // A writer may commit and delete the commit between reading and
         // pinning it: pin, then check the manifest is still there.
         for _ in 0..16 {
-            let commit = self.latest_commit()?;
-            let pin = self.refs.acquire(commit.referenced_files());
+            let commit = latest()?;
+            let pin = refs.acquire(commit.referenced_files());
             let name = Commit::file_name(commit.generation);
-            if self.dir.exists(&name)? {
+            if dir.exists(&name)? {
                 return Ok(Snapshot { commit, _pin: pin });
             }
         }
