@@ -49,7 +49,7 @@ pub struct SegmentMeta {
     /// The `id` values of the segment's live documents, if the schema has a
     /// `u64` field named `id` (`None` also for segments read from a version-1
     /// commit). What a lost segment held, exactly: see
-    /// [`repair`](crate::index::recover::recovery::repair).
+    /// [`repair`](crate::index::recovery::repair).
     pub ids: Option<IdSet>,
     /// Ordinal of the schema's `id` field (not stored: derived from the
     /// schema), so that new deletions can update [`ids`](Self::ids).

@@ -3,13 +3,13 @@
 //!
 //! When a segment fails full verification (a reader or writer opening it
 //! with [`Verify::Full`](crate::index::Verify::Full), a merge verifying its
-//! inputs, [`check_index`](crate::index::recover::check::check_index), replication
+//! inputs, [`check_index`](crate::index::check::check_index), replication
 //! reading it), a marker naming the segment, its id, the damaged file and
 //! the problem is written next to it (as Elasticsearch's `corrupted_*`
 //! files). From then on, opening that segment fails at once with a
 //! corruption error naming the segment and the original problem, even if
 //! the damage came from a device that later reads right again:
-//! [`repair`](crate::index::recover::recovery::repair) removes the marker once the
+//! [`repair`](crate::index::recovery::repair) removes the marker once the
 //! segment verifies again or is no longer part of the index, and
 //! `lucerna check` lists markers.
 //!

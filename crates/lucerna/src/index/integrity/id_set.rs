@@ -3,7 +3,7 @@
 //!
 //! Every commit records, per segment, the `id` values of the segment's live
 //! documents (when the schema has a `u64` field named `id`). When a segment
-//! is lost beyond repair, this is what lets [`repair`](crate::index::recover::recovery::repair)
+//! is lost beyond repair, this is what lets [`repair`](crate::index::recovery::repair)
 //! say exactly which documents went with it, without reading a byte of the
 //! damaged segment.
 //!

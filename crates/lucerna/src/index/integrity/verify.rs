@@ -4,10 +4,10 @@
 //! The rule: bytes are verified *as they are used*. A reader that opens a
 //! segment with [`Verify::Full`] verifies the very bytes its decoders then
 //! read ([`OpeningDirectory`] verifies each file as it hands it out), not
-//! an earlier copy, and the segment keeps those bytes
-//! ([`held_files`](crate::index::read::segment_reader::SegmentReader::held_files))
-//! so that whoever rewrites them later (a merge) can verify them again
-//! after reading them ([`verify_held`]).
+//! an earlier copy, and the segment reader keeps those bytes (the read
+//! layer hands them back as `(name, bytes)` pairs: this module, below
+//! it, never names the reader) so that whoever rewrites them later (a
+//! merge) can verify them again after reading them ([`verify_held`]).
 
 use crate::error::Result;
 use crate::index::integrity::commit::{FileEntry, SegmentMeta};
@@ -111,8 +111,7 @@ pub(crate) fn verify_segment_files(
 }
 
 /// Verifies again, against `meta`'s record, the bytes a segment's decoders
-/// read: `held` as returned by
-/// [`SegmentReader::held_files`](crate::index::read::segment_reader::SegmentReader::held_files).
+/// read: `held` as a segment reader returns them (its `held_files`).
 /// These are the very mappings (or buffers) the decoders use: for a
 /// memory-mapped file a page released since is read back from the page
 /// cache, so this sees the bytes as they are now, not a copy taken when

@@ -37,7 +37,7 @@ pub(crate) struct ReaderContext {
 ///
 /// A segment that fails to open because a file is damaged, truncated or
 /// missing is restored from the index's replicas first (see
-/// [`heal`](crate::index::recover::heal)); only if that fails is it an error naming
+/// [`heal`](crate::index::heal)); only if that fails is it an error naming
 /// the file, or, with [`Index::allow_partial`](crate::Index::allow_partial),
 /// left out of the searcher, which then says it is partial.
 pub struct IndexReader {
@@ -147,7 +147,7 @@ impl IndexReader {
         self.current.read().clone()
     }
 
-    /// Heal counters of the index (see [`heal`](crate::index::recover::heal)).
+    /// Heal counters of the index (see [`heal`](crate::index::heal)).
     pub fn heal_stats(&self) -> HealStats {
         self.cx.healer.stats()
     }

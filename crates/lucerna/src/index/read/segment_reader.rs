@@ -92,7 +92,7 @@ impl SegmentReader {
     /// Opens a segment; with [`Verify::Full`] every file is first checked
     /// whole against the commit's record of it.
     ///
-    /// A segment with a [corruption marker](crate::index::integrity::corrupt_marker)
+    /// A segment with a [corruption marker](crate::index::corrupt_marker)
     /// fails at once, naming the segment and the problem the marker
     /// records. With [`Verify::Full`], a corruption found while opening
     /// writes the segment's marker (best effort).

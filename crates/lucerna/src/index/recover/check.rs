@@ -3,7 +3,7 @@
 //! CRC, its envelope and full checksum are verified, and (with `deep`)
 //! every structure is decoded: every term's postings and positions, every
 //! stored document, every column value. [Corruption
-//! markers](crate::index::integrity::corrupt_marker) are listed, and (by
+//! markers](crate::index::corrupt_marker) are listed, and (by
 //! [`check_index`]) written for the damaged segments found.
 
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //! meets a damaged, truncated or missing segment file restores it by
 //! itself, without an operator.
 //!
-//! The order is `repair`'s ([`recovery`](crate::index::recover::recovery)), run in
+//! The order is `repair`'s ([`recovery`](crate::index::recovery)), run in
 //! process:
 //!
 //! 1. **From a replica** ([`HealPolicy::FromReplicas`], the default): every
@@ -16,7 +16,7 @@
 //!    ([`HealPolicy::FromReplicasAndLog`]): when no replica holds a copy,
 //!    [`Index::reader`](crate::Index::reader) and
 //!    [`Index::writer`](crate::Index::writer) run a full
-//!    [`repair`](crate::index::recover::recovery::repair_with) (never with loss): an
+//!    [`repair`](crate::index::recovery::repair_with) (never with loss): an
 //!    intact older commit plus the write-ahead log rebuild the newest
 //!    state, as one new commit. It needs the writer lock, so a reader heals
 //!    this way only while no writer is running.

@@ -33,7 +33,7 @@
 //!    commit holds it and the log's later operations. The report lists
 //!    each dropped segment with its live-document count and the exact `id`
 //!    values of those documents, from the commit's record (see
-//!    [`SegmentMeta::ids`](crate::index::integrity::commit::SegmentMeta::ids)); the
+//!    [`SegmentMeta::ids`](crate::index::commit::SegmentMeta::ids)); the
 //!    new commit records the same (in its user data), so that a rerun
 //!    after a crash still reports them ([`RepairReport::recorded_loss`]).
 //!    Without permission nothing is changed and the report says what would

@@ -13,7 +13,7 @@
 //! opens with [`Index::open`](crate::Index::open) like any index and serves
 //! searches (no writer needed).
 //!
-//! A replica is also what [`repair`](crate::index::recover::recovery::repair) fetches
+//! A replica is also what [`repair`](crate::index::recovery::repair) fetches
 //! intact copies of damaged files from.
 
 use crate::error::{Error, Result};
@@ -53,7 +53,7 @@ pub struct ReplicaReport {
 ///
 /// Fails, leaving the replica at its previous commit, when a source file
 /// is damaged (a corruption error naming it; the segment is then marked
-/// corrupt in `src`, see [`corrupt_marker`](crate::index::integrity::corrupt_marker))
+/// corrupt in `src`, see [`corrupt_marker`](crate::index::corrupt_marker))
 /// or on an IO error.
 ///
 /// ```

@@ -189,7 +189,7 @@ pub(crate) fn segment_file_names(name: &str) -> Vec<String> {
 /// Every file of every input is verified first (see
 /// [`verify_segment_files`](crate::index::integrity::verify::verify_segment_files));
 /// on a mismatch nothing is written but the damaged segment's corruption
-/// marker (see [`corrupt_marker`](crate::index::integrity::corrupt_marker)). Once the
+/// marker (see [`corrupt_marker`](crate::index::corrupt_marker)). Once the
 /// new segment is written, every input is verified again
 /// ([`verify_inputs_again`]); on a mismatch the new segment's files are
 /// deleted, the damaged input is marked and the corruption error (naming

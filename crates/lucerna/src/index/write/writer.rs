@@ -75,7 +75,7 @@ pub const WRITE_LOCK: &str = "write.lock";
 
 /// Takes the writer lock of `dir`. `check` holds it for an instant to
 /// learn whether a writer is alive (see
-/// [`LogCheck::unattended`](crate::index::recover::check::LogCheck::unattended)),
+/// [`LogCheck::unattended`](crate::index::check::LogCheck::unattended)),
 /// so a lock found held is tried again a few times, 5 ms apart (at most
 /// 50 ms), before the [`Locked`](lucerna_store::StoreError::Locked) error
 /// says another writer has the index open.
@@ -147,12 +147,12 @@ pub struct WriterConfig {
     /// What the writer does by itself about a damaged file it meets in a
     /// merge (default [`HealPolicy::FromReplicas`]: restore it from the
     /// first of [`replicas`](Self::replicas) holding an intact copy, then
-    /// merge it again). See [`heal`](crate::index::recover::heal).
+    /// merge it again). See [`heal`](crate::index::heal).
     pub heal: HealPolicy,
     /// Replica directories (default none). After each commit the writer
     /// copies the commit's new files to every replica, verifies each
     /// against the manifest and then switches the replica's manifest
-    /// atomically ([`replicate_with`](crate::index::recover::replica::replicate_with));
+    /// atomically ([`replicate_with`](crate::index::replica::replicate_with));
     /// a replica opens read-only with [`Index::open`](crate::Index::open)
     /// and serves searches, and `lucerna repair --replica` restores damaged
     /// files from it. A failed copy leaves the replica at its previous
@@ -282,7 +282,7 @@ struct State {
     /// is never reused).
     generation_floor: u64,
     ids: SplitMix64,
-    /// For a writer replacing an index (see [`crate::index::write::replace`]):
+    /// For a writer replacing an index (see [`crate::index::replace`]):
     /// the replaced index's newest generation. Its commits and logs go
     /// after this writer's first commit.
     replaced: Option<u64>,
@@ -293,7 +293,7 @@ pub(crate) enum Start {
     /// The newest commit, replaying the log after it.
     Latest,
     /// An empty index replacing the one in the directory at the first
-    /// commit (see [`crate::index::write::replace`]).
+    /// commit (see [`crate::index::replace`]).
     Replace,
     /// A given commit, for repair (see [`StartAt`]).
     At(StartAt),
@@ -1687,7 +1687,7 @@ impl IndexWriter {
         }
     }
 
-    /// Heal counters of this writer (see [`heal`](crate::index::recover::heal)).
+    /// Heal counters of this writer (see [`heal`](crate::index::heal)).
     pub fn heal_stats(&self) -> HealStats {
         self.inner.healer.stats()
     }
@@ -1710,7 +1710,7 @@ impl IndexWriter {
     /// [`searcher`](Self::searcher) call, which flushes the buffers to a
     /// segment) at most once per `interval`, however many threads search:
     /// the way to poll for fresh results without making a segment per
-    /// search. See [`refresh`](crate::index::read::refresh).
+    /// search. See [`refresh`](crate::index::refresh).
     pub fn reader_with_refresh(&self, interval: Duration) -> Result<RefreshingReader> {
         RefreshingReader::near_real_time(self.clone(), interval)
     }

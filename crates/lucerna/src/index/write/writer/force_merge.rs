@@ -219,7 +219,7 @@ impl IndexWriter {
     /// merge with a [`StoreError::Corrupt`](crate::store::StoreError)
     /// naming the file; the merged segment is discarded, nothing changes in
     /// the writer, the damaged segment is marked corrupt (see
-    /// [`corrupt_marker`](crate::index::integrity::corrupt_marker)) and the failure is
+    /// [`corrupt_marker`](crate::index::corrupt_marker)) and the failure is
     /// counted in [`metrics`](Self::metrics).
     ///
     /// The merged segments replace their inputs in the writer at once: the
