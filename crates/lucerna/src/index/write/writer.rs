@@ -63,9 +63,11 @@ use std::time::Duration;
 
 mod automerge;
 mod force_merge;
+mod merge_path;
 
 pub use automerge::WriterMetrics;
 use automerge::{document_bytes, Closer, MergeTracker};
+use merge_path::MergeMemory;
 
 /// A failed flush: the buffer (handed back so no document is lost) and
 /// the error. Boxed: the buffer is large.
@@ -384,6 +386,8 @@ struct Inner {
     handle: IndexHandle,
     /// Merges in flight, backpressure and counters.
     merges: Arc<MergeTracker>,
+    /// Memory reserved by running merges, out of the writer's budget.
+    merge_memory: MergeMemory,
     /// The write-ahead log (`None` with [`Durability::None`]).
     wal: Option<WalWriter>,
     /// What the replay at open found.
@@ -779,6 +783,7 @@ impl IndexWriter {
             owns_scheduler,
             handle,
             merges: tracker,
+            merge_memory: MergeMemory::default(),
             wal,
             replay: Mutex::new(ReplayReport::default()),
             replica_floor: Mutex::new(replica_floor(&statuses)),
@@ -826,7 +831,7 @@ impl IndexWriter {
     /// of the budget, so indexing goes on while large merges run).
     fn buffer_budget(&self) -> usize {
         let c = &self.inner.config;
-        let reserved = self.inner.merges.merge_reserved.load(Ordering::Relaxed) as usize;
+        let reserved = self.inner.merge_memory.reserved() as usize;
         let left = c
             .mem_budget_bytes
             .saturating_sub(reserved)

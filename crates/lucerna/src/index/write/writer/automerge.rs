@@ -32,13 +32,13 @@
 //! bytes ([`document_bytes`]) before taking any writer lock, so a stalled
 //! or rate-limited writer never blocks the merges it waits for.
 
-use super::force_merge::{Plan, Source};
-use super::{random_id, segment_number, IndexWriter, Inner, State};
+use super::merge_path::{descriptors, Plan, Source};
+use super::{random_id, segment_number, IndexWriter, Inner};
 use crate::document::{Document, Value};
 use crate::error::{Error, Result};
 use lucerna_merge::{
     Backlog, Backpressure, BackpressureConfig, MergeContext, MergeError, MergeTask, OneMerge,
-    SegmentDescriptor, ShutdownMode, SubmitError,
+    ShutdownMode, SubmitError,
 };
 use lucerna_store::{Directory, FileSlice, FileWrite, LockGuard, StoreError};
 use parking_lot::Mutex;
@@ -163,35 +163,9 @@ pub(super) struct MergeTracker {
     bytes_merged: AtomicU64,
     merge_nanos: AtomicU64,
     bytes_flushed: AtomicU64,
-    /// Memory reserved by running merges, out of the writer's budget.
-    pub(super) merge_reserved: AtomicU64,
-}
-
-/// Gives a merge's memory reservation back when the merge ends.
-pub(super) struct Reservation<'a> {
-    tracker: &'a MergeTracker,
-    bytes: u64,
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        self.tracker
-            .merge_reserved
-            .fetch_sub(self.bytes, Ordering::AcqRel);
-    }
 }
 
 impl MergeTracker {
-    /// Reserves `bytes` of the writer's memory budget for a merge (indexing
-    /// buffers flush earlier while it runs).
-    pub(super) fn reserve(&self, bytes: u64) -> Reservation<'_> {
-        self.merge_reserved.fetch_add(bytes, Ordering::AcqRel);
-        Reservation {
-            tracker: self,
-            bytes,
-        }
-    }
-
     pub(super) fn new(config: &BackpressureConfig) -> Result<MergeTracker> {
         let bp = Backpressure::new(*config).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         Ok(MergeTracker {
@@ -208,7 +182,6 @@ impl MergeTracker {
             bytes_merged: AtomicU64::new(0),
             merge_nanos: AtomicU64::new(0),
             bytes_flushed: AtomicU64::new(0),
-            merge_reserved: AtomicU64::new(0),
         })
     }
 
@@ -335,24 +308,6 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.waiters.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// The policy's view of the writer's segments.
-pub(super) fn descriptors(st: &State) -> Vec<SegmentDescriptor> {
-    st.segments
-        .iter()
-        .filter_map(|s| {
-            let id = segment_number(&s.meta.name)?;
-            let deleted = s
-                .live
-                .as_ref()
-                .map_or(s.meta.num_deleted, |l| l.num_deleted());
-            Some(
-                SegmentDescriptor::new(id, s.meta.size_bytes(), s.meta.max_doc as u64)
-                    .with_deletes(deleted as u64),
-            )
-        })
-        .collect()
 }
 
 /// A directory whose file writes are charged to a merge's rate limiter.
@@ -925,7 +880,7 @@ impl IndexWriter {
             stalled_time: bp.stalled_time,
             rejections: bp.rejections,
             write_amplification,
-            merge_reserved_bytes: t.merge_reserved.load(Ordering::Relaxed),
+            merge_reserved_bytes: self.inner.merge_memory.reserved(),
         }
     }
 }
