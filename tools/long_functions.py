@@ -62,14 +62,22 @@ def functions(path):
     skip_depth = None
     stack = []  # (name, start line, depth at start)
     pending_cfg_test = False
+    # A signature over several lines: a body follows (`{`) or not (`;`,
+    # a trait's declaration).
+    pending_fn = None
     for n, raw in enumerate(lines, 1):
         code = strip(raw, state)
         if '#[cfg(test)]' in raw:
             pending_cfg_test = True
         m = FN.match(code)
-        if m and skip_depth is None and '{' in code or (m and skip_depth is None and not code.rstrip().endswith(';')):
-            if m and not code.rstrip().endswith(';'):
-                stack.append((m.group(6), n, depth))
+        if m and skip_depth is None and not code.rstrip().endswith(';'):
+            pending_fn = (m.group(6), n, depth)
+        if pending_fn is not None:
+            if '{' in code:
+                stack.append(pending_fn)
+                pending_fn = None
+            elif code.rstrip().endswith(';'):
+                pending_fn = None
         if pending_cfg_test and re.match(r'\s*(pub\s+)?mod\s+\w+\s*\{', code):
             skip_depth = depth
             pending_cfg_test = False
