@@ -70,7 +70,7 @@ pub fn lease_key(reader: u64, generation: u64) -> String {
 pub fn parse_lease_key(key: &str) -> Option<(u64, u64)> {
     let rest = key.strip_prefix(LEASES)?.strip_prefix('/')?;
     let (r, g) = rest.split_once('-')?;
-    if r.len() != 16 || !r.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if r.len() != 16 || !r.bytes().all(is_lower_hex) {
         return None;
     }
     Some((u64::from_str_radix(r, 16).ok()?, parse_padded(g)?))
@@ -97,8 +97,15 @@ pub fn hex(id: &[u8]) -> String {
     s
 }
 
+/// A digit of the lower-case hex the formatters write: names are parsed
+/// only in the one spelling this module produces, so two names never
+/// stand for one object.
+fn is_lower_hex(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+}
+
 fn parse_hex16(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.len() != 32 || !s.bytes().all(is_lower_hex) {
         return None;
     }
     let mut id = [0u8; 16];
@@ -138,6 +145,15 @@ mod tests {
         );
         assert_eq!(parse_manifest_key("manifests/99999999999999999999"), None);
         assert!(snapshot_key("../x").is_none());
+        // Upper-case hex is another spelling of a name we write: refused.
+        assert_eq!(
+            parse_segment_key(&format!("segments/{}/x", "AB".repeat(16))),
+            None
+        );
+        assert_eq!(
+            parse_lease_key("leases/000000000000FEED-00000000000000000004"),
+            None
+        );
         assert_eq!(snapshot_key("nightly-1").unwrap(), "snapshots/nightly-1");
     }
 }

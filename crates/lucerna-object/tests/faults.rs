@@ -199,3 +199,106 @@ fn a_lost_answer_to_our_manifest_create_is_recognised_as_ours() {
     w.commit().unwrap();
     assert_eq!(w.replication()[0].last_error, None);
 }
+
+/// Arms `n` faults of `kind` (`5xx`, `timeout`, `truncated`) on `f`.
+fn arm(f: &common::faulty::Faults, kind: &str, n: u64) {
+    match kind {
+        "5xx" => f.server_errors.store(n, Ordering::SeqCst),
+        "timeout" => {
+            *f.hang_for.lock().unwrap() = Duration::from_secs(3);
+            f.hangs.store(n, Ordering::SeqCst);
+        }
+        _ => f.truncations.store(n, Ordering::SeqCst),
+    }
+}
+
+/// `e` and its sources, as one line.
+fn chain_of(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The three faults of acceptance 7 under a searcher, where a wrong
+/// answer would matter: every manifest and segment read of a read-only
+/// index goes through them. A transient fault is retried and the searcher
+/// serves exactly the newest commit; a persistent one is an error that
+/// names the failure and the attempts — never an older commit, fewer
+/// documents or different hits.
+#[test]
+fn a_searcher_over_a_failing_bucket_answers_exactly_or_fails_clearly() {
+    let name = common::fresh_bucket_name();
+    let tmp = tempfile::tempdir().unwrap();
+    let replica =
+        ObjectDirectory::replica(common::client(&name, "idx"), &tmp.path().join("c")).unwrap();
+    let index = Index::create(
+        lucerna::store::FsDirectory::open(tmp.path().join("l")).unwrap(),
+        Schema::logs(),
+    )
+    .unwrap();
+    let w = index
+        .writer(WriterConfig::default().replica(Arc::new(replica)))
+        .unwrap();
+    for i in 0..30 {
+        w.add_document(common::doc(index.schema(), i)).unwrap();
+    }
+    w.commit().unwrap();
+    for i in 30..50 {
+        w.add_document(common::doc(index.schema(), i)).unwrap();
+    }
+    let g = w.commit().unwrap();
+    drop(w);
+    let clean =
+        ObjectDirectory::read_only(common::client(&name, "idx"), &tmp.path().join("r")).unwrap();
+    let expected = common::answers(&Index::open(clean).unwrap().reader().unwrap().searcher());
+
+    for (kind, says) in [
+        ("5xx", "503"),
+        ("timeout", "timed out"),
+        ("truncated", "truncated"),
+    ] {
+        // Transient: retried, then the exact answer.
+        let (b, f) = common::faulty_client(&name, "idx");
+        let b = quick(b);
+        arm(&f, kind, 2);
+        let ro = ObjectDirectory::read_only(b.clone(), &tmp.path().join(format!("t-{kind}")))
+            .and_then(|d| Ok(Index::open(d)?.reader()?.searcher()));
+        let s = ro.unwrap_or_else(|e| panic!("{kind}, transient: {e}"));
+        assert_eq!((s.generation(), s.num_docs()), (g, 50), "{kind}");
+        assert_eq!(common::answers(&s), expected, "{kind}");
+        assert!(b.stats().retries >= 2, "{kind}: {:?}", b.stats());
+
+        // Persistent: a clear error after every attempt.
+        let (b, f) = common::faulty_client(&name, "idx");
+        let b = quick(b);
+        arm(&f, kind, 1000);
+        let r = ObjectDirectory::read_only(b.clone(), &tmp.path().join(format!("p-{kind}")))
+            .map_err(|e| chain_of(&e))
+            .and_then(|d| {
+                Index::open(d)
+                    .and_then(|i| i.reader())
+                    .map_err(|e| chain_of(&e))
+            });
+        match r {
+            Ok(reader) => {
+                let s = reader.searcher();
+                panic!(
+                    "{kind}, persistent: served generation {} with {} documents",
+                    s.generation(),
+                    s.num_docs()
+                );
+            }
+            Err(e) => {
+                assert!(e.contains(says), "{kind}: {e}");
+                assert!(e.contains("after 4 attempt(s)"), "{kind}: {e}");
+            }
+        }
+        assert!(b.stats().retries >= 3, "{kind}: {:?}", b.stats());
+        arm(&f, kind, 0);
+    }
+}
