@@ -198,16 +198,19 @@ fn search_prints_the_matching_lines() {
          {\"id\":2,\"timestamp\":2,\"body\":\"POST /api 500 disk full\"}\n",
     )
     .unwrap();
+    let add_create = |index: &std::path::Path| {
+        let mut cmd = lucerna();
+        cmd.args(["add", "--create", "--index"])
+            .arg(index)
+            .arg("--input")
+            .arg(&input);
+        cmd
+    };
+    let search =
+        |index: &std::path::Path| run(lucerna().args(["search", "--index"]).arg(index).arg("disk"));
     let stored = tmp.path().join("stored");
-    run(lucerna()
-        .args(["add", "--create", "--index"])
-        .arg(&stored)
-        .arg("--input")
-        .arg(&input));
-    let out = run(lucerna()
-        .args(["search", "--index"])
-        .arg(&stored)
-        .arg("disk"));
+    run(&mut add_create(&stored));
+    let out = search(&stored);
     assert!(out.starts_with("1 hits"), "{out}");
     assert!(
         out.contains("id=2  timestamp=2  POST /api 500 disk full"),
@@ -215,16 +218,8 @@ fn search_prints_the_matching_lines() {
     );
     assert!(!out.contains("stores no text"), "{out}");
     // The same documents again: the index exists now, `--create` adds.
-    run(lucerna()
-        .args(["add", "--create", "--index"])
-        .arg(&stored)
-        .arg("--input")
-        .arg(&input));
-    let out = run(lucerna()
-        .args(["search", "--index"])
-        .arg(&stored)
-        .arg("disk"));
-    assert!(out.starts_with("2 hits"), "{out}");
+    run(&mut add_create(&stored));
+    assert!(search(&stored).starts_with("2 hits"));
 
     let ids_only = tmp.path().join("ids-only");
     run(lucerna()
@@ -232,10 +227,7 @@ fn search_prints_the_matching_lines() {
         .arg(&input)
         .arg("--index")
         .arg(&ids_only));
-    let out = run(lucerna()
-        .args(["search", "--index"])
-        .arg(&ids_only)
-        .arg("disk"));
+    let out = search(&ids_only);
     assert!(!out.contains("POST /api"), "{out}");
     assert!(out.contains("stores no text"), "{out}");
 
@@ -243,12 +235,6 @@ fn search_prints_the_matching_lines() {
     let odd = tmp.path().join("odd");
     std::fs::create_dir(&odd).unwrap();
     std::fs::write(odd.join("wal-000001"), b"x").unwrap();
-    let out = lucerna()
-        .args(["add", "--create", "--index"])
-        .arg(&odd)
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .unwrap();
+    let out = add_create(&odd).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
