@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the engine's hot paths: text analysis, postings
-//! encoding and decoding, bit packing, term dictionary lookups and
+//! encoding and decoding, bit packing (ours against the `bitpacking`
+//! crate's), term dictionary lookups and
 //! iteration, and query execution on a real index.
 //!
 //! Text comes from the shared evaluation corpus (`prose.jsonl`,
@@ -13,6 +14,7 @@
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
 
+use bitpacking::{BitPacker, BitPacker1x, BitPacker4x, BitPacker8x};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use lucerna::analysis::{Analyzer, DefaultAnalyzer};
@@ -505,12 +507,39 @@ fn termdict(c: &mut Criterion) {
 // ---------------------------------------------------------------------------
 // 4. Bitpack
 
+/// First document id before a block in the delta-decoding benchmarks.
+const DELTA_BASE: u32 = 1_000_000;
+
+/// Ids from deltas as the postings cursor computes them: a running sum
+/// from `base` (wrapping, as `bitpacking` does, so 32-bit deltas are fine).
+#[inline(always)]
+fn prefix_sum(base: u32, vals: &mut [u32]) {
+    let mut acc = base;
+    for v in vals {
+        acc = acc.wrapping_add(*v);
+        *v = acc;
+    }
+}
+
+/// Our scalar packing against the `bitpacking` crate (tantivy's SIMD
+/// packer, runtime-detected). Per width: `pack`, `unpack` (our layout,
+/// [`bitpack`]), `unpack_delta` (ours, then the running sum the postings
+/// cursor does); `bp1x_*`: `BitPacker1x` (scalar, 32-integer blocks whose
+/// layout is ours: four of them decode one of our blocks in place);
+/// `bp4x_*`: `BitPacker4x` (SSE3, 128-integer blocks in four interleaved
+/// lanes: another layout); `bp8x_*`: `BitPacker8x` (AVX2, 256-integer
+/// blocks). `*_delta` decode deltas to ids with `decompress_sorted`,
+/// `bp4x_unpack_strict_delta` with `decompress_strictly_sorted` (which
+/// stores delta − 1). Throughput is integers decoded.
 fn bitpack(c: &mut Criterion) {
     let mut g = c.benchmark_group("bitpack");
     configure(&mut g, Duration::from_secs(1));
-    g.throughput(Throughput::Elements(BLOCK as u64));
     let mut rng = Rng(4);
+    let bp1 = BitPacker1x::new();
+    let bp4 = BitPacker4x::new();
+    let bp8 = BitPacker8x::new();
     for bits in WIDTHS {
+        g.throughput(Throughput::Elements(BLOCK as u64));
         let mask = if bits == 32 {
             u32::MAX
         } else {
@@ -527,6 +556,8 @@ fn bitpack(c: &mut Criterion) {
         let mut out = [0u32; BLOCK];
         bitpack::unpack(&encoded, bits, &mut out);
         assert_eq!(&out[..], &vals[..]);
+        let mut ids = vals.clone();
+        prefix_sum(DELTA_BASE, &mut ids);
 
         let mut packed = Vec::with_capacity(bitpack::packed_len(bits));
         g.bench_function(format!("pack/{bits}bit"), |b| {
@@ -540,6 +571,118 @@ fn bitpack(c: &mut Criterion) {
             b.iter(|| {
                 bitpack::unpack(black_box(&encoded), bits, &mut out);
                 black_box(out[BLOCK - 1])
+            })
+        });
+        g.bench_function(format!("unpack_delta/{bits}bit"), |b| {
+            b.iter(|| {
+                bitpack::unpack(black_box(&encoded), bits, &mut out);
+                prefix_sum(black_box(DELTA_BASE), &mut out);
+                black_box(out[BLOCK - 1])
+            })
+        });
+
+        // BitPacker1x reads our layout: a block of ours is four of its
+        // 32-integer blocks of 4 × bits bytes each.
+        let sub = BitPacker1x::compressed_block_size(bits);
+        let bp1_unpack = |src: &[u8], out: &mut [u32; BLOCK]| {
+            for (k, o) in out.chunks_exact_mut(BitPacker1x::BLOCK_LEN).enumerate() {
+                bp1.decompress(&src[k * sub..], o, bits);
+            }
+        };
+        let bp1_unpack_delta = |src: &[u8], base: u32, out: &mut [u32; BLOCK]| {
+            let mut initial = base;
+            for (k, o) in out.chunks_exact_mut(BitPacker1x::BLOCK_LEN).enumerate() {
+                bp1.decompress_sorted(initial, &src[k * sub..], o, bits);
+                initial = o[BitPacker1x::BLOCK_LEN - 1];
+            }
+        };
+        bp1_unpack(&encoded, &mut out);
+        assert_eq!(&out[..], &vals[..], "BitPacker1x reads our layout");
+        bp1_unpack_delta(&encoded, DELTA_BASE, &mut out);
+        assert_eq!(&out[..], &ids[..]);
+        g.bench_function(format!("bp1x_unpack/{bits}bit"), |b| {
+            b.iter(|| {
+                bp1_unpack(black_box(&encoded), &mut out);
+                black_box(out[BLOCK - 1])
+            })
+        });
+        g.bench_function(format!("bp1x_unpack_delta/{bits}bit"), |b| {
+            b.iter(|| {
+                bp1_unpack_delta(black_box(&encoded), black_box(DELTA_BASE), &mut out);
+                black_box(out[BLOCK - 1])
+            })
+        });
+
+        // BitPacker4x: its own (interleaved) layout of 128 integers. The
+        // deltas are packed as they are (`compress` of the deltas is what
+        // `compress_sorted` writes), and as delta − 1 for the strict form.
+        assert_eq!(BitPacker4x::BLOCK_LEN, BLOCK);
+        let mut enc4 = vec![0u8; BitPacker4x::compressed_block_size(bits)];
+        bp4.compress(&vals, &mut enc4, bits);
+        if bits < 32 {
+            // (At 32 bits the interleaving changes nothing.)
+            assert_ne!(
+                enc4[..],
+                encoded[..enc4.len()],
+                "BitPacker4x has its own layout"
+            );
+        }
+        let strict: Vec<u32> = vals.iter().map(|v| v.wrapping_add(1)).collect();
+        let mut strict_ids = strict.clone();
+        prefix_sum(DELTA_BASE, &mut strict_ids);
+        bp4.decompress(&enc4, &mut out, bits);
+        assert_eq!(&out[..], &vals[..]);
+        bp4.decompress_sorted(DELTA_BASE, &enc4, &mut out, bits);
+        assert_eq!(&out[..], &ids[..]);
+        bp4.decompress_strictly_sorted(Some(DELTA_BASE), &enc4, &mut out, bits);
+        assert_eq!(&out[..], &strict_ids[..]);
+        let mut packed4 = vec![0u8; enc4.len()];
+        g.bench_function(format!("bp4x_pack/{bits}bit"), |b| {
+            b.iter(|| black_box(bp4.compress(black_box(&vals), &mut packed4, bits)))
+        });
+        g.bench_function(format!("bp4x_unpack/{bits}bit"), |b| {
+            b.iter(|| {
+                bp4.decompress(black_box(&enc4), &mut out, bits);
+                black_box(out[BLOCK - 1])
+            })
+        });
+        g.bench_function(format!("bp4x_unpack_delta/{bits}bit"), |b| {
+            b.iter(|| {
+                bp4.decompress_sorted(black_box(DELTA_BASE), black_box(&enc4), &mut out, bits);
+                black_box(out[BLOCK - 1])
+            })
+        });
+        g.bench_function(format!("bp4x_unpack_strict_delta/{bits}bit"), |b| {
+            b.iter(|| {
+                bp4.decompress_strictly_sorted(
+                    black_box(Some(DELTA_BASE)),
+                    black_box(&enc4),
+                    &mut out,
+                    bits,
+                );
+                black_box(out[BLOCK - 1])
+            })
+        });
+
+        // BitPacker8x: 256 integers a block (two of ours).
+        let n8 = BitPacker8x::BLOCK_LEN;
+        g.throughput(Throughput::Elements(n8 as u64));
+        let vals8: Vec<u32> = vals.iter().chain(&vals).copied().collect();
+        let mut enc8 = vec![0u8; BitPacker8x::compressed_block_size(bits)];
+        bp8.compress(&vals8, &mut enc8, bits);
+        let mut out8 = vec![0u32; n8];
+        bp8.decompress(&enc8, &mut out8, bits);
+        assert_eq!(out8, vals8);
+        g.bench_function(format!("bp8x_unpack_256/{bits}bit"), |b| {
+            b.iter(|| {
+                bp8.decompress(black_box(&enc8), &mut out8, bits);
+                black_box(out8[n8 - 1])
+            })
+        });
+        g.bench_function(format!("bp8x_unpack_delta_256/{bits}bit"), |b| {
+            b.iter(|| {
+                bp8.decompress_sorted(black_box(DELTA_BASE), black_box(&enc8), &mut out8, bits);
+                black_box(out8[n8 - 1])
             })
         });
     }
