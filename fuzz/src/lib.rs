@@ -433,8 +433,16 @@ pub fn fuzz_termdict(data: &[u8]) {
 /// Target `postings`: bytes 0..2 max_doc, 2..4 doc_freq, 4..6 doc_off,
 /// 6..8 pos_off, 8..10 the length of the `.doc` payload; then the `.doc`
 /// payload and the `.pos` payload. Walks every document and its positions,
-/// then again with seeks.
+/// then again with seeks; once for each `.doc` format version read (1:
+/// sequential bit layout of full blocks, 2: four-lane SIMD layout).
 pub fn fuzz_postings(data: &[u8]) {
+    for version in lucerna::codec::postings::DOC_VERSION_MIN..=lucerna::codec::postings::DOC_VERSION
+    {
+        fuzz_postings_version(data, version);
+    }
+}
+
+fn fuzz_postings_version(data: &[u8], version: u32) {
     let mut inp = Input(data);
     let max_doc = inp.u16() as u32;
     let info = TermInfo {
@@ -446,7 +454,10 @@ pub fn fuzz_postings(data: &[u8]) {
     let rest = inp.rest();
     let (doc, pos) = rest.split_at(doc_len.min(rest.len()));
     let dir = dir_with(&[
-        ("p.doc", envelope("postings-docs", FUZZ_ID, doc)),
+        (
+            "p.doc",
+            envelope_version("postings-docs", version, FUZZ_ID, doc),
+        ),
         ("p.pos", envelope("postings-positions", FUZZ_ID, pos)),
     ]);
     let Ok(reader) = PostingsReader::open(&dir, "p", FUZZ_ID, max_doc) else {

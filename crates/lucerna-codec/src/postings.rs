@@ -5,10 +5,11 @@
 //!
 //! # Files
 //!
-//! `<base>.doc` (envelope format `postings-docs`) and, when positions are
-//! indexed, `<base>.pos` (format `postings-positions`); id = segment id,
-//! empty suffix. [`TermInfo`] (kept in the term dictionary) gives each
-//! term's document frequency and where its data starts in each payload.
+//! `<base>.doc` (envelope format `postings-docs`, version 2; version 1 is
+//! still read) and, when positions are indexed, `<base>.pos` (format
+//! `postings-positions`, version 1); id = segment id, empty suffix.
+//! [`TermInfo`] (kept in the term dictionary) gives each term's document
+//! frequency and where its data starts in each payload.
 //!
 //! ```text
 //! .doc payload:
@@ -25,7 +26,10 @@
 //!         (vint freq, u8 norm), norms ascending
 //!     blocks, each of 128 documents but the last, which may be shorter:
 //!       full block:  u8 doc_bits, 128 doc deltas packed (16 × doc_bits
-//!                    bytes), u8 freq_bits, 128 (freq − 1) packed
+//!                    bytes), u8 freq_bits, 128 (freq − 1) packed;
+//!                    version 2 packs in the four-lane layout
+//!                    (`bitpack::pack4`, SIMD-decoded), version 1 in the
+//!                    sequential one (`bitpack::pack`)
 //!       short block: per document vint (delta << 1 | freq == 1), then
 //!                    vint freq when freq != 1
 //! .pos payload:
@@ -42,7 +46,9 @@
 //! both, so the list stays an upper bound.
 //!
 //! A doc delta is the difference to the previous document of the term (the
-//! first document's delta is its id). Bit packing: [`crate::bitpack`].
+//! first document's delta is its id). Bit packing: [`crate::bitpack`]; a
+//! version 2 block's deltas are unpacked and summed into ids in one SIMD
+//! pass.
 //!
 //! # Integrity
 //!
@@ -95,8 +101,15 @@ use std::sync::Arc;
 pub const DOC_FORMAT: &str = "postings-docs";
 /// Envelope format name of positions files.
 pub const POS_FORMAT: &str = "postings-positions";
-/// Current format version of both.
-pub const VERSION: u32 = 1;
+/// Format version of the doc/freq files this code writes: 2, full blocks
+/// in the four-lane layout ([`bitpack::pack4`], SIMD-decoded).
+pub const DOC_VERSION: u32 = 2;
+/// Oldest doc/freq version still read: 1, full blocks in the sequential
+/// layout ([`bitpack::pack`]); otherwise the same as 2.
+pub const DOC_VERSION_MIN: u32 = 1;
+/// Format version of positions files (written and read; unchanged when
+/// the doc/freq files went to version 2).
+pub const POS_VERSION: u32 = 1;
 /// The doc id of an exhausted cursor.
 pub const TERMINATED: u32 = u32::MAX;
 
@@ -173,6 +186,8 @@ fn block_impacts(pairs: &mut [(u32, u8)], out: &mut Vec<(u32, u8)>) {
 /// Streams the postings of a segment's terms, in term order, into the
 /// `.doc` and `.pos` files.
 pub struct PostingsWriter {
+    /// Pack full blocks in the four-lane layout (format version 2).
+    four_lane: bool,
     doc_out: EnvelopeWriter,
     pos_out: Option<EnvelopeWriter>,
     doc_pending: Vec<u8>,
@@ -204,22 +219,44 @@ impl PostingsWriter {
         base: &str,
         with_positions: bool,
     ) -> Result<Self> {
+        Self::with_doc_version(dir, id, base, with_positions, DOC_VERSION)
+    }
+
+    /// As [`new`](Self::new), writing doc/freq format `doc_version`
+    /// ([`DOC_VERSION_MIN`] ..= [`DOC_VERSION`]): for tests of the older
+    /// formats' read path.
+    ///
+    /// # Panics
+    /// When `doc_version` is not one of them.
+    #[doc(hidden)]
+    pub fn with_doc_version(
+        dir: &dyn Directory,
+        id: [u8; ID_LEN],
+        base: &str,
+        with_positions: bool,
+        doc_version: u32,
+    ) -> Result<Self> {
+        assert!(
+            (DOC_VERSION_MIN..=DOC_VERSION).contains(&doc_version),
+            "no postings format version {doc_version}"
+        );
         let mut doc_out = EnvelopeWriter::create(
             dir,
             &doc_file(base),
-            &EnvelopeHeader::new(DOC_FORMAT, VERSION, id, ""),
+            &EnvelopeHeader::new(DOC_FORMAT, doc_version, id, ""),
         )?;
         doc_out.write_all(&[if with_positions { FLAG_POSITIONS } else { 0 }])?;
         let pos_out = if with_positions {
             Some(EnvelopeWriter::create(
                 dir,
                 &pos_file(base),
-                &EnvelopeHeader::new(POS_FORMAT, VERSION, id, ""),
+                &EnvelopeHeader::new(POS_FORMAT, POS_VERSION, id, ""),
             )?)
         } else {
             None
         };
         Ok(PostingsWriter {
+            four_lane: doc_version >= 2,
             doc_out,
             pos_out,
             doc_pending: Vec::new(),
@@ -325,14 +362,19 @@ impl PostingsWriter {
                 self.scratch.push(delta);
                 prev = d;
             }
+            let pack = if self.four_lane {
+                bitpack::pack4
+            } else {
+                bitpack::pack
+            };
             let b = bitpack::bits_needed(&self.scratch);
             self.blocks.push(b);
-            bitpack::pack(&self.scratch, b, &mut self.blocks);
+            pack(&self.scratch, b, &mut self.blocks);
             self.scratch.clear();
             self.scratch.extend(self.block_freqs.iter().map(|f| f - 1));
             let fb = bitpack::bits_needed(&self.scratch);
             self.blocks.push(fb);
-            bitpack::pack(&self.scratch, fb, &mut self.blocks);
+            pack(&self.scratch, fb, &mut self.blocks);
         } else {
             let mut w = ByteWriter::new();
             std::mem::swap(&mut w.buf, &mut self.blocks);
@@ -459,6 +501,8 @@ impl PostingsWriter {
 /// The postings files of one segment; hands out cursors per term.
 #[derive(Clone)]
 pub struct PostingsReader {
+    /// Full blocks in the four-lane layout (format version 2).
+    four_lane: bool,
     doc_name: Arc<str>,
     doc_data: FileSlice,
     doc_base: u64,
@@ -494,7 +538,8 @@ impl PostingsReader {
     pub fn open(dir: &dyn Directory, base: &str, id: [u8; ID_LEN], max_doc: u32) -> Result<Self> {
         let dname = doc_file(base);
         let denv = EnvelopeReader::open_checked(&dname, dir.open(&dname)?)?;
-        denv.expect_format(DOC_FORMAT, VERSION..=VERSION)?;
+        denv.expect_format(DOC_FORMAT, DOC_VERSION_MIN..=DOC_VERSION)?;
+        let four_lane = denv.header().version >= 2;
         denv.expect_id(&id)?;
         let doc_data = denv.payload();
         let doc_base = denv.payload_offset();
@@ -509,7 +554,7 @@ impl PostingsReader {
         let pos = if flags & FLAG_POSITIONS != 0 {
             let pname = pos_file(base);
             let penv = EnvelopeReader::open_checked(&pname, dir.open(&pname)?)?;
-            penv.expect_format(POS_FORMAT, VERSION..=VERSION)?;
+            penv.expect_format(POS_FORMAT, POS_VERSION..=POS_VERSION)?;
             penv.expect_id(&id)?;
             Some((
                 Arc::from(pname.as_str()),
@@ -520,6 +565,7 @@ impl PostingsReader {
             None
         };
         Ok(PostingsReader {
+            four_lane,
             doc_name: Arc::from(dname.as_str()),
             doc_data,
             doc_base,
@@ -540,8 +586,19 @@ impl PostingsReader {
     }
 }
 
+/// The packed bytes of a full block: doc deltas and `freq − 1`, each at
+/// its width (the slices may run past the block).
+struct FullBlock<'a> {
+    docs: &'a [u8],
+    doc_bits: u8,
+    freqs: &'a [u8],
+    freq_bits: u8,
+}
+
 /// A forward-only cursor over one term's postings in one segment.
 pub struct SegmentPostings {
+    /// Full blocks in the four-lane layout (format version 2).
+    four_lane: bool,
     doc_name: Arc<str>,
     doc_data: FileSlice,
     doc_base: u64,
@@ -622,6 +679,7 @@ impl SegmentPostings {
         }
         let num_blocks = (info.doc_freq as usize).div_ceil(BLOCK);
         let mut p = SegmentPostings {
+            four_lane: r.four_lane,
             doc_name: r.doc_name.clone(),
             doc_data: r.doc_data.clone(),
             doc_base: r.doc_base,
@@ -748,6 +806,76 @@ impl SegmentPostings {
         Ok(())
     }
 
+    /// Unpacks a full block's doc deltas (to ids, from `prev`) and
+    /// frequencies in the layout of the file's version, and checks them.
+    /// `r` and `start` only place the errors.
+    fn unpack_full_block(
+        &mut self,
+        packed: &FullBlock<'_>,
+        prev: Option<u32>,
+        r: &ByteReader<'_>,
+        start: usize,
+    ) -> Result<()> {
+        let max_doc = self.max_doc;
+        if self.four_lane {
+            // Deltas and their running sum in one SIMD pass. Checks
+            // after, as branch-free folds: ids strictly increasing
+            // from the previous block's last (the term's very first
+            // may be 0), which also catches a sum that wrapped past
+            // 2³² (it shows as a decrease), and the last below max_doc.
+            bitpack::unpack4_sorted(
+                prev.unwrap_or(0),
+                packed.docs,
+                packed.doc_bits,
+                &mut self.docs,
+            );
+            bitpack::unpack4(packed.freqs, packed.freq_bits, &mut self.freqs);
+            let docs = &self.docs;
+            let first_bad = prev.is_some_and(|p| docs[0] <= p);
+            if (1..BLOCK).fold(first_bad, |z, i| z | (docs[i] <= docs[i - 1])) {
+                return Err(r.err_at(start, "doc ids not increasing"));
+            }
+            let last = docs[BLOCK - 1];
+            if last >= max_doc {
+                return Err(r.err_value(max_doc as u64, last as u64, "doc id ≥ max_doc"));
+            }
+        } else {
+            bitpack::unpack(packed.docs, packed.doc_bits, &mut self.docs);
+            bitpack::unpack(packed.freqs, packed.freq_bits, &mut self.freqs);
+            // Checks first, as branch-free folds over the block: every
+            // delta but the term's very first must be ≥ 1 (strictly
+            // increasing ids).
+            let zero_from = if prev.is_some() { 0 } else { 1 };
+            if self.docs[zero_from..]
+                .iter()
+                .fold(false, |z, &d| z | (d == 0))
+            {
+                return Err(r.err_at(start, "doc ids not increasing"));
+            }
+            // The sum of 128 deltas of ≤ 32 bits fits u64; ids only
+            // grow, so checking the last against max_doc checks them
+            // all.
+            let total: u64 = self.docs.iter().map(|&d| d as u64).sum();
+            let last = prev.map_or(0, |p| p as u64) + total;
+            if last >= max_doc as u64 {
+                return Err(r.err_value(max_doc as u64, last, "doc id ≥ max_doc"));
+            }
+            let mut acc = prev.unwrap_or(0);
+            for d in self.docs.iter_mut() {
+                acc += *d;
+                *d = acc;
+            }
+        }
+        // No packed `freq − 1` may be u32::MAX.
+        if self.freqs.iter().fold(false, |o, &f| o | (f == u32::MAX)) {
+            return Err(r.err_at(start, "term frequency overflows"));
+        }
+        for f in self.freqs.iter_mut() {
+            *f += 1;
+        }
+        Ok(())
+    }
+
     /// Decodes block `k` into `docs`/`freqs`.
     fn load_block(&mut self, k: usize) -> Result<()> {
         let (off, expected_len, prev, pos_off) = if self.num_blocks == 1 {
@@ -803,44 +931,21 @@ impl SegmentPostings {
             if b > 32 {
                 return Err(r.err_at(start, format!("doc delta width {b} > 32")));
             }
-            let at = r.pos();
+            let docs_at = r.pos();
             r.take(bitpack::packed_len(b))?;
-            bitpack::unpack(&data[at..], b, &mut self.docs);
             let fb = r.u8()?;
             if fb > 32 {
                 return Err(r.err(format!("freq width {fb} > 32")));
             }
-            let at = r.pos();
+            let freqs_at = r.pos();
             r.take(bitpack::packed_len(fb))?;
-            bitpack::unpack(&data[at..], fb, &mut self.freqs);
-            // Checks first, as branch-free folds over the block: every delta
-            // but the term's very first must be ≥ 1 (strictly increasing
-            // ids), and no packed `freq − 1` may be u32::MAX.
-            let zero_from = if prev.is_some() { 0 } else { 1 };
-            if self.docs[zero_from..]
-                .iter()
-                .fold(false, |z, &d| z | (d == 0))
-            {
-                return Err(r.err_at(start, "doc ids not increasing"));
-            }
-            if self.freqs.iter().fold(false, |o, &f| o | (f == u32::MAX)) {
-                return Err(r.err_at(start, "term frequency overflows"));
-            }
-            // The sum of 128 deltas of ≤ 32 bits fits u64; ids only grow,
-            // so checking the last against max_doc checks them all.
-            let total: u64 = self.docs.iter().map(|&d| d as u64).sum();
-            let last = prev.map_or(0, |p| p as u64) + total;
-            if last >= max_doc as u64 {
-                return Err(r.err_value(max_doc as u64, last, "doc id ≥ max_doc"));
-            }
-            let mut acc = prev.unwrap_or(0);
-            for d in self.docs.iter_mut() {
-                acc += *d;
-                *d = acc;
-            }
-            for f in self.freqs.iter_mut() {
-                *f += 1;
-            }
+            let packed = FullBlock {
+                docs: &data[docs_at..],
+                doc_bits: b,
+                freqs: &data[freqs_at..],
+                freq_bits: fb,
+            };
+            self.unpack_full_block(&packed, prev, &r, start)?;
         } else {
             let mut acc: u64 = prev.map_or(0, |p| p as u64);
             for j in 0..n {

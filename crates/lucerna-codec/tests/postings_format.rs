@@ -3,7 +3,9 @@
 
 mod harness;
 use harness::*;
-use lucerna_codec::postings::{PostingsReader, PostingsWriter, TermInfo, TERMINATED};
+use lucerna_codec::postings::{
+    PostingsReader, PostingsWriter, TermInfo, DOC_VERSION, DOC_VERSION_MIN, TERMINATED,
+};
 use lucerna_codec::termdict::{TermDict, TermDictWriter};
 use lucerna_store::{write_file, Directory, FileSlice, RamDirectory};
 use proptest::prelude::*;
@@ -23,7 +25,17 @@ fn write_terms(
     terms: &[(Vec<u8>, Vec<Post>)],
     with_pos: bool,
 ) -> Vec<TermInfo> {
-    let mut pw = PostingsWriter::new(dir, SEG, "s", with_pos).unwrap();
+    write_terms_version(dir, terms, with_pos, DOC_VERSION)
+}
+
+/// As `write_terms`, in doc/freq format `version`.
+fn write_terms_version(
+    dir: &dyn Directory,
+    terms: &[(Vec<u8>, Vec<Post>)],
+    with_pos: bool,
+    version: u32,
+) -> Vec<TermInfo> {
+    let mut pw = PostingsWriter::with_doc_version(dir, SEG, "s", with_pos, version).unwrap();
     let mut td = TermDictWriter::new(dir, SEG, "s.tdi").unwrap();
     let mut infos = Vec::new();
     for (key, posts) in terms {
@@ -75,6 +87,7 @@ proptest! {
     fn roundtrip_iteration_positions_and_seeks(
         terms in proptest::collection::vec(posts_strategy(2000), 1..5),
         seeks in proptest::collection::vec(0u32..2100, 1..40),
+        version in DOC_VERSION_MIN..=DOC_VERSION,
     ) {
         let dir = RamDirectory::new();
         let keyed: Vec<Term> = terms
@@ -82,7 +95,7 @@ proptest! {
             .enumerate()
             .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
             .collect();
-        write_terms(&dir, &keyed, true);
+        write_terms_version(&dir, &keyed, true, version);
         let td = TermDict::open(&dir, "s.tdi", SEG).unwrap();
         let pr = PostingsReader::open(&dir, "s", SEG, 2000).unwrap();
         prop_assert_eq!(td.num_terms(), keyed.len() as u64);
@@ -261,6 +274,11 @@ fn out_of_range_term_info_is_an_error() {
 /// Writes a small segment with terms of one doc, a short block, exactly one
 /// full block, and several blocks; returns the directory.
 fn sample_dir() -> (RamDirectory, Vec<Term>) {
+    sample_dir_version(DOC_VERSION)
+}
+
+/// As `sample_dir`, in doc/freq format `version`.
+fn sample_dir_version(version: u32) -> (RamDirectory, Vec<Term>) {
     let dir = RamDirectory::new();
     let mk = |n: u32, step: u32| -> Vec<Post> {
         (0..n)
@@ -277,7 +295,7 @@ fn sample_dir() -> (RamDirectory, Vec<Term>) {
         (b"\0c".to_vec(), mk(128, 2)),
         (b"\x01d".to_vec(), mk(300, 1)),
     ];
-    write_terms(&dir, &terms, true);
+    write_terms_version(&dir, &terms, true, version);
     (dir, terms)
 }
 
@@ -305,7 +323,11 @@ fn read_all(dir: &dyn Directory) -> lucerna_store::Result<()> {
 }
 
 fn sweep_file(name: &'static str) {
-    let (dir, _) = sample_dir();
+    sweep_file_version(name, DOC_VERSION);
+}
+
+fn sweep_file_version(name: &'static str, version: u32) {
+    let (dir, _) = sample_dir_version(version);
     let file = dir.open(name).unwrap().to_vec();
     let others: Vec<(String, Vec<u8>)> = ["s.tdi", "s.doc", "s.pos"]
         .iter()
@@ -331,6 +353,11 @@ fn corruption_of_doc_file() {
 }
 
 #[test]
+fn corruption_of_version_1_doc_file() {
+    sweep_file_version("s.doc", 1);
+}
+
+#[test]
 fn corruption_of_pos_file() {
     sweep_file("s.pos");
 }
@@ -338,6 +365,48 @@ fn corruption_of_pos_file() {
 #[test]
 fn corruption_of_term_dictionary() {
     sweep_file("s.tdi");
+}
+
+/// Both doc/freq versions hold the same postings; only the layout of full
+/// blocks differs, so the files have the same length and differ inside
+/// the packed bytes alone.
+#[test]
+fn every_doc_version_reads_back_the_same_postings() {
+    let (v1, terms) = sample_dir_version(1);
+    let (v2, _) = sample_dir_version(2);
+    let header = |d: &RamDirectory| {
+        lucerna_store::EnvelopeReader::open(d, "s.doc")
+            .unwrap()
+            .header()
+            .version
+    };
+    assert_eq!((header(&v1), header(&v2)), (1, 2));
+    assert_eq!(DOC_VERSION, 2);
+    let (b1, b2) = (v1.open("s.doc").unwrap(), v2.open("s.doc").unwrap());
+    assert_eq!(b1.len(), b2.len());
+    assert_ne!(b1.to_vec(), b2.to_vec());
+    assert_eq!(
+        v1.open("s.pos").unwrap().to_vec(),
+        v2.open("s.pos").unwrap().to_vec()
+    );
+    for dir in [&v1, &v2] {
+        let td = TermDict::open(dir, "s.tdi", SEG).unwrap();
+        let pr = PostingsReader::open(dir, "s", SEG, 400).unwrap();
+        for (key, posts) in &terms {
+            let info = td.get(key).unwrap().unwrap();
+            let mut p = pr.postings(&info).unwrap();
+            let mut pos = Vec::new();
+            for want in posts {
+                assert_eq!(p.doc(), want.doc);
+                assert_eq!(p.freq() as usize, want.positions.len());
+                pos.clear();
+                p.positions(&mut pos).unwrap();
+                assert_eq!(pos, want.positions);
+                p.advance().unwrap();
+            }
+            assert_eq!(p.doc(), TERMINATED);
+        }
+    }
 }
 
 #[test]
