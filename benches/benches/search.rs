@@ -22,7 +22,7 @@ use lucerna::schema::{Field, Schema};
 use lucerna::store::{FsDirectory, RamDirectory};
 use lucerna::{Collect, Document, Index, Query, WriterConfig};
 use lucerna_codec::bitpack::{self, BLOCK};
-use lucerna_codec::postings::{PostingsReader, PostingsWriter, TermInfo, TERMINATED};
+use lucerna_codec::postings::{PostingsReader, PostingsWriter, TermInfo, DOC_VERSION, TERMINATED};
 use lucerna_codec::termdict::{TermDict, TermDictWriter};
 use std::collections::HashMap;
 use std::fs::File;
@@ -273,7 +273,14 @@ impl PostingsData {
     }
 
     fn write(&self, dir: &RamDirectory, with_positions: bool) -> TermInfo {
-        let mut w = PostingsWriter::new(dir, SEGMENT_ID, "bench", with_positions).expect("writer");
+        self.write_version(dir, with_positions, DOC_VERSION)
+    }
+
+    /// As `write`, in `.doc` format `version`.
+    fn write_version(&self, dir: &RamDirectory, with_positions: bool, version: u32) -> TermInfo {
+        let mut w =
+            PostingsWriter::with_doc_version(dir, SEGMENT_ID, "bench", with_positions, version)
+                .expect("writer");
         w.start_term();
         let mut at = 0;
         for ((&doc, &freq), &norm) in self.docs.iter().zip(&self.freqs).zip(&self.norms) {
@@ -350,19 +357,53 @@ fn postings(c: &mut Criterion) {
         })
     });
 
+    // The same postings in `.doc` version 1 (sequential bit layout, our
+    // scalar unpack), still read: the old decoder against the new one.
+    let dir_v1 = RamDirectory::new();
+    let info_v1 = data.write_version(&dir_v1, true, 1);
+    let reader_v1 =
+        PostingsReader::open(&dir_v1, "bench", SEGMENT_ID, data.max_doc()).expect("open");
+    g.bench_function("decode_v1/docs_freqs", |b| {
+        b.iter(|| {
+            let mut p = reader_v1.postings(&info_v1).expect("postings");
+            let mut freqs = 0u64;
+            while p.doc() != TERMINATED {
+                freqs += p.freq() as u64;
+                p.advance().expect("advance");
+            }
+            assert_eq!(freqs, expected_freqs);
+            black_box(freqs)
+        })
+    });
+    g.bench_function("decode_v1/docs_blocks", |b| {
+        b.iter(|| {
+            let mut p = reader_v1.postings(&info_v1).expect("postings");
+            let mut docs = 0u64;
+            p.for_each_block(|block| docs += block.len() as u64)
+                .expect("for_each_block");
+            assert_eq!(docs, n);
+            black_box(docs)
+        })
+    });
+
     // Seek to every 100th document: throughput counts seeks.
     let targets: Vec<u32> = data.docs.iter().copied().step_by(100).skip(1).collect();
     g.throughput(Throughput::Elements(targets.len() as u64));
-    g.bench_function("seek/every_100th_doc", |b| {
-        b.iter(|| {
-            let mut p = reader.postings(&info).expect("postings");
-            let mut last = 0;
-            for &t in &targets {
-                last = p.seek(t).expect("seek");
-            }
-            black_box(last)
-        })
-    });
+    for (name, reader, info) in [
+        ("seek/every_100th_doc", &reader, &info),
+        ("seek_v1/every_100th_doc", &reader_v1, &info_v1),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut p = reader.postings(info).expect("postings");
+                let mut last = 0;
+                for &t in &targets {
+                    last = p.seek(t).expect("seek");
+                }
+                black_box(last)
+            })
+        });
+    }
     g.finish();
 }
 
