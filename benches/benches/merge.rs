@@ -112,10 +112,10 @@ fn build_segments(dir: &Path, bodies: &[String]) -> u64 {
     let writer = index
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .no_merges()
                 .max_buffered_docs(DOCS_PER_SEGMENT)
-                .mem_budget(1 << 30),
+                .mem_budget_bytes(1 << 30),
         )
         .expect("writer");
     for i in 0..SEGMENTS * DOCS_PER_SEGMENT {
@@ -167,7 +167,7 @@ fn one_merge(prepared: &Path, scratch: &Path, limiter: RateLimiter) -> Duration 
     let writer = index
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .merge_policy(Arc::new(MergeAll))
                 .merge_scheduler(scheduler.clone()),
         )

@@ -114,7 +114,7 @@ pub fn build_seed_index() -> SeedIndex {
     let schema = b.build().expect("seed schema");
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema).expect("create seed index");
-    let config = WriterConfig::default().no_merges().threads(1);
+    let config = WriterConfig::default().no_merges().indexing_threads(1);
     let w = index.writer(config).expect("seed writer");
     for i in 0..SEED_DOCS {
         let k = i as usize;
@@ -659,7 +659,7 @@ pub fn fuzz_wal(data: &[u8]) {
     let index = Index::create(dir.clone(), Schema::logs()).expect("an index in memory");
     let config = WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .replay_mode(ReplayMode::Lenient);
     if let Ok(w) = index.writer(config) {
         let _ = w.replay_report();
@@ -750,7 +750,7 @@ pub fn ops_doc(schema: &Schema, key: u64, version: u64) -> Document {
 fn ops_config() -> WriterConfig {
     WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(4)
         .durability(lucerna::Durability::Sync)
 }

@@ -156,7 +156,7 @@ pub fn run_add(a: &AddArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
         a.reliability.apply(
             WriterConfig::default()
                 .durability(a.durability)
-                .threads(threads),
+                .indexing_threads(threads),
         )?,
     )?;
     let replay = writer.replay_report();

@@ -140,7 +140,7 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
     // write-ahead log), as `lucerna index`.
     let writer = index.writer(
         WriterConfig::default()
-            .mem_budget(16 << 20)
+            .mem_budget_bytes(16 << 20)
             .durability(Durability::None),
     )?;
     let total_bytes: u64 = sources.iter().map(|s| s.text.len() as u64).sum();

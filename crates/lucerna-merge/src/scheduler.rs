@@ -129,6 +129,49 @@ impl SchedulerConfig {
     }
 }
 
+/// By-value setters, one per field and named as it, so that a scheduler is
+/// configured the way `BackpressureConfig` and lucerna's `WriterConfig`
+/// are:
+///
+/// ```
+/// use lucerna_merge::{SchedulerConfig, MIB};
+/// let c = SchedulerConfig::default().threads(2).quantum_bytes(32 * MIB);
+/// assert!(c.validate().is_ok());
+/// assert_eq!(c.threads, 2);
+/// ```
+impl SchedulerConfig {
+    /// Sets [`threads`](Self::threads).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+    /// Sets [`max_pending_per_index`](Self::max_pending_per_index).
+    pub fn max_pending_per_index(mut self, max_pending_per_index: usize) -> Self {
+        self.max_pending_per_index = max_pending_per_index;
+        self
+    }
+    /// Sets [`quantum_bytes`](Self::quantum_bytes).
+    pub fn quantum_bytes(mut self, quantum_bytes: u64) -> Self {
+        self.quantum_bytes = quantum_bytes;
+        self
+    }
+    /// Sets [`min_throttled_merge_bytes`](Self::min_throttled_merge_bytes).
+    pub fn min_throttled_merge_bytes(mut self, min_throttled_merge_bytes: u64) -> Self {
+        self.min_throttled_merge_bytes = min_throttled_merge_bytes;
+        self
+    }
+    /// Sets [`rate_limiter`](Self::rate_limiter).
+    pub fn rate_limiter(mut self, rate_limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = rate_limiter;
+        self
+    }
+    /// Sets [`thread_name`](Self::thread_name).
+    pub fn thread_name(mut self, thread_name: impl Into<String>) -> Self {
+        self.thread_name = thread_name.into();
+        self
+    }
+}
+
 /// Identifies an index (tenant) registered with a scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IndexHandle(u64);

@@ -40,8 +40,8 @@ fn object_storage_benchmarks() {
             .writer(
                 WriterConfig::default()
                     .durability(Durability::None)
-                    .threads(2)
-                    .mem_budget(256 << 20),
+                    .indexing_threads(2)
+                    .mem_budget_bytes(256 << 20),
             )
             .unwrap();
         std::thread::scope(|s| {
@@ -125,7 +125,7 @@ fn object_storage_benchmarks() {
             .writer(
                 WriterConfig::default()
                     .durability(Durability::None)
-                    .mem_budget(256 << 20),
+                    .mem_budget_bytes(256 << 20),
             )
             .unwrap();
         for i in 0..heal_docs {

@@ -157,7 +157,7 @@ fn many_small_flushes_stay_bounded_and_exact() {
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(4))
+        .writer(WriterConfig::default().indexing_threads(1).max_buffered_docs(4))
         .unwrap();
     let mut rng = SplitMix64::new(0xA11_0E4E);
     let n = 1200u64;
@@ -212,7 +212,7 @@ fn deletes_during_a_held_merge_are_carried_over() {
     let w = index
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(10)
                 .merge_scheduler(gated_scheduler()),
         )
@@ -276,7 +276,7 @@ fn a_corrupt_input_fails_its_merge_which_is_recorded_and_not_retried() {
     let faulty = FaultyDirectory::new(RamDirectory::new(), 0xC0_22_07);
     let index = Index::create(faulty.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(10))
+        .writer(WriterConfig::default().indexing_threads(1).max_buffered_docs(10))
         .unwrap();
     let mut rng = SplitMix64::new(0xBAD_5E6);
     let mut live = Vec::new();
@@ -390,7 +390,7 @@ fn backpressure_refuses_or_blocks_until_merges_drain() {
     let w = index
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(5)
                 .merge_scheduler(gated_scheduler())
                 .backpressure(tiny_limits()),
@@ -446,7 +446,7 @@ fn a_shared_scheduler_slows_only_the_index_that_is_behind() {
     let scheduler = gated_scheduler();
     let config = || {
         WriterConfig::default()
-            .threads(1)
+            .indexing_threads(1)
             .max_buffered_docs(5)
             .merge_scheduler(scheduler.clone())
             .backpressure(tiny_limits())
@@ -548,8 +548,8 @@ fn buffers_within_the_ram_budget_are_never_delayed() {
         .writer(
             WriterConfig::default()
                 .no_merges()
-                .threads(2)
-                .mem_budget(4 << 20)
+                .indexing_threads(2)
+                .mem_budget_bytes(4 << 20)
                 .backpressure(bp),
         )
         .unwrap();
@@ -579,7 +579,7 @@ fn an_inconsistent_backpressure_config_is_refused() {
     };
     let r = index.writer(
         WriterConfig::default()
-            .mem_budget(64 << 20)
+            .mem_budget_bytes(64 << 20)
             .backpressure(bp),
     );
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");

@@ -156,7 +156,7 @@ fn recover(dir: &Arc<dyn Directory>, what: &str) {
 fn config() -> WriterConfig {
     WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(5)
         .durability(Durability::Sync)
 }

@@ -332,7 +332,7 @@ fn malformed_documents_from_several_threads_leave_the_writer_usable() {
     let schema = b.build().unwrap();
     let index = Index::create(RamDirectory::new(), schema).unwrap();
     let w = index
-        .writer(WriterConfig::default().threads(3).max_buffered_docs(5))
+        .writer(WriterConfig::default().indexing_threads(3).max_buffered_docs(5))
         .unwrap();
     const PER_THREAD: u64 = 150;
     let adders_done = std::sync::atomic::AtomicUsize::new(0);
@@ -447,7 +447,7 @@ fn an_immense_text_term_rejects_only_its_document() {
         .unwrap()
         .with_analyzer(Arc::new(DefaultAnalyzer::with_max_token_bytes(usize::MAX)));
     let w = index
-        .writer(WriterConfig::default().threads(1).max_buffered_docs(4))
+        .writer(WriterConfig::default().indexing_threads(1).max_buffered_docs(4))
         .unwrap();
     let doc = |i: u64, k: &str, values: &[&str]| {
         let mut d = Document::new();
@@ -498,7 +498,7 @@ fn an_immense_text_term_rejects_only_its_document() {
     let fresh = Index::create(RamDirectory::new(), index.schema().clone())
         .unwrap()
         .with_analyzer(Arc::new(DefaultAnalyzer::with_max_token_bytes(usize::MAX)));
-    let fw = fresh.writer(WriterConfig::default().threads(1)).unwrap();
+    let fw = fresh.writer(WriterConfig::default().indexing_threads(1)).unwrap();
     fw.add_document(doc(1, "k1", &["first version"])).unwrap();
     fw.add_document(doc(2, "k2", &[longest.as_str()])).unwrap();
     for i in 20..30 {
@@ -579,7 +579,7 @@ fn deletes_and_updates_before_and_after_commit_are_exact() {
     let w = index
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(2)
                 .no_merges(),
         )
@@ -682,7 +682,7 @@ fn sorted_top_k_puts_documents_without_the_field_last() {
         // merge reorders segments.
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(3)
                 .no_merges(),
         )

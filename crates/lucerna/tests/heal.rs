@@ -30,7 +30,7 @@ fn fields(index: &Index) -> F {
 fn config() -> WriterConfig {
     let mut c = WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(50)
         .durability(Durability::Sync);
     c.keep_commits = 2;

@@ -41,7 +41,7 @@ fn doc(f: F, id: u64, tag: &str) -> Document {
 fn config() -> WriterConfig {
     let mut c = WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(16)
         .durability(Durability::Sync);
     c.keep_commits = 2;

@@ -316,7 +316,7 @@ fn reference(docs: &[MDoc], schema: &Schema, f: &Fields) -> (RamDirectory, Searc
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().no_merges().threads(1))
+        .writer(WriterConfig::default().no_merges().indexing_threads(1))
         .unwrap();
     for d in docs {
         w.add_document(d.to_doc(f)).unwrap();
@@ -394,7 +394,7 @@ fn merge_case(seed: u64, ops: usize, deletes: bool) {
         .writer(
             WriterConfig::default()
                 .no_merges()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(per_seg),
         )
         .unwrap();
@@ -492,7 +492,7 @@ fn merging_to_a_few_segments_then_to_one() {
         .writer(
             WriterConfig::default()
                 .no_merges()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(7),
         )
         .unwrap();
@@ -548,7 +548,7 @@ fn single_segment_with_deletes_is_rewritten_and_all_deleted_segments_vanish() {
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().no_merges().threads(1))
+        .writer(WriterConfig::default().no_merges().indexing_threads(1))
         .unwrap();
     let mut rng = SplitMix64::new(7);
     let mut model = Model::default();
@@ -604,7 +604,7 @@ fn small_index(dir: impl Directory + 'static, seed: u64) -> (Index, IndexWriter,
         .writer(
             WriterConfig::default()
                 .no_merges()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(10),
         )
         .unwrap();
@@ -754,7 +754,7 @@ fn old_searchers_keep_their_view_after_merge_and_commit() {
     let index = Index::create(dir.clone(), schema).unwrap();
     let mut cfg = WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(9);
     cfg.keep_commits = 1;
     let w = index.writer(cfg).unwrap();
@@ -828,7 +828,7 @@ fn deletes_and_adds_during_merges_are_kept() {
         .writer(
             WriterConfig::default()
                 .no_merges()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(6),
         )
         .unwrap();

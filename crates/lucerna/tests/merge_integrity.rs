@@ -263,7 +263,7 @@ fn setup(kind: Kind, seed: u64) -> Setup {
     let writer = index
         .writer(
             WriterConfig::default()
-                .threads(1)
+                .indexing_threads(1)
                 .max_buffered_docs(10)
                 .merge_policy(policy)
                 .replica(Arc::new(replica.clone())),

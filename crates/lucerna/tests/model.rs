@@ -910,13 +910,13 @@ proptest! {
     ) {
         let live = vec![true; corpus.len()];
         let per_seg = corpus.len().div_ceil(50).max(1);
-        let (_i1, one, f) = build(&corpus, WriterConfig::default().no_merges().threads(1), 1);
+        let (_i1, one, f) = build(&corpus, WriterConfig::default().no_merges().indexing_threads(1), 1);
         let (_i2, many, _) =
-            build(&corpus, WriterConfig::default().no_merges().threads(1).max_buffered_docs(per_seg), 1);
+            build(&corpus, WriterConfig::default().no_merges().indexing_threads(1).max_buffered_docs(per_seg), 1);
         let (_i3, small_ram, _) =
-            build(&corpus, WriterConfig::default().no_merges().threads(1).mem_budget(8 << 10), 1);
+            build(&corpus, WriterConfig::default().no_merges().indexing_threads(1).mem_budget_bytes(8 << 10), 1);
         let (_i4, threaded, _) =
-            build(&corpus, WriterConfig::default().no_merges().threads(3).max_buffered_docs(per_seg), 3);
+            build(&corpus, WriterConfig::default().no_merges().indexing_threads(3).max_buffered_docs(per_seg), 3);
         prop_assert!(one.segments().len() <= 1);
         prop_assert!(
             many.segments().len() >= corpus.len().min(50) / 2,
@@ -996,7 +996,7 @@ proptest! {
         // merging (automerge.rs checks exact counts with merging).
         let cfg = WriterConfig::default()
             .no_merges()
-            .threads(1)
+            .indexing_threads(1)
             .max_buffered_docs(per_seg)
             .durability(if durable { Durability::Sync } else { Durability::None });
         let mut w: IndexWriter = index.writer(cfg.clone()).unwrap();

@@ -73,7 +73,7 @@ fn build(keep_commits: usize, seed: u64) -> Built {
     let index = Index::create(dir.clone(), schema).unwrap();
     let mut cfg = WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(10);
     cfg.keep_commits = keep_commits;
     let w = index.writer(cfg).unwrap();

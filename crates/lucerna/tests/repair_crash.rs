@@ -167,7 +167,7 @@ fn build(path: Path, seed: u64) -> Built {
     let index = Index::create(dir.clone(), schema).unwrap();
     let mut cfg = WriterConfig::default()
         .no_merges()
-        .threads(1)
+        .indexing_threads(1)
         .max_buffered_docs(8)
         .durability(Durability::Sync);
     cfg.keep_commits = if path == Path::AllowLossDrop { 1 } else { 2 };

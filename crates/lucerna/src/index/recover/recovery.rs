@@ -1302,7 +1302,7 @@ impl Repair<'_> {
         // commit a rerun may need.
         let mut config = WriterConfig::default()
             .no_merges()
-            .threads(1)
+            .indexing_threads(1)
             .durability(Durability::None)
             .replay_mode(mode);
         config.keep_commits = usize::MAX;

@@ -184,8 +184,10 @@ impl Default for WriterConfig {
 }
 
 impl WriterConfig {
-    /// Sets the memory budget in bytes (same as
-    /// [`mem_budget_bytes`](Self::mem_budget_bytes)).
+    /// Sets the memory budget in bytes: the older name of
+    /// [`mem_budget_bytes`](Self::mem_budget_bytes) (setters are named as
+    /// their fields).
+    #[deprecated(since = "0.1.0", note = "use `mem_budget_bytes`, named as its field")]
     pub fn mem_budget(self, bytes: usize) -> Self {
         self.mem_budget_bytes(bytes)
     }
@@ -212,7 +214,9 @@ impl WriterConfig {
         self
     }
     /// The older name of [`indexing_threads`](Self::indexing_threads)
-    /// (which says better that no thread is started).
+    /// (which says better that no thread is started, and is the field's
+    /// name).
+    #[deprecated(since = "0.1.0", note = "use `indexing_threads`, named as its field")]
     pub fn threads(self, n: usize) -> Self {
         self.indexing_threads(n)
     }

@@ -444,7 +444,7 @@ mod tests {
         let w = index
             .writer(
                 WriterConfig::default()
-                    .threads(1)
+                    .indexing_threads(1)
                     .max_buffered_docs(10)
                     .merge_policy(policy),
             )
@@ -614,7 +614,7 @@ mod tests {
         let w = index
             .writer(
                 WriterConfig::default()
-                    .threads(1)
+                    .indexing_threads(1)
                     .max_buffered_docs(10)
                     .merge_policy(Arc::new(ForcedOnly::default())),
             )
