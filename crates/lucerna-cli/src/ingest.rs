@@ -32,7 +32,7 @@ pub struct IndexArgs<'a> {
     pub input: &'a Path,
     pub index: &'a Path,
     pub threads: usize,
-    pub mem_mb: usize,
+    pub mem_mib: usize,
     pub store_body: bool,
     pub durability: lucerna::Durability,
     pub quiet: bool,
@@ -60,8 +60,8 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
     let schema = contract_schema(a.store_body);
     let threads = a.threads.max(1);
     let mut config = WriterConfig::default()
-        .mem_budget(a.mem_mb.max(1) << 20)
-        .threads(threads)
+        .mem_budget_bytes(a.mem_mib.max(1) << 20)
+        .indexing_threads(threads)
         .durability(a.durability);
     let found = prepare_index_dir(a.index)?;
     if found == IndexDir::HoldsIndex && a.durability != Durability::None {

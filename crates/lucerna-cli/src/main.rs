@@ -65,9 +65,10 @@ enum Command {
         /// Indexing threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// Memory budget in MB.
-        #[arg(long = "mem-mb", default_value_t = 512)]
-        mem_mb: usize,
+        /// Memory budget in MiB (units of 2^20 bytes). The flag says `mb`
+        /// because the peers' benchmark contract names it `--mem-mb`.
+        #[arg(long = "mem-mb", value_name = "MIB", default_value_t = 512)]
+        mem_mib: usize,
         /// Also store the body text, so `search` prints the matching lines.
         /// Off by default here: `index` is the benchmark command of the
         /// peers' contract, which stores only `id` in every engine so that
@@ -312,7 +313,7 @@ fn main() -> ExitCode {
             input,
             index,
             threads,
-            mem_mb,
+            mem_mib,
             store_body,
             durability,
             reliability,
@@ -320,7 +321,7 @@ fn main() -> ExitCode {
             input: &input,
             index: &index,
             threads,
-            mem_mb,
+            mem_mib,
             store_body,
             durability,
             quiet: false,
@@ -333,6 +334,8 @@ fn main() -> ExitCode {
                     "engine": "lucerna", "engine_version": env!("CARGO_PKG_VERSION"),
                     "docs": o.docs, "seconds": o.seconds,
                     "docs_per_s": o.docs as f64 / o.seconds.max(1e-9),
+                    // MB (10^6 bytes) per second of input, as the peers'
+                    // contract defines it.
                     "mb_per_s": o.input_bytes as f64 / 1e6 / o.seconds.max(1e-9),
                     "input_bytes": o.input_bytes, "index_bytes": o.index_bytes,
                     "segments": o.segments, "threads": threads, "rejected": o.rejected,

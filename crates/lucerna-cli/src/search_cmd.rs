@@ -157,7 +157,7 @@ fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
     let budget = policy.segment_budget_details(&descs, &none);
     let natural = policy.find_merges(&descs, &none);
     let expunge = policy.find_forced_deletes_merges(&descs, &none);
-    let docs: u64 = descs.iter().map(|d| d.doc_count).sum();
+    let docs: u64 = descs.iter().map(|d| d.max_doc).sum();
     let deleted: u64 = descs.iter().map(|d| d.deleted()).sum();
     let bytes: u64 = descs.iter().map(|d| d.size_bytes).sum();
     let live_bytes: u64 = descs.iter().map(|d| d.live_size_bytes()).sum();
@@ -179,8 +179,8 @@ fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
         "expunge_deletes_bytes": expunge.iter().map(|m| m.input_bytes).sum::<u64>(),
         "pending_merges": null,
         "running_merges": null,
-        "merge_mb_per_s": null,
-        "throttle_mb_per_s": null,
+        "merge_mib_per_s": null,
+        "throttle_mib_per_s": null,
         "delayed_s": null,
         "stalled_s": null,
         "write_amplification": null,

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 /// A segment as the merge policy sees it.
 ///
-/// `doc_count` counts every document ever written to the segment (Lucene's
+/// `max_doc` counts every document ever written to the segment (Lucene's
 /// `maxDoc`), `deleted_docs` those of them that are deleted. The policy
 /// pro-rates the size by the fraction of live documents
 /// ([`live_size_bytes`](Self::live_size_bytes)), as Lucene does: a 100 MB
@@ -27,18 +27,18 @@ pub struct SegmentDescriptor {
     /// Size of the segment's files in bytes.
     pub size_bytes: u64,
     /// Number of documents in the segment, deleted ones included.
-    pub doc_count: u64,
-    /// Number of deleted documents (clamped to `doc_count` when used).
+    pub max_doc: u64,
+    /// Number of deleted documents (clamped to `max_doc` when used).
     pub deleted_docs: u64,
 }
 
 impl SegmentDescriptor {
     /// A segment without deletes.
-    pub fn new(id: u64, size_bytes: u64, doc_count: u64) -> Self {
+    pub fn new(id: u64, size_bytes: u64, max_doc: u64) -> Self {
         SegmentDescriptor {
             id,
             size_bytes,
-            doc_count,
+            max_doc,
             deleted_docs: 0,
         }
     }
@@ -49,22 +49,22 @@ impl SegmentDescriptor {
         self
     }
 
-    /// Deleted documents, never more than `doc_count`.
+    /// Deleted documents, never more than `max_doc`.
     pub fn deleted(&self) -> u64 {
-        self.deleted_docs.min(self.doc_count)
+        self.deleted_docs.min(self.max_doc)
     }
 
     /// Live (not deleted) documents.
     pub fn live_docs(&self) -> u64 {
-        self.doc_count - self.deleted()
+        self.max_doc - self.deleted()
     }
 
     /// Fraction of deleted documents in `[0, 1]` (0 for an empty segment).
     pub fn delete_ratio(&self) -> f64 {
-        if self.doc_count == 0 {
+        if self.max_doc == 0 {
             0.0
         } else {
-            self.deleted() as f64 / self.doc_count as f64
+            self.deleted() as f64 / self.max_doc as f64
         }
     }
 
@@ -77,12 +77,12 @@ impl SegmentDescriptor {
     /// This is the size the policy reasons with and the estimated size of
     /// the segment's data after a merge.
     pub fn live_size_bytes(&self) -> u64 {
-        if self.doc_count == 0 || self.deleted() == 0 {
+        if self.max_doc == 0 || self.deleted() == 0 {
             return self.size_bytes;
         }
         // u128 arithmetic: exact and cannot overflow.
         let live =
-            u128::from(self.size_bytes) * u128::from(self.live_docs()) / u128::from(self.doc_count);
+            u128::from(self.size_bytes) * u128::from(self.live_docs()) / u128::from(self.max_doc);
         live as u64
     }
 }

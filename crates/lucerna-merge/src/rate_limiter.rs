@@ -34,7 +34,7 @@
 //! to keep up with indexing); if there is no backlog at all it is lowered
 //! (× [`AutoThrottle::lower_factor`], default 0.9: merges keep up, so be
 //! gentler on searches); otherwise unchanged. The rate stays within
-//! `[min_mb_per_s, max_mb_per_s]`.
+//! `[min_mib_per_s, max_mib_per_s]`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,12 +56,12 @@ pub const MAX_PAUSE_SLICE: Duration = Duration::from_millis(50);
 pub struct AutoThrottle {
     /// Initial rate (default 20 MiB/s, as Lucene): low enough not to hurt
     /// searches, raised as soon as merges back up.
-    pub start_mb_per_s: f64,
+    pub start_mib_per_s: f64,
     /// Lowest rate (default 5 MiB/s, as Lucene): merges must always make
     /// progress.
-    pub min_mb_per_s: f64,
+    pub min_mib_per_s: f64,
     /// Highest rate (default 10240 MiB/s, as Lucene: effectively unthrottled).
-    pub max_mb_per_s: f64,
+    pub max_mib_per_s: f64,
     /// Factor applied when merges back up (default 1.2, > 1).
     pub raise_factor: f64,
     /// Factor applied when merges keep up (default 0.9, in (0, 1)).
@@ -71,9 +71,9 @@ pub struct AutoThrottle {
 impl Default for AutoThrottle {
     fn default() -> Self {
         AutoThrottle {
-            start_mb_per_s: 20.0,
-            min_mb_per_s: 5.0,
-            max_mb_per_s: 10240.0,
+            start_mib_per_s: 20.0,
+            min_mib_per_s: 5.0,
+            max_mib_per_s: 10240.0,
             raise_factor: 1.2,
             lower_factor: 0.9,
         }
@@ -83,27 +83,27 @@ impl Default for AutoThrottle {
 impl AutoThrottle {
     /// Checks every field.
     pub fn validate(&self) -> Result<(), MergeError> {
-        if !(self.min_mb_per_s.is_finite() && self.min_mb_per_s > 0.0) {
+        if !(self.min_mib_per_s.is_finite() && self.min_mib_per_s > 0.0) {
             return Err(MergeError::invalid(
-                "min_mb_per_s",
-                format!("must be finite and > 0 (got {})", self.min_mb_per_s),
+                "min_mib_per_s",
+                format!("must be finite and > 0 (got {})", self.min_mib_per_s),
             ));
         }
-        if !(self.max_mb_per_s.is_finite() && self.max_mb_per_s >= self.min_mb_per_s) {
+        if !(self.max_mib_per_s.is_finite() && self.max_mib_per_s >= self.min_mib_per_s) {
             return Err(MergeError::invalid(
-                "max_mb_per_s",
+                "max_mib_per_s",
                 format!(
-                    "must be finite and >= min_mb_per_s (got {})",
-                    self.max_mb_per_s
+                    "must be finite and >= min_mib_per_s (got {})",
+                    self.max_mib_per_s
                 ),
             ));
         }
-        if !(self.start_mb_per_s >= self.min_mb_per_s && self.start_mb_per_s <= self.max_mb_per_s) {
+        if !(self.start_mib_per_s >= self.min_mib_per_s && self.start_mib_per_s <= self.max_mib_per_s) {
             return Err(MergeError::invalid(
-                "start_mb_per_s",
+                "start_mib_per_s",
                 format!(
-                    "must be within [min_mb_per_s, max_mb_per_s] (got {})",
-                    self.start_mb_per_s
+                    "must be within [min_mib_per_s, max_mib_per_s] (got {})",
+                    self.start_mib_per_s
                 ),
             ));
         }
@@ -127,7 +127,7 @@ impl AutoThrottle {
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RateLimiterStats {
     /// Current rate in MiB/s (infinite when unlimited).
-    pub mb_per_s: f64,
+    pub mib_per_s: f64,
     /// Bytes accounted so far.
     pub bytes: u64,
     /// Sum of the pauses returned so far.
@@ -140,7 +140,7 @@ pub struct RateLimiterStats {
 
 #[derive(Debug)]
 struct State {
-    mb_per_s: f64,
+    mib_per_s: f64,
     next_free: Duration,
     stats: RateLimiterStats,
 }
@@ -175,7 +175,7 @@ fn check_rate(v: f64) -> Result<(), MergeError> {
         Ok(())
     } else {
         Err(MergeError::invalid(
-            "mb_per_s",
+            "mib_per_s",
             format!("must be > 0 (got {v}); use f64::INFINITY for unlimited"),
         ))
     }
@@ -190,28 +190,28 @@ fn secs_to_duration(secs: f64) -> Duration {
 }
 
 impl RateLimiter {
-    fn with_rate(mb_per_s: f64, auto: Option<AutoThrottle>) -> Self {
+    fn with_rate(mib_per_s: f64, auto: Option<AutoThrottle>) -> Self {
         let clock = SystemClock::shared();
         let now = clock.now();
         RateLimiter {
             clock,
             auto,
             state: Mutex::new(State {
-                mb_per_s,
+                mib_per_s,
                 next_free: now,
                 stats: RateLimiterStats {
-                    mb_per_s,
+                    mib_per_s,
                     ..Default::default()
                 },
             }),
         }
     }
 
-    /// A limiter at a fixed rate of `mb_per_s` MiB/s (> 0; infinity means
+    /// A limiter at a fixed rate of `mib_per_s` MiB/s (> 0; infinity means
     /// unlimited).
-    pub fn fixed(mb_per_s: f64) -> Result<Self, MergeError> {
-        check_rate(mb_per_s)?;
-        Ok(Self::with_rate(mb_per_s, None))
+    pub fn fixed(mib_per_s: f64) -> Result<Self, MergeError> {
+        check_rate(mib_per_s)?;
+        Ok(Self::with_rate(mib_per_s, None))
     }
 
     /// A limiter that never pauses (but still counts bytes).
@@ -220,10 +220,10 @@ impl RateLimiter {
     }
 
     /// An automatically adjusted limiter starting at
-    /// `config.start_mb_per_s`.
+    /// `config.start_mib_per_s`.
     pub fn auto(config: AutoThrottle) -> Result<Self, MergeError> {
         config.validate()?;
-        Ok(Self::with_rate(config.start_mb_per_s, Some(config)))
+        Ok(Self::with_rate(config.start_mib_per_s, Some(config)))
     }
 
     /// Replaces the clock (for tests: a [`ManualClock`](crate::ManualClock)).
@@ -235,22 +235,22 @@ impl RateLimiter {
     }
 
     /// The current rate in MiB/s (`f64::INFINITY` when unlimited).
-    pub fn mb_per_s(&self) -> f64 {
-        self.state.lock().mb_per_s
+    pub fn mib_per_s(&self) -> f64 {
+        self.state.lock().mib_per_s
     }
 
     /// Changes the rate (> 0; infinity means unlimited). Bytes already
     /// granted keep their schedule. On an automatic limiter this sets the
     /// current rate (clamped to its bounds), which then keeps adapting.
-    pub fn set_mb_per_s(&self, mb_per_s: f64) -> Result<(), MergeError> {
-        check_rate(mb_per_s)?;
+    pub fn set_mib_per_s(&self, mib_per_s: f64) -> Result<(), MergeError> {
+        check_rate(mib_per_s)?;
         let v = match &self.auto {
-            Some(a) => mb_per_s.clamp(a.min_mb_per_s, a.max_mb_per_s),
-            None => mb_per_s,
+            Some(a) => mib_per_s.clamp(a.min_mib_per_s, a.max_mib_per_s),
+            None => mib_per_s,
         };
         let mut s = self.state.lock();
-        s.mb_per_s = v;
-        s.stats.mb_per_s = v;
+        s.mib_per_s = v;
+        s.stats.mib_per_s = v;
         Ok(())
     }
 
@@ -276,10 +276,10 @@ impl RateLimiter {
         let now = self.clock.now();
         let mut s = self.state.lock();
         s.stats.bytes = s.stats.bytes.saturating_add(bytes);
-        if s.mb_per_s.is_infinite() || bytes == 0 {
+        if s.mib_per_s.is_infinite() || bytes == 0 {
             return Duration::ZERO;
         }
-        let cost = secs_to_duration(bytes as f64 / (s.mb_per_s * MIB as f64));
+        let cost = secs_to_duration(bytes as f64 / (s.mib_per_s * MIB as f64));
         let target = s.next_free.saturating_add(cost);
         let pause = if target <= now {
             s.next_free = now;
@@ -341,20 +341,20 @@ impl RateLimiter {
     pub fn on_merge_scheduled(&self, must_wait: bool, backlog: bool) -> f64 {
         let mut s = self.state.lock();
         let Some(a) = self.auto else {
-            return s.mb_per_s;
+            return s.mib_per_s;
         };
         let new = if must_wait {
             s.stats.raises += 1;
-            s.mb_per_s * a.raise_factor
+            s.mib_per_s * a.raise_factor
         } else if backlog {
-            s.mb_per_s
+            s.mib_per_s
         } else {
             s.stats.lowers += 1;
-            s.mb_per_s * a.lower_factor
+            s.mib_per_s * a.lower_factor
         };
-        let new = new.clamp(a.min_mb_per_s, a.max_mb_per_s);
-        s.mb_per_s = new;
-        s.stats.mb_per_s = new;
+        let new = new.clamp(a.min_mib_per_s, a.max_mib_per_s);
+        s.mib_per_s = new;
+        s.stats.mib_per_s = new;
         new
     }
 
@@ -384,15 +384,15 @@ mod tests {
         assert!(RateLimiter::fixed(f64::NAN).is_err());
         assert!(RateLimiter::fixed(f64::INFINITY).is_ok());
         let l = RateLimiter::unlimited();
-        assert!(l.set_mb_per_s(f64::NAN).is_err());
-        assert!(l.mb_per_s().is_infinite());
+        assert!(l.set_mib_per_s(f64::NAN).is_err());
+        assert!(l.mib_per_s().is_infinite());
         assert!(RateLimiter::auto(AutoThrottle {
-            min_mb_per_s: 0.0,
+            min_mib_per_s: 0.0,
             ..Default::default()
         })
         .is_err());
         assert!(RateLimiter::auto(AutoThrottle {
-            start_mb_per_s: 1.0,
+            start_mib_per_s: 1.0,
             ..Default::default()
         })
         .is_err());
@@ -490,9 +490,9 @@ mod tests {
         let (l, clock) = limiter(10.0);
         assert_eq!(l.pause_for(MIB), Duration::from_millis(100));
         clock.advance(Duration::from_millis(100));
-        l.set_mb_per_s(1.0).unwrap_or_else(|e| panic!("{e}"));
+        l.set_mib_per_s(1.0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(l.pause_for(MIB), Duration::from_secs(1));
-        assert_eq!(l.mb_per_s(), 1.0);
+        assert_eq!(l.mib_per_s(), 1.0);
     }
 
     #[test]
@@ -513,7 +513,7 @@ mod tests {
     fn auto_throttle_raises_lowers_and_stays_in_bounds() {
         let l = RateLimiter::auto(AutoThrottle::default()).unwrap_or_else(|e| panic!("{e}"));
         assert!(l.is_auto());
-        assert_eq!(l.mb_per_s(), 20.0);
+        assert_eq!(l.mib_per_s(), 20.0);
         let r = l.on_merge_scheduled(true, true);
         assert!((r - 24.0).abs() < 1e-9);
         let r = l.on_merge_scheduled(false, true);
@@ -523,18 +523,18 @@ mod tests {
         for _ in 0..1000 {
             l.on_merge_scheduled(false, false);
         }
-        assert_eq!(l.mb_per_s(), 5.0);
+        assert_eq!(l.mib_per_s(), 5.0);
         for _ in 0..1000 {
             l.on_merge_scheduled(true, true);
         }
-        assert_eq!(l.mb_per_s(), 10240.0);
+        assert_eq!(l.mib_per_s(), 10240.0);
         let s = l.stats();
         assert_eq!((s.raises, s.lowers), (1001, 1001));
         // A fixed limiter ignores the signal.
         let (f, _) = limiter(3.0);
         assert_eq!(f.on_merge_scheduled(true, true), 3.0);
-        // set_mb_per_s on an auto limiter is clamped to its bounds.
-        l.set_mb_per_s(1.0).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(l.mb_per_s(), 5.0);
+        // set_mib_per_s on an auto limiter is clamped to its bounds.
+        l.set_mib_per_s(1.0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(l.mib_per_s(), 5.0);
     }
 }

@@ -9,7 +9,7 @@
 //! `merge_factor = min(max_merge_at_once, segments_per_tier)`.
 //!
 //! 1. **Sizes.** Every segment's size is pro-rated by its live documents
-//!    (`size * (1 - deleted/doc_count)`). Segments are sorted by decreasing
+//!    (`size * (1 - deleted/max_doc)`). Segments are sorted by decreasing
 //!    size.
 //! 2. **Too-large segments.** A segment larger than half of
 //!    `max_merged_segment_bytes` is left alone (it could only be merged with
@@ -299,7 +299,7 @@ impl Seg {
             desc,
             size: desc.live_size_bytes(),
             del: desc.deleted(),
-            max_doc: desc.doc_count,
+            max_doc: desc.max_doc,
         }
     }
 }

@@ -67,7 +67,7 @@ fn arb_segments() -> impl Strategy<Value = Vec<SegmentDescriptor>> {
             .map(|(i, (bytes, docs, del))| SegmentDescriptor {
                 id: i as u64,
                 size_bytes: bytes,
-                doc_count: docs,
+                max_doc: docs,
                 deleted_docs: del,
             })
             .collect()
@@ -225,7 +225,7 @@ fn prefers_merges_that_reclaim_deletes() {
         .map(|i| {
             let s = seg(i, 10 * MIB);
             if i >= 10 {
-                s.with_deletes(s.doc_count / 2)
+                s.with_deletes(s.max_doc / 2)
             } else {
                 s
             }
@@ -251,7 +251,7 @@ fn deletes_above_allowed_trigger_merges_within_budget() {
     let segs: Vec<_> = (0..5)
         .map(|i| {
             let s = seg(i, 100 * MIB);
-            s.with_deletes(s.doc_count * 2 / 5)
+            s.with_deletes(s.max_doc * 2 / 5)
         })
         .collect();
     let merges = p.find_merges(&segs, &none());
@@ -260,7 +260,7 @@ fn deletes_above_allowed_trigger_merges_within_budget() {
     let light: Vec<_> = (0..5)
         .map(|i| {
             let s = seg(i, 100 * MIB);
-            s.with_deletes(s.doc_count / 10)
+            s.with_deletes(s.max_doc / 10)
         })
         .collect();
     assert!(p.find_merges(&light, &none()).is_empty());
@@ -280,7 +280,7 @@ fn too_large_segments_are_left_alone_unless_deleted() {
     // A single oversized segment (raw 20 GiB, live 14 GiB) with 30% deletes
     // in an index with 30% deletes: rewritten alone (singleton merge).
     let s = seg(1, 20 * GIB);
-    let huge = s.with_deletes(s.doc_count * 3 / 10);
+    let huge = s.with_deletes(s.max_doc * 3 / 10);
     let merges = p.find_merges(&[huge], &none());
     assert_eq!(merges.len(), 1);
     assert_eq!(merges[0].segments, vec![1]);
@@ -294,7 +294,7 @@ fn force_merge_to_one_repeated_ends_with_one_segment() {
         .map(|i| {
             let s = seg(i, (i % 7 + 1) * 300 * MIB);
             if i % 5 == 0 {
-                s.with_deletes(s.doc_count / 3)
+                s.with_deletes(s.max_doc / 3)
             } else {
                 s
             }
@@ -359,9 +359,9 @@ fn forced_deletes_merges_pick_only_heavily_deleted_segments() {
             let s = seg(i, 50 * MIB);
             // ids 0..10: 5% deleted; 10..30: 25% deleted.
             if i < 10 {
-                s.with_deletes(s.doc_count / 20)
+                s.with_deletes(s.max_doc / 20)
             } else {
-                s.with_deletes(s.doc_count / 4)
+                s.with_deletes(s.max_doc / 4)
             }
         })
         .collect();

@@ -431,7 +431,7 @@ fn auto_throttle_rises_when_merges_back_up() {
     // Nothing running, nothing queued: no backlog, the rate goes down.
     ok(s.submit(h, gated(1, "0", &started_tx, &permits))
         .map_err(|e| e.error));
-    assert!((limiter.mb_per_s() - 18.0).abs() < 1e-9);
+    assert!((limiter.mib_per_s() - 18.0).abs() < 1e-9);
     assert_eq!(recv(&started), "0");
     // The thread is busy: each new merge must wait, the rate goes up.
     for i in 1..=5 {
@@ -440,9 +440,9 @@ fn auto_throttle_rises_when_merges_back_up() {
     }
     let expected = 18.0 * 1.2f64.powi(5);
     assert!(
-        (limiter.mb_per_s() - expected).abs() < 1e-6,
+        (limiter.mib_per_s() - expected).abs() < 1e-6,
         "{}",
-        limiter.mb_per_s()
+        limiter.mib_per_s()
     );
     for _ in 0..6 {
         ok(permit.send(()));
@@ -468,7 +468,7 @@ fn merge_context_throttles_big_merges_only() {
             MergeTask::new(bytes, move |ctx| {
                 ctx.throttle(10).map_err(|e| e.to_string())?;
                 let _ = tx.send((ctx.bytes(), ctx.is_throttled()));
-                assert_eq!(ctx.rate_limiter().mb_per_s(), 1e9);
+                assert_eq!(ctx.rate_limiter().mib_per_s(), 1e9);
                 Ok(())
             }),
         )

@@ -237,8 +237,8 @@ fn random_flushes_and_deletes_respect_budget() {
             if !ix.segments.is_empty() {
                 let i = rng.below(ix.segments.len() as u64) as usize;
                 let s = &mut ix.segments[i];
-                let more = rng.below(s.doc_count / 4 + 1);
-                s.deleted_docs = (s.deleted_docs + more).min(s.doc_count);
+                let more = rng.below(s.max_doc / 4 + 1);
+                s.deleted_docs = (s.deleted_docs + more).min(s.max_doc);
             }
             loop {
                 let merges = p.find_merges(&ix.segments, &none);
@@ -261,7 +261,7 @@ fn random_flushes_and_deletes_respect_budget() {
                 ix.segments.len()
             );
         }
-        let docs: u64 = ix.segments.iter().map(|s| s.doc_count).sum();
+        let docs: u64 = ix.segments.iter().map(|s| s.max_doc).sum();
         let del: u64 = ix.segments.iter().map(|s| s.deleted()).sum();
         let pct = 100.0 * del as f64 / docs as f64;
         println!(

@@ -54,8 +54,8 @@ pub struct Args {
     #[arg(long, default_value_t = 30_000)]
     pub commit_interval_ms: u64,
     /// Indexing memory budget of each tenant's writer, in MiB.
-    #[arg(long, default_value_t = 64)]
-    pub mem_mb: usize,
+    #[arg(long, alias = "mem-mb", default_value_t = 64)]
+    pub mem_mib: usize,
     /// Flush a tenant's buffer after this many documents.
     #[arg(long)]
     pub max_buffered_docs: Option<usize>,
@@ -64,19 +64,19 @@ pub struct Args {
     pub merge_threads: Option<usize>,
     /// Fixed merge write rate shared by all tenants, in MiB/s, applied to
     /// every merge (default: automatic, merges under 50 MiB unthrottled).
-    #[arg(long)]
-    pub merge_mb_per_s: Option<f64>,
+    #[arg(long, alias = "merge-mb-per-s")]
+    pub merge_mib_per_s: Option<f64>,
     /// Resident memory-mapped pages of all tenants' searchers, in MiB.
-    #[arg(long, default_value_t = 2048)]
-    pub page_budget_mb: u64,
+    #[arg(long, alias = "page-budget-mb", default_value_t = 2048)]
+    pub page_budget_mib: u64,
     /// Backpressure: merge debt (MiB) above which a tenant's writes are
     /// rate limited.
-    #[arg(long)]
-    pub bp_soft_merge_mb: Option<f64>,
+    #[arg(long, alias = "bp-soft-merge-mb")]
+    pub bp_soft_merge_mib: Option<f64>,
     /// Backpressure: merge debt (MiB) at which a tenant's writes stall
     /// (bulk requests are answered 429).
-    #[arg(long)]
-    pub bp_hard_merge_mb: Option<f64>,
+    #[arg(long, alias = "bp-hard-merge-mb")]
+    pub bp_hard_merge_mib: Option<f64>,
     /// Backpressure: segments over the merge policy's budget above which
     /// a tenant's writes are rate limited.
     #[arg(long)]
@@ -86,8 +86,8 @@ pub struct Args {
     #[arg(long)]
     pub bp_hard_segments: Option<usize>,
     /// Largest bulk request body, in MiB.
-    #[arg(long, default_value_t = 64)]
-    pub max_body_mb: usize,
+    #[arg(long, alias = "max-body-mb", default_value_t = 64)]
+    pub max_body_mib: usize,
     /// Replica root: each tenant's commits are copied to REPLICA/<tenant>
     /// and damaged files healed from there.
     #[arg(long)]

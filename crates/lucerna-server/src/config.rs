@@ -68,7 +68,7 @@ impl ServerConfig {
             return Err(ServerError::config("--wal-sync-ms", "0", "must be > 0"));
         }
         let mut writer = WriterConfig::default()
-            .mem_budget(a.mem_mb.max(1) << 20)
+            .mem_budget_bytes(a.mem_mib.max(1) << 20)
             .backpressure(backpressure(&a)?);
         // Indexing runs on the blocking pool, a few requests per tenant at
         // a time: the budget is shared by that many buffers.
@@ -80,9 +80,9 @@ impl ServerConfig {
         if let Some(n) = a.merge_threads {
             scheduler.threads = n;
         }
-        if let Some(mb) = a.merge_mb_per_s {
+        if let Some(mb) = a.merge_mib_per_s {
             let limiter = RateLimiter::fixed(mb).map_err(|e| {
-                ServerError::config("--merge-mb-per-s", &mb.to_string(), e.to_string())
+                ServerError::config("--merge-mib-per-s", &mb.to_string(), e.to_string())
             })?;
             scheduler.rate_limiter = Arc::new(limiter);
             scheduler.min_throttled_merge_bytes = 0;
@@ -102,8 +102,8 @@ impl ServerConfig {
                 .then(|| Duration::from_millis(a.commit_interval_ms)),
             writer,
             scheduler,
-            page_budget_bytes: a.page_budget_mb.saturating_mul(1 << 20),
-            max_body_bytes: a.max_body_mb.max(1) << 20,
+            page_budget_bytes: a.page_budget_mib.saturating_mul(1 << 20),
+            max_body_bytes: a.max_body_mib.max(1) << 20,
             replica: a.replica,
             shutdown_grace: Duration::from_millis(a.shutdown_grace_ms),
         })
@@ -125,11 +125,11 @@ fn backpressure(a: &Args) -> Result<BackpressureConfig, ServerError> {
     let bytes = |mb: f64| (mb.max(0.0) * MIB) as u64;
     // A hard limit given alone brings the default soft limit down to half
     // of it (a soft limit above the hard one is refused).
-    if let Some(mb) = a.bp_hard_merge_mb {
+    if let Some(mb) = a.bp_hard_merge_mib {
         bp.hard_pending_merge_bytes = bytes(mb);
         bp.soft_pending_merge_bytes = bp.soft_pending_merge_bytes.min(bytes(mb) / 2);
     }
-    if let Some(mb) = a.bp_soft_merge_mb {
+    if let Some(mb) = a.bp_soft_merge_mib {
         bp.soft_pending_merge_bytes = bytes(mb);
     }
     if let Some(n) = a.bp_hard_segments {
@@ -157,14 +157,14 @@ mod tests {
 
     #[test]
     fn a_hard_limit_alone_brings_its_soft_limit_down() {
-        let c = config(&["--bp-hard-merge-mb", "1", "--bp-hard-segments", "8"]).unwrap();
+        let c = config(&["--bp-hard-merge-mib", "1", "--bp-hard-segments", "8"]).unwrap();
         let bp = c.writer.backpressure;
         assert_eq!(bp.hard_pending_merge_bytes, 1 << 20);
         assert_eq!(bp.soft_pending_merge_bytes, 1 << 19);
         assert_eq!((bp.soft_excess_segments, bp.hard_excess_segments), (4, 8));
-        let c = config(&["--bp-soft-merge-mb", "0.5", "--bp-hard-merge-mb", "0.5"]).unwrap();
+        let c = config(&["--bp-soft-merge-mib", "0.5", "--bp-hard-merge-mib", "0.5"]).unwrap();
         assert_eq!(c.writer.backpressure.soft_pending_merge_bytes, 1 << 19);
-        assert!(config(&["--bp-soft-merge-mb", "2", "--bp-hard-merge-mb", "1"]).is_err());
+        assert!(config(&["--bp-soft-merge-mib", "2", "--bp-hard-merge-mib", "1"]).is_err());
     }
 
     #[test]
@@ -188,7 +188,7 @@ mod tests {
             assert!(e.to_string().contains("--tenant-durability"), "{e}");
         }
         assert!(config(&["--wal-sync-ms", "0"]).is_err());
-        let c = config(&["--merge-mb-per-s", "0.25"]).unwrap();
+        let c = config(&["--merge-mib-per-s", "0.25"]).unwrap();
         assert_eq!(c.scheduler.min_throttled_merge_bytes, 0);
     }
 }

@@ -170,7 +170,7 @@ fn server(e: &mut Exposition, tenants: &Tenants) {
     .sample(
         "lucerna_merge_throttle_bytes_per_second",
         &[],
-        limiter.mb_per_s() * (1u64 << 20) as f64,
+        limiter.mib_per_s() * (1u64 << 20) as f64,
     );
     let budget = tenants.page_budget();
     e.family(

@@ -37,7 +37,7 @@
 //! | target | level | when | fields |
 //! |---|---|---|---|
 //! | `lucerna::flush` | debug | a buffer became a segment | `segment`, `docs`, `bytes`, `ram_bytes`, `deleted`, `duration_ms` |
-//! | `lucerna::merge` | debug | a merge started / finished (automatic, or `forced`) | `segments`, `into`, `bytes`, `throttled`, `throttle_mb_per_s`; at the end `installed`, `duration_ms`, `mb_per_s`, `throttled_ms` |
+//! | `lucerna::merge` | debug | a merge started / finished (automatic, or `forced`) | `segments`, `into`, `bytes`, `throttled`, `throttle_mib_per_s`; at the end `installed`, `duration_ms`, `mib_per_s`, `throttled_ms` |
 //! | `lucerna::merge` | warn | a merge failed (nothing installed) | `segments`, `into`, `error` |
 //! | `lucerna::backpressure` | info | writes rate limited (delay started) / unlimited again (delay ended) | `reason` (the input), `pressure`, `rate_bytes_per_s`, the backlog; at the end `duration_ms`, `delays`, `delayed_ms` |
 //! | `lucerna::backpressure` | warn / info | a hard limit reached (stall started) / left (stall ended) | `reason`, the backlog and its hard limits; at the end `duration_ms` |

@@ -192,7 +192,7 @@ fn a_run_with_a_forced_merge_a_stall_a_heal_and_a_repair_emits_events_with_their
         &events,
         "lucerna::merge",
         "merge finished",
-        &["bytes", "duration_ms", "mb_per_s"],
+        &["bytes", "duration_ms", "mib_per_s"],
     );
     assert!(number(&merged, "bytes") > 0.0);
 

@@ -49,27 +49,27 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) corpus: Option<PathBuf>,
     /// Memory budget of each writer, MiB.
-    #[arg(long, default_value_t = 8)]
-    pub(crate) mem_mb: usize,
+    #[arg(long, alias = "mem-mb", default_value_t = 8)]
+    pub(crate) mem_mib: usize,
     /// Merge threads of the shared scheduler (default: the scheduler's
     /// default, max(1, min(4, cores / 2))).
     #[arg(long)]
     pub(crate) merge_threads: Option<usize>,
     /// Fixed merge IO limit, MiB/s (default: the automatic throttle).
-    #[arg(long)]
-    pub(crate) throttle_mb: Option<f64>,
+    #[arg(long, alias = "throttle-mb")]
+    pub(crate) throttle_mib_per_s: Option<f64>,
     /// Merges smaller than this many MiB are not throttled.
-    #[arg(long, default_value_t = 1.0)]
-    pub(crate) min_throttled_mb: f64,
+    #[arg(long, alias = "min-throttled-mb", default_value_t = 1.0)]
+    pub(crate) min_throttled_mib: f64,
     /// Deficit-round-robin quantum of the scheduler, MiB.
-    #[arg(long, default_value_t = 4.0)]
-    pub(crate) quantum_mb: f64,
+    #[arg(long, alias = "quantum-mb", default_value_t = 4.0)]
+    pub(crate) quantum_mib: f64,
     /// Merge debt (MiB) above which a tenant's writers are delayed.
-    #[arg(long, default_value_t = 32)]
-    pub(crate) soft_backlog_mb: u64,
+    #[arg(long, alias = "soft-backlog-mb", default_value_t = 32)]
+    pub(crate) soft_backlog_mib: u64,
     /// Merge debt (MiB) at which a tenant's writers stall.
-    #[arg(long, default_value_t = 128)]
-    pub(crate) hard_backlog_mb: u64,
+    #[arg(long, alias = "hard-backlog-mb", default_value_t = 128)]
+    pub(crate) hard_backlog_mib: u64,
     /// How often each searcher reopens its near-real-time searcher, ms.
     #[arg(long, default_value_t = 1000)]
     pub(crate) reopen_ms: u64,
@@ -98,8 +98,8 @@ pub(crate) struct Args {
     /// Resident memory-mapped pages allowed to the whole process, MiB
     /// (a `PageBudget` shared by every tenant's searchers); 0: no budget.
     /// It counts every file-backed page, the program's code included.
-    #[arg(long, default_value_t = 16)]
-    pub(crate) page_budget_mb: u64,
+    #[arg(long, alias = "page-budget-mb", default_value_t = 16)]
+    pub(crate) page_budget_mib: u64,
     /// Keep glibc's default malloc settings (see `tune_malloc`).
     #[arg(long)]
     pub(crate) no_malloc_tuning: bool,

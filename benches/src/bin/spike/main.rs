@@ -134,14 +134,14 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         }
     };
 
-    let limiter = match args.throttle_mb {
+    let limiter = match args.throttle_mib_per_s {
         Some(mb) => RateLimiter::fixed(mb)?,
         None => RateLimiter::auto(AutoThrottle::default())?,
     };
     let mut sched_config = SchedulerConfig {
         rate_limiter: Arc::new(limiter),
-        min_throttled_merge_bytes: (args.min_throttled_mb * MIB as f64) as u64,
-        quantum_bytes: ((args.quantum_mb * MIB as f64) as u64).max(1),
+        min_throttled_merge_bytes: (args.min_throttled_mib * MIB as f64) as u64,
+        quantum_bytes: ((args.quantum_mib * MIB as f64) as u64).max(1),
         ..SchedulerConfig::default()
     };
     if let Some(t) = args.merge_threads {
@@ -150,12 +150,12 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
     let merge_threads = sched_config.threads;
     let scheduler = Arc::new(MergeScheduler::new(sched_config)?);
     let bp = BackpressureConfig {
-        soft_pending_merge_bytes: args.soft_backlog_mb * MIB,
-        hard_pending_merge_bytes: args.hard_backlog_mb * MIB,
+        soft_pending_merge_bytes: args.soft_backlog_mib * MIB,
+        hard_pending_merge_bytes: args.hard_backlog_mib * MIB,
         ..BackpressureConfig::default()
     };
-    let mem_budget = args.mem_mb.max(1) << 20;
-    let page_budget = (args.page_budget_mb > 0).then(|| PageBudget::new(args.page_budget_mb * MIB));
+    let mem_budget = args.mem_mib.max(1) << 20;
+    let page_budget = (args.page_budget_mib > 0).then(|| PageBudget::new(args.page_budget_mib * MIB));
     let mut tenants = Vec::with_capacity(args.tenants);
     for i in 0..args.tenants {
         let p = root.join(format!("tenant-{i}"));
@@ -169,8 +169,8 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         let writer_threads = if i == 0 { args.spike_writers.max(1) } else { 1 };
         let writer = index.writer(
             WriterConfig::default()
-                .mem_budget(mem_budget)
-                .threads(writer_threads)
+                .mem_budget_bytes(mem_budget)
+                .indexing_threads(writer_threads)
                 .merge_scheduler(scheduler.clone())
                 .backpressure(bp)
                 .durability(durability),
@@ -194,9 +194,9 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         args.spike_writers.max(1),
         phases.baseline_end,
         phases.end,
-        args.mem_mb,
+        args.mem_mib,
         merge_threads,
-        args.throttle_mb
+        args.throttle_mib_per_s
             .map_or("auto".to_string(), |mb| format!("{mb} MiB/s")),
         args.durability,
     );

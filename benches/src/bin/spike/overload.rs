@@ -162,7 +162,7 @@ mod tests {
             flushed_bytes: vec![flushed],
             stalled_s: vec![stalled],
             pressure: vec![(0.0, 0.0)],
-            throttle_mb_per_s: 0.0,
+            throttle_mib_per_s: 0.0,
             rss_bytes: 0,
             rss_anon_bytes: 0,
             rss_file_bytes: 0,

@@ -29,7 +29,7 @@ pub(crate) struct Sample {
     pub(crate) stalled_s: Vec<f64>,
     /// Smoothed backpressure pressure and its trend per second, per tenant.
     pub(crate) pressure: Vec<(f64, f64)>,
-    pub(crate) throttle_mb_per_s: f64,
+    pub(crate) throttle_mib_per_s: f64,
     pub(crate) rss_bytes: u64,
     /// Anonymous memory (heap, stacks) of the RSS.
     pub(crate) rss_anon_bytes: u64,
@@ -74,7 +74,7 @@ impl Sample {
                 .iter()
                 .map(|m| (m.backlog_pressure, m.backlog_trend_per_s))
                 .collect(),
-            throttle_mb_per_s: metrics.first().map_or(0.0, |m| m.throttle_mb_per_s),
+            throttle_mib_per_s: metrics.first().map_or(0.0, |m| m.throttle_mib_per_s),
             rss_bytes: rss_bytes().unwrap_or(0),
             rss_anon_bytes: proc_status_bytes("RssAnon").unwrap_or(0),
             rss_file_bytes: proc_status_bytes("RssFile").unwrap_or(0),

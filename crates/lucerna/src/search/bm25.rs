@@ -17,7 +17,9 @@ pub const B: f32 = 0.75;
 /// Index-wide statistics of one field.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FieldStats {
-    /// Documents that have the field.
+    /// Documents that have the field (Lucene's `docCount`), deleted ones
+    /// included: not a segment's `max_doc`, which counts every document
+    /// whether it has the field or not.
     pub doc_count: u64,
     /// Sum over documents of the field length (tokens).
     pub sum_total_term_freq: u64,

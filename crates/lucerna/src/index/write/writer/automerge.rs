@@ -86,11 +86,11 @@ pub struct WriterMetrics {
     pub bytes_merged: u64,
     /// Average merge speed: bytes merged per second of merging, in MiB/s
     /// (0 before the first merge).
-    pub merge_mb_per_s: f64,
+    pub merge_mib_per_s: f64,
     /// The scheduler's current merge IO limit in MiB/s (infinite when
     /// unlimited). Merges smaller than the scheduler's
     /// `min_throttled_merge_bytes` are never throttled.
-    pub throttle_mb_per_s: f64,
+    pub throttle_mib_per_s: f64,
     /// The rate this index's writers are admitted at, in bytes of
     /// documents per second (see [`document_bytes`]); infinite while
     /// unlimited (every backlog below its soft limit).
@@ -604,14 +604,14 @@ impl IndexWriter {
             Plan { name, id, sources }
         };
         let segments: Vec<String> = ids.iter().map(|n| format!("seg_{n}")).collect();
-        let limit_mb_per_s = ctx.rate_limiter().mb_per_s();
+        let limit_mib_per_s = ctx.rate_limiter().mib_per_s();
         tracing::debug!(
             target: "lucerna::merge",
             segments = ?segments,
             into = %plan.name,
             bytes = ctx.bytes(),
             throttled = ctx.is_throttled(),
-            throttle_mb_per_s = limit_mb_per_s,
+            throttle_mib_per_s = limit_mib_per_s,
             "merge started"
         );
         let into = plan.name.clone();
@@ -638,8 +638,8 @@ impl IndexWriter {
                     installed = written.is_some(),
                     bytes,
                     duration_ms = secs * 1e3,
-                    mb_per_s = if secs > 0.0 { bytes as f64 / (1u64 << 20) as f64 / secs } else { 0.0 },
-                    throttle_mb_per_s = limit_mb_per_s,
+                    mib_per_s = if secs > 0.0 { bytes as f64 / (1u64 << 20) as f64 / secs } else { 0.0 },
+                    throttle_mib_per_s = limit_mib_per_s,
                     throttled_ms = paused.load(Ordering::Relaxed) as f64 / 1e6,
                     "merge finished"
                 );
@@ -740,7 +740,7 @@ impl IndexWriter {
             forced = true,
             bytes,
             duration_ms = secs * 1e3,
-            mb_per_s = if secs > 0.0 { bytes as f64 / (1u64 << 20) as f64 / secs } else { 0.0 },
+            mib_per_s = if secs > 0.0 { bytes as f64 / (1u64 << 20) as f64 / secs } else { 0.0 },
             "merge finished"
         );
     }
@@ -846,7 +846,7 @@ impl IndexWriter {
         let bytes_flushed = t.bytes_flushed.load(Ordering::Relaxed);
         let bytes_merged = t.bytes_merged.load(Ordering::Relaxed);
         let nanos = t.merge_nanos.load(Ordering::Relaxed);
-        let merge_mb_per_s = if nanos == 0 {
+        let merge_mib_per_s = if nanos == 0 {
             0.0
         } else {
             bytes_merged as f64 / (1u64 << 20) as f64 / (nanos as f64 / 1e9)
@@ -867,8 +867,8 @@ impl IndexWriter {
             last_merge_error: last_error,
             bytes_flushed,
             bytes_merged,
-            merge_mb_per_s,
-            throttle_mb_per_s: self.inner.scheduler.rate_limiter().mb_per_s(),
+            merge_mib_per_s,
+            throttle_mib_per_s: self.inner.scheduler.rate_limiter().mib_per_s(),
             admitted_bytes_per_s: bp.rate_bytes_per_s,
             admitted_bytes: bp.admitted_bytes,
             backlog_pressure: bp.pressure,
