@@ -13,7 +13,9 @@ traits, functions, methods, constants, statics, fields and variants of the
 crate itself, reached from its root through public modules and `pub use`.
 Re-exported other crates (`lucerna::store`) count in their own crate.
 Prints one line per crate: the count, the count by kind, and the names
-at the crate root.
+at the crate root; then every type of the crate that a documented
+signature or field names but that is not documented itself (reachable
+only through a hidden or private path): there should be none.
 """
 import json
 import os
@@ -82,6 +84,26 @@ def count(crate):
         if kind not in SKIP and i != doc['root']:
             kinds[kind] = kinds.get(kind, 0) + 1
         stack += children(item, index)
+    named = set()
+
+    def refs(node):
+        if isinstance(node, dict):
+            rp = node.get('resolved_path')
+            if isinstance(rp, dict) and rp.get('id') is not None:
+                named.add(rp['id'])
+            for v in node.values():
+                refs(v)
+        elif isinstance(node, list):
+            for v in node:
+                refs(v)
+
+    for i in seen:
+        item = index.get(str(i))
+        if item and item.get('crate_id') == 0 and kind_of(item) not in ('module', 'use'):
+            refs(item['inner'])
+    paths = doc.get('paths', {})
+    hidden = sorted('::'.join(paths[str(i)]['path']) for i in named
+                    if i not in seen and str(i) in paths and paths[str(i)]['crate_id'] == 0)
     names = []
     for i in kind_of(root) == 'module' and root['inner']['module']['items'] or []:
         item = index.get(str(i))
@@ -92,6 +114,8 @@ def count(crate):
     by_kind = ', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))
     print(f'{crate}: {total} public items ({by_kind})')
     print(f'  root ({len(names)}): {" ".join(sorted(n for n in names if n))}')
+    for h in hidden:
+        print(f'  named but not documented: {h}')
     return total
 
 
