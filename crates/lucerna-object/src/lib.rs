@@ -13,7 +13,7 @@
 //!   writer epochs, lost responses recognised);
 //! * [`BucketWriter`]: a writer whose log is shipped to the bucket
 //!   ([`BucketDurability`]) and which another machine can take over;
-//! * [`gc`]: garbage collection honouring retained commits, snapshots and
+//! * [`gc`](mod@gc): garbage collection honouring retained commits, snapshots and
 //!   reader leases.
 //!
 //! A writer with a bucket replica, and a searcher that shares only the

@@ -88,7 +88,7 @@ pub struct Args {
     /// Largest bulk request body, in MiB.
     #[arg(long, alias = "max-body-mb", default_value_t = 64)]
     pub max_body_mib: usize,
-    /// Replica root: each tenant's commits are copied to REPLICA/<tenant>
+    /// Replica root: each tenant's commits are copied to `REPLICA/<tenant>`
     /// and damaged files healed from there.
     #[arg(long)]
     pub replica: Option<PathBuf>,

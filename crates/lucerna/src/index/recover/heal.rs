@@ -10,7 +10,7 @@
 //!    is copied from the first replica holding a file of the same name with
 //!    the recorded length and CRC and the segment's id; the copy is
 //!    verified whole, fsync'd and renamed over the damaged file (see
-//!    [`copy_verified`]), the directory fsync'd, the segment's corruption
+//!    `copy_verified`), the directory fsync'd, the segment's corruption
 //!    marker removed, and the segment opened again.
 //! 2. **From an older commit and the log**
 //!    ([`HealPolicy::FromReplicasAndLog`]): when no replica holds a copy,

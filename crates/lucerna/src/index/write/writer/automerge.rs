@@ -92,7 +92,8 @@ pub struct WriterMetrics {
     /// `min_throttled_merge_bytes` are never throttled.
     pub throttle_mib_per_s: f64,
     /// The rate this index's writers are admitted at, in bytes of
-    /// documents per second (see [`document_bytes`]); infinite while
+    /// documents per second (a document's bytes: the length of its strings
+    /// plus 8 per number); infinite while
     /// unlimited (every backlog below its soft limit).
     pub admitted_bytes_per_s: f64,
     /// Bytes of documents admitted since the writer opened.
