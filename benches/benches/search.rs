@@ -18,6 +18,7 @@ use bitpacking::{BitPacker, BitPacker1x, BitPacker4x, BitPacker8x};
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use lucerna::analysis::{Analyzer, DefaultAnalyzer};
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, Schema};
 use lucerna::store::{FsDirectory, RamDirectory};
 use lucerna::{Collect, Document, Index, Query, WriterConfig};

@@ -3,18 +3,19 @@
 //! corpus (`crates/lucerna/tests/fuzz_replay.rs`) and sweep every bit flip
 //! and truncation (`crates/lucerna/tests/corruption.rs`), which include this
 //! file as a module. It therefore uses nothing but the `lucerna` crate (and
-//! its re-exports `lucerna::store`, `lucerna::codec`) and the standard
+//! its re-exports `lucerna::store`, `lucerna::internals::codec`) and the standard
 //! library.
 //!
 //! Every target takes arbitrary bytes and must return normally: a corrupt
 //! input gives an error, never a panic. The only panics here are the
 //! targets' own assertions of properties that must hold for every input.
 
-use lucerna::codec::{
+use lucerna::index::check::check_index;
+use lucerna::index::Commit;
+use lucerna::internals::codec::{
     termdict, ColumnsReader, NormsReader, PostingsReader, StoredReader, TermDict, TermInfo,
 };
-use lucerna::index::check::check_index;
-use lucerna::index::commit::Commit;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{NumericKind, Schema};
 use lucerna::store::{
     write_file, Directory, EnvelopeHeader, EnvelopeWriter, FileSlice, RamDirectory,
@@ -468,7 +469,7 @@ fn fuzz_postings_version(data: &[u8], version: u32) {
         let mut last = None;
         for _ in 0..=max_doc.min(MAX_VISIT) {
             let d = p.doc();
-            if d == lucerna::codec::postings::TERMINATED {
+            if d == lucerna::internals::codec::postings::TERMINATED {
                 break;
             }
             assert!(last < Some(d), "doc ids must increase: {last:?} then {d}");
@@ -484,7 +485,7 @@ fn fuzz_postings_version(data: &[u8], version: u32) {
         for _ in 0..64 {
             let _ = p.shallow_seek(target);
             match p.seek(target) {
-                Ok(lucerna::codec::postings::TERMINATED) | Err(_) => break,
+                Ok(lucerna::internals::codec::postings::TERMINATED) | Err(_) => break,
                 Ok(d) => {
                     assert!(d >= target, "seek({target}) went back to {d}");
                     let _ = p.positions(&mut positions);
@@ -508,7 +509,7 @@ pub fn fuzz_stored(data: &[u8]) {
     for rec in r.iter().take(MAX_VISIT as usize) {
         match rec {
             Ok(bytes) => {
-                let _ = lucerna::codec::stored::decode_record(&bytes);
+                let _ = lucerna::internals::codec::stored::decode_record(&bytes);
             }
             Err(_) => break,
         }
@@ -554,7 +555,8 @@ pub fn fuzz_livedocs(data: &[u8]) {
     let _ = inp.u32();
     let del_gen = inp.u32() as u64 | (inp.u32() as u64) << 32;
     let slice = envelope("livedocs", FUZZ_ID, data);
-    let Ok(live) = lucerna::codec::LiveDocs::from_slice("l.liv", slice, &FUZZ_ID, del_gen, max_doc)
+    let Ok(live) =
+        lucerna::internals::codec::LiveDocs::from_slice("l.liv", slice, &FUZZ_ID, del_gen, max_doc)
     else {
         return;
     };
@@ -639,8 +641,9 @@ const MAX_REPLAY: usize = 256;
 /// increasing lsn order. Then a writer on an empty index replays the log,
 /// commits and searches.
 pub fn fuzz_wal(data: &[u8]) {
-    use lucerna::index::identity::IndexId;
-    use lucerna::wal::{read_logs, record, ReplayMode};
+    use lucerna::index::IndexId;
+    use lucerna::internals::wal::{read_logs, record};
+    use lucerna::ReplayMode;
     let mut file = record::encode_header(1, IndexId::UNKNOWN, 0).to_vec();
     file.extend_from_slice(data);
     let name = record::file_name(1);
@@ -939,7 +942,7 @@ pub fn verify_acknowledged(dir: &Arc<dyn lucerna::store::Directory>, model: &Ops
 
 /// The write-ahead-log seed: every record kind, as a writer logs them.
 fn wal_seed() -> Vec<u8> {
-    use lucerna::wal::Record;
+    use lucerna::Record;
     let schema = Schema::logs();
     let (id, body) = (
         schema.field("id").expect("id"),
@@ -950,7 +953,7 @@ fn wal_seed() -> Vec<u8> {
         d.add_u64(id, i).add_text(body, text);
         d
     };
-    let key = |t: &str| lucerna::search::weight::term_key(body, t);
+    let key = |t: &str| lucerna::internals::search::weight::term_key(body, t);
     let mut out = Vec::new();
     for r in [
         Record::Add {

@@ -28,7 +28,7 @@ use std::time::Instant;
 /// Parses `sync`, `none` or `interval:<ms>`.
 pub fn parse_durability(s: &str) -> Result<Durability, String> {
     s.parse()
-        .map_err(|e: lucerna::wal::ParseDurabilityError| e.to_string())
+        .map_err(|e: lucerna::ParseDurabilityError| e.to_string())
 }
 
 /// Options of `lucerna add`.

@@ -48,7 +48,7 @@ fn problem_json(p: &lucerna::index::check::Problem) -> serde_json::Value {
     })
 }
 
-fn span_json(s: &lucerna::wal::SkippedSpan) -> serde_json::Value {
+fn span_json(s: &lucerna::SkippedSpan) -> serde_json::Value {
     json!({"file": s.file, "offset": s.offset, "len": s.len, "reason": s.reason, "lsns": s.lsns})
 }
 

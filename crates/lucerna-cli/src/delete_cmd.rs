@@ -91,8 +91,11 @@ pub fn run_delete(a: &DeleteArgs<'_>) -> Result<bool, Box<dyn std::error::Error>
     let index = Index::open(FsDirectory::open(a.index)?)?;
     let field = id_field(index.schema()).ok_or("the index's schema has no u64 field named `id`")?;
     let writer = index.writer(
-        a.reliability
-            .apply(WriterConfig::default().durability(a.durability).indexing_threads(1))?,
+        a.reliability.apply(
+            WriterConfig::default()
+                .durability(a.durability)
+                .indexing_threads(1),
+        )?,
     )?;
     let replay = writer.replay_report();
     print_skipped(&replay);

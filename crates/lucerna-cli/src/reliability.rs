@@ -3,8 +3,8 @@
 //! `delete`), and the report of what a replay found.
 
 use clap::Args;
-use lucerna::wal::{ReplayMode, ReplayReport};
 use lucerna::WriterConfig;
+use lucerna::{ReplayMode, ReplayReport};
 use serde_json::json;
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
 //! `lucerna search` and `lucerna stats`.
 
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{FieldType, NumericKind};
 use lucerna::{Collect, Index};
 use serde_json::json;
@@ -139,7 +140,7 @@ fn stores_text(schema: &lucerna::schema::Schema) -> bool {
 /// merges, merge and throttle rates, time writers were delayed or stalled,
 /// write amplification) exist only in a running writer
 /// (`IndexWriter::metrics`) and are reported as `null`.
-fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
+fn merge_stats(commit: &lucerna::index::Commit) -> serde_json::Value {
     use lucerna::merge::{MergePolicy, SegmentDescriptor, TieredMergePolicy};
     use std::collections::HashSet;
     let policy = TieredMergePolicy::default();
@@ -148,7 +149,8 @@ fn merge_stats(commit: &lucerna::index::commit::Commit) -> serde_json::Value {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let id = lucerna::index::commit::segment_number(&s.name).unwrap_or(u64::MAX - i as u64);
+            let id =
+                lucerna::internals::commit::segment_number(&s.name).unwrap_or(u64::MAX - i as u64);
             SegmentDescriptor::new(id, s.size_bytes(), s.max_doc as u64)
                 .with_deletes(s.num_deleted as u64)
         })

@@ -1,6 +1,7 @@
 //! Helpers shared by the commands.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lucerna::internals::SearcherInternals;
 use std::path::Path;
 
 /// A byte-progress bar on stderr (hidden when `quiet` or not a terminal).

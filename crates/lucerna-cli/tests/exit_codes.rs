@@ -135,7 +135,7 @@ fn a_missing_newest_commit_is_unhealthy_and_never_searched_as_complete() {
 
 #[test]
 fn a_file_one_version_ahead_is_an_incompatibility_with_its_remedy() {
-    use lucerna::index::commit::Commit;
+    use lucerna::index::Commit;
     use lucerna::store::{FileMeta, FsDirectory};
     let tmp = tempfile::tempdir().unwrap();
     let idx = build(tmp.path());

@@ -98,7 +98,9 @@ impl AutoThrottle {
                 ),
             ));
         }
-        if !(self.start_mib_per_s >= self.min_mib_per_s && self.start_mib_per_s <= self.max_mib_per_s) {
+        if !(self.start_mib_per_s >= self.min_mib_per_s
+            && self.start_mib_per_s <= self.max_mib_per_s)
+        {
             return Err(MergeError::invalid(
                 "start_mib_per_s",
                 format!(

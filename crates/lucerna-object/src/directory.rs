@@ -26,7 +26,7 @@
 //!
 //! Deleting a commit or segment file only hides it from this handle:
 //! other processes may still read it, so objects are removed by the
-//! [garbage collector](crate::gc) only, which honours retained commits,
+//! [garbage collector](mod@crate::gc) only, which honours retained commits,
 //! snapshots and reader leases.
 //!
 //! Reading: a segment file is fetched whole on first open with ranged
@@ -43,7 +43,7 @@ use crate::error::{ObjectError, Result};
 use crate::keys::segment_key;
 use crate::lease::ReaderLease;
 use crate::manifest::{decode_commit, Manifest};
-use lucerna::index::commit::Commit;
+use lucerna::index::Commit;
 use lucerna::store::envelope::FOOTER_LEN;
 use lucerna::store::{
     Directory, EnvelopeReader, FileSlice, FileWrite, FsDirectory, LockGuard, StoreError,
@@ -179,7 +179,7 @@ impl ObjectDirectory {
     pub fn read_only_leased(bucket: Bucket, cache_dir: &Path, ttl: Duration) -> Result<Self> {
         let dir = Self::build(bucket, cache_dir, None)?;
         let id = u64::from_le_bytes(
-            lucerna::index::identity::IndexId::fresh().0[..8]
+            lucerna::index::IndexId::fresh().0[..8]
                 .try_into()
                 .unwrap_or_default(),
         );

@@ -14,8 +14,8 @@
 //! and the generation must match the key.
 
 use crate::error::{ObjectError, Result};
-use lucerna::index::commit::Commit;
-use lucerna::index::identity::IndexId;
+use lucerna::index::Commit;
+use lucerna::index::IndexId;
 use lucerna::store::{Directory, RamDirectory};
 
 const MAGIC: &[u8; 4] = b"LOMF";

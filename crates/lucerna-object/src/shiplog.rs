@@ -13,8 +13,8 @@
 //! is an error naming the object, never a silently shorter log.
 
 use crate::error::{ObjectError, Result};
-use lucerna::index::identity::IndexId;
-use lucerna::wal::Record;
+use lucerna::index::IndexId;
+use lucerna::Record;
 
 const MAGIC: &[u8; 4] = b"LSHP";
 const VERSION: u32 = 1;

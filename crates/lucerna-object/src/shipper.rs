@@ -21,8 +21,8 @@ use crate::catalog::Catalog;
 use crate::error::{ObjectError, Result};
 use crate::keys::wal_key;
 use crate::shiplog;
-use lucerna::index::identity::IndexId;
-use lucerna::wal::Record;
+use lucerna::index::IndexId;
+use lucerna::Record;
 use parking_lot::{Condvar, Mutex};
 
 /// Counters of a shipper.

@@ -25,12 +25,12 @@ use crate::error::{ObjectError, Result};
 use crate::keys::{manifest_key, parse_wal_key, WAL};
 use crate::shiplog;
 use crate::shipper::{LogShipper, ShipStats};
-use lucerna::index::commit::Commit;
 use lucerna::index::replica::replicate_with;
+use lucerna::index::Commit;
+use lucerna::internals::wal::record::{encode_header, file_name};
 use lucerna::schema::{Field, Schema};
 use lucerna::store::{Directory, FsDirectory};
-use lucerna::wal::record::{encode_header, file_name};
-use lucerna::wal::Record;
+use lucerna::Record;
 use lucerna::{Document, Durability, Index, IndexWriter, WriterConfig};
 use std::path::Path;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
@@ -269,7 +269,7 @@ impl BucketWriter {
             user_data.retain(|(k, _)| k != TAKEOVER_KEY);
             user_data.push((
                 TAKEOVER_KEY.to_string(),
-                format!("{epoch}-{}", lucerna::index::identity::IndexId::fresh()),
+                format!("{epoch}-{}", lucerna::index::IndexId::fresh()),
             ));
             let fence = Commit {
                 generation: base.generation + 1,

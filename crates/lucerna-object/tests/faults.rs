@@ -6,8 +6,8 @@
 
 mod common;
 
-use lucerna::index::commit::{Commit, FileEntry, SegmentMeta};
-use lucerna::index::identity::IndexId;
+use lucerna::index::IndexId;
+use lucerna::index::{Commit, FileEntry, SegmentMeta};
 use lucerna::schema::Schema;
 use lucerna::store::{Directory, EnvelopeHeader, EnvelopeWriter, StoreError};
 use lucerna::{Index, WriterConfig};

@@ -5,11 +5,11 @@
 //! naming the object; a bucket full of garbage makes readers, takeover
 //! and GC fail cleanly or skip, never panic or serve wrong data.
 
-use lucerna::index::commit::Commit;
-use lucerna::index::identity::IndexId;
+use lucerna::index::Commit;
+use lucerna::index::IndexId;
 use lucerna::schema::Schema;
-use lucerna::wal::Record;
 use lucerna::Document;
+use lucerna::Record;
 use lucerna_object::keys::{
     manifest_key, parse_lease_key, parse_manifest_key, parse_segment_key, parse_wal_key,
     snapshot_key, wal_key,

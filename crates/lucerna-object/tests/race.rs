@@ -6,6 +6,7 @@
 mod common;
 
 use lucerna::index::replica::replicate;
+use lucerna::internals::SearcherInternals;
 use lucerna::store::FsDirectory;
 use lucerna::{Index, WriterConfig};
 use lucerna_object::ObjectDirectory;

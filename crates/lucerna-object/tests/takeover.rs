@@ -6,6 +6,7 @@
 
 mod common;
 
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::Schema;
 use lucerna::{Searcher, WriterConfig};
 use lucerna_object::{BucketDurability, BucketWriter, ObjectDirectory, ObjectError};

@@ -10,7 +10,7 @@
 //! says `stalled`): it is behind, not damaged.
 
 use crate::tenant::Tenant;
-use lucerna::index::corrupt_marker::list_markers;
+use lucerna::internals::corrupt_marker::list_markers;
 use serde::Serialize;
 
 /// A tenant's status, worst last.

@@ -19,7 +19,7 @@ use crate::health::{self, TenantHealth};
 use crate::prometheus::{Exposition, Kind};
 use crate::tenant::{Tenant, TenantCounters};
 use crate::tenants::{Slot, Tenants};
-use lucerna::wal::WalStats;
+use lucerna::WalStats;
 use lucerna::WriterMetrics;
 use std::sync::atomic::AtomicU64;
 

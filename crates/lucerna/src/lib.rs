@@ -49,22 +49,60 @@
 //! | `lucerna::commit` | info | a checkpoint: a commit written | `generation`, `wal_position`, `segments`, `docs`, `new_files`, `duration_ms` |
 #![forbid(unsafe_code)]
 
-pub use lucerna_codec as codec;
 /// Merge policies, the merge scheduler, IO rate limiting and backpressure
 /// (see [`WriterConfig`]).
 pub use lucerna_merge as merge;
+/// Directories (`Directory`, `FsDirectory`, `RamDirectory`) and the
+/// checksummed file envelope.
 pub use lucerna_store as store;
 
 pub mod analysis;
-pub mod document;
+mod document;
 mod error;
 mod fxhash;
 pub mod index;
 pub mod jsonl;
 pub mod query_parser;
 pub mod schema;
-pub mod search;
-pub mod wal;
+mod search;
+mod wal;
+
+/// Not API: the engine's internals, for this workspace's own crates
+/// (`lucerna-cli`, `lucerna-server`, `lucerna-object`), its fuzz targets,
+/// benchmarks and tests.
+///
+/// Nothing here is documented for users or covered by semantic
+/// versioning: any item may change or go in any release. Applications use
+/// the items at the crate root and in its documented modules.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::index::integrity::{commit, corrupt_marker, evidence, identity};
+    pub use crate::index::read::{page_budget, reader, refresh, segment_reader, snapshot};
+    pub use crate::index::write::{replace, writer};
+    /// Queries, weights, scorers and collectors.
+    pub mod search {
+        pub use crate::search::*;
+    }
+    /// The write-ahead log.
+    pub mod wal {
+        pub use crate::wal::*;
+    }
+    pub use lucerna_codec as codec;
+
+    /// What the workspace's tools read of a [`Searcher`](crate::Searcher)
+    /// beyond its API: its segment readers (per-segment statistics in
+    /// `lucerna stats`, column scans, fuzz and bench checks).
+    pub trait SearcherInternals {
+        /// The searcher's segments, in search order.
+        fn segments(&self) -> &[segment_reader::SegmentReader];
+    }
+
+    impl SearcherInternals for crate::Searcher {
+        fn segments(&self) -> &[segment_reader::SegmentReader] {
+            self.segment_readers()
+        }
+    }
+}
 
 /// Order-preserving encodings of numeric values as `u64` (how columns and
 /// range bounds store them).
@@ -85,8 +123,11 @@ pub use index::{
 };
 pub use search::collector::{DocAddress, ScoredDoc};
 pub use search::query::Query;
-pub use search::searcher::{Collect, Searcher, TopDocs};
-pub use wal::Durability;
+pub use search::searcher::{Collect, Searcher, TopDocs, Unavailable};
+pub use wal::{
+    Durability, ForeignLog, ParseDurabilityError, Record, ReplayMode, ReplayReport, SkippedSpan,
+    WalStats,
+};
 
 /// The README's examples, compiled and run by `cargo test` (so they
 /// cannot rot).

@@ -13,6 +13,7 @@
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 use lucerna::index::check::check_index;
 use lucerna::index::recovery::{repair, RepairOptions, RepairOutcome};
+use lucerna::internals::SearcherInternals;
 use lucerna::merge::{
     BackpressureConfig, MergeScheduler, RateLimiter, SchedulerConfig, StallReason,
     TieredMergePolicy,
@@ -157,7 +158,11 @@ fn many_small_flushes_stay_bounded_and_exact() {
     let dir = RamDirectory::new();
     let index = Index::create(dir.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().indexing_threads(1).max_buffered_docs(4))
+        .writer(
+            WriterConfig::default()
+                .indexing_threads(1)
+                .max_buffered_docs(4),
+        )
         .unwrap();
     let mut rng = SplitMix64::new(0xA11_0E4E);
     let n = 1200u64;
@@ -276,7 +281,11 @@ fn a_corrupt_input_fails_its_merge_which_is_recorded_and_not_retried() {
     let faulty = FaultyDirectory::new(RamDirectory::new(), 0xC0_22_07);
     let index = Index::create(faulty.clone(), schema.clone()).unwrap();
     let w = index
-        .writer(WriterConfig::default().indexing_threads(1).max_buffered_docs(10))
+        .writer(
+            WriterConfig::default()
+                .indexing_threads(1)
+                .max_buffered_docs(10),
+        )
         .unwrap();
     let mut rng = SplitMix64::new(0xBAD_5E6);
     let mut live = Vec::new();

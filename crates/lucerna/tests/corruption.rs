@@ -18,7 +18,8 @@
 #[path = "../../../fuzz/src/lib.rs"]
 mod fuzz_logic;
 
-use lucerna::index::check::{check_index, file_kind, COMMIT_FILE_KINDS};
+use lucerna::index::check::check_index;
+use lucerna::index::FileKind;
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::Directory;
 use std::collections::BTreeMap;
@@ -171,8 +172,8 @@ fn run_sweep() -> Sweep {
     let start = Instant::now();
     let seed = fuzz_logic::seed_index();
     assert!(!fuzz_logic::baseline().is_empty());
-    let kinds: Vec<&str> = seed.latest.iter().map(|n| file_kind(n)).collect();
-    for k in COMMIT_FILE_KINDS {
+    let kinds: Vec<FileKind> = seed.latest.iter().map(|n| FileKind::of(n)).collect();
+    for k in FileKind::COMMIT {
         assert!(kinds.contains(&k), "the seed index lacks a {k} file");
     }
 
@@ -206,7 +207,10 @@ fn run_sweep() -> Sweep {
                     let mut part: Part = Default::default();
                     for (name, m) in cases.iter().skip(t).step_by(threads) {
                         let r = run_case(name, *m);
-                        part.0.entry(file_kind(name)).or_default().add(&r.tally);
+                        part.0
+                            .entry(FileKind::of(name).as_str())
+                            .or_default()
+                            .add(&r.tally);
                         if !r.broken.is_empty() {
                             part.1
                                 .push(format!("{name} {m:?}: {}", r.broken.join("; ")));

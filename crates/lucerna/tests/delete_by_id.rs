@@ -5,6 +5,7 @@
 //! replay the write-ahead log. After every step that exposes the index, the
 //! live documents are exactly the model's.
 
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::Schema;
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{Directory, RamDirectory};

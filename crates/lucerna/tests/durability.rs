@@ -341,14 +341,14 @@ fn the_log_is_kept_until_every_kept_commit_covers_it() {
     assert!(!logs(&fd).contains(&before[0]), "{:?}", logs(&fd));
     // The older kept commit plus the log rebuild the newest state.
     drop(w);
-    let gens = lucerna::index::commit::Commit::list_generations(&fd).unwrap();
+    let gens = lucerna::index::Commit::list_generations(&fd).unwrap();
     assert!(gens.len() >= 2);
-    let oldest = lucerna::index::commit::Commit::read(&fd, gens[0]).unwrap();
-    let (recs, _) = lucerna::wal::read_logs(
+    let oldest = lucerna::index::Commit::read(&fd, gens[0]).unwrap();
+    let (recs, _) = lucerna::internals::wal::read_logs(
         &fd,
         oldest.index_id,
         oldest.wal_position,
-        lucerna::wal::ReplayMode::Strict,
+        lucerna::ReplayMode::Strict,
     )
     .unwrap();
     assert!(!recs.is_empty());
@@ -406,11 +406,11 @@ fn a_snapshot_pins_its_commit_files_and_log() {
         assert!(fd.exists(&f).unwrap(), "{f} deleted under a snapshot");
     }
     drop(w); // finishes the log file being written
-    let (recs, _) = lucerna::wal::read_logs(
+    let (recs, _) = lucerna::internals::wal::read_logs(
         &fd,
         snap.commit().index_id,
         snap.commit().wal_position,
-        lucerna::wal::ReplayMode::Strict,
+        lucerna::ReplayMode::Strict,
     )
     .unwrap();
     assert_eq!(recs.len(), 5);

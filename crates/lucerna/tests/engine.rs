@@ -2,6 +2,7 @@
 //! malformed documents, range bounds, rollback, reopen, the writer lock.
 
 use lucerna::analysis::DefaultAnalyzer;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::{FsDirectory, RamDirectory};
 use lucerna::{Collect, Document, Durability, Error, Index, Query, Value, WriterConfig};
@@ -128,7 +129,7 @@ fn sigkill_after_commit_keeps_exactly_that_commit() {
         }
         // Every remaining segment file belongs to one of the kept commits.
         let in_prev =
-            lucerna::index::commit::Commit::read(index.directory().as_ref(), commit.generation - 1)
+            lucerna::index::Commit::read(index.directory().as_ref(), commit.generation - 1)
                 .map(|c| c.referenced_files().contains(&f))
                 .unwrap_or(false);
         assert!(
@@ -332,7 +333,11 @@ fn malformed_documents_from_several_threads_leave_the_writer_usable() {
     let schema = b.build().unwrap();
     let index = Index::create(RamDirectory::new(), schema).unwrap();
     let w = index
-        .writer(WriterConfig::default().indexing_threads(3).max_buffered_docs(5))
+        .writer(
+            WriterConfig::default()
+                .indexing_threads(3)
+                .max_buffered_docs(5),
+        )
         .unwrap();
     const PER_THREAD: u64 = 150;
     let adders_done = std::sync::atomic::AtomicUsize::new(0);
@@ -447,7 +452,11 @@ fn an_immense_text_term_rejects_only_its_document() {
         .unwrap()
         .with_analyzer(Arc::new(DefaultAnalyzer::with_max_token_bytes(usize::MAX)));
     let w = index
-        .writer(WriterConfig::default().indexing_threads(1).max_buffered_docs(4))
+        .writer(
+            WriterConfig::default()
+                .indexing_threads(1)
+                .max_buffered_docs(4),
+        )
         .unwrap();
     let doc = |i: u64, k: &str, values: &[&str]| {
         let mut d = Document::new();
@@ -498,7 +507,9 @@ fn an_immense_text_term_rejects_only_its_document() {
     let fresh = Index::create(RamDirectory::new(), index.schema().clone())
         .unwrap()
         .with_analyzer(Arc::new(DefaultAnalyzer::with_max_token_bytes(usize::MAX)));
-    let fw = fresh.writer(WriterConfig::default().indexing_threads(1)).unwrap();
+    let fw = fresh
+        .writer(WriterConfig::default().indexing_threads(1))
+        .unwrap();
     fw.add_document(doc(1, "k1", &["first version"])).unwrap();
     fw.add_document(doc(2, "k2", &[longest.as_str()])).unwrap();
     for i in 20..30 {

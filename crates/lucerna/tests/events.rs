@@ -3,8 +3,8 @@
 //! corruption, a heal and a repair (every thread's events: the subscriber
 //! is the process's global one), carry the fields an operator needs.
 
-use lucerna::index::commit::Commit;
 use lucerna::index::replica::replicate;
+use lucerna::index::Commit;
 use lucerna::index::RepairOptions;
 use lucerna::merge::{
     BackpressureConfig, MergeScheduler, RateLimiter, SchedulerConfig, TieredMergePolicy,

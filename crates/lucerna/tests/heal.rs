@@ -8,6 +8,7 @@
 
 use lucerna::index::check::{check_index_with, CheckOptions};
 use lucerna::index::{HealPolicy, HealSource};
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, Schema};
 use lucerna::store::{write_file, Directory, FsDirectory, RamDirectory};
 use lucerna::{Document, Durability, Index, IndexWriter, Query, WriterConfig};

@@ -8,12 +8,13 @@
 //! commits, deletes and updates.
 
 use lucerna::index::check::{check_index_with, CheckOptions, CheckReport};
-use lucerna::index::commit::Commit;
 use lucerna::index::recovery::{repair, RepairOptions, RepairOutcome};
 use lucerna::index::replica::replicate;
+use lucerna::index::Commit;
+use lucerna::internals::wal::list_logs;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, Schema};
 use lucerna::store::{write_file, Directory, RamDirectory};
-use lucerna::wal::list_logs;
 use lucerna::{Document, Durability, Error, Index, IndexWriter, WriterConfig};
 use std::collections::BTreeSet;
 use std::sync::Arc;

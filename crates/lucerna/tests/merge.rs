@@ -7,8 +7,9 @@
 //! searchers keep working; deletes that arrive during a merge are kept.
 
 use lucerna::index::check::check_index;
-use lucerna::index::corrupt_marker::marker_file_name;
 use lucerna::index::recovery::{repair, RepairOptions, RepairOutcome};
+use lucerna::internals::corrupt_marker::marker_file_name;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{
@@ -353,7 +354,7 @@ fn assert_equals_fresh_segment(
         assert_eq!(m.num_terms(field), r.num_terms(field), "terms of {field:?}");
     }
     let ext = |n: &str| n.rsplit('.').next().unwrap().to_string();
-    let kinds = |meta: &lucerna::index::commit::SegmentMeta| {
+    let kinds = |meta: &lucerna::index::SegmentMeta| {
         meta.files
             .iter()
             .map(|f| ext(&f.name))

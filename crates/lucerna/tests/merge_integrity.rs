@@ -24,9 +24,11 @@
 
 #![cfg(unix)]
 
-use lucerna::index::check::{check_index, file_kind, COMMIT_FILE_KINDS};
-use lucerna::index::commit::Commit;
-use lucerna::index::corrupt_marker::list_markers;
+use lucerna::index::check::check_index;
+use lucerna::index::Commit;
+use lucerna::index::FileKind;
+use lucerna::internals::corrupt_marker::list_markers;
+use lucerna::internals::SearcherInternals;
 use lucerna::merge::{MergeKind, MergePolicy, NoMergePolicy, OneMerge, SegmentDescriptor};
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::rng::SplitMix64;
@@ -305,7 +307,7 @@ fn target(dir: &dyn Directory, kind: &str) -> (String, u64) {
     let e = s
         .files
         .iter()
-        .find(|e| file_kind(&e.name) == kind)
+        .find(|e| FileKind::of(&e.name).as_str() == kind)
         .unwrap_or_else(|| panic!("no {kind} file in {seg}"));
     (e.name.clone(), e.meta.len / 2)
 }
@@ -465,10 +467,10 @@ fn run_case(kind: Kind, file_kind_name: &str, seed: u64) {
 
 /// Every segment file kind (the commit manifest is not a merge input).
 fn segment_kinds() -> Vec<&'static str> {
-    COMMIT_FILE_KINDS
+    FileKind::COMMIT
         .iter()
-        .copied()
-        .filter(|k| *k != "commit manifest")
+        .filter(|k| **k != FileKind::CommitManifest)
+        .map(|k| k.as_str())
         .collect()
 }
 

@@ -14,6 +14,7 @@
 //! Statistics count deleted documents, as Lucene's do until a merge (the
 //! tests here never merge).
 
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::RamDirectory;
 use lucerna::{

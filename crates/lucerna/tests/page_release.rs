@@ -10,6 +10,7 @@
 //! one that never does.
 
 use lucerna::index::PageBudget;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, Schema};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{released_bytes, FsDirectory};

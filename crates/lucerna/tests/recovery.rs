@@ -7,12 +7,14 @@
 //! the damaged segment and reports exactly the ids lost. A corruption
 //! marker survives a restart until `repair`; a replica serves searches.
 
-use lucerna::index::check::{check_index, file_kind, COMMIT_FILE_KINDS};
-use lucerna::index::commit::Commit;
-use lucerna::index::corrupt_marker::{list_markers, marker_file_name};
+use lucerna::index::check::check_index;
 use lucerna::index::recovery::{repair, RepairAction, RepairOptions, RepairOutcome};
 use lucerna::index::replica::{replicate, replication_lag};
+use lucerna::index::Commit;
+use lucerna::index::FileKind;
 use lucerna::index::IdSet;
+use lucerna::internals::corrupt_marker::{list_markers, marker_file_name};
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{write_file, Directory, FsDirectory, RamDirectory};
@@ -223,8 +225,8 @@ fn targets(commit: &Commit, include_shared: bool) -> Vec<String> {
         }
     }
     out.push(Commit::file_name(commit.generation));
-    let kinds: BTreeSet<&str> = out.iter().map(|n| file_kind(n)).collect();
-    for k in COMMIT_FILE_KINDS {
+    let kinds: BTreeSet<FileKind> = out.iter().map(|n| FileKind::of(n)).collect();
+    for k in FileKind::COMMIT {
         assert!(kinds.contains(&k), "no {k} among {out:?}");
     }
     out
@@ -254,8 +256,8 @@ fn assert_check_names(dir: &RamDirectory, target: &str, how: Damage) {
         .iter()
         .find(|p| p.file == target)
         .unwrap_or_else(|| panic!("{target} {how:?} not named: {:?}", report.problems));
-    assert_eq!(p.kind, file_kind(target));
-    assert_ne!(p.kind, "unknown");
+    assert_eq!(p.kind, FileKind::of(target));
+    assert_ne!(p.kind, FileKind::Unknown);
     assert_eq!(p.segment, segment_of(target), "{p:?}");
     match how {
         Damage::Delete => assert!(p.missing && p.offset.is_none(), "{p:?}"),

@@ -18,9 +18,11 @@
 //! Every message carries the path, the seed and the crash point.
 
 use lucerna::index::check::{check_index, check_index_with, CheckOptions};
-use lucerna::index::commit::{next_segment_number, Commit};
-use lucerna::index::corrupt_marker::list_markers;
 use lucerna::index::recovery::{repair, RepairAction, RepairOptions, RepairOutcome, RepairReport};
+use lucerna::index::Commit;
+use lucerna::internals::commit::next_segment_number;
+use lucerna::internals::corrupt_marker::list_markers;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{Field, NumericKind, Schema};
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::{write_file, Directory, Fault, FaultyDirectory, OpKind, RamDirectory};
@@ -205,7 +207,7 @@ fn build(path: Path, seed: u64) -> Built {
     assert!(older
         .as_ref()
         .is_none_or(|o| o.segments.iter().all(|s| s.name != last.name)));
-    let file_of = |seg: &lucerna::index::commit::SegmentMeta, ext: &str| {
+    let file_of = |seg: &lucerna::index::SegmentMeta, ext: &str| {
         seg.files
             .iter()
             .find(|e| e.name.ends_with(ext))

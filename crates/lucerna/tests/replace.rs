@@ -4,6 +4,7 @@
 //! index (with its write-ahead log) or the new one, and after the switch
 //! nothing of the old index is left or replayed.
 
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::{NumericKind, Schema};
 use lucerna::store::{Directory, Fault, FaultyDirectory, OpKind, RamDirectory};
 use lucerna::{Document, Durability, Index, WriterConfig};
@@ -54,7 +55,7 @@ fn needed_files(dir: &FaultyDirectory<RamDirectory>) -> BTreeSet<String> {
     let commit = Index::open(dir.clone()).unwrap().latest_commit().unwrap();
     let mut files: BTreeSet<String> = commit.referenced_files().into_iter().collect();
     files.extend(
-        lucerna::wal::list_logs(dir)
+        lucerna::internals::wal::list_logs(dir)
             .unwrap()
             .into_iter()
             .map(|(_, n)| n),

@@ -3,10 +3,12 @@
 //! changes nothing), and every format version the code claims to read is
 //! opened from a checked-in index on every run (`tests/fixtures/`).
 
-use lucerna::index::check::{check_index, COMMIT_FILE_KINDS};
-use lucerna::index::commit::Commit;
-use lucerna::index::corrupt_marker::list_markers;
+use lucerna::index::check::check_index;
 use lucerna::index::recovery::{repair, RepairOptions};
+use lucerna::index::Commit;
+use lucerna::index::FileKind;
+use lucerna::internals::corrupt_marker::list_markers;
+use lucerna::internals::SearcherInternals;
 use lucerna::schema::Schema;
 use lucerna::store::{write_file, Directory, FileMeta, FsDirectory, RamDirectory};
 use lucerna::{Document, Index, Query, WriterConfig};
@@ -69,7 +71,7 @@ fn a_file_one_version_ahead_is_incompatible_not_corrupt() {
         .iter()
         .flat_map(|s| s.files.iter().map(|f| f.name.clone()))
         .collect();
-    assert_eq!(files.len(), COMMIT_FILE_KINDS.len() - 1, "{files:?}");
+    assert_eq!(files.len(), FileKind::COMMIT.len() - 1, "{files:?}");
     for name in files {
         let dir = RamDirectory::new();
         for f in base.list().unwrap() {

@@ -155,7 +155,8 @@ fn run(args: &Args, malloc_tuned: bool) -> Result<Value, BoxError> {
         ..BackpressureConfig::default()
     };
     let mem_budget = args.mem_mib.max(1) << 20;
-    let page_budget = (args.page_budget_mib > 0).then(|| PageBudget::new(args.page_budget_mib * MIB));
+    let page_budget =
+        (args.page_budget_mib > 0).then(|| PageBudget::new(args.page_budget_mib * MIB));
     let mut tenants = Vec::with_capacity(args.tenants);
     for i in 0..args.tenants {
         let p = root.join(format!("tenant-{i}"));

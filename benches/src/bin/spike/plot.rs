@@ -304,7 +304,10 @@ pub(crate) fn plot_svg(
             })
             .collect()
     };
-    let throttle: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.throttle_mib_per_s)).collect();
+    let throttle: Vec<(f64, f64)> = samples
+        .iter()
+        .map(|s| (s.t, s.throttle_mib_per_s))
+        .collect();
     let rss: Vec<(f64, f64)> = samples
         .iter()
         .map(|s| (s.t, s.rss_bytes as f64 / MIB as f64))

@@ -7,6 +7,7 @@ use crate::corpus::Line;
 use crate::hist::{Hist, PerSecond};
 use crate::BoxError;
 use crossbeam_channel::{select, Receiver};
+use lucerna::internals::SearcherInternals;
 use lucerna::merge::MergeScheduler;
 use lucerna::schema::{Field, Schema};
 use lucerna::{Document, Index, IndexWriter, Query, Searcher};

@@ -14,28 +14,34 @@
 //! (`lucerna::index::commit`, `lucerna::index::writer`, ...) are
 //! re-exported below, whatever layer a module is in.
 
-mod integrity;
-mod read;
+pub(crate) mod integrity;
+pub(crate) mod read;
 mod recover;
-mod write;
+pub(crate) mod write;
 
-pub use integrity::{commit, corrupt_marker, evidence, identity};
-pub use read::{page_budget, reader, refresh, segment_reader, snapshot};
 pub use recover::{check, heal, recovery, replica};
-pub use write::{replace, writer};
+
+pub(crate) use integrity::{commit, evidence, identity};
+pub(crate) use read::{page_budget, reader, refresh, segment_reader, snapshot};
+pub(crate) use write::writer;
 
 pub use heal::{HealEvent, HealPolicy, HealSource, HealStats};
+pub use integrity::commit::{Commit, FileEntry, SegmentMeta};
+pub use integrity::evidence::ForeignFile;
+pub use integrity::file_kind::FileKind;
 pub use integrity::id_set::{IdSet, MAX_RANGES};
+pub use integrity::identity::IndexId;
 pub use integrity::verify::Verify;
 pub use page_budget::PageBudget;
+pub use read::snapshot::Snapshot;
 pub use recovery::{repair, RepairOptions, RepairReport};
 pub use refresh::{RefreshingReader, ReloadPolicy};
 pub use replica::{replicate, replication_lag, ReplicaReport};
+pub use write::writer::ReplicaStatus;
 
 use crate::analysis::{Analyzer, DefaultAnalyzer};
 use crate::error::{Error, Result};
 use crate::schema::Schema;
-use commit::Commit;
 use heal::Healer;
 use integrity::file_refs::FileRefs;
 use integrity::heal_hook::{err_file, healable, HealHook};
@@ -125,7 +131,9 @@ impl Index {
     /// the new index, and the old one's files are deleted only once it is
     /// durable. A build that fails or is interrupted before it leaves the
     /// old index as it was. Later `writer` calls open the newest commit as
-    /// usual. Why in place: see [`replace`].
+    /// usual. Why in place rather than in a sibling directory swapped in:
+    /// a swap takes two renames, and a crash between them leaves no index
+    /// at the path; a commit is the one step that is already atomic.
     ///
     /// ```
     /// use lucerna::{Index, Document, Durability, WriterConfig, schema::Schema, store::RamDirectory};
@@ -444,7 +452,7 @@ impl Index {
         self.healer.stats()
     }
 
-    /// Pins the newest commit (see [`Snapshot`](snapshot::Snapshot)).
+    /// Pins the newest commit (see [`Snapshot`]).
     pub fn snapshot(&self) -> Result<snapshot::Snapshot> {
         snapshot::Snapshot::pin(self.dir.as_ref(), &self.refs, || self.latest_commit())
     }

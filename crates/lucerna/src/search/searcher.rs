@@ -229,8 +229,8 @@ impl Searcher {
         &self.analyzer
     }
 
-    /// The segments.
-    pub fn segments(&self) -> &[SegmentReader] {
+    /// The segments (outside the crate: `internals::SearcherInternals`).
+    pub(crate) fn segment_readers(&self) -> &[SegmentReader] {
         &self.segments
     }
 
@@ -246,7 +246,7 @@ impl Searcher {
     }
 
     /// Compiles a query against this view's statistics.
-    pub fn weight(&self, query: &Query) -> Result<Weight> {
+    pub(crate) fn weight(&self, query: &Query) -> Result<Weight> {
         Weight::build(query, self, 1.0)
     }
 
@@ -287,7 +287,7 @@ impl Searcher {
     }
 
     /// Runs a compiled query.
-    pub fn search_weight(&self, weight: &Weight, collect: Collect) -> Result<TopDocs> {
+    pub(crate) fn search_weight(&self, weight: &Weight, collect: Collect) -> Result<TopDocs> {
         let result = self.search_weight_unbudgeted(weight, collect);
         if let Some(budget) = &self.page_budget {
             budget.enforce(|| self.release_pages());

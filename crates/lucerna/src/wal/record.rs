@@ -143,7 +143,7 @@ impl Record {
     }
 
     /// The record as a borrowed view (what the log writer encodes).
-    pub fn as_ref(&self) -> RecordRef<'_> {
+    pub(crate) fn as_ref(&self) -> RecordRef<'_> {
         match self {
             Record::Add { lsn, doc } => RecordRef::Add { lsn: *lsn, doc },
             Record::Delete { lsn, key } => RecordRef::Delete { lsn: *lsn, key },

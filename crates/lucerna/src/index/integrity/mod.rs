@@ -10,6 +10,7 @@
 pub mod commit;
 pub mod corrupt_marker;
 pub mod evidence;
+pub mod file_kind;
 pub(crate) mod file_refs;
 pub(crate) mod heal_hook;
 pub(crate) mod id_set;

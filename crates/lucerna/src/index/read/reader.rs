@@ -116,7 +116,7 @@ impl IndexReader {
         let mut unavailable = Vec::new();
         for meta in &commit.segments {
             let old = previous.and_then(|p| {
-                p.segments()
+                p.segment_readers()
                     .iter()
                     .find(|s| s.meta().name == meta.name && s.meta().id == meta.id)
             });

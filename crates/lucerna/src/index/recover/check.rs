@@ -3,7 +3,7 @@
 //! CRC, its envelope and full checksum are verified, and (with `deep`)
 //! every structure is decoded: every term's postings and positions, every
 //! stored document, every column value. [Corruption
-//! markers](crate::index::corrupt_marker) are listed, and (by
+//! markers](crate::index::FileKind::CorruptionMarker) are listed, and (by
 //! [`check_index`]) written for the damaged segments found.
 
 use crate::error::{Error, Result};
@@ -12,6 +12,7 @@ use crate::index::integrity::corrupt_marker::{
     list_markers, mark_corrupt, marker_file_name, parse_marker_file_name, read_marker,
 };
 use crate::index::integrity::evidence::{Evidence, ForeignFile};
+use crate::index::integrity::file_kind::FileKind;
 use crate::index::integrity::file_refs::FileRefs;
 use crate::index::integrity::identity::IndexId;
 use crate::index::integrity::verify::{verify_file, Verify};
@@ -22,62 +23,13 @@ use crate::wal::{read_logs, ReplayMode, SkippedSpan};
 use lucerna_store::{Directory, StoreError};
 use std::sync::Arc;
 
-/// Every kind of file ([`file_kind`]) a commit references when its segments
-/// have text and numeric fields and deletes: the manifest, then each kind
-/// of segment file.
-///
-/// ```
-/// use lucerna::index::check::{file_kind, COMMIT_FILE_KINDS};
-/// for name in ["commit-1", "seg_0.tdi", "seg_0.doc", "seg_0.pos", "seg_0.nrm",
-///              "seg_0.sto", "seg_0.col", "seg_0.fls", "seg_0_1.liv"] {
-///     assert!(COMMIT_FILE_KINDS.contains(&file_kind(name)), "{name}");
-/// }
-/// ```
-pub const COMMIT_FILE_KINDS: [&str; 9] = [
-    "commit manifest",
-    "term dictionary",
-    "postings",
-    "positions",
-    "norms",
-    "stored fields",
-    "numeric columns",
-    "field statistics",
-    "live docs",
-];
-
-/// The kind of the problem of acknowledged operations that only the log
-/// holds while no writer is running ([`LogCheck::unattended`]).
-pub const PENDING_OPERATIONS: &str = "uncommitted operations";
-
-/// The kind of a file, from its name.
-pub fn file_kind(name: &str) -> &'static str {
-    if name.starts_with("commit-") {
-        return "commit manifest";
-    }
-    if name.starts_with(crate::index::integrity::corrupt_marker::MARKER_PREFIX) {
-        return "corruption marker";
-    }
-    match name.rsplit('.').next().unwrap_or("") {
-        "tdi" => "term dictionary",
-        "doc" => "postings",
-        "pos" => "positions",
-        "nrm" => "norms",
-        "sto" => "stored fields",
-        "col" => "numeric columns",
-        "fls" => "field statistics",
-        "liv" => "live docs",
-        "log" => "write-ahead log",
-        _ => "unknown",
-    }
-}
-
 /// One problem, always naming its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     /// The file.
     pub file: String,
-    /// Its kind ([`file_kind`]).
-    pub kind: &'static str,
+    /// Its kind.
+    pub kind: FileKind,
     /// The segment it belongs to, if any.
     pub segment: Option<String>,
     /// Byte offset of the problem, when known.
@@ -94,7 +46,7 @@ pub struct FileCheck {
     /// File name.
     pub name: String,
     /// Kind.
-    pub kind: &'static str,
+    pub kind: FileKind,
     /// Length recorded in the commit.
     pub expected_len: u64,
     /// CRC recorded in the commit.
@@ -247,7 +199,7 @@ fn problem_from(err: &Error, file: &str, segment: Option<&str>) -> Problem {
         _ => (None, false, file.to_string()),
     };
     Problem {
-        kind: file_kind(&file),
+        kind: FileKind::of(&file),
         file,
         segment: segment.map(str::to_string),
         offset,
@@ -275,7 +227,7 @@ fn check_file(
     let name = entry.name.as_str();
     let mut fc = FileCheck {
         name: name.to_string(),
-        kind: file_kind(name),
+        kind: FileKind::of(name),
         expected_len: entry.meta.len,
         expected_crc: entry.meta.checksum,
         actual_len: None,
@@ -470,7 +422,7 @@ fn evidence_problems(
     for f in &evidence.foreign {
         report.problems.push(Problem {
             file: f.file.clone(),
-            kind: file_kind(&f.file),
+            kind: FileKind::of(&f.file),
             segment: None,
             offset: None,
             message: format!(
@@ -487,7 +439,7 @@ fn evidence_problems(
         .unwrap_or_else(|| "none".into());
     let missing = |g: u64, message: String| Problem {
         file: Commit::file_name(g),
-        kind: "commit manifest",
+        kind: FileKind::CommitManifest,
         segment: None,
         offset: None,
         message,
@@ -538,7 +490,7 @@ fn newest_to_check(
             if Commit::list_generations(dir)?.is_empty() {
                 report.problems.push(Problem {
                     file: "commit-*".into(),
-                    kind: "commit manifest",
+                    kind: FileKind::CommitManifest,
                     segment: None,
                     offset: None,
                     message: "no commit found".into(),
@@ -652,7 +604,7 @@ fn check_segments(
                             .into()
                         });
                         report.problems.push(Problem {
-                            kind: file_kind(&f),
+                            kind: FileKind::of(&f),
                             file: f,
                             segment: Some(seg.name.clone()),
                             offset: None,
@@ -721,7 +673,7 @@ fn check_log(dir: &dyn Directory, commit: &Commit, index_id: IndexId, report: &m
             if unattended {
                 report.problems.push(Problem {
                     file: Commit::file_name(commit.generation),
-                    kind: PENDING_OPERATIONS,
+                    kind: FileKind::PendingOperations,
                     segment: None,
                     offset: None,
                     message: format!(
@@ -748,7 +700,7 @@ fn check_log(dir: &dyn Directory, commit: &Commit, index_id: IndexId, report: &m
                     _ => String::new(),
                 };
                 report.problems.push(Problem {
-                    kind: file_kind(&sp.file),
+                    kind: FileKind::of(&sp.file),
                     file: sp.file,
                     segment: None,
                     offset: Some(sp.offset),
@@ -763,7 +715,7 @@ fn check_log(dir: &dyn Directory, commit: &Commit, index_id: IndexId, report: &m
         }
         Err(e) => report.problems.push(Problem {
             file: e_file(&e),
-            kind: "write-ahead log",
+            kind: FileKind::WriteAheadLog,
             segment: None,
             offset: None,
             message: e.to_string(),

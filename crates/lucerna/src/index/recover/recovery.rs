@@ -4,7 +4,7 @@
 //!
 //! The algorithm, in order (the first that applies wins):
 //!
-//! 0. A deep [`check_index_with`] (changing nothing), the corruption
+//! 0. A deep [`check_index_with`](crate::check_index_with) (changing nothing), the corruption
 //!    markers, and the write-ahead log. An index is healthy when the check
 //!    finds nothing, no marker is left, *and* the log holds no operation
 //!    after the newest commit's position: operations there were
@@ -82,6 +82,7 @@ use crate::index::integrity::corrupt_marker::{
     list_markers, parse_marker_file_name, remove_marker,
 };
 use crate::index::integrity::evidence::Evidence;
+use crate::index::integrity::file_kind::FileKind;
 use crate::index::integrity::file_refs::FileRefs;
 use crate::index::integrity::id_set::IdSet;
 use crate::index::integrity::identity::IndexId;
@@ -585,7 +586,8 @@ impl Repair<'_> {
             .problems
             .iter()
             .filter(|p| {
-                p.kind == "write-ahead log" && !before.foreign.iter().any(|f| f.file == p.file)
+                p.kind == FileKind::WriteAheadLog
+                    && !before.foreign.iter().any(|f| f.file == p.file)
             })
             .collect();
         if segments_ok {

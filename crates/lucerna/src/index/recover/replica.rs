@@ -53,7 +53,7 @@ pub struct ReplicaReport {
 ///
 /// Fails, leaving the replica at its previous commit, when a source file
 /// is damaged (a corruption error naming it; the segment is then marked
-/// corrupt in `src`, see [`corrupt_marker`](crate::index::corrupt_marker))
+/// corrupt in `src`, see [corruption marker](crate::index::FileKind::CorruptionMarker))
 /// or on an IO error.
 ///
 /// ```

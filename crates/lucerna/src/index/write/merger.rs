@@ -631,7 +631,7 @@ mod tests {
         let live = LiveDocs::all(5);
         let before = dir.list().unwrap();
         let input = MergeInput {
-            reader: &s.segments()[0],
+            reader: &s.segment_readers()[0],
             live: Some(&live),
         };
         let e = merge_segments(&dir, index.schema(), &[input], "seg_9", [7; 16]).unwrap_err();

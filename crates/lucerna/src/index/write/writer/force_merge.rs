@@ -149,7 +149,7 @@ impl IndexWriter {
     /// merge with a [`StoreError::Corrupt`](crate::store::StoreError)
     /// naming the file; the merged segment is discarded, nothing changes in
     /// the writer, the damaged segment is marked corrupt (see
-    /// [`corrupt_marker`](crate::index::corrupt_marker)) and the failure is
+    /// [corruption marker](crate::index::FileKind::CorruptionMarker)) and the failure is
     /// counted in [`metrics`](Self::metrics).
     ///
     /// The merged segments replace their inputs in the writer at once: the
@@ -189,9 +189,10 @@ impl IndexWriter {
     /// assert_eq!(writer.searcher()?.count(&Query::term(body, "disk"))?, 3);
     /// writer.commit()?;
     ///
+    /// let commit = index.latest_commit()?;
+    /// assert_eq!(commit.segments.len(), 1);
+    /// assert_eq!(commit.segments[0].max_doc, 3); // deleted documents are gone
     /// let searcher = index.reader()?.searcher();
-    /// assert_eq!(searcher.segments().len(), 1);
-    /// assert_eq!(searcher.segments()[0].max_doc(), 3); // deleted documents are gone
     /// assert_eq!(searcher.count(&Query::term(body, "full"))?, 3);
     /// # Ok(()) }
     /// ```
@@ -256,7 +257,7 @@ impl IndexWriter {
     /// writer.commit()?;
     /// let searcher = index.reader()?.searcher();
     /// assert_eq!(searcher.num_docs(), 17);
-    /// assert!(searcher.segments().iter().all(|s| s.meta().num_deleted == 0));
+    /// assert!(index.latest_commit()?.segments.iter().all(|s| s.num_deleted == 0));
     /// # Ok(()) }
     /// ```
     pub fn expunge_deletes(&self) -> Result<()> {
@@ -477,9 +478,9 @@ mod tests {
         assert_eq!(names(&w), ["seg_0", "seg_5", "seg_2", "seg_4"]);
         let s = w.searcher().unwrap();
         assert_eq!(s.num_docs(), 50);
-        assert_eq!(s.segments()[1].max_doc(), 20);
+        assert_eq!(s.segment_readers()[1].max_doc(), 20);
         // Inputs merged in the writer's order: seg_1's documents first.
-        let first = s.segments()[1].column_value(index.schema().field("id").unwrap(), 0);
+        let first = s.segment_readers()[1].column_value(index.schema().field("id").unwrap(), 0);
         assert_eq!(first, Some(10));
         assert_eq!(s.count(&Query::term(body, "n35")).unwrap(), 1);
         w.commit().unwrap();
@@ -512,7 +513,7 @@ mod tests {
         assert_eq!(w.num_segments(), 1);
         let s = w.searcher().unwrap();
         assert_eq!(s.num_docs(), 120);
-        assert_eq!(s.segments()[0].max_doc(), 120);
+        assert_eq!(s.segment_readers()[0].max_doc(), 120);
     }
 
     #[test]
@@ -536,10 +537,10 @@ mod tests {
         assert_eq!(after[2], "seg_2");
         let s = w.searcher().unwrap();
         assert_eq!(s.num_docs(), 31);
-        assert_eq!(s.segments()[0].num_live(), 9);
-        assert_eq!(s.segments()[0].max_doc(), 10);
-        assert_eq!(s.segments()[1].max_doc(), 12); // 7 + 5 survivors
-        assert_eq!(s.segments()[1].num_live(), 12);
+        assert_eq!(s.segment_readers()[0].num_live(), 9);
+        assert_eq!(s.segment_readers()[0].max_doc(), 10);
+        assert_eq!(s.segment_readers()[1].max_doc(), 12); // 7 + 5 survivors
+        assert_eq!(s.segment_readers()[1].num_live(), 12);
         assert_eq!(s.count(&Query::term(body, "n33")).unwrap(), 0);
         assert_eq!(s.count(&Query::term(body, "n13")).unwrap(), 1);
         // Nothing left above the threshold.
@@ -560,7 +561,7 @@ mod tests {
         *policy.deletes.lock() = vec![vec![2]];
         w.expunge_deletes().unwrap();
         assert_eq!(names(&w), ["seg_0", "seg_1", "seg_3"]);
-        assert_eq!(w.searcher().unwrap().segments()[2].max_doc(), 9);
+        assert_eq!(w.searcher().unwrap().segment_readers()[2].max_doc(), 9);
 
         let (index, w) = segments_with(Arc::new(lucerna_merge::NoMergePolicy), 3);
         let body = index.schema().field("body").unwrap();
@@ -570,7 +571,7 @@ mod tests {
         // force_merge still works with NoMergePolicy (adjacent grouping).
         w.force_merge(1).unwrap();
         assert_eq!(w.num_segments(), 1);
-        assert_eq!(w.searcher().unwrap().segments()[0].max_doc(), 29);
+        assert_eq!(w.searcher().unwrap().segment_readers()[0].max_doc(), 29);
     }
 
     /// The tiered policy's forced merges, and no natural merge: a test that
@@ -647,13 +648,13 @@ mod tests {
         drop(done);
         assert_eq!(w.num_segments(), 1);
         let s = w.searcher().unwrap();
-        assert_eq!(s.segments()[0].max_doc(), 29);
+        assert_eq!(s.segment_readers()[0].max_doc(), 29);
         assert_eq!(s.num_docs(), 15);
         assert_eq!(s.count(&Query::term(body, "odd")).unwrap(), 0);
         w.commit().unwrap();
         let c = index.reader().unwrap().searcher();
         assert_eq!(c.num_docs(), 15);
-        assert_eq!(c.segments()[0].meta().del_gen, 1);
+        assert_eq!(c.segment_readers()[0].meta().del_gen, 1);
         assert_eq!(c.count(&Query::term(body, "even")).unwrap(), 15);
     }
 
