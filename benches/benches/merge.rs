@@ -10,6 +10,7 @@
 //! * **rate limiter accuracy**: a [`RateLimiter`] at a fixed rate driven
 //!   with 64 KiB writes over a fixed byte count; the achieved rate over the
 //!   target is printed for each target and must be within ±10 %.
+#![forbid(unsafe_code)]
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]

@@ -10,6 +10,7 @@
 //! generated from a fixed seed, so the benchmarks run on any machine. Which
 //! source each group used, and the query terms picked from it, are printed
 //! to stderr.
+#![forbid(unsafe_code)]
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]

@@ -2,6 +2,7 @@
 //! the ingest-spike scenario in `src/bin/spike/`. This library holds what
 //! they share: where the shared corpus is, and the synthetic log lines
 //! used when it is not built.
+#![forbid(unsafe_code)]
 
 pub mod synthetic;
 

@@ -9,6 +9,7 @@
 //! Every target takes arbitrary bytes and must return normally: a corrupt
 //! input gives an error, never a panic. The only panics here are the
 //! targets' own assertions of properties that must hold for every input.
+#![forbid(unsafe_code)]
 
 use lucerna::index::check::check_index;
 use lucerna::index::Commit;

@@ -40,6 +40,7 @@
 //! assert_eq!(searcher.count(&searcher.parse_query("disk")?)?, 1);
 //! # Ok(()) }
 //! ```
+#![forbid(unsafe_code)]
 
 mod bucket;
 pub mod cache;

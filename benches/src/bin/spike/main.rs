@@ -37,6 +37,8 @@
 //! With `--json` the last line of stdout is one JSON object. With `--plot`
 //! a per-second timeline (throughput, merge backlog and segments per
 //! tenant, the merge throttle rate and RSS) is written as an SVG file.
+// Denied, not forbidden: `memory::tune_malloc` calls `mallopt` (allowed there).
+#![deny(unsafe_code)]
 
 mod args;
 mod corpus;

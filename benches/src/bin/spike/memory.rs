@@ -28,6 +28,7 @@ pub(crate) fn proc_status_bytes(key: &str) -> Option<u64> {
 /// the usual setting of memory-bounded services (`MALLOC_ARENA_MAX`,
 /// `MALLOC_MMAP_THRESHOLD_`); returns whether it was applied.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
 pub(crate) fn tune_malloc() -> bool {
     // SAFETY: mallopt only changes allocator parameters; it is called from
     // main before any other thread exists.
