@@ -11,7 +11,6 @@
 //!   with 64 KiB writes over a fixed byte count; the achieved rate over the
 //!   target is printed for each target and must be within ±10 %.
 #![forbid(unsafe_code)]
-
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
 

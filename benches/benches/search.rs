@@ -11,7 +11,6 @@
 //! source each group used, and the query terms picked from it, are printed
 //! to stderr.
 #![forbid(unsafe_code)]
-
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
 

@@ -1,7 +1,6 @@
 //! Storage-layer micro-benchmarks: full CRC verification of a large
 //! memory-mapped envelope file.
 #![forbid(unsafe_code)]
-
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
 

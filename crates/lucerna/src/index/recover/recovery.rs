@@ -88,7 +88,7 @@ use crate::index::integrity::id_set::IdSet;
 use crate::index::integrity::identity::IndexId;
 use crate::index::integrity::verify::{verify_envelope, verify_file, Verify};
 use crate::index::recover::check::{
-    check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport, Problem,
+    check_index_against, newest_in_replicas, refresh_markers, CheckOptions, CheckReport,
 };
 use crate::index::recover::heal::Healer;
 use crate::index::recover::replica::{copy_verified, CopyError, Replication};
@@ -99,6 +99,7 @@ use crate::wal::{list_logs, read_logs, Durability, ReplayMode, ReplayReport};
 use lucerna_store::{Directory, EnvelopeReader};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// The suffix a file of another index gets when `repair` sets it aside.
@@ -557,6 +558,21 @@ struct CommitPlan {
     broken: Vec<(SegmentMeta, String)>,
 }
 
+/// An intact older commit that the log does not cover, its source and
+/// plan: what a repair with loss reverts to when the newest commit is
+/// unreadable.
+type Fallback = (Commit, Source, CommitPlan);
+
+/// The newest commit a repair aims at (see [`Repair::find_newest`]).
+struct Newest {
+    /// The commit, read here or from a replica, when one is readable.
+    target: Option<(Commit, Source)>,
+    /// The log position the newest commit covered, when known.
+    position: Option<u64>,
+    /// The newest generation any file names: a repair commits above it.
+    generation: Option<u64>,
+}
+
 struct Repair<'a> {
     dir: &'a Arc<dyn Directory>,
     replicas: &'a [Arc<dyn Directory>],
@@ -574,33 +590,59 @@ impl Repair<'_> {
         self.dir.as_ref()
     }
 
+    /// The ordered fallbacks of the module doc, each a phase: the log
+    /// alone, then everything from replicas, then an intact older commit
+    /// the log covers, then (with permission) loss.
     fn run(&mut self, before: &CheckReport) -> Result<()> {
         // 0. Files of another index: set aside, never trusted.
         self.set_aside_foreign(before)?;
         let ev = Evidence::gather(self.dir())?;
+        if let Some(done) = self.repair_log_only(before, &ev) {
+            return done;
+        }
+        let newest = self.find_newest(&ev)?;
+        // 1. Everything from replicas.
+        let ControlFlow::Continue(target_plan) = self.try_replicas(before, &newest)? else {
+            return Ok(());
+        };
+        // 2. An intact older commit the log covers.
+        let ControlFlow::Continue(fallback) = self.try_older_commit(&ev, &newest)? else {
+            return Ok(());
+        };
+        // 3. With loss.
+        self.with_loss(newest, target_plan, fallback)
+    }
+
+    /// When every segment is intact and only the log needs work (damage
+    /// after the newest commit's position, or operations only it holds),
+    /// does that work and returns its result.
+    fn repair_log_only(&mut self, before: &CheckReport, ev: &Evidence) -> Option<Result<()>> {
         let segments_ok = before.segments.iter().all(|s| s.ok)
             && before.generation.is_some()
             && before.missing_newest.is_none()
             && !before.markers.iter().any(|m| m.active);
-        let log_damage: Vec<&Problem> = before
-            .problems
-            .iter()
-            .filter(|p| {
-                p.kind == FileKind::WriteAheadLog
-                    && !before.foreign.iter().any(|f| f.file == p.file)
-            })
-            .collect();
-        if segments_ok {
-            if !log_damage.is_empty() {
-                // Damage after the newest commit's position: only the log
-                // held those operations, so only dropping them helps.
-                return self.drop_damaged_log(before, &ev);
-            }
-            if before.log.pending > 0 {
-                // Acknowledged operations only the log holds: commit them.
-                return self.replay_and_commit(before, ReplayMode::Strict, &ev);
-            }
+        if !segments_ok {
+            return None;
         }
+        let log_damaged = before.problems.iter().any(|p| {
+            p.kind == FileKind::WriteAheadLog && !before.foreign.iter().any(|f| f.file == p.file)
+        });
+        if log_damaged {
+            // Damage after the newest commit's position: only the log
+            // held those operations, so only dropping them helps.
+            return Some(self.drop_damaged_log(before, ev));
+        }
+        if before.log.pending > 0 {
+            // Acknowledged operations only the log holds: commit them.
+            return Some(self.replay_and_commit(before, ReplayMode::Strict, ev));
+        }
+        None
+    }
+
+    /// The newest commit: here, or the same generation from a replica
+    /// (any generation when this index has none), with the log position
+    /// and generation it must reach.
+    fn find_newest(&mut self, ev: &Evidence) -> Result<Newest> {
         let local_gens = Commit::list_generations(self.dir())?;
         let newest_local = local_gens.last().copied();
         // A newer commit than any here that a log file or a replica names.
@@ -611,8 +653,6 @@ impl Repair<'_> {
                 .then(|| (g, u64::MAX, format!("replica {i}")))
         });
 
-        // The newest commit: here, or the same generation from a replica
-        // (any generation when this index has none).
         let target: Option<(Commit, Source)> = match (&missing, newest_local) {
             (Some((g, _, file)), _) => {
                 self.note(if file.starts_with("replica") {
@@ -649,51 +689,74 @@ impl Repair<'_> {
             }
         };
         // The log position the newest commit covered, when known.
-        let newest_position = target
+        let position = target
             .as_ref()
             .map(|t| t.0.wal_position)
             .or(missing.as_ref().map(|m| m.1).filter(|&p| p != u64::MAX));
 
-        let newest_gen = newest_local
+        let generation = newest_local
             .into_iter()
             .chain(target.as_ref().map(|t| t.0.generation))
             .chain(ev.newest_known())
             .max();
+        Ok(Newest {
+            target,
+            position,
+            generation,
+        })
+    }
 
-        // 1. Everything from replicas.
-        let mut target_plan = None;
-        if let Some((t, src)) = &target {
-            // Segments a deep check found broken although their files
-            // verify: copies (identical bytes) cannot help.
-            let structural: HashMap<String, String> = if *src == Source::Index {
-                let intact_files: BTreeSet<&str> = before
-                    .segments
-                    .iter()
-                    .filter(|s| s.files.iter().all(|f| f.ok))
-                    .map(|s| s.name.as_str())
-                    .collect();
-                before
-                    .problems
-                    .iter()
-                    .filter_map(|p| Some((p.segment.clone()?, p.message.clone())))
-                    .filter(|(s, _)| intact_files.contains(s.as_str()))
-                    .collect()
-            } else {
-                HashMap::new()
-            };
-            let plan = self.plan_commit(t, &structural);
-            if plan.broken.is_empty() {
-                return self.execute_from_replicas(t.clone(), *src, plan, newest_gen);
-            }
-            for (seg, why) in &plan.broken {
-                self.note(format!("segment {}: {why}", seg.name));
-            }
-            target_plan = Some(plan);
+    /// Fallback 1: the newest commit made whole from replicas. `Break` when
+    /// the repair is done; else the plan of the newest commit (if any),
+    /// naming the segments no replica restores.
+    fn try_replicas(
+        &mut self,
+        before: &CheckReport,
+        newest: &Newest,
+    ) -> Result<ControlFlow<(), Option<CommitPlan>>> {
+        let Some((t, src)) = &newest.target else {
+            return Ok(ControlFlow::Continue(None));
+        };
+        // Segments a deep check found broken although their files
+        // verify: copies (identical bytes) cannot help.
+        let structural: HashMap<String, String> = if *src == Source::Index {
+            let intact_files: BTreeSet<&str> = before
+                .segments
+                .iter()
+                .filter(|s| s.files.iter().all(|f| f.ok))
+                .map(|s| s.name.as_str())
+                .collect();
+            before
+                .problems
+                .iter()
+                .filter_map(|p| Some((p.segment.clone()?, p.message.clone())))
+                .filter(|(s, _)| intact_files.contains(s.as_str()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let plan = self.plan_commit(t, &structural);
+        if plan.broken.is_empty() {
+            self.execute_from_replicas(t.clone(), *src, plan, newest.generation)?;
+            return Ok(ControlFlow::Break(()));
         }
+        for (seg, why) in &plan.broken {
+            self.note(format!("segment {}: {why}", seg.name));
+        }
+        Ok(ControlFlow::Continue(Some(plan)))
+    }
 
-        // 2. An intact older commit the log covers.
-        let mut fallback: Option<(Commit, Source, CommitPlan)> = None;
-        let older = self.older_commits(newest_gen)?;
+    /// Fallback 2: an intact older commit that the log covers up to the
+    /// newest commit's position. `Break` when the repair is done; else the
+    /// first intact older commit the log does not cover (if any), for a
+    /// repair with loss.
+    fn try_older_commit(
+        &mut self,
+        ev: &Evidence,
+        newest: &Newest,
+    ) -> Result<ControlFlow<(), Option<Fallback>>> {
+        let mut fallback: Option<Fallback> = None;
+        let older = self.older_commits(newest.generation)?;
         if older.is_empty() {
             self.note("no older commit is kept, here or in a replica".into());
         }
@@ -721,13 +784,14 @@ impl Repair<'_> {
                 ));
                 continue;
             }
-            match wal_covers(self.dir(), ev.index_id, c.wal_position, newest_position) {
+            match wal_covers(self.dir(), ev.index_id, c.wal_position, newest.position) {
                 Ok(()) => {
-                    let app_data = match &target {
+                    let app_data = match &newest.target {
                         Some((t, _)) => t.user_data.clone(),
                         None => c.user_data.clone(),
                     };
-                    return self.execute_revert(c, src, plan, newest_gen, app_data);
+                    self.execute_revert(c, src, plan, newest.generation, app_data)?;
+                    return Ok(ControlFlow::Break(()));
                 }
                 Err(why) => {
                     self.note(format!(
@@ -740,9 +804,19 @@ impl Repair<'_> {
                 }
             }
         }
+        Ok(ControlFlow::Continue(fallback))
+    }
 
-        // 3. With loss.
-        if let (Some((t, _)), Some(plan)) = (&target, target_plan) {
+    /// Fallback 3: the newest commit without its broken segments (their
+    /// documents listed), or the older commit the log does not cover (what
+    /// came after it unknown), each only with `allow_loss`.
+    fn with_loss(
+        &mut self,
+        newest: Newest,
+        target_plan: Option<CommitPlan>,
+        fallback: Option<Fallback>,
+    ) -> Result<()> {
+        if let (Some((t, _)), Some(plan)) = (&newest.target, target_plan) {
             self.report.lost = plan
                 .broken
                 .iter()
@@ -758,7 +832,7 @@ impl Repair<'_> {
                 self.report.outcome = RepairOutcome::NeedsAllowLoss;
                 return Ok(());
             }
-            return self.execute_drop(t.clone(), plan, newest_gen);
+            return self.execute_drop(t.clone(), plan, newest.generation);
         }
         if let Some((c, src, plan)) = fallback {
             self.report.unknown_loss = Some(format!(
@@ -771,7 +845,7 @@ impl Repair<'_> {
                 return Ok(());
             }
             let app_data = c.user_data.clone();
-            self.execute_revert(c, src, plan, newest_gen, app_data)?;
+            self.execute_revert(c, src, plan, newest.generation, app_data)?;
             self.report.outcome = RepairOutcome::RepairedWithLoss;
             return Ok(());
         }

@@ -603,6 +603,153 @@ fn is_index_file(name: &str) -> bool {
     name.starts_with("seg_") || name.starts_with("commit-")
 }
 
+/// The commit a writer opens at, and how (the first phase of
+/// [`IndexWriter::open`]).
+struct Opening {
+    commit: Commit,
+    /// Refuse segments with a corruption marker (not for repair, whose
+    /// caller verified them).
+    check_markers: bool,
+    /// See [`State::generation_floor`].
+    generation_floor: u64,
+    /// See [`State::replaced`].
+    replaced: Option<u64>,
+}
+
+impl Opening {
+    /// The newest commit of this index (never one of another index), the
+    /// one repair asked for (`at`: it and the newest generation), or an
+    /// empty replacement. If a newer one is missing, the log replays what
+    /// it held (the log is kept from the oldest kept commit on);
+    /// generations continue above every one known, so a missing
+    /// generation is never reused under another content.
+    fn find(
+        dir: &dyn Directory,
+        schema: &Schema,
+        at: Option<(Commit, u64)>,
+        replacing: bool,
+    ) -> Result<Opening> {
+        let evidence = Evidence::gather(dir)?;
+        let known = evidence.newest_known().unwrap_or(0);
+        let (commit, check_markers, generation_floor, replaced) = match (at, replacing) {
+            (Some((commit, newest)), _) => (commit, false, newest.max(known), None),
+            (None, true) => {
+                let r = replacement_base(dir, schema, evidence.index_id)?;
+                (r.base, true, known, Some(r.replaced_generation))
+            }
+            (None, false) => (evidence.newest_commit(dir, true)?.0, true, known, None),
+        };
+        Ok(Opening {
+            commit,
+            check_markers,
+            generation_floor,
+            replaced,
+        })
+    }
+}
+
+/// Refuses a configuration a writer cannot open with, and builds the
+/// merge tracker of its backpressure settings.
+fn check_config(config: &WriterConfig, replacing: bool) -> Result<Arc<MergeTracker>> {
+    if config.keep_commits == 0 {
+        return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
+    }
+    let tracker = Arc::new(MergeTracker::new(&effective_backpressure(config)?)?);
+    if replacing && config.durability != Durability::None {
+        // Its log records would follow the old index's and be replayed
+        // into it after a crash before the replacement's first commit.
+        return Err(Error::InvalidArgument(
+            "a writer replacing an index takes Durability::None: nothing is durable before its first commit, which publishes the new index".into(),
+        ));
+    }
+    Ok(tracker)
+}
+
+/// Reads the log records after `commit`'s position (none for a
+/// replacement: its position covers every record) and starts the
+/// writer's log: sequence numbers continue after the highest one logged
+/// (`base`, also returned).
+fn open_log(
+    dir: &Arc<dyn Directory>,
+    config: &WriterConfig,
+    index_id: IndexId,
+    commit: &Commit,
+    replacing: bool,
+) -> Result<(Vec<wal::Record>, ReplayReport, u64, Option<WalWriter>)> {
+    let (replay, replay_report) = if replacing {
+        Default::default()
+    } else {
+        wal::read_logs(
+            dir.as_ref(),
+            index_id,
+            commit.wal_position,
+            config.replay_mode,
+        )?
+    };
+    let base = commit.wal_position.max(replay_report.max_lsn);
+    let wal = match config.durability {
+        Durability::None => None,
+        d => Some(WalWriter::create(
+            dir.clone(),
+            base + 1,
+            d,
+            index_id,
+            commit.generation,
+        )?),
+    };
+    Ok((replay, replay_report, base, wal))
+}
+
+/// Opens the segments of the commit a writer starts at; without
+/// `check_markers` (repair), whatever corruption markers say.
+fn open_segments(
+    dir: &dyn Directory,
+    commit: &Commit,
+    schema: &Arc<Schema>,
+    refs: &FileRefs,
+    verify: Verify,
+    check_markers: bool,
+) -> Result<Vec<WSeg>> {
+    let mut segments = Vec::with_capacity(commit.segments.len());
+    for meta in &commit.segments {
+        let wseg = if check_markers {
+            committed_segment(dir, meta, schema, refs, verify, None)?
+        } else {
+            let reader = SegmentReader::open_unmarked(dir, meta, schema.clone(), refs, verify)?;
+            WSeg {
+                meta: meta.clone(),
+                live: reader.live_docs().map(|l| (**l).clone()),
+                reader,
+                dirty: false,
+                applied: 0,
+            }
+        };
+        segments.push(wseg);
+    }
+    Ok(segments)
+}
+
+/// The writer's merge scheduler (the shared one of the configuration, or
+/// a new one it owns), whether it owns it, and its registration.
+fn writer_scheduler(config: &WriterConfig) -> Result<(Arc<MergeScheduler>, bool, IndexHandle)> {
+    let (scheduler, owns_scheduler) = match &config.merge_scheduler {
+        Some(s) => (s.clone(), false),
+        None => (
+            Arc::new(MergeScheduler::new(SchedulerConfig::default()).map_err(merge_error)?),
+            true,
+        ),
+    };
+    match scheduler.register_index() {
+        Ok(handle) => Ok((scheduler, owns_scheduler, handle)),
+        Err(e) => {
+            if owns_scheduler {
+                scheduler.shutdown(lucerna_merge::ShutdownMode::Abort);
+            }
+            Err(merge_error(e))
+        }
+    }
+}
+
 /// Where a writer opened with [`Start::At`] starts (repair): a given
 /// commit instead of the newest one.
 pub(crate) struct StartAt {
@@ -641,43 +788,18 @@ impl IndexWriter {
             healer,
             replicator,
         } = cx;
-        if config.keep_commits == 0 {
-            return Err(Error::InvalidArgument("keep_commits must be ≥ 1".into()));
-        }
-        let tracker = Arc::new(MergeTracker::new(&effective_backpressure(&config)?)?);
         let replacing = matches!(start, Start::Replace);
-        if replacing && config.durability != Durability::None {
-            // Its log records would follow the old index's and be replayed
-            // into it after a crash before the replacement's first commit.
-            return Err(Error::InvalidArgument(
-                "a writer replacing an index takes Durability::None: nothing is durable before its first commit, which publishes the new index".into(),
-            ));
-        }
+        let tracker = check_config(&config, replacing)?;
         let (lock, at) = match start {
             Start::At(s) => (s.lock, Some((s.commit, s.newest_generation))),
             Start::Latest | Start::Replace => (acquire_write_lock(dir.as_ref())?, None),
         };
-        // The newest commit of this index (never one of another index), the
-        // one repair asked for, or an empty replacement. If a newer one is
-        // missing, the log replays what it held (the log is kept from the
-        // oldest kept commit on); generations continue above every one
-        // known, so a missing generation is never reused under another
-        // content.
-        let evidence = Evidence::gather(dir.as_ref())?;
-        let known = evidence.newest_known().unwrap_or(0);
-        let (commit, check_markers, generation_floor, replaced) = match (at, replacing) {
-            (Some((commit, newest)), _) => (commit, false, newest.max(known), None),
-            (None, true) => {
-                let r = replacement_base(dir.as_ref(), &schema, evidence.index_id)?;
-                (r.base, true, known, Some(r.replaced_generation))
-            }
-            (None, false) => (
-                evidence.newest_commit(dir.as_ref(), true)?.0,
-                true,
-                known,
-                None,
-            ),
-        };
+        let Opening {
+            commit,
+            check_markers,
+            generation_floor,
+            replaced,
+        } = Opening::find(dir.as_ref(), &schema, at, replacing)?;
         // An index written before identities existed gets one now; its
         // next commit records it.
         let index_id = if commit.index_id.is_known() {
@@ -691,54 +813,12 @@ impl IndexWriter {
             ));
         }
         let statuses = replica_statuses(&config.replicas, index_id);
-        let mut segments = Vec::with_capacity(commit.segments.len());
-        for meta in &commit.segments {
-            let wseg = if check_markers {
-                committed_segment(dir.as_ref(), meta, &schema, &refs, verify, None)?
-            } else {
-                let reader = SegmentReader::open_unmarked(
-                    dir.as_ref(),
-                    meta,
-                    schema.clone(),
-                    &refs,
-                    verify,
-                )?;
-                WSeg {
-                    meta: meta.clone(),
-                    live: reader.live_docs().map(|l| (**l).clone()),
-                    reader,
-                    dirty: false,
-                    applied: 0,
-                }
-            };
-            segments.push(wseg);
-        }
+        let segments = open_segments(dir.as_ref(), &commit, &schema, &refs, verify, check_markers)?;
         // Segment names left by an earlier writer's uncommitted flushes may
         // still be on disk: never reuse one.
         let next_segment = next_segment_number(dir.as_ref(), commit.next_segment)?;
-        // Every logged operation after the commit's position is replayed
-        // below; sequence numbers continue after the highest one logged.
-        // (A replacement replays nothing: its position covers every record.)
-        let (replay, mut replay_report) = match replaced {
-            None => wal::read_logs(
-                dir.as_ref(),
-                index_id,
-                commit.wal_position,
-                config.replay_mode,
-            )?,
-            Some(_) => Default::default(),
-        };
-        let base = commit.wal_position.max(replay_report.max_lsn);
-        let wal = match config.durability {
-            Durability::None => None,
-            d => Some(WalWriter::create(
-                dir.clone(),
-                base + 1,
-                d,
-                index_id,
-                commit.generation,
-            )?),
-        };
+        let (replay, replay_report, base, wal) =
+            open_log(&dir, &config, index_id, &commit, replaced.is_some())?;
         let state = State {
             segments,
             deletes: Vec::new(),
@@ -749,22 +829,7 @@ impl IndexWriter {
             ids: SplitMix64::new(time_seed()),
             replaced,
         };
-        let (scheduler, owns_scheduler) = match &config.merge_scheduler {
-            Some(s) => (s.clone(), false),
-            None => (
-                Arc::new(MergeScheduler::new(SchedulerConfig::default()).map_err(merge_error)?),
-                true,
-            ),
-        };
-        let handle = match scheduler.register_index() {
-            Ok(h) => h,
-            Err(e) => {
-                if owns_scheduler {
-                    scheduler.shutdown(lucerna_merge::ShutdownMode::Abort);
-                }
-                return Err(merge_error(e));
-            }
-        };
+        let (scheduler, owns_scheduler, handle) = writer_scheduler(&config)?;
         let inner = Arc::new(Inner {
             span: tracing::Span::current(),
             page_budget: parking_lot::RwLock::new(None),
@@ -798,22 +863,30 @@ impl IndexWriter {
             _closer: Some(Arc::new(Closer::new(inner.clone()))),
             inner,
         };
+        w.replay(replay, replay_report, base)?;
+        Ok(w)
+    }
+
+    /// The last phase of [`open`](Self::open): deletes a crashed writer's
+    /// leftovers, applies the log records after the commit's position,
+    /// reports them, and starts any merge the index is already due.
+    fn replay(&self, records: Vec<wal::Record>, mut report: ReplayReport, base: u64) -> Result<()> {
         // Leftovers of a crashed writer (uncommitted segments) go now.
         {
-            let st = w.inner.state.lock();
-            w.delete_unused(&st)?;
+            let st = self.inner.state.lock();
+            self.delete_unused(&st)?;
         }
-        for rec in replay {
-            if w.apply_replayed(rec)? {
-                replay_report.rejected += 1;
+        for rec in records {
+            if self.apply_replayed(rec)? {
+                report.rejected += 1;
             }
         }
-        w.inner.seqno.fetch_max(base, Ordering::SeqCst);
-        log_replay_event(&w.inner.span, &replay_report);
-        *w.inner.replay.lock() = replay_report;
+        self.inner.seqno.fetch_max(base, Ordering::SeqCst);
+        log_replay_event(&self.inner.span, &report);
+        *self.inner.replay.lock() = report;
         // The opened index may already be over its merge budget.
-        w.maybe_merge();
-        Ok(w)
+        self.maybe_merge();
+        Ok(())
     }
 
     /// A handle for internal use (merge tasks): does not keep the writer's
