@@ -373,6 +373,22 @@ impl FieldLengths {
     }
 }
 
+/// What a merge writes, and from what: the phases of [`write_merged`].
+struct MergeWriter<'a> {
+    dir: &'a dyn Directory,
+    schema: &'a Schema,
+    inputs: &'a [MergeInput<'a>],
+    /// Each input's old doc id → new doc id (`None`: deleted).
+    maps: &'a [Vec<Option<u32>>],
+    name: &'a str,
+    id: [u8; 16],
+    max_doc: u32,
+}
+
+/// Writes the merged segment `name` in four phases, each reading its own
+/// files of every input (pages released between them): terms and
+/// postings, norms, stored fields, numeric columns; then the field
+/// statistics gathered by the first.
 fn write_merged(
     dir: &dyn Directory,
     schema: &Schema,
@@ -382,195 +398,25 @@ fn write_merged(
     releaser: &mut PageReleaser<'_>,
 ) -> Result<MergeOutput> {
     let (maps, max_doc) = doc_maps(inputs)?;
-    let mut files_out: Vec<FileEntry> = Vec::new();
-    let mut stats: Vec<(FieldStats, u64)> = vec![(FieldStats::default(), 0); schema.len()];
-
-    // Terms: k-way merge of the dictionaries in key order; postings of
-    // each input in input order, so new doc ids increase.
-    let mut iters = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        iters.push(input.reader.core().termdict.prefix(&[])?);
-    }
-    let mut current: Vec<Option<TermInfo>> = vec![None; inputs.len()];
-    let mut heap = BinaryHeap::with_capacity(inputs.len());
-    for i in 0..inputs.len() {
-        next_term(&mut iters, &mut current, &mut heap, i)?;
-    }
-    let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
-    let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
-    let mut lengths = FieldLengths::new(max_doc);
-    let mut holders: Vec<usize> = Vec::with_capacity(inputs.len());
-    let mut positions: Vec<u32> = Vec::new();
-    let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
-    while let Some((Reverse(key), Reverse(first))) = heap.pop() {
-        holders.clear();
-        holders.push(first);
-        while heap.peek().is_some_and(|(Reverse(k), _)| *k == key) {
-            if let Some((_, Reverse(i))) = heap.pop() {
-                holders.push(i);
-            }
-        }
-        // Postings are appended in input order so new doc ids increase.
-        holders.sort_unstable();
-        let field = match key.first() {
-            Some(&f) if (f as usize) < schema.len() => f as usize,
-            _ => {
-                let file = inputs[first].reader.core().termdict.name().to_string();
-                return Err(StoreError::corrupt(
-                    file,
-                    0,
-                    schema.len() as u64,
-                    key.first().map_or(u64::MAX, |&f| f as u64),
-                    "term key names no field of the schema",
-                )
-                .into());
-            }
-        };
-        if lengths.field != Some(field) {
-            lengths.switch(Some(field), &mut stats);
-        }
-        let mut started = false;
-        for &i in &holders {
-            let core = inputs[i].reader.core();
-            let map = &maps[i];
-            let Some(info) = current[i] else {
-                continue;
-            };
-            // The previous term's postings of input `i` end where this
-            // term's start: exact bytes read (the per-document estimates
-            // below cover a long posting list while it is being read).
-            let (doc_at, pos_at) = read_to[i];
-            releaser.advance(
-                info.doc_off.saturating_sub(doc_at)
-                    + info.pos_off.saturating_sub(pos_at)
-                    + key.len() as u64,
-            );
-            read_to[i] = (info.doc_off, info.pos_off);
-            let norms = core.norms.field(field as u32);
-            let mut p = core.postings.postings(&info)?;
-            let mut d = p.doc();
-            while d != TERMINATED {
-                if let Some(Some(nd)) = map.get(d as usize).copied() {
-                    let freq = p.freq();
-                    positions.clear();
-                    p.positions(&mut positions)?;
-                    let norm = norms.map_or(0, |n| n.get(d));
-                    if !started {
-                        pw.start_term();
-                        started = true;
-                    }
-                    pw.add_doc(nd, freq, &positions, norm)?;
-                    lengths.add(nd, freq);
-                    // About a byte per document and per position.
-                    releaser.advance(1 + u64::from(freq));
-                } else {
-                    releaser.advance(1);
-                }
-                d = p.advance()?;
-            }
-        }
-        if started {
-            let info = pw.finish_term()?;
-            td.insert(&key, &info)?;
-            stats[field].1 += 1;
-        }
-        for &i in &holders {
-            next_term(&mut iters, &mut current, &mut heap, i)?;
-        }
-    }
-    lengths.switch(None, &mut stats);
-    files_out.push(FileEntry {
-        name: files::termdict(name),
-        meta: td.finish()?,
-    });
-    for (fname, meta) in pw.finish()? {
-        files_out.push(FileEntry { name: fname, meta });
-    }
+    let w = MergeWriter {
+        dir,
+        schema,
+        inputs,
+        maps: &maps,
+        name,
+        id,
+        max_doc,
+    };
+    let (mut files_out, fstats) = w.terms(releaser)?;
     releaser.start(Phase::Norms);
-
-    // Norms of indexed fields, live documents in new order.
-    let mut nw = NormsWriter::new(max_doc);
-    for (field, entry) in schema.fields() {
-        if entry.field_type.is_indexed() {
-            let mut n = Vec::with_capacity(max_doc as usize);
-            for (input, map) in inputs.iter().zip(&maps) {
-                let norms = input.reader.core().norms.field(field.0 as u32);
-                for (d, m) in map.iter().enumerate() {
-                    if m.is_some() {
-                        n.push(norms.map_or(0, |x| x.get(d as u32)));
-                    }
-                    releaser.advance(1);
-                }
-            }
-            nw.add_field(field.0 as u32, &n)?;
-        }
-    }
-    files_out.push(FileEntry {
-        name: files::norms(name),
-        meta: nw.write(dir, &files::norms(name), &id, "")?,
-    });
-
-    // Stored fields: records copied as they are.
+    files_out.push(w.norms(releaser)?);
     releaser.start(Phase::Stored);
-    let mut sw =
-        StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
-    for (input, map) in inputs.iter().zip(&maps) {
-        let stored = &input.reader.core().stored;
-        let mut seen = 0usize;
-        for (d, rec) in stored.iter().enumerate() {
-            let rec = rec?;
-            seen += 1;
-            releaser.advance(rec.len() as u64);
-            if map.get(d).copied().flatten().is_some() {
-                sw.add(&rec)?;
-            }
-        }
-        if seen != map.len() {
-            return Err(StoreError::corrupt(
-                stored.name(),
-                0,
-                map.len() as u64,
-                seen as u64,
-                "stored record count differs from the segment's document count",
-            )
-            .into());
-        }
-    }
-    files_out.push(FileEntry {
-        name: files::stored(name),
-        meta: sw.finish()?,
-    });
+    files_out.push(w.stored(releaser)?);
     releaser.start(Phase::Columns);
-
-    // Numeric columns, and the ids of the surviving documents.
-    let mut cw = ColumnsWriter::new(max_doc);
-    let idf = id_field(schema).map(|f| f.0 as u32);
-    let mut id_values: Vec<u64> = Vec::new();
-    for (field, entry) in schema.fields() {
-        if let FieldType::Numeric { .. } = entry.field_type {
-            let mut col: Vec<Option<u64>> = Vec::with_capacity(max_doc as usize);
-            for (input, map) in inputs.iter().zip(&maps) {
-                let c = input.reader.core().columns.column(field.0 as u32);
-                for (d, m) in map.iter().enumerate() {
-                    if m.is_some() {
-                        col.push(c.as_ref().and_then(|c| c.get_opt(d as u32)));
-                    }
-                    releaser.advance(8);
-                }
-            }
-            if idf == Some(field.0 as u32) {
-                id_values.extend(col.iter().flatten());
-            }
-            cw.add_column(field.0 as u32, &col)?;
-        }
-    }
-    files_out.push(FileEntry {
-        name: files::columns(name),
-        meta: cw.write(dir, &files::columns(name), &id, "")?,
-    });
+    let (columns, idf, id_values) = w.columns(releaser)?;
+    files_out.push(columns);
 
     // Field statistics.
-    let fstats = SegmentFieldStats { fields: stats };
     files_out.push(FileEntry {
         name: files::field_stats(name),
         meta: fstats.write(dir, &files::field_stats(name), id)?,
@@ -582,6 +428,223 @@ fn write_merged(
         meta,
         doc_maps: maps,
     })
+}
+
+impl MergeWriter<'_> {
+    /// Terms: a k-way merge of the dictionaries in key order; postings of
+    /// each input in input order, so new doc ids increase. Returns the
+    /// term dictionary and postings files, and each field's statistics.
+    ///
+    /// Long on purpose: one loop over every term of every input, whose
+    /// state (heap, cursors, lengths, read positions) a split would have
+    /// to pass around on every term.
+    fn terms(
+        &self,
+        releaser: &mut PageReleaser<'_>,
+    ) -> Result<(Vec<FileEntry>, SegmentFieldStats)> {
+        let inputs = self.inputs;
+        let (dir, schema, name, id, max_doc) =
+            (self.dir, self.schema, self.name, self.id, self.max_doc);
+        let mut stats: Vec<(FieldStats, u64)> = vec![(FieldStats::default(), 0); schema.len()];
+        let mut files_out: Vec<FileEntry> = Vec::new();
+        let mut iters = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            iters.push(input.reader.core().termdict.prefix(&[])?);
+        }
+        let mut current: Vec<Option<TermInfo>> = vec![None; inputs.len()];
+        let mut heap = BinaryHeap::with_capacity(inputs.len());
+        for i in 0..inputs.len() {
+            next_term(&mut iters, &mut current, &mut heap, i)?;
+        }
+        let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
+        let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
+        let mut lengths = FieldLengths::new(max_doc);
+        let mut holders: Vec<usize> = Vec::with_capacity(inputs.len());
+        let mut positions: Vec<u32> = Vec::new();
+        let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
+        while let Some((Reverse(key), Reverse(first))) = heap.pop() {
+            holders.clear();
+            holders.push(first);
+            while heap.peek().is_some_and(|(Reverse(k), _)| *k == key) {
+                if let Some((_, Reverse(i))) = heap.pop() {
+                    holders.push(i);
+                }
+            }
+            // Postings are appended in input order so new doc ids increase.
+            holders.sort_unstable();
+            let field = match key.first() {
+                Some(&f) if (f as usize) < schema.len() => f as usize,
+                _ => {
+                    let file = inputs[first].reader.core().termdict.name().to_string();
+                    return Err(StoreError::corrupt(
+                        file,
+                        0,
+                        schema.len() as u64,
+                        key.first().map_or(u64::MAX, |&f| f as u64),
+                        "term key names no field of the schema",
+                    )
+                    .into());
+                }
+            };
+            if lengths.field != Some(field) {
+                lengths.switch(Some(field), &mut stats);
+            }
+            let mut started = false;
+            for &i in &holders {
+                let core = inputs[i].reader.core();
+                let map = &self.maps[i];
+                let Some(info) = current[i] else {
+                    continue;
+                };
+                // The previous term's postings of input `i` end where this
+                // term's start: exact bytes read (the per-document estimates
+                // below cover a long posting list while it is being read).
+                let (doc_at, pos_at) = read_to[i];
+                releaser.advance(
+                    info.doc_off.saturating_sub(doc_at)
+                        + info.pos_off.saturating_sub(pos_at)
+                        + key.len() as u64,
+                );
+                read_to[i] = (info.doc_off, info.pos_off);
+                let norms = core.norms.field(field as u32);
+                let mut p = core.postings.postings(&info)?;
+                let mut d = p.doc();
+                while d != TERMINATED {
+                    if let Some(Some(nd)) = map.get(d as usize).copied() {
+                        let freq = p.freq();
+                        positions.clear();
+                        p.positions(&mut positions)?;
+                        let norm = norms.map_or(0, |n| n.get(d));
+                        if !started {
+                            pw.start_term();
+                            started = true;
+                        }
+                        pw.add_doc(nd, freq, &positions, norm)?;
+                        lengths.add(nd, freq);
+                        // About a byte per document and per position.
+                        releaser.advance(1 + u64::from(freq));
+                    } else {
+                        releaser.advance(1);
+                    }
+                    d = p.advance()?;
+                }
+            }
+            if started {
+                let info = pw.finish_term()?;
+                td.insert(&key, &info)?;
+                stats[field].1 += 1;
+            }
+            for &i in &holders {
+                next_term(&mut iters, &mut current, &mut heap, i)?;
+            }
+        }
+        lengths.switch(None, &mut stats);
+        files_out.push(FileEntry {
+            name: files::termdict(name),
+            meta: td.finish()?,
+        });
+        for (fname, meta) in pw.finish()? {
+            files_out.push(FileEntry { name: fname, meta });
+        }
+        Ok((files_out, SegmentFieldStats { fields: stats }))
+    }
+
+    /// Norms of indexed fields, live documents in new order.
+    fn norms(&self, releaser: &mut PageReleaser<'_>) -> Result<FileEntry> {
+        let (dir, schema, name, id, max_doc) =
+            (self.dir, self.schema, self.name, self.id, self.max_doc);
+        let mut nw = NormsWriter::new(max_doc);
+        for (field, entry) in schema.fields() {
+            if entry.field_type.is_indexed() {
+                let mut n = Vec::with_capacity(max_doc as usize);
+                for (input, map) in self.inputs.iter().zip(self.maps) {
+                    let norms = input.reader.core().norms.field(field.0 as u32);
+                    for (d, m) in map.iter().enumerate() {
+                        if m.is_some() {
+                            n.push(norms.map_or(0, |x| x.get(d as u32)));
+                        }
+                        releaser.advance(1);
+                    }
+                }
+                nw.add_field(field.0 as u32, &n)?;
+            }
+        }
+        Ok(FileEntry {
+            name: files::norms(name),
+            meta: nw.write(dir, &files::norms(name), &id, "")?,
+        })
+    }
+
+    /// Stored fields: records copied as they are.
+    fn stored(&self, releaser: &mut PageReleaser<'_>) -> Result<FileEntry> {
+        // Stored fields: records copied as they are.
+        releaser.start(Phase::Stored);
+        let (dir, name, id) = (self.dir, self.name, self.id);
+        let mut sw =
+            StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
+        for (input, map) in self.inputs.iter().zip(self.maps) {
+            let stored = &input.reader.core().stored;
+            let mut seen = 0usize;
+            for (d, rec) in stored.iter().enumerate() {
+                let rec = rec?;
+                seen += 1;
+                releaser.advance(rec.len() as u64);
+                if map.get(d).copied().flatten().is_some() {
+                    sw.add(&rec)?;
+                }
+            }
+            if seen != map.len() {
+                return Err(StoreError::corrupt(
+                    stored.name(),
+                    0,
+                    map.len() as u64,
+                    seen as u64,
+                    "stored record count differs from the segment's document count",
+                )
+                .into());
+            }
+        }
+        Ok(FileEntry {
+            name: files::stored(name),
+            meta: sw.finish()?,
+        })
+    }
+
+    /// Numeric columns, and the id field and ids of the surviving
+    /// documents.
+    fn columns(
+        &self,
+        releaser: &mut PageReleaser<'_>,
+    ) -> Result<(FileEntry, Option<u32>, Vec<u64>)> {
+        let (dir, schema, name, id, max_doc) =
+            (self.dir, self.schema, self.name, self.id, self.max_doc);
+        let mut cw = ColumnsWriter::new(max_doc);
+        let idf = id_field(schema).map(|f| f.0 as u32);
+        let mut id_values: Vec<u64> = Vec::new();
+        for (field, entry) in schema.fields() {
+            if let FieldType::Numeric { .. } = entry.field_type {
+                let mut col: Vec<Option<u64>> = Vec::with_capacity(max_doc as usize);
+                for (input, map) in self.inputs.iter().zip(self.maps) {
+                    let c = input.reader.core().columns.column(field.0 as u32);
+                    for (d, m) in map.iter().enumerate() {
+                        if m.is_some() {
+                            col.push(c.as_ref().and_then(|c| c.get_opt(d as u32)));
+                        }
+                        releaser.advance(8);
+                    }
+                }
+                if idf == Some(field.0 as u32) {
+                    id_values.extend(col.iter().flatten());
+                }
+                cw.add_column(field.0 as u32, &col)?;
+            }
+        }
+        let entry = FileEntry {
+            name: files::columns(name),
+            meta: cw.write(dir, &files::columns(name), &id, "")?,
+        };
+        Ok((entry, idf, id_values))
+    }
 }
 
 #[cfg(test)]
