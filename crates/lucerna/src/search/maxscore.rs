@@ -32,202 +32,270 @@ const WINDOW_BLOCKS: usize = 4;
 /// Collects the best hits of the disjunction of `clauses` (one per query
 /// clause, in query order; `None` for a clause absent from the segment) into
 /// `top`. Counts nothing: the caller counts separately.
+///
+/// The loop takes one candidate document per turn; its phases (a new
+/// window, skipping a window, scoring a candidate) are methods of
+/// [`MaxScore`], which holds the clauses and their bounds.
 pub(crate) fn collect_maxscore(
     seg: &SegmentReader,
     ord: u32,
     clauses: Vec<Option<TermScorer>>,
     top: &mut TopK,
 ) -> Result<()> {
-    // (original clause index, scorer), ascending by max score.
-    let mut sc: Vec<(usize, TermScorer)> = clauses
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.map(|s| (i, s)))
-        .collect();
-    if sc.is_empty() {
+    let Some(mut m) = MaxScore::new(clauses) else {
         return Ok(());
-    }
-    let n_clauses = sc.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
-    sc.sort_by(|a, b| {
-        a.1.max_score()
-            .total_cmp(&b.1.max_score())
-            .then(a.0.cmp(&b.0))
-    });
-    // bound[i] = sum of max scores of sc[0..=i].
-    let mut bound = Vec::with_capacity(sc.len());
-    let mut acc = 0.0f32;
-    for (_, s) in &sc {
-        acc += s.max_score();
-        bound.push(acc);
-    }
-    let mut scores = vec![0.0f32; n_clauses];
-    // Per window: (window bound, position in `sc`), ascending, and the
-    // prefix sums of those bounds.
-    let mut order: Vec<(f32, usize)> = Vec::with_capacity(sc.len());
-    let mut wbound: Vec<f32> = Vec::with_capacity(sc.len());
-    let mut essential = 0usize;
-    // Until the top-k is full (θ = −∞) every clause is essential and the
-    // global bounds serve; after that, windows of documents are processed
-    // with each clause's block bound over the window.
-    let mut window_end: u32 = 0;
-    let mut windowed = false;
+    };
     loop {
         let theta = top.threshold();
-        let mut d = TERMINATED;
-        for (_, s) in &sc {
-            d = d.min(s.doc());
-        }
+        let d = m.first_doc();
         if d == TERMINATED {
             return Ok(());
         }
-        if theta > f32::NEG_INFINITY && (!windowed || d > window_end) {
-            // A new window: from d to the end of the block of the sparsest
-            // clause that still has documents (its blocks span the most
-            // documents, so windows stay large); each clause is bounded by
-            // the largest block bound it has within the window.
-            let lead = sc
-                .iter()
-                .enumerate()
-                .filter(|(_, (_, s))| s.doc() != TERMINATED)
-                .min_by_key(|(_, (_, s))| s.cost())
-                .map_or(0, |(j, _)| j);
-            // Several of the lead's blocks per window: a window's set-up
-            // (block walks, the sort) is paid per window, not per block.
-            window_end = sc[lead].1.shallow_seek(d)?;
-            for _ in 1..WINDOW_BLOCKS {
-                if window_end == TERMINATED {
-                    break;
-                }
-                let next = sc[lead].1.shallow_seek(window_end + 1)?;
-                if next == TERMINATED {
-                    break;
-                }
-                window_end = next;
-            }
-            // Clauses non-essential by their global bounds stay so with
-            // tighter ones: they keep the global bound (no block walk).
-            let mut global = 0;
-            while global < sc.len() && bound[global] <= theta {
-                global += 1;
-            }
-            order.clear();
-            for (j, (_, s)) in sc.iter_mut().enumerate() {
-                let b = if j < global {
-                    s.max_score()
-                } else {
-                    window_max(s, d, window_end)?
-                };
-                order.push((b, j));
-            }
-            order.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            wbound.clear();
-            let mut acc = 0.0f32;
-            for (b, _) in &order {
-                acc += *b;
-                wbound.push(acc);
-            }
-            windowed = true;
-            essential = 0;
+        if theta > f32::NEG_INFINITY && (!m.windowed || d > m.window_end) {
+            m.open_window(d, theta)?;
         }
-        if !windowed {
-            // Top-k not full yet: every clause, global bounds.
-            if order.len() != sc.len() {
-                order = (0..sc.len()).map(|j| (bound[j], j)).collect();
-                wbound = bound.clone();
-            }
+        if !m.windowed {
+            m.use_global_bounds();
         }
-        while essential < order.len() && wbound[essential] <= theta {
-            essential += 1;
+        while m.essential < m.order.len() && m.wbound[m.essential] <= theta {
+            m.essential += 1;
         }
-        if essential == order.len() {
+        if m.essential == m.order.len() {
             // Nothing in this window can beat the k-th score: skip it.
-            if !windowed || window_end == TERMINATED {
+            if !m.windowed || m.window_end == TERMINATED {
                 return Ok(());
             }
-            let next = window_end + 1;
-            for (_, s) in sc.iter_mut() {
-                if s.doc() < next {
-                    s.seek(next)?;
-                }
-            }
-            windowed = false;
+            m.leave_window(m.window_end + 1)?;
             continue;
         }
-        // The next candidate: the smallest document of an essential clause
-        // (within the window).
-        let mut d = TERMINATED;
-        for &(_, j) in &order[essential..] {
-            d = d.min(sc[j].1.doc());
-        }
+        let d = m.next_candidate();
         if d == TERMINATED {
             return Ok(());
         }
-        if windowed && d > window_end {
+        if m.windowed && d > m.window_end {
             // The essential clauses are done with this window; documents of
             // the non-essential ones alone cannot compete there.
-            let next = window_end.saturating_add(1);
-            for (_, s) in sc.iter_mut() {
-                if s.doc() < next {
-                    s.seek(next)?;
-                }
-            }
-            windowed = false;
+            m.leave_window(m.window_end.saturating_add(1))?;
             continue;
         }
-        // Essential clauses on d.
-        let mut partial = 0.0f32;
-        for &(_, j) in &order[essential..] {
-            let (i, s) = &mut sc[j];
-            if s.doc() == d {
-                let v = s.score()?;
-                scores[*i] = v;
-                partial += v;
-            }
-        }
-        // Non-essential clauses, highest bound first, while d can still
-        // reach the top-k.
-        let mut possible = true;
-        for e in (0..essential).rev() {
-            if partial + wbound[e] <= theta {
-                possible = false;
-                break;
-            }
-            let (i, s) = &mut sc[order[e].1];
-            if s.doc() < d {
-                s.seek(d)?;
-            }
-            if s.doc() == d {
-                let v = s.score()?;
-                scores[*i] = v;
-                partial += v;
-            }
-        }
-        if possible && seg.is_live(d) {
-            // The exact score, summed in clause order as the disjunction
-            // scorer does (absent clauses add 0.0, which changes nothing).
-            let mut total = 0.0f32;
-            for v in &scores {
-                total += *v;
-            }
+        if m.score_candidate(d, theta)? && seg.is_live(d) {
             top.push(
-                total,
+                m.total(),
                 DocAddress {
                     segment: ord,
                     doc: d,
                 },
             );
         }
-        scores.fill(0.0);
-        for &(_, j) in &order[essential..] {
-            let s = &mut sc[j].1;
+        m.scores.fill(0.0);
+        m.advance_essentials(d)?;
+        if top.threshold() > theta && m.windowed {
+            // θ rose: the partition may move up within the window.
+            m.essential = 0;
+        }
+    }
+}
+
+/// The state of [`collect_maxscore`]: the clauses, their global and
+/// window bounds, and the essential / non-essential partition.
+struct MaxScore {
+    /// (original clause index, scorer), ascending by max score.
+    sc: Vec<(usize, TermScorer)>,
+    /// bound[i] = sum of max scores of sc[0..=i].
+    bound: Vec<f32>,
+    /// The current candidate's score per original clause.
+    scores: Vec<f32>,
+    /// Per window: (window bound, position in `sc`), ascending.
+    order: Vec<(f32, usize)>,
+    /// The prefix sums of `order`'s bounds.
+    wbound: Vec<f32>,
+    /// `order[..essential]` are the non-essential clauses.
+    essential: usize,
+    /// The last document of the current window.
+    window_end: u32,
+    /// Until the top-k is full (θ = −∞) every clause is essential and the
+    /// global bounds serve; after that, windows of documents are processed
+    /// with each clause's block bound over the window.
+    windowed: bool,
+}
+
+impl MaxScore {
+    /// The clauses present, ordered by their maximum scores; `None` when
+    /// there is none.
+    fn new(clauses: Vec<Option<TermScorer>>) -> Option<MaxScore> {
+        let mut sc: Vec<(usize, TermScorer)> = clauses
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
+            .collect();
+        if sc.is_empty() {
+            return None;
+        }
+        let n_clauses = sc.iter().map(|(i, _)| i + 1).max().unwrap_or(0);
+        sc.sort_by(|a, b| {
+            a.1.max_score()
+                .total_cmp(&b.1.max_score())
+                .then(a.0.cmp(&b.0))
+        });
+        let mut bound = Vec::with_capacity(sc.len());
+        let mut acc = 0.0f32;
+        for (_, s) in &sc {
+            acc += s.max_score();
+            bound.push(acc);
+        }
+        Some(MaxScore {
+            order: Vec::with_capacity(sc.len()),
+            wbound: Vec::with_capacity(sc.len()),
+            scores: vec![0.0f32; n_clauses],
+            sc,
+            bound,
+            essential: 0,
+            window_end: 0,
+            windowed: false,
+        })
+    }
+
+    /// The smallest current document of any clause.
+    fn first_doc(&self) -> u32 {
+        let mut d = TERMINATED;
+        for (_, s) in &self.sc {
+            d = d.min(s.doc());
+        }
+        d
+    }
+
+    /// A new window from `d` to the end of the block of the sparsest
+    /// clause that still has documents (its blocks span the most
+    /// documents, so windows stay large); each clause is bounded by the
+    /// largest block bound it has within the window.
+    fn open_window(&mut self, d: u32, theta: f32) -> Result<()> {
+        let sc = &mut self.sc;
+        let lead = sc
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.doc() != TERMINATED)
+            .min_by_key(|(_, (_, s))| s.cost())
+            .map_or(0, |(j, _)| j);
+        // Several of the lead's blocks per window: a window's set-up
+        // (block walks, the sort) is paid per window, not per block.
+        let mut window_end = sc[lead].1.shallow_seek(d)?;
+        for _ in 1..WINDOW_BLOCKS {
+            if window_end == TERMINATED {
+                break;
+            }
+            let next = sc[lead].1.shallow_seek(window_end + 1)?;
+            if next == TERMINATED {
+                break;
+            }
+            window_end = next;
+        }
+        // Clauses non-essential by their global bounds stay so with
+        // tighter ones: they keep the global bound (no block walk).
+        let mut global = 0;
+        while global < sc.len() && self.bound[global] <= theta {
+            global += 1;
+        }
+        self.order.clear();
+        for (j, (_, s)) in sc.iter_mut().enumerate() {
+            let b = if j < global {
+                s.max_score()
+            } else {
+                window_max(s, d, window_end)?
+            };
+            self.order.push((b, j));
+        }
+        self.order
+            .sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        self.wbound.clear();
+        let mut acc = 0.0f32;
+        for (b, _) in &self.order {
+            acc += *b;
+            self.wbound.push(acc);
+        }
+        self.window_end = window_end;
+        self.windowed = true;
+        self.essential = 0;
+        Ok(())
+    }
+
+    /// Top-k not full yet: every clause, global bounds.
+    fn use_global_bounds(&mut self) {
+        if self.order.len() != self.sc.len() {
+            self.order = (0..self.sc.len()).map(|j| (self.bound[j], j)).collect();
+            self.wbound = self.bound.clone();
+        }
+    }
+
+    /// Moves every clause to `next` or beyond, leaving the window.
+    fn leave_window(&mut self, next: u32) -> Result<()> {
+        for (_, s) in self.sc.iter_mut() {
+            if s.doc() < next {
+                s.seek(next)?;
+            }
+        }
+        self.windowed = false;
+        Ok(())
+    }
+
+    /// The next candidate: the smallest document of an essential clause.
+    fn next_candidate(&self) -> u32 {
+        let mut d = TERMINATED;
+        for &(_, j) in &self.order[self.essential..] {
+            d = d.min(self.sc[j].1.doc());
+        }
+        d
+    }
+
+    /// Scores `d` into `scores`: the essential clauses on it, then the
+    /// non-essential ones, highest bound first, while `d` can still reach
+    /// the top-k. False when it cannot.
+    fn score_candidate(&mut self, d: u32, theta: f32) -> Result<bool> {
+        let mut partial = 0.0f32;
+        for &(_, j) in &self.order[self.essential..] {
+            let (i, s) = &mut self.sc[j];
+            if s.doc() == d {
+                let v = s.score()?;
+                self.scores[*i] = v;
+                partial += v;
+            }
+        }
+        for e in (0..self.essential).rev() {
+            if partial + self.wbound[e] <= theta {
+                return Ok(false);
+            }
+            let (i, s) = &mut self.sc[self.order[e].1];
+            if s.doc() < d {
+                s.seek(d)?;
+            }
+            if s.doc() == d {
+                let v = s.score()?;
+                self.scores[*i] = v;
+                partial += v;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The exact score of the candidate, summed in clause order as the
+    /// disjunction scorer does (absent clauses add 0.0, which changes
+    /// nothing).
+    fn total(&self) -> f32 {
+        let mut total = 0.0f32;
+        for v in &self.scores {
+            total += *v;
+        }
+        total
+    }
+
+    /// Moves the essential clauses on `d` past it.
+    fn advance_essentials(&mut self, d: u32) -> Result<()> {
+        for &(_, j) in &self.order[self.essential..] {
+            let s = &mut self.sc[j].1;
             if s.doc() == d {
                 s.advance()?;
             }
         }
-        if top.threshold() > theta && windowed {
-            // θ rose: the partition may move up within the window.
-            essential = 0;
-        }
+        Ok(())
     }
 }
 
