@@ -28,60 +28,8 @@ pub(crate) fn write_segment(
 ) -> Result<SegmentMeta> {
     let schema = &buf.schema;
     let max_doc = buf.num_docs;
-    let mut files_out: Vec<FileEntry> = Vec::new();
-
-    // Terms in key order (field byte first, so fields are contiguous).
-    let mut order: Vec<(&[u8], u32)> = buf.terms.iter().map(|(k, &v)| (&k[..], v)).collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
-
-    let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
-    let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
-    let mut num_terms = vec![0u64; schema.len()];
-    let mut positions: Vec<u32> = Vec::new();
-    for (key, tid) in &order {
-        let field = key[0] as usize;
-        num_terms[field] += 1;
-        let norms = &buf.norms[field];
-        let tb = &buf.postings[*tid as usize];
-        pw.start_term();
-        let mut pos = 0usize;
-        let mut doc = 0u32;
-        for _ in 0..tb.doc_freq {
-            doc += get_vint(&tb.data, &mut pos);
-            let freq = get_vint(&tb.data, &mut pos);
-            positions.clear();
-            let mut p = 0u32;
-            for _ in 0..freq {
-                p += get_vint(&tb.data, &mut pos);
-                positions.push(p);
-            }
-            let norm = norms.get(doc as usize).copied().unwrap_or(0);
-            pw.add_doc(doc, freq, &positions, norm)?;
-        }
-        let info = pw.finish_term()?;
-        td.insert(key, &info)?;
-    }
-    files_out.push(FileEntry {
-        name: files::termdict(name),
-        meta: td.finish()?,
-    });
-    for (fname, meta) in pw.finish()? {
-        files_out.push(FileEntry { name: fname, meta });
-    }
-
-    // Norms of indexed fields.
-    let mut nw = NormsWriter::new(max_doc);
-    for (field, entry) in schema.fields() {
-        if entry.field_type.is_indexed() {
-            let mut n = buf.norms[field.0 as usize].clone();
-            n.resize(max_doc as usize, 0);
-            nw.add_field(field.0 as u32, &n)?;
-        }
-    }
-    files_out.push(FileEntry {
-        name: files::norms(name),
-        meta: nw.write(dir, &files::norms(name), &id, "")?,
-    });
+    let (mut files_out, num_terms) = write_terms(dir, buf, name, id)?;
+    files_out.push(write_norms(dir, buf, name, id)?);
 
     // Stored fields.
     let mut sw =
@@ -94,19 +42,7 @@ pub(crate) fn write_segment(
         meta: sw.finish()?,
     });
 
-    // Numeric columns.
-    let mut cw = ColumnsWriter::new(max_doc);
-    for (field, entry) in schema.fields() {
-        if let FieldType::Numeric { .. } = entry.field_type {
-            let mut col = buf.columns[field.0 as usize].clone();
-            col.resize(max_doc as usize, None);
-            cw.add_column(field.0 as u32, &col)?;
-        }
-    }
-    files_out.push(FileEntry {
-        name: files::columns(name),
-        meta: cw.write(dir, &files::columns(name), &id, "")?,
-    });
+    files_out.push(write_columns(dir, buf, name, id)?);
 
     // Field statistics.
     let stats = SegmentFieldStats {
@@ -148,6 +84,99 @@ pub(crate) fn write_segment(
         write_live_docs_file(dir, &mut meta, &live)?;
     }
     Ok(meta)
+}
+
+/// The term dictionary and postings of the buffer, terms in key order
+/// (field byte first, so fields are contiguous); with the number of terms
+/// of each field.
+fn write_terms(
+    dir: &dyn Directory,
+    buf: &SegmentBuffer,
+    name: &str,
+    id: [u8; 16],
+) -> Result<(Vec<FileEntry>, Vec<u64>)> {
+    let mut order: Vec<(&[u8], u32)> = buf.terms.iter().map(|(k, &v)| (&k[..], v)).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+
+    let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
+    let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
+    let mut num_terms = vec![0u64; buf.schema.len()];
+    let mut positions: Vec<u32> = Vec::new();
+    for (key, tid) in &order {
+        let field = key[0] as usize;
+        num_terms[field] += 1;
+        let norms = &buf.norms[field];
+        let tb = &buf.postings[*tid as usize];
+        pw.start_term();
+        let mut pos = 0usize;
+        let mut doc = 0u32;
+        for _ in 0..tb.doc_freq {
+            doc += get_vint(&tb.data, &mut pos);
+            let freq = get_vint(&tb.data, &mut pos);
+            positions.clear();
+            let mut p = 0u32;
+            for _ in 0..freq {
+                p += get_vint(&tb.data, &mut pos);
+                positions.push(p);
+            }
+            let norm = norms.get(doc as usize).copied().unwrap_or(0);
+            pw.add_doc(doc, freq, &positions, norm)?;
+        }
+        let info = pw.finish_term()?;
+        td.insert(key, &info)?;
+    }
+    let mut files_out = vec![FileEntry {
+        name: files::termdict(name),
+        meta: td.finish()?,
+    }];
+    for (fname, meta) in pw.finish()? {
+        files_out.push(FileEntry { name: fname, meta });
+    }
+    Ok((files_out, num_terms))
+}
+
+/// The norms of the buffer's indexed fields.
+fn write_norms(
+    dir: &dyn Directory,
+    buf: &SegmentBuffer,
+    name: &str,
+    id: [u8; 16],
+) -> Result<FileEntry> {
+    let max_doc = buf.num_docs;
+    let mut nw = NormsWriter::new(max_doc);
+    for (field, entry) in buf.schema.fields() {
+        if entry.field_type.is_indexed() {
+            let mut n = buf.norms[field.0 as usize].clone();
+            n.resize(max_doc as usize, 0);
+            nw.add_field(field.0 as u32, &n)?;
+        }
+    }
+    Ok(FileEntry {
+        name: files::norms(name),
+        meta: nw.write(dir, &files::norms(name), &id, "")?,
+    })
+}
+
+/// The buffer's numeric columns.
+fn write_columns(
+    dir: &dyn Directory,
+    buf: &SegmentBuffer,
+    name: &str,
+    id: [u8; 16],
+) -> Result<FileEntry> {
+    let max_doc = buf.num_docs;
+    let mut cw = ColumnsWriter::new(max_doc);
+    for (field, entry) in buf.schema.fields() {
+        if let FieldType::Numeric { .. } = entry.field_type {
+            let mut col = buf.columns[field.0 as usize].clone();
+            col.resize(max_doc as usize, None);
+            cw.add_column(field.0 as u32, &col)?;
+        }
+    }
+    Ok(FileEntry {
+        name: files::columns(name),
+        meta: cw.write(dir, &files::columns(name), &id, "")?,
+    })
 }
 
 /// Writes `live` as the segment's next deletion generation and updates
