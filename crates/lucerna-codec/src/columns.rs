@@ -335,6 +335,154 @@ struct ColumnMeta {
     data: Range<usize>,
 }
 
+/// One entry of the column directory, as read and checked by
+/// [`read_entry`].
+struct DirEntry {
+    field: u32,
+    bits: u8,
+    has_presence: bool,
+    num_present: u32,
+    min: u64,
+    max: u64,
+    gcd: u64,
+}
+
+/// Reads the next entry of the column directory and checks it alone and
+/// against the previous one (`prev`) and the document count `n`: fields
+/// strictly increasing, reserved bytes zero, known flags, a minimal bit
+/// width, a gcd dividing the range, no more values than documents.
+fn read_entry(
+    r: &mut ByteReader<'_>,
+    name: &str,
+    prev: Option<&ColumnMeta>,
+    n: u64,
+) -> Result<DirEntry> {
+    let at = r.offset();
+    let bad = |expected: u64, actual: u64, reason: &str| {
+        StoreError::corrupt(name, at, expected, actual, reason)
+    };
+    let field = r.u32()?;
+    let bits = r.u8()?;
+    let flags = r.u8()?;
+    let reserved16 = r.u16()?;
+    let num_present = r.u32()?;
+    let reserved32 = r.u32()?;
+    if reserved16 != 0 || reserved32 != 0 {
+        return Err(bad(
+            0,
+            reserved16 as u64 | reserved32 as u64,
+            "column reserved field not zero",
+        ));
+    }
+    let min = r.u64()?;
+    let max = r.u64()?;
+    let g = r.u64()?;
+    if let Some(prev) = prev {
+        if field <= prev.field {
+            return Err(bad(
+                prev.field as u64 + 1,
+                field as u64,
+                "column fields not strictly increasing",
+            ));
+        }
+    }
+    if flags & !FLAG_PRESENCE != 0 {
+        return Err(bad(
+            FLAG_PRESENCE as u64,
+            flags as u64,
+            "unknown column flags",
+        ));
+    }
+    if bits > 64 {
+        return Err(bad(64, bits as u64, "column bit width above 64"));
+    }
+    if g == 0 {
+        return Err(bad(1, 0, "column gcd is zero"));
+    }
+    if min > max {
+        return Err(bad(min, max, "column min above max"));
+    }
+    let range = max - min;
+    if range % g != 0 {
+        return Err(bad(0, range % g, "column gcd does not divide max - min"));
+    }
+    if range == 0 && g != 1 {
+        return Err(bad(1, g, "constant column must have gcd 1"));
+    }
+    let need = width(range / g);
+    if bits != need {
+        return Err(bad(
+            need as u64,
+            bits as u64,
+            "column bit width not minimal",
+        ));
+    }
+    if num_present as u64 > n {
+        return Err(bad(
+            n,
+            num_present as u64,
+            "more present values than documents",
+        ));
+    }
+    if num_present == 0 && (min != 0 || max != 0) {
+        return Err(bad(0, min.max(max), "empty column with nonzero min/max"));
+    }
+    let has_presence = flags & FLAG_PRESENCE != 0;
+    if !has_presence && num_present as u64 != n {
+        return Err(bad(n, num_present as u64, "dense column missing values"));
+    }
+    Ok(DirEntry {
+        field,
+        bits,
+        has_presence,
+        num_present,
+        min,
+        max,
+        gcd: g,
+    })
+}
+
+/// Checks a column's presence bitmap (`p[pr]`, payload at file offset
+/// `base`): as many bits set as `num_present` says, none past document
+/// `n - 1`.
+fn check_presence(
+    name: &str,
+    base: u64,
+    p: &[u8],
+    pr: &Range<usize>,
+    num_present: u32,
+    n: u64,
+) -> Result<()> {
+    let bytes = &p[pr.clone()];
+    let words = bytes.len() / 8;
+    let mut count = 0u64;
+    for i in 0..words {
+        count += word_at(bytes, i).count_ones() as u64;
+    }
+    if count != num_present as u64 {
+        return Err(StoreError::corrupt(
+            name,
+            base + pr.start as u64,
+            num_present as u64,
+            count,
+            "column presence popcount differs from num_present",
+        ));
+    }
+    if !n.is_multiple_of(64) {
+        let last = word_at(bytes, words - 1);
+        if last >> (n % 64) != 0 {
+            return Err(StoreError::corrupt(
+                name,
+                base + (pr.end - 8) as u64,
+                0,
+                last >> (n % 64),
+                "column presence bits set past num_docs",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads a column file; columns are borrowed as [`Column`] views.
 ///
 /// See the [module documentation](crate::columns) for the file layout and
@@ -402,76 +550,7 @@ impl ColumnsReader {
             let bad = |expected: u64, actual: u64, reason: &str| {
                 StoreError::corrupt(name, at, expected, actual, reason)
             };
-            let field = r.u32()?;
-            let bits = r.u8()?;
-            let flags = r.u8()?;
-            let reserved16 = r.u16()?;
-            let num_present = r.u32()?;
-            let reserved32 = r.u32()?;
-            if reserved16 != 0 || reserved32 != 0 {
-                return Err(bad(
-                    0,
-                    reserved16 as u64 | reserved32 as u64,
-                    "column reserved field not zero",
-                ));
-            }
-            let min = r.u64()?;
-            let max = r.u64()?;
-            let g = r.u64()?;
-            if let Some(prev) = columns.last() {
-                if field <= prev.field {
-                    return Err(bad(
-                        prev.field as u64 + 1,
-                        field as u64,
-                        "column fields not strictly increasing",
-                    ));
-                }
-            }
-            if flags & !FLAG_PRESENCE != 0 {
-                return Err(bad(
-                    FLAG_PRESENCE as u64,
-                    flags as u64,
-                    "unknown column flags",
-                ));
-            }
-            if bits > 64 {
-                return Err(bad(64, bits as u64, "column bit width above 64"));
-            }
-            if g == 0 {
-                return Err(bad(1, 0, "column gcd is zero"));
-            }
-            if min > max {
-                return Err(bad(min, max, "column min above max"));
-            }
-            let range = max - min;
-            if range % g != 0 {
-                return Err(bad(0, range % g, "column gcd does not divide max - min"));
-            }
-            if range == 0 && g != 1 {
-                return Err(bad(1, g, "constant column must have gcd 1"));
-            }
-            let need = width(range / g);
-            if bits != need {
-                return Err(bad(
-                    need as u64,
-                    bits as u64,
-                    "column bit width not minimal",
-                ));
-            }
-            if num_present as u64 > n {
-                return Err(bad(
-                    n,
-                    num_present as u64,
-                    "more present values than documents",
-                ));
-            }
-            if num_present == 0 && (min != 0 || max != 0) {
-                return Err(bad(0, min.max(max), "empty column with nonzero min/max"));
-            }
-            let has_presence = flags & FLAG_PRESENCE != 0;
-            if !has_presence && num_present as u64 != n {
-                return Err(bad(n, num_present as u64, "dense column missing values"));
-            }
+            let e = read_entry(&mut r, name, columns.last(), n)?;
             let mut take = |words: u64| -> Result<Range<usize>> {
                 let len = words * 8;
                 if len > (p.len() - body) as u64 {
@@ -485,48 +564,22 @@ impl ColumnsReader {
                 body += len as usize;
                 Ok(range)
             };
-            let presence = if has_presence {
+            let presence = if e.has_presence {
                 Some(take(words_for_bits(n))?)
             } else {
                 None
             };
-            let data = take(words_for_bits(n * bits as u64))?;
+            let data = take(words_for_bits(n * e.bits as u64))?;
             if let Some(pr) = &presence {
-                let bytes = &p[pr.clone()];
-                let words = bytes.len() / 8;
-                let mut count = 0u64;
-                for i in 0..words {
-                    count += word_at(bytes, i).count_ones() as u64;
-                }
-                if count != num_present as u64 {
-                    return Err(StoreError::corrupt(
-                        name,
-                        base + pr.start as u64,
-                        num_present as u64,
-                        count,
-                        "column presence popcount differs from num_present",
-                    ));
-                }
-                if !n.is_multiple_of(64) {
-                    let last = word_at(bytes, words - 1);
-                    if last >> (n % 64) != 0 {
-                        return Err(StoreError::corrupt(
-                            name,
-                            base + (pr.end - 8) as u64,
-                            0,
-                            last >> (n % 64),
-                            "column presence bits set past num_docs",
-                        ));
-                    }
-                }
+                check_presence(name, base, p, pr, e.num_present, n)?;
             }
             columns.push(ColumnMeta {
-                field,
-                bits,
-                num_present,
-                min,
-                max,
-                gcd: g,
+                field: e.field,
+                bits: e.bits,
+                num_present: e.num_present,
+                min: e.min,
+                max: e.max,
+                gcd: e.gcd,
                 presence,
                 data,
             });
