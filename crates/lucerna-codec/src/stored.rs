@@ -328,6 +328,74 @@ impl std::fmt::Debug for StoredReader {
     }
 }
 
+/// Reads the next entry of the block index and checks it against the
+/// previous one (`prev`), the document count and where the previous block
+/// ended (`next_offset`): first doc ids increasing from 0, blocks
+/// contiguous, none empty or over [`MAX_BLOCK_LEN`].
+fn read_block_entry(
+    r: &mut ByteReader<'_>,
+    name: &str,
+    prev: Option<&BlockMeta>,
+    num_docs: u32,
+    next_offset: u64,
+) -> Result<BlockMeta> {
+    let at = r.offset();
+    let first_doc = r.u32()?;
+    let offset = r.u64()?;
+    let clen = r.u32()?;
+    let ulen = r.u32()?;
+    let bad = |expected: u64, actual: u64, reason: &str| {
+        StoreError::corrupt(name, at, expected, actual, reason)
+    };
+    match prev {
+        None if first_doc != 0 => {
+            return Err(bad(
+                0,
+                first_doc as u64,
+                "first stored block must start at doc 0",
+            ))
+        }
+        Some(prev) if first_doc <= prev.first_doc => {
+            return Err(bad(
+                prev.first_doc as u64 + 1,
+                first_doc as u64,
+                "stored block first doc ids must increase",
+            ))
+        }
+        _ => {}
+    }
+    if first_doc >= num_docs {
+        return Err(bad(
+            num_docs as u64,
+            first_doc as u64,
+            "stored block starts past the last doc",
+        ));
+    }
+    if offset != next_offset {
+        return Err(bad(
+            next_offset,
+            offset,
+            "stored block offset is not contiguous",
+        ));
+    }
+    if clen == 0 {
+        return Err(bad(1, 0, "empty compressed stored block"));
+    }
+    if ulen as usize > MAX_BLOCK_LEN {
+        return Err(bad(
+            MAX_BLOCK_LEN as u64,
+            ulen as u64,
+            "stored block too large",
+        ));
+    }
+    Ok(BlockMeta {
+        first_doc,
+        offset,
+        clen,
+        ulen,
+    })
+}
+
 impl StoredReader {
     /// Gives the resident pages of this file's bytes back to the operating
     /// system (see [`FileSlice::release_pages`]); the reader stays usable.
@@ -402,69 +470,18 @@ impl StoredReader {
         let mut blocks: Vec<BlockMeta> = Vec::with_capacity(num_blocks as usize);
         let mut next_offset = 0u64;
         for _ in 0..num_blocks {
-            let at = r.offset();
-            let first_doc = r.u32()?;
-            let offset = r.u64()?;
-            let clen = r.u32()?;
-            let ulen = r.u32()?;
-            let bad = |expected: u64, actual: u64, reason: &str| {
-                StoreError::corrupt(name, at, expected, actual, reason)
-            };
-            match blocks.last() {
-                None if first_doc != 0 => {
-                    return Err(bad(
-                        0,
-                        first_doc as u64,
-                        "first stored block must start at doc 0",
-                    ))
-                }
-                Some(prev) if first_doc <= prev.first_doc => {
-                    return Err(bad(
-                        prev.first_doc as u64 + 1,
-                        first_doc as u64,
-                        "stored block first doc ids must increase",
-                    ))
-                }
-                _ => {}
-            }
-            if first_doc >= num_docs {
-                return Err(bad(
-                    num_docs as u64,
-                    first_doc as u64,
-                    "stored block starts past the last doc",
-                ));
-            }
-            if offset != next_offset {
-                return Err(bad(
-                    next_offset,
-                    offset,
-                    "stored block offset is not contiguous",
-                ));
-            }
-            if clen == 0 {
-                return Err(bad(1, 0, "empty compressed stored block"));
-            }
-            if ulen as usize > MAX_BLOCK_LEN {
-                return Err(bad(
-                    MAX_BLOCK_LEN as u64,
-                    ulen as u64,
-                    "stored block too large",
-                ));
-            }
-            next_offset += clen as u64;
+            let b = read_block_entry(&mut r, name, blocks.last(), num_docs, next_offset)?;
+            next_offset += b.clen as u64;
             if next_offset > index_offset {
-                return Err(bad(
+                return Err(StoreError::corrupt(
+                    name,
+                    r.offset() - ENTRY_LEN,
                     index_offset,
                     next_offset,
                     "stored block runs into the index",
                 ));
             }
-            blocks.push(BlockMeta {
-                first_doc,
-                offset,
-                clen,
-                ulen,
-            });
+            blocks.push(b);
         }
         if next_offset != index_offset {
             return Err(StoreError::corrupt(
