@@ -877,6 +877,10 @@ impl SegmentPostings {
     }
 
     /// Decodes block `k` into `docs`/`freqs`.
+    // Long on purpose: decodes one block of doc ids and frequencies, the
+    // inner loop of every search. Each bounds check sits next to the read it
+    // guards, and the two encodings (bit-packed and varint tail) share the
+    // cursor, which a split would have to hand back and forth.
     fn load_block(&mut self, k: usize) -> Result<()> {
         let (off, expected_len, prev, pos_off) = if self.num_blocks == 1 {
             (self.blocks_start, None, None, self.term_pos_off)

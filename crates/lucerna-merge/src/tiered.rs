@@ -304,6 +304,43 @@ impl Seg {
     }
 }
 
+/// The candidate merge starting at `eligible[start]` (sorted by
+/// decreasing size): up to `merge_factor` segments, skipping those that
+/// would take it over `max_bytes`. Returns their indices, their bytes
+/// (an oversized singleton included) and whether a segment did not fit.
+fn pack_window(
+    eligible: &[Seg],
+    start: usize,
+    merge_factor: usize,
+    max_bytes: u64,
+) -> (Vec<usize>, u64, bool) {
+    let mut cand: Vec<usize> = Vec::with_capacity(merge_factor);
+    let mut packed: u64 = 0; // bytes of the inputs that fit
+    let mut bytes_this_merge: u64 = 0; // including an oversized singleton
+    let mut hit_too_large = false;
+    let mut idx = start;
+    while idx < eligible.len() && cand.len() < merge_factor && bytes_this_merge < max_bytes {
+        let size = eligible[idx].size;
+        if packed.saturating_add(size) > max_bytes {
+            hit_too_large = true;
+            if cand.is_empty() {
+                // A segment larger than the maximum on its own: only a
+                // singleton rewrite (reclaiming deletes) can touch it.
+                cand.push(idx);
+                bytes_this_merge = bytes_this_merge.saturating_add(size);
+            }
+            // Keep going: smaller segments may still fit.
+            idx += 1;
+            continue;
+        }
+        cand.push(idx);
+        bytes_this_merge = bytes_this_merge.saturating_add(size);
+        packed += size;
+        idx += 1;
+    }
+    (cand, bytes_this_merge, hit_too_large)
+}
+
 /// Deduplicates by id (first occurrence wins) and sorts by decreasing live
 /// size, ties by increasing id, so the policy is deterministic.
 fn sorted_by_size(segments: &[SegmentDescriptor]) -> Vec<Seg> {
@@ -606,34 +643,8 @@ impl TieredMergePolicy {
             // (indices into `eligible`, score, hit too large)
             let mut best: Option<(Vec<usize>, MergeScore, bool)> = None;
             for start in 0..eligible.len() {
-                let mut cand: Vec<usize> = Vec::with_capacity(merge_factor);
-                let mut packed: u64 = 0; // bytes of the inputs that fit
-                let mut bytes_this_merge: u64 = 0; // including an oversized singleton
-                let mut hit_too_large = false;
-                let mut idx = start;
-                while idx < eligible.len()
-                    && cand.len() < merge_factor
-                    && bytes_this_merge < max_bytes
-                {
-                    let size = eligible[idx].size;
-                    if packed.saturating_add(size) > max_bytes {
-                        hit_too_large = true;
-                        if cand.is_empty() {
-                            // A segment larger than the maximum on its own:
-                            // only a singleton rewrite (reclaiming deletes)
-                            // can touch it.
-                            cand.push(idx);
-                            bytes_this_merge = bytes_this_merge.saturating_add(size);
-                        }
-                        // Keep going: smaller segments may still fit.
-                        idx += 1;
-                        continue;
-                    }
-                    cand.push(idx);
-                    bytes_this_merge = bytes_this_merge.saturating_add(size);
-                    packed += size;
-                    idx += 1;
-                }
+                let (cand, bytes_this_merge, hit_too_large) =
+                    pack_window(&eligible, start, merge_factor, max_bytes);
                 let Some(&first_idx) = cand.first() else {
                     continue;
                 };

@@ -295,6 +295,11 @@ impl Searcher {
         result
     }
 
+    // Long on purpose: the per-segment loop of every search. For each
+    // segment it picks the fastest path the collect mode allows (MaxScore
+    // for top-k of a disjunction, one pass for a conjunction, counting from
+    // document frequencies, the generic scorer), each path a few lines
+    // sharing the running count and top-k.
     fn search_weight_unbudgeted(&self, weight: &Weight, collect: Collect) -> Result<TopDocs> {
         if let Collect::CountAndTopKByField { field, .. } = collect {
             match self.schema.entry(field).map(|e| &e.field_type) {

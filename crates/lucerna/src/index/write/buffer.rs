@@ -261,6 +261,10 @@ impl SegmentBuffer {
     /// than [`MAX_TERM_BYTES`] (which no segment could hold), and then the
     /// document is rejected with [`Error::Document`], the buffer left as it
     /// was and `seqno` not called.
+    // Long on purpose: the per-document hot path of indexing. It analyzes
+    // every value and appends terms, positions, norms, stored bytes and
+    // columns to buffers it holds borrowed at once, and undoes them all when
+    // a term is too long; split, each part would re-borrow the buffer state.
     pub fn add(
         &mut self,
         doc: &Document,
