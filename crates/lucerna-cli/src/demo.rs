@@ -168,6 +168,47 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
     ));
 
     let searcher = index.reader()?.searcher();
+    let report = run_queries(&searcher, origin, body, &say)?;
+
+    show_newest(&searcher, ts, origin, &say)?;
+
+    // Delete and near-real-time reopen.
+    let before = searcher.count(&searcher.parse_query("kind:log")?)?;
+    writer.delete_term(kind, "log")?;
+    let nrt = writer.searcher()?;
+    let after = nrt.count(&nrt.parse_query("kind:log")?)?;
+    say(format!(
+        "\ndelete kind:log → near-real-time searcher sees {after} log documents (was {before}); not committed"
+    ));
+    writer.rollback()?;
+    // Merges run in the background and write files: let them finish
+    // before reading every file of the directory.
+    writer.wait_for_merges()?;
+
+    // Integrity: verify the full checksum of every file.
+    let (verified, bytes, ms) = verify_all(&path)?;
+    say(format!(
+        "verified the CRC32 of all {verified} files ({bytes} bytes) in {ms:.1} ms"
+    ));
+    if json_out {
+        outln!(
+            "{}",
+            json!({"dir": path.display().to_string(), "docs": sources.len(), "index_seconds": index_secs,
+                   "queries": report, "verified_files": verified})
+        );
+    } else {
+        outln!("\nindex left in {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs the demo's queries, printing the best hits; their JSON report.
+fn run_queries(
+    searcher: &lucerna::Searcher,
+    origin: lucerna::schema::Field,
+    body: lucerna::schema::Field,
+    say: &dyn Fn(String),
+) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
     let queries = [
         "error",
         "failed AND password",
@@ -212,8 +253,16 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
         }
         report.push(json!({"query": q, "count": res.count, "us": us, "hits": hits}));
     }
+    Ok(report)
+}
 
-    // Newest first, by the timestamp column.
+/// The newest `error` hits, by the timestamp column.
+fn show_newest(
+    searcher: &lucerna::Searcher,
+    ts: lucerna::schema::Field,
+    origin: lucerna::schema::Field,
+    say: &dyn Fn(String),
+) -> DemoResult {
     let newest = searcher.search(
         &searcher.parse_query("error")?,
         Collect::CountAndTopKByField {
@@ -234,22 +283,13 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
             d.get_first(origin).and_then(|v| v.as_str()).unwrap_or("")
         ));
     }
+    Ok(())
+}
 
-    // Delete and near-real-time reopen.
-    let before = searcher.count(&searcher.parse_query("kind:log")?)?;
-    writer.delete_term(kind, "log")?;
-    let nrt = writer.searcher()?;
-    let after = nrt.count(&nrt.parse_query("kind:log")?)?;
-    say(format!(
-        "\ndelete kind:log → near-real-time searcher sees {after} log documents (was {before}); not committed"
-    ));
-    writer.rollback()?;
-    // Merges run in the background and write files: let them finish
-    // before reading every file of the directory.
-    writer.wait_for_merges()?;
-
-    // Integrity: verify the full checksum of every file.
-    let fsdir = FsDirectory::open(&path)?;
+/// Verifies the full checksum of every file of the index at `path`: how
+/// many files, their bytes, the milliseconds it took.
+fn verify_all(path: &Path) -> Result<(usize, u64, f64), Box<dyn std::error::Error>> {
+    let fsdir = FsDirectory::open(path)?;
     let t = Instant::now();
     let mut verified = 0;
     let mut bytes = 0;
@@ -262,18 +302,5 @@ pub fn run(dir: Option<PathBuf>, json_out: bool) -> DemoResult {
         verified += 1;
         bytes += r.len();
     }
-    say(format!(
-        "verified the CRC32 of all {verified} files ({bytes} bytes) in {:.1} ms",
-        t.elapsed().as_secs_f64() * 1e3
-    ));
-    if json_out {
-        outln!(
-            "{}",
-            json!({"dir": path.display().to_string(), "docs": sources.len(), "index_seconds": index_secs,
-                   "queries": report, "verified_files": verified})
-        );
-    } else {
-        outln!("\nindex left in {}", path.display());
-    }
-    Ok(())
+    Ok((verified, bytes, t.elapsed().as_secs_f64() * 1e3))
 }
