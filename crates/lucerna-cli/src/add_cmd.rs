@@ -129,22 +129,7 @@ fn is_missing_or_empty(path: &Path) -> bool {
 /// added and committed), `Err` when the command could not run or a
 /// failure that is not a line's stopped it.
 pub fn run_add(a: &AddArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
-    let index = match a.create {
-        // Only a missing or empty directory is created: one that holds
-        // files but no commit may be a damaged index (`check` it).
-        Some(store_body) if is_missing_or_empty(a.index) => {
-            std::fs::create_dir_all(a.index)
-                .map_err(|e| format!("cannot create {}: {e}", a.index.display()))?;
-            Index::create(
-                FsDirectory::open(a.index)?,
-                crate::ingest::contract_schema(store_body),
-            )?
-        }
-        _ => {
-            require_index_dir(a.index)?;
-            Index::open(FsDirectory::open(a.index)?)?
-        }
-    };
+    let index = open_or_create(a)?;
     let schema = index.schema().clone();
     let id_field = id_field(&schema);
     if a.upsert && id_field.is_none() {
@@ -174,10 +159,91 @@ pub fn run_add(a: &AddArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
         ids: Mutex::new(HashSet::new()),
         fatal: Mutex::new(None),
     };
+    let read_result = feed_lines(file, &shared, threads);
+    // Whatever was added is committed, even when the run stops early.
+    let commit = writer.commit();
+    if let Some(why) = stopped_early(a, &shared, &commit, read_result) {
+        return Err(why.into());
+    }
+    let generation = commit?;
+    let seconds = start.elapsed().as_secs_f64();
+    let searcher = index.reader()?.searcher();
+    let docs_after = searcher.num_docs();
+    let added = shared.added.load(Ordering::SeqCst);
+    let ids = std::mem::take(&mut *shared.ids.lock());
+    let duplicate_ids = match id_field {
+        Some(f) if !a.upsert => duplicates(&searcher, f, &ids),
+        _ => 0,
+    };
+    // Documents an upsert replaced (the index changed only through this
+    // run since the count before it).
+    let replaced = (docs_before + added).saturating_sub(docs_after);
+    writer.close()?;
+    let rejected = shared.rejections.count();
+    let wal = writer.wal_stats().unwrap_or_default();
+    if a.json {
+        outln!(
+            "{}",
+            json!({
+                "docs": added, "added": added, "rejected": rejected,
+                "rejections": shared.rejections.first_json(),
+                "upsert": a.upsert, "replaced": replaced, "duplicate_ids": duplicate_ids,
+                "seconds": seconds, "docs_per_s": added as f64 / seconds.max(1e-9),
+                "generation": generation, "live_docs": docs_after,
+                "replayed": replay.replayed, "torn_tails": replay.torn.len(),
+                "skipped": replay.skipped.len(), "replay": replay_json(&replay),
+                "wal_syncs": wal.syncs, "wal_bytes": wal.bytes,
+                "replicas": replication_lines(&writer),
+            })
+        );
+    } else {
+        let summary = Summary {
+            added,
+            rejected,
+            seconds,
+            generation,
+            docs_after,
+            replaced,
+            duplicate_ids,
+        };
+        print_text(a, &shared, &writer, &replay, &wal, &summary);
+    }
+    if duplicate_ids > 0 && a.json {
+        eprintln!(
+            "warning: {duplicate_ids} ids added now have several live documents (see --upsert)"
+        );
+    }
+    Ok(rejected == 0)
+}
+
+/// The index of `lucerna add`: opened, or created with `--create` when
+/// the directory is missing or empty (one that holds files but no commit
+/// may be a damaged index: `check` it).
+fn open_or_create(a: &AddArgs<'_>) -> Result<Index, Box<dyn std::error::Error>> {
+    Ok(match a.create {
+        Some(store_body) if is_missing_or_empty(a.index) => {
+            std::fs::create_dir_all(a.index)
+                .map_err(|e| format!("cannot create {}: {e}", a.index.display()))?;
+            Index::create(
+                FsDirectory::open(a.index)?,
+                crate::ingest::contract_schema(store_body),
+            )?
+        }
+        _ => {
+            require_index_dir(a.index)?;
+            Index::open(FsDirectory::open(a.index)?)?
+        }
+    })
+}
+
+/// Reads the input's lines on this thread and hands them to `threads`
+/// indexing threads through a bounded channel; stops at the first fatal
+/// error a thread records. Only a failure to read the input is an error.
+fn feed_lines(file: std::fs::File, shared: &Shared<'_>, threads: usize) -> std::io::Result<()> {
     let (tx, rx) = crossbeam_channel::bounded::<(u64, String)>(threads * 64);
-    let read_result = std::thread::scope(|s| -> std::io::Result<()> {
+    std::thread::scope(|s| -> std::io::Result<()> {
         for _ in 0..threads {
-            let (rx, shared) = (rx.clone(), &shared);
+            let rx = rx.clone();
             s.spawn(move || {
                 for (lineno, line) in rx {
                     if shared.fatal.lock().is_some() {
@@ -203,96 +269,104 @@ pub fn run_add(a: &AddArgs<'_>) -> Result<bool, Box<dyn std::error::Error>> {
         };
         drop(tx);
         r
-    });
-    // Whatever was added is committed, even when the run stops early.
-    let commit = writer.commit();
+    })
+}
+
+/// How many of `ids` have several live documents in `field`.
+fn duplicates(
+    searcher: &lucerna::Searcher,
+    field: lucerna::schema::Field,
+    ids: &HashSet<u64>,
+) -> u64 {
+    count_live_ids(searcher, field, ids)
+        .values()
+        .filter(|&&n| n > 1)
+        .count() as u64
+}
+
+/// The numbers `lucerna add` reports.
+struct Summary {
+    added: u64,
+    rejected: u64,
+    seconds: f64,
+    generation: u64,
+    docs_after: u64,
+    replaced: u64,
+    duplicate_ids: u64,
+}
+
+/// The text report of `lucerna add`.
+fn print_text(
+    a: &AddArgs<'_>,
+    shared: &Shared<'_>,
+    writer: &IndexWriter,
+    replay: &lucerna::ReplayReport,
+    wal: &lucerna::WalStats,
+    summary: &Summary,
+) {
+    let Summary {
+        added,
+        rejected,
+        seconds,
+        generation,
+        docs_after,
+        replaced,
+        duplicate_ids,
+    } = *summary;
+    outln!(
+        "added {added} documents, rejected {rejected} lines, in {seconds:.2} s ({:.0} docs/s), commit generation {generation}, {docs_after} live documents",
+        added as f64 / seconds.max(1e-9)
+    );
+    for (line, e) in shared.rejections.first() {
+        outln!("  line {line}: {e}");
+    }
+    if rejected > shared.rejections.first().len() as u64 {
+        outln!("  … (all rejected lines are listed on stderr, up to 100)");
+    }
+    if a.upsert {
+        outln!("upsert: {replaced} documents with the same id replaced");
+    }
+    if duplicate_ids > 0 {
+        outln!(
+            "warning: {duplicate_ids} ids added now have several live documents (already in the index, or repeated in the input); --upsert replaces instead"
+        );
+    }
+    outln!(
+        "write-ahead log: {} fsyncs for {} records; {}",
+        wal.syncs,
+        wal.records,
+        replay_line(replay)
+    );
+    for l in replication_lines(writer) {
+        outln!("{l}");
+    }
+}
+
+/// Why the run stopped before the end of its input, if it did: a fatal
+/// error of an indexing thread, or a failure to read the input.
+fn stopped_early(
+    a: &AddArgs<'_>,
+    shared: &Shared<'_>,
+    commit: &lucerna::Result<u64>,
+    read_result: std::io::Result<()>,
+) -> Option<String> {
     let fatal = shared.fatal.lock().clone();
     if let Some(e) = fatal {
-        return Err(format!(
+        return Some(format!(
             "stopped after {} added documents: {e}{}",
             shared.added.load(Ordering::SeqCst),
-            commit_note(&commit)
-        )
-        .into());
+            commit_note(commit)
+        ));
     }
     if let Err(e) = read_result {
-        return Err(format!(
+        return Some(format!(
             "reading {}: {e} (stopped after {} added documents{})",
             a.input.display(),
             shared.added.load(Ordering::SeqCst),
-            commit_note(&commit)
-        )
-        .into());
+            commit_note(commit)
+        ));
     }
-    let generation = commit?;
-    let seconds = start.elapsed().as_secs_f64();
-    let searcher = index.reader()?.searcher();
-    let docs_after = searcher.num_docs();
-    let added = shared.added.load(Ordering::SeqCst);
-    let ids = std::mem::take(&mut *shared.ids.lock());
-    let duplicate_ids = match id_field {
-        Some(f) if !a.upsert => count_live_ids(&searcher, f, &ids)
-            .values()
-            .filter(|&&n| n > 1)
-            .count() as u64,
-        _ => 0,
-    };
-    // Documents an upsert replaced (the index changed only through this
-    // run since the count before it).
-    let replaced = (docs_before + added).saturating_sub(docs_after);
-    writer.close()?;
-    let rejected = shared.rejections.count();
-    let wal = writer.wal_stats().unwrap_or_default();
-    if a.json {
-        outln!(
-            "{}",
-            json!({
-                "docs": added, "added": added, "rejected": rejected,
-                "rejections": shared.rejections.first_json(),
-                "upsert": a.upsert, "replaced": replaced, "duplicate_ids": duplicate_ids,
-                "seconds": seconds, "docs_per_s": added as f64 / seconds.max(1e-9),
-                "generation": generation, "live_docs": docs_after,
-                "replayed": replay.replayed, "torn_tails": replay.torn.len(),
-                "skipped": replay.skipped.len(), "replay": replay_json(&replay),
-                "wal_syncs": wal.syncs, "wal_bytes": wal.bytes,
-                "replicas": replication_lines(&writer),
-            })
-        );
-    } else {
-        outln!(
-            "added {added} documents, rejected {rejected} lines, in {seconds:.2} s ({:.0} docs/s), commit generation {generation}, {docs_after} live documents",
-            added as f64 / seconds.max(1e-9)
-        );
-        for (line, e) in shared.rejections.first() {
-            outln!("  line {line}: {e}");
-        }
-        if rejected > shared.rejections.first().len() as u64 {
-            outln!("  … (all rejected lines are listed on stderr, up to 100)");
-        }
-        if a.upsert {
-            outln!("upsert: {replaced} documents with the same id replaced");
-        }
-        if duplicate_ids > 0 {
-            outln!(
-                "warning: {duplicate_ids} ids added now have several live documents (already in the index, or repeated in the input); --upsert replaces instead"
-            );
-        }
-        outln!(
-            "write-ahead log: {} fsyncs for {} records; {}",
-            wal.syncs,
-            wal.records,
-            replay_line(&replay)
-        );
-        for l in replication_lines(&writer) {
-            outln!("{l}");
-        }
-    }
-    if duplicate_ids > 0 && a.json {
-        eprintln!(
-            "warning: {duplicate_ids} ids added now have several live documents (see --upsert)"
-        );
-    }
-    Ok(rejected == 0)
+    None
 }
 
 /// What became of the final commit, for an error message.
