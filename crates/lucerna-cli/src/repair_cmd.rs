@@ -175,63 +175,73 @@ fn print_text(r: &RepairReport, args: &RepairArgs<'_>) {
         }
     }
     if !r.lost.is_empty() || !r.lost_log.is_empty() || r.unknown_loss.is_some() {
-        let verb = if r.outcome == RepairOutcome::RepairedWithLoss && !r.dry_run {
-            "lost"
-        } else {
-            "would lose"
-        };
-        let ops: u64 = r
-            .lost_log
-            .iter()
-            .map(|l| match l.lsns {
-                Some((a, b)) if a <= b => b - a + 1,
-                _ => 1,
-            })
-            .sum();
-        if ops > 0 {
-            outln!(
-                "{verb} {} document(s) and {ops} logged operation(s):",
-                r.lost_docs()
-            );
-        } else {
-            outln!("{verb} {} document(s):", r.lost_docs());
-        }
-        for l in &r.lost {
-            let ids = match &l.ids {
-                Some(s) if s.is_exact() => format!("ids {}", ranges_text(s.ranges())),
-                Some(s) => format!("ids within {} (not exact)", ranges_text(s.ranges())),
-                None => match l.id_range {
-                    Some((a, b)) => format!("ids within {a}-{b} (not exact)"),
-                    None => "ids unknown".into(),
-                },
-            };
-            outln!("  segment {}: {} document(s), {ids}", l.segment, l.docs);
-            outln!("    because {}", l.cause);
-        }
-        for l in &r.lost_log {
-            let ops = match l.lsns {
-                Some((a, b)) if a <= b => format!("operations {a}..={b}"),
-                _ => "operations".into(),
-            };
-            let ids = if l.ids.is_empty() {
-                "ids unknown".to_string()
-            } else {
-                format!(
-                    "ids {} (read from the damaged bytes)",
-                    l.ids
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            outln!("  log {} at byte {}: {ops}, {ids}", l.file, l.offset);
-            outln!("    because {}", l.cause);
-        }
-        if let Some(u) = &r.unknown_loss {
-            outln!("  {u}");
-        }
+        print_loss(r);
     }
+    print_outcome(r);
+}
+
+/// The documents and logged operations a repair lost (or would lose).
+fn print_loss(r: &RepairReport) {
+    let verb = if r.outcome == RepairOutcome::RepairedWithLoss && !r.dry_run {
+        "lost"
+    } else {
+        "would lose"
+    };
+    let ops: u64 = r
+        .lost_log
+        .iter()
+        .map(|l| match l.lsns {
+            Some((a, b)) if a <= b => b - a + 1,
+            _ => 1,
+        })
+        .sum();
+    if ops > 0 {
+        outln!(
+            "{verb} {} document(s) and {ops} logged operation(s):",
+            r.lost_docs()
+        );
+    } else {
+        outln!("{verb} {} document(s):", r.lost_docs());
+    }
+    for l in &r.lost {
+        let ids = match &l.ids {
+            Some(s) if s.is_exact() => format!("ids {}", ranges_text(s.ranges())),
+            Some(s) => format!("ids within {} (not exact)", ranges_text(s.ranges())),
+            None => match l.id_range {
+                Some((a, b)) => format!("ids within {a}-{b} (not exact)"),
+                None => "ids unknown".into(),
+            },
+        };
+        outln!("  segment {}: {} document(s), {ids}", l.segment, l.docs);
+        outln!("    because {}", l.cause);
+    }
+    for l in &r.lost_log {
+        let ops = match l.lsns {
+            Some((a, b)) if a <= b => format!("operations {a}..={b}"),
+            _ => "operations".into(),
+        };
+        let ids = if l.ids.is_empty() {
+            "ids unknown".to_string()
+        } else {
+            format!(
+                "ids {} (read from the damaged bytes)",
+                l.ids
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        outln!("  log {} at byte {}: {ops}, {ids}", l.file, l.offset);
+        outln!("    because {}", l.cause);
+    }
+    if let Some(u) = &r.unknown_loss {
+        outln!("  {u}");
+    }
+}
+
+/// The last line(s): repaired, healthy or not, and what to do next.
+fn print_outcome(r: &RepairReport) {
     match r.outcome {
         RepairOutcome::NeedsAllowLoss => outln!(
             "NOT repaired: only a repair losing documents is possible; {} (add a --replica \
