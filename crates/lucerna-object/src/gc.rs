@@ -21,6 +21,7 @@
 
 use crate::bucket::Bucket;
 use crate::catalog::Catalog;
+use crate::chain::Chain;
 use crate::error::Result;
 use crate::keys::{
     parse_lease_key, parse_segment_key, parse_wal_key, segment_key, LEASES, SEGMENTS, SNAPSHOTS,
@@ -84,28 +85,7 @@ pub fn gc(bucket: &Bucket, opts: &GcOptions) -> Result<GcReport> {
             bucket.delete(key)
         }
     };
-    // Holds: snapshots and live leases.
-    let mut held: BTreeSet<u64> = BTreeSet::new();
-    for l in bucket.list(SNAPSHOTS)? {
-        let bytes = bucket.get(&l.key)?;
-        held.insert(Hold::decode(&l.key, &bytes)?.generation);
-    }
-    for l in bucket.list(LEASES)? {
-        if parse_lease_key(&l.key).is_none() {
-            continue;
-        }
-        let hold = match bucket.get(&l.key) {
-            Ok(b) => Hold::decode(&l.key, &b)?,
-            Err(crate::ObjectError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        if hold.expires > now {
-            held.insert(hold.generation);
-        } else {
-            del(&l.key)?;
-            report.leases.push(l.key);
-        }
-    }
+    let held = held_generations(bucket, now, &del, &mut report)?;
     let chain = Catalog::new(bucket.clone()).chain()?;
     if !chain.unreadable.is_empty() {
         report.skipped = Some(format!(
@@ -180,6 +160,51 @@ pub fn gc(bucket: &Bucket, opts: &GcOptions) -> Result<GcReport> {
         }
     }
     // Shipped logs every retained commit covers.
+    delete_covered_logs(bucket, &chain, &retained, &del, &mut report)?;
+    Ok(report)
+}
+
+/// The generations snapshots and live leases hold; expired leases are
+/// deleted (and reported) on the way.
+fn held_generations(
+    bucket: &Bucket,
+    now: i64,
+    del: &dyn Fn(&str) -> Result<()>,
+    report: &mut GcReport,
+) -> Result<BTreeSet<u64>> {
+    let mut held: BTreeSet<u64> = BTreeSet::new();
+    for l in bucket.list(SNAPSHOTS)? {
+        let bytes = bucket.get(&l.key)?;
+        held.insert(Hold::decode(&l.key, &bytes)?.generation);
+    }
+    for l in bucket.list(LEASES)? {
+        if parse_lease_key(&l.key).is_none() {
+            continue;
+        }
+        let hold = match bucket.get(&l.key) {
+            Ok(b) => Hold::decode(&l.key, &b)?,
+            Err(crate::ObjectError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        if hold.expires > now {
+            held.insert(hold.generation);
+        } else {
+            del(&l.key)?;
+            report.leases.push(l.key);
+        }
+    }
+    Ok(held)
+}
+
+/// Deletes the shipped log files whose records every retained commit
+/// covers.
+fn delete_covered_logs(
+    bucket: &Bucket,
+    chain: &Chain,
+    retained: &BTreeSet<u64>,
+    del: &dyn Fn(&str) -> Result<()>,
+    report: &mut GcReport,
+) -> Result<()> {
     let floor = retained
         .iter()
         .filter_map(|g| chain.manifests.get(g))
@@ -207,5 +232,5 @@ pub fn gc(bucket: &Bucket, opts: &GcOptions) -> Result<GcReport> {
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
