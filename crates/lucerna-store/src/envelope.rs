@@ -213,6 +213,45 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     })
 }
 
+/// Checks the footer of the envelope `b` (at least as long as the smallest
+/// one): magic, checksum algorithm, the recorded length against the
+/// actual one. Returns where the footer starts and the recorded checksum.
+fn check_footer(name: &str, b: &[u8]) -> Result<(usize, u32)> {
+    let corrupt = |offset: usize, expected: u64, actual: u64, reason: &str| {
+        StoreError::corrupt(name, offset as u64, expected, actual, reason)
+    };
+    let foot = b.len() - FOOTER_LEN;
+    let fmagic = u32_at(b, foot).unwrap_or(0);
+    if fmagic != FOOTER_MAGIC {
+        return Err(corrupt(
+            foot,
+            FOOTER_MAGIC as u64,
+            fmagic as u64,
+            "bad footer magic (truncated or extended file?)",
+        ));
+    }
+    let algo = u32_at(b, foot + 4).unwrap_or(0);
+    if algo != ALGO_CRC32 {
+        return Err(corrupt(
+            foot + 4,
+            ALGO_CRC32 as u64,
+            algo as u64,
+            "unknown checksum algorithm",
+        ));
+    }
+    let recorded_len = u64_at(b, foot + 8).unwrap_or(0);
+    if recorded_len != b.len() as u64 {
+        return Err(corrupt(
+            foot + 8,
+            recorded_len,
+            b.len() as u64,
+            "file length differs from the length recorded in the footer",
+        ));
+    }
+    let checksum = u32_at(b, foot + 16).unwrap_or(0);
+    Ok((foot, checksum))
+}
+
 impl EnvelopeReader {
     /// Validates header fields and footer structure in O(1): magic numbers,
     /// name lengths, algorithm id, and the recorded file length against the
@@ -236,35 +275,7 @@ impl EnvelopeReader {
             return Err(corrupt(0, MAGIC as u64, magic as u64, "bad header magic"));
         }
         // Footer first: it is where truncation shows.
-        let foot = b.len() - FOOTER_LEN;
-        let fmagic = u32_at(b, foot).unwrap_or(0);
-        if fmagic != FOOTER_MAGIC {
-            return Err(corrupt(
-                foot,
-                FOOTER_MAGIC as u64,
-                fmagic as u64,
-                "bad footer magic (truncated or extended file?)",
-            ));
-        }
-        let algo = u32_at(b, foot + 4).unwrap_or(0);
-        if algo != ALGO_CRC32 {
-            return Err(corrupt(
-                foot + 4,
-                ALGO_CRC32 as u64,
-                algo as u64,
-                "unknown checksum algorithm",
-            ));
-        }
-        let recorded_len = u64_at(b, foot + 8).unwrap_or(0);
-        if recorded_len != b.len() as u64 {
-            return Err(corrupt(
-                foot + 8,
-                recorded_len,
-                b.len() as u64,
-                "file length differs from the length recorded in the footer",
-            ));
-        }
-        let checksum = u32_at(b, foot + 16).unwrap_or(0);
+        let (foot, checksum) = check_footer(name, b)?;
         // Header fields, every length bounds-checked against the footer start.
         let mut at = 4;
         let flen = b[at] as usize;
