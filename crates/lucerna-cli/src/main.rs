@@ -305,6 +305,10 @@ enum Command {
     },
 }
 
+// Long on purpose: one arm per subcommand, each handing its parsed
+// arguments to the command's module (`index` also prints the peers'
+// contract line here, where its fields are fixed), like a table of
+// commands; a function per arm would only move each arm elsewhere.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::install(cli.log_format);
