@@ -22,12 +22,12 @@
 
 #![allow(dead_code)]
 
-use lucerna::index::commit::Commit;
-use lucerna::index::identity::IndexId;
+use lucerna::index::Commit;
+use lucerna::index::IndexId;
 use lucerna::schema::{Field, Schema};
 use lucerna::store::{Directory, EnvelopeHeader, EnvelopeWriter, FileSlice, RamDirectory};
-use lucerna::wal::Record;
 use lucerna::Document;
+use lucerna::Record;
 use lucerna_object::cache::{verify, FileLoc};
 use lucerna_object::chain::Chain;
 use lucerna_object::keys::{
@@ -674,7 +674,9 @@ pub fn check_bucket(bucket: &Bucket, take_over: bool) {
         bucket.clone(),
         &scratch.0.join("local"),
         &scratch.0.join("cache"),
-        lucerna::WriterConfig::default().no_merges().threads(1),
+        lucerna::WriterConfig::default()
+            .no_merges()
+            .indexing_threads(1),
         BucketDurability::Bucket,
     );
     if let Ok((w, report)) = taken {
