@@ -2,10 +2,10 @@
 //!
 //! Into a directory that already holds an index, the new index is built
 //! beside the old one and replaces it with one commit
-//! ([`Index::create_replacing`], see `lucerna::index::replace` for why in
-//! place): until that commit is durable the old index stays whole and
-//! searchable, and a build that fails (bad input is only rejected lines;
-//! an IO error, a full disk, a kill) leaves it as it was.
+//! ([`Index::create_replacing`], whose doc says why in place): until that
+//! commit is durable the old index stays whole and searchable, and a build
+//! that fails (bad input is only rejected lines; an IO error, a full disk,
+//! a kill) leaves it as it was.
 
 use crate::rejections::Rejections;
 use crate::reliability::{print_skipped, ReliabilityArgs};

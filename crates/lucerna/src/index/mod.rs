@@ -10,9 +10,11 @@
 //! 3. `write`: the writer, its buffers, flushes and merges;
 //! 4. `recover`: check, repair, automatic healing, replication.
 //!
-//! [`Index`], here, ties the layers together. The public module paths
-//! (`lucerna::index::commit`, `lucerna::index::writer`, ...) are
-//! re-exported below, whatever layer a module is in.
+//! [`Index`], here, ties the layers together. The public modules
+//! ([`check`], [`recovery`], [`replica`], [`heal`]) and the types that
+//! `Index` and their results carry are re-exported below, whatever layer
+//! they are in; the rest is reached through `lucerna::internals` (not
+//! API).
 
 pub(crate) mod integrity;
 pub(crate) mod read;

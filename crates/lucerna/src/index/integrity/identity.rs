@@ -18,7 +18,7 @@ use std::fmt;
 /// The random identity of an index.
 ///
 /// ```
-/// use lucerna::index::identity::IndexId;
+/// use lucerna::index::IndexId;
 /// let a = IndexId::fresh();
 /// let b = IndexId::fresh();
 /// assert!(a.is_known() && a != b);

@@ -25,7 +25,7 @@ use lucerna_store::Directory;
 /// for _ in 0..3 {
 ///     w.commit()?; // generation 1 would normally go after two more commits
 /// }
-/// assert!(index.directory().exists(&lucerna::index::commit::Commit::file_name(snap.generation()))?);
+/// assert!(index.directory().exists(&lucerna::index::Commit::file_name(snap.generation()))?);
 /// for f in snap.files() {
 ///     let _bytes = index.directory().open(&f)?; // copy them anywhere
 /// }
