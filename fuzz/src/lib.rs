@@ -438,7 +438,8 @@ pub fn fuzz_termdict(data: &[u8]) {
 /// then again with seeks; once for each `.doc` format version read (1:
 /// sequential bit layout of full blocks, 2: four-lane SIMD layout).
 pub fn fuzz_postings(data: &[u8]) {
-    for version in lucerna::codec::postings::DOC_VERSION_MIN..=lucerna::codec::postings::DOC_VERSION
+    for version in lucerna::internals::codec::postings::DOC_VERSION_MIN
+        ..=lucerna::internals::codec::postings::DOC_VERSION
     {
         fuzz_postings_version(data, version);
     }
