@@ -321,28 +321,39 @@ fn postings(c: &mut Criterion) {
     let reader = PostingsReader::open(&dir, "bench", SEGMENT_ID, data.max_doc()).expect("open");
     let expected_freqs: u64 = data.freqs.iter().map(|&f| f as u64).sum();
 
-    g.bench_function("decode/docs_freqs", |b| {
-        b.iter(|| {
-            let mut p = reader.postings(&info).expect("postings");
-            let mut freqs = 0u64;
-            while p.doc() != TERMINATED {
-                freqs += p.freq() as u64;
-                p.advance().expect("advance");
-            }
-            assert_eq!(freqs, expected_freqs);
-            black_box(freqs)
-        })
-    });
-    g.bench_function("decode/docs_blocks", |b| {
-        b.iter(|| {
-            let mut p = reader.postings(&info).expect("postings");
-            let mut docs = 0u64;
-            p.for_each_block(|block| docs += block.len() as u64)
-                .expect("for_each_block");
-            assert_eq!(docs, n);
-            black_box(docs)
-        })
-    });
+    // The same postings in `.doc` version 1 (sequential bit layout, our
+    // scalar unpack), still read: the old decoder against the new one.
+    let dir_v1 = RamDirectory::new();
+    let info_v1 = data.write_version(&dir_v1, true, 1);
+    let reader_v1 =
+        PostingsReader::open(&dir_v1, "bench", SEGMENT_ID, data.max_doc()).expect("open");
+    for (prefix, reader, info) in [
+        ("decode", &reader, &info),
+        ("decode_v1", &reader_v1, &info_v1),
+    ] {
+        g.bench_function(format!("{prefix}/docs_freqs"), |b| {
+            b.iter(|| {
+                let mut p = reader.postings(info).expect("postings");
+                let mut freqs = 0u64;
+                while p.doc() != TERMINATED {
+                    freqs += p.freq() as u64;
+                    p.advance().expect("advance");
+                }
+                assert_eq!(freqs, expected_freqs);
+                black_box(freqs)
+            })
+        });
+        g.bench_function(format!("{prefix}/docs_blocks"), |b| {
+            b.iter(|| {
+                let mut p = reader.postings(info).expect("postings");
+                let mut docs = 0u64;
+                p.for_each_block(|block| docs += block.len() as u64)
+                    .expect("for_each_block");
+                assert_eq!(docs, n);
+                black_box(docs)
+            })
+        });
+    }
     let mut positions = Vec::with_capacity(64);
     g.bench_function("decode/docs_freqs_positions", |b| {
         b.iter(|| {
@@ -355,35 +366,6 @@ fn postings(c: &mut Criterion) {
                 p.advance().expect("advance");
             }
             black_box(sum)
-        })
-    });
-
-    // The same postings in `.doc` version 1 (sequential bit layout, our
-    // scalar unpack), still read: the old decoder against the new one.
-    let dir_v1 = RamDirectory::new();
-    let info_v1 = data.write_version(&dir_v1, true, 1);
-    let reader_v1 =
-        PostingsReader::open(&dir_v1, "bench", SEGMENT_ID, data.max_doc()).expect("open");
-    g.bench_function("decode_v1/docs_freqs", |b| {
-        b.iter(|| {
-            let mut p = reader_v1.postings(&info_v1).expect("postings");
-            let mut freqs = 0u64;
-            while p.doc() != TERMINATED {
-                freqs += p.freq() as u64;
-                p.advance().expect("advance");
-            }
-            assert_eq!(freqs, expected_freqs);
-            black_box(freqs)
-        })
-    });
-    g.bench_function("decode_v1/docs_blocks", |b| {
-        b.iter(|| {
-            let mut p = reader_v1.postings(&info_v1).expect("postings");
-            let mut docs = 0u64;
-            p.for_each_block(|block| docs += block.len() as u64)
-                .expect("for_each_block");
-            assert_eq!(docs, n);
-            black_box(docs)
         })
     });
 

@@ -25,3 +25,27 @@ pub fn corpus_dir() -> PathBuf {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/corpus/out"),
     }
 }
+
+/// The words of `bodies` as the default analyzer produces them
+/// (lowercased alphanumeric runs), keeping those of at least three
+/// letters, most frequent first (ties in alphabetical order): where the
+/// benchmarks draw their query terms from.
+///
+/// ```
+/// let words = lucerna_benches::words_by_frequency(["Disk full", "disk OK", "no disk 42"]);
+/// assert_eq!(words, ["disk", "full"]);
+/// ```
+pub fn words_by_frequency<'a>(bodies: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut freq: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for body in bodies {
+        for t in body
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| t.len() >= 3 && t.chars().all(char::is_alphabetic))
+        {
+            *freq.entry(t.to_lowercase()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, u64)> = freq.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(w, _)| w).collect()
+}

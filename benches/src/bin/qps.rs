@@ -19,7 +19,6 @@ use lucerna::internals::SearcherInternals;
 use lucerna::schema::Schema;
 use lucerna::{Collect, Document, Index, Query, Searcher, WriterConfig};
 use serde_json::json;
-use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,21 +75,6 @@ fn bodies(args: &Args) -> Result<(String, Vec<String>), BoxError> {
                 .collect(),
         )),
     }
-}
-
-/// Words of at least three letters, most frequent first.
-fn frequent_words(bodies: &[String]) -> Vec<String> {
-    let mut freq: HashMap<String, u64> = HashMap::new();
-    for b in bodies.iter().step_by(7) {
-        for t in b.split(|c: char| !c.is_alphanumeric()) {
-            if t.len() >= 3 && t.chars().all(char::is_alphabetic) {
-                *freq.entry(t.to_lowercase()).or_default() += 1;
-            }
-        }
-    }
-    let mut v: Vec<(String, u64)> = freq.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v.into_iter().map(|(w, _)| w).take(60).collect()
 }
 
 /// A fixed mix: 10 each of term, AND, OR and phrase queries.
@@ -164,7 +148,12 @@ fn run(args: &Args) -> Result<(), BoxError> {
     writer.force_merge(args.segments.max(1))?;
     writer.close()?;
     let searcher = index.reader()?.searcher();
-    let words = frequent_words(&bodies);
+    // Words of a seventh of the lines, most frequent first.
+    let words: Vec<String> =
+        lucerna_benches::words_by_frequency(bodies.iter().step_by(7).map(String::as_str))
+            .into_iter()
+            .take(60)
+            .collect();
     let queries = queries(&schema, &words)?;
     // Warm up: every query once.
     for q in &queries {

@@ -116,21 +116,10 @@ pub(crate) fn load_corpus(path: &Path) -> Result<Vec<Line>, BoxError> {
 /// Terms at a few frequency ranks of the corpus (lowercased alphanumeric
 /// runs, as the default analyzer produces, of at least three letters).
 pub(crate) fn query_terms(corpus: &[Line]) -> Vec<String> {
-    let mut freq: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    for l in corpus {
-        for t in l
-            .body
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|t| t.len() >= 3 && t.chars().all(char::is_alphabetic))
-        {
-            *freq.entry(t.to_lowercase()).or_default() += 1;
-        }
-    }
-    let mut v: Vec<(String, u64)> = freq.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let words = lucerna_benches::words_by_frequency(corpus.iter().map(|l| l.body.as_str()));
     QUERY_RANKS
         .iter()
-        .filter_map(|&r| v.get(r).map(|(t, _)| t.clone()))
+        .filter_map(|&r| words.get(r).cloned())
         .collect()
 }
 
