@@ -204,6 +204,19 @@ impl ColumnsWriter {
         self.add_iter(field, values.len(), values.iter().copied())
     }
 
+    /// Adds a column of `len` values given by an iterator, which is cloned
+    /// to read the values twice (bounds, then encoding), so a caller can
+    /// stream values from elsewhere without collecting them; `None` marks
+    /// documents without a value.
+    pub fn add_values(
+        &mut self,
+        field: u32,
+        len: usize,
+        values: impl Iterator<Item = Option<u64>> + Clone,
+    ) -> Result<()> {
+        self.add_iter(field, len, values)
+    }
+
     fn add_iter(
         &mut self,
         field: u32,

@@ -154,6 +154,26 @@ pub struct BackpressureConfig {
     /// Refill the bucket keeps while writers are idle (default 10 ms of the
     /// rate): no burst after a pause.
     pub burst: Duration,
+    /// While writers are rate limited, automatic merges take only *fresh*
+    /// segments (written by a flush, never merged), up to this many in one
+    /// merge (default 100; 0 turns fresh-first merging off, else ≥ 2).
+    /// Every byte is then merged once while the index is overloaded, so the
+    /// merges absorb as many new documents as they can; merges of larger
+    /// segments wait until the overload is over. The segment count is
+    /// still bounded: at `soft_excess_segments` the merge policy chooses
+    /// again.
+    pub fresh_merge_fan_in: usize,
+    /// A fresh-first merge of fewer than `fresh_merge_fan_in` segments
+    /// waits until its inputs hold this many bytes (default 16 MiB): small
+    /// flushes (a small memory budget, frequent refreshes) would otherwise
+    /// make small segments that soon need merging again.
+    pub fresh_merge_min_bytes: u64,
+    /// How long after the rate limit ends merges stay fresh-first (default
+    /// 10 s): an overload that pauses for a moment does not let a large
+    /// merge take the merge thread from the fresh segments. After it, they
+    /// stay fresh-first as long as writers are admitted at half or more of
+    /// what the merges absorb.
+    pub fresh_merge_hold: Duration,
 }
 
 impl Default for BackpressureConfig {
@@ -174,6 +194,9 @@ impl Default for BackpressureConfig {
             min_rate_bytes_per_s: 16 << 10,
             clear_time: Duration::from_secs(1),
             burst: Duration::from_millis(10),
+            fresh_merge_fan_in: 100,
+            fresh_merge_min_bytes: 16 * MIB,
+            fresh_merge_hold: Duration::from_secs(10),
         }
     }
 }
@@ -223,6 +246,12 @@ setters! {
     clear_time: Duration;
     /// Sets [`burst`](Self::burst).
     burst: Duration;
+    /// Sets [`fresh_merge_fan_in`](Self::fresh_merge_fan_in).
+    fresh_merge_fan_in: usize;
+    /// Sets [`fresh_merge_min_bytes`](Self::fresh_merge_min_bytes).
+    fresh_merge_min_bytes: u64;
+    /// Sets [`fresh_merge_hold`](Self::fresh_merge_hold).
+    fresh_merge_hold: Duration;
 }
 
 impl BackpressureConfig {
@@ -289,6 +318,11 @@ impl BackpressureConfig {
             "level_gain",
             self.level_gain.is_finite() && self.level_gain >= 0.0,
             self.level_gain,
+        )?;
+        check(
+            "fresh_merge_fan_in",
+            self.fresh_merge_fan_in != 1,
+            self.fresh_merge_fan_in,
         )?;
         check(
             "max_step",
@@ -573,6 +607,8 @@ struct State {
     episode: Option<(Duration, StallReason, u64, Duration)>,
     /// Since when and why a hard limit is reached.
     stalled: Option<(Duration, StallReason)>,
+    /// When (on the clock) writers were last seen limited.
+    last_limited: Option<Duration>,
 }
 
 /// The backpressure controller of one index. Thread safe; share it with an
@@ -671,6 +707,35 @@ impl Backpressure {
     /// throughput to document bytes).
     pub fn record_flush(&self, bytes: u64) {
         self.flushed_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// True while fresh-first merging is on and writers are rate limited or
+    /// stalled, or were within the last
+    /// [`fresh_merge_hold`](BackpressureConfig::fresh_merge_hold), or were
+    /// limited once and are still admitted at half or more of what the
+    /// merges absorb (their measured throughput in document bytes):
+    /// automatic merges should then take only fresh segments (see
+    /// [`fresh_merge_fan_in`](BackpressureConfig::fresh_merge_fan_in)).
+    pub fn fresh_merges_first(&self) -> bool {
+        if self.config.fresh_merge_fan_in == 0 {
+            return false;
+        }
+        if self.is_limiting() {
+            return true;
+        }
+        let s = self.state.lock();
+        let Some(last) = s.last_limited else {
+            return false;
+        };
+        if self.clock.now().saturating_sub(last) <= self.config.fresh_merge_hold {
+            return true;
+        }
+        // Still ingesting at half or more of what the merges absorb: no
+        // room for the policy's larger merges (a tiered policy rewrites
+        // each byte at least twice), which would only push the index back
+        // over its limits, in one lump.
+        let (merge, ratio) = (s.meter.merge_rate(), s.meter.ratio());
+        merge > 0.0 && ratio > 0.0 && s.meter.admitted_rate * 2.0 >= merge / ratio
     }
 
     /// True while writers are rate limited or stalled (admission then takes
@@ -871,6 +936,9 @@ impl Backpressure {
         let hard = hard_limit_reached(&self.config, &s.backlog);
         self.transitions(s, now, hard);
         let limiting = s.bucket.is_some() || hard.is_some();
+        if limiting {
+            s.last_limited = Some(now);
+        }
         self.limiting.store(limiting, Ordering::Release);
     }
 
@@ -1222,5 +1290,33 @@ mod tests {
         assert!(!bp.is_limiting());
         assert_eq!(bp.admit(1 << 20, Duration::ZERO), Ok(Duration::ZERO));
         assert_eq!(bp.stats().episodes, 1);
+    }
+
+    #[test]
+    fn merges_stay_fresh_first_for_the_hold_after_the_rate_limit_ends() {
+        let (bp, clock) = controller();
+        assert!(!bp.fresh_merges_first(), "never limited");
+        bp.set_pending_merge_bytes(150);
+        assert!(bp.is_limiting() && bp.fresh_merges_first());
+        // Clear for `clear_time` (1 s): unlimited, still fresh-first.
+        bp.set_pending_merge_bytes(50);
+        for _ in 0..10 {
+            clock.advance(100 * MS);
+            bp.set_pending_merge_bytes(50);
+        }
+        assert!(!bp.is_limiting());
+        assert!(bp.fresh_merges_first());
+        // The hold (10 s) counts from the last moment writers were limited.
+        clock.advance(Duration::from_secs(9));
+        assert!(bp.fresh_merges_first());
+        clock.advance(Duration::from_secs(1));
+        assert!(!bp.fresh_merges_first());
+        // Off when the fan-in is 0, limited or not; 1 is refused.
+        let off = Backpressure::new(cfg().fresh_merge_fan_in(0))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_clock(clock.clone());
+        off.set_pending_merge_bytes(150);
+        assert!(off.is_limiting() && !off.fresh_merges_first());
+        assert!(cfg().fresh_merge_fan_in(1).validate().is_err());
     }
 }

@@ -37,6 +37,7 @@
 pub mod backpressure;
 pub mod clock;
 mod error;
+pub mod fresh;
 pub mod policy;
 pub mod rate_control;
 pub mod rate_limiter;
@@ -50,6 +51,7 @@ pub use backpressure::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::MergeError;
+pub use fresh::fresh_merges;
 pub use policy::{MergeKind, MergePolicy, NoMergePolicy, OneMerge, SegmentDescriptor};
 pub use rate_control::RateController;
 pub use rate_limiter::{AutoThrottle, RateLimiter, RateLimiterStats};

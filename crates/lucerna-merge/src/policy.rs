@@ -97,6 +97,9 @@ pub enum MergeKind {
     Forced,
     /// Selected by [`MergePolicy::find_forced_deletes_merges`].
     ForcedDeletes,
+    /// Fresh segments merged first while writers are rate limited
+    /// ([`fresh_merges`](crate::fresh::fresh_merges)).
+    Fresh,
 }
 
 /// One merge: the segments to merge into a single new segment.

@@ -164,9 +164,51 @@ impl MergeInput<'_> {
 pub(crate) struct MergeOutput {
     /// The new segment (deletion generation 0, no deleted documents).
     pub meta: SegmentMeta,
-    /// Per input, per old document: its number in the new segment, or
+    /// Per input: each old document's number in the new segment, or
     /// `None` when it was deleted (and dropped).
-    pub doc_maps: Vec<Vec<Option<u32>>>,
+    pub doc_maps: Vec<DocMap>,
+}
+
+/// Old → new document numbers of one merge input.
+///
+/// An input without deletes (the common case of an append-only index) maps
+/// by an offset and costs no memory per document; one with deletes keeps a
+/// table of 4 bytes per document.
+#[derive(Debug)]
+pub(crate) enum DocMap {
+    /// Every document is kept: old `d` becomes `base + d`.
+    Shift { base: u32, len: u32 },
+    /// Per old document, its new number or [`DocMap::DROPPED`].
+    Table(Vec<u32>),
+}
+
+impl DocMap {
+    /// A dropped document in a [`DocMap::Table`] (never a document number:
+    /// merges refuse 2^32 - 1 documents).
+    const DROPPED: u32 = u32::MAX;
+
+    /// The new number of old document `d`; `None` when it was dropped or
+    /// is out of range.
+    #[inline]
+    pub(crate) fn get(&self, d: u32) -> Option<u32> {
+        match self {
+            DocMap::Shift { base, len } => (d < *len).then(|| base + d),
+            DocMap::Table(t) => t.get(d as usize).copied().filter(|&n| n != Self::DROPPED),
+        }
+    }
+
+    /// The input's document count (kept and dropped).
+    pub(crate) fn len(&self) -> u32 {
+        match self {
+            DocMap::Shift { len, .. } => *len,
+            DocMap::Table(t) => t.len() as u32,
+        }
+    }
+
+    /// The kept old documents, in order.
+    fn kept(&self) -> impl Iterator<Item = u32> + Clone + '_ {
+        (0..self.len()).filter(move |&d| self.get(d).is_some())
+    }
 }
 
 /// Names of every file [`merge_segments`] writes for segment `name` (the
@@ -283,29 +325,75 @@ pub(crate) fn delete_partial(dir: &dyn Directory, name: &str) {
 }
 
 /// Old → new document numbers, in input order.
-fn doc_maps(inputs: &[MergeInput<'_>]) -> Result<(Vec<Vec<Option<u32>>>, u32)> {
+fn doc_maps(inputs: &[MergeInput<'_>]) -> Result<(Vec<DocMap>, u32)> {
     let mut next: u64 = 0;
     let mut maps = Vec::with_capacity(inputs.len());
     for input in inputs {
         let max_doc = input.reader.max_doc();
-        let mut map = Vec::with_capacity(max_doc as usize);
-        for d in 0..max_doc {
-            if input.is_live(d) {
-                map.push(Some(next as u32));
-                next += 1;
-            } else {
-                map.push(None);
-            }
-        }
-        // u32::MAX is TERMINATED and max_doc is below it (as in commits).
-        if next >= u32::MAX as u64 {
+        // u32::MAX is TERMINATED and DROPPED; max_doc is below it (as in
+        // commits).
+        if next + max_doc as u64 >= u32::MAX as u64 {
             return Err(Error::InvalidArgument(
                 "merge: more than 2^32 - 2 documents".into(),
             ));
         }
-        maps.push(map);
+        let base = next as u32;
+        if (0..max_doc).all(|d| input.is_live(d)) {
+            maps.push(DocMap::Shift { base, len: max_doc });
+            next += max_doc as u64;
+            continue;
+        }
+        let mut table = Vec::with_capacity(max_doc as usize);
+        for d in 0..max_doc {
+            if input.is_live(d) {
+                table.push(next as u32);
+                next += 1;
+            } else {
+                table.push(DocMap::DROPPED);
+            }
+        }
+        maps.push(DocMap::Table(table));
     }
     Ok((maps, next as u32))
+}
+
+/// The per-document working memory [`merge_segments`] needs for `inputs`
+/// (its fixed buffers aside): per document, its length in the field being
+/// merged (4 bytes) and its norm (1), a doc-map entry (4) when its input
+/// has deletes, and each numeric column's packed value at the width the
+/// merged column can need (the inputs' overall value range), one column
+/// twice (the writer's output buffer).
+pub(crate) fn merge_memory_bytes(schema: &Schema, inputs: &[MergeInput<'_>]) -> u64 {
+    let mut bytes = 0u64;
+    for input in inputs {
+        let docs = u64::from(input.reader.max_doc());
+        let table = if (0..input.reader.max_doc()).all(|d| input.is_live(d)) {
+            0
+        } else {
+            4
+        };
+        bytes = bytes.saturating_add(docs * (5 + table));
+    }
+    let docs: u64 = inputs.iter().map(|i| u64::from(i.reader.max_doc())).sum();
+    let mut largest = 0u64;
+    for (field, entry) in schema.fields() {
+        if let FieldType::Numeric { .. } = entry.field_type {
+            let (mut lo, mut hi) = (u64::MAX, 0u64);
+            for input in inputs {
+                if let Some(c) = input.reader.core().columns.column(field.0 as u32) {
+                    lo = lo.min(c.min_value());
+                    hi = hi.max(c.max_value());
+                }
+            }
+            let bits = u64::from(64 - hi.saturating_sub(lo).leading_zeros());
+            // Packed values, plus a presence bit per document.
+            let column = docs.saturating_mul(bits + 1).div_ceil(8);
+            bytes = bytes.saturating_add(column);
+            largest = largest.max(column);
+        }
+    }
+    // The columns writer copies one column at a time into its output.
+    bytes.saturating_add(largest)
 }
 
 /// Heap entry of the k-way term merge: the smallest key on top, equal keys
@@ -378,8 +466,8 @@ struct MergeWriter<'a> {
     dir: &'a dyn Directory,
     schema: &'a Schema,
     inputs: &'a [MergeInput<'a>],
-    /// Each input's old doc id → new doc id (`None`: deleted).
-    maps: &'a [Vec<Option<u32>>],
+    /// Each input's old doc id → new doc id.
+    maps: &'a [DocMap],
     name: &'a str,
     id: [u8; 16],
     max_doc: u32,
@@ -413,7 +501,7 @@ fn write_merged(
     releaser.start(Phase::Stored);
     files_out.push(w.stored(releaser)?);
     releaser.start(Phase::Columns);
-    let (columns, idf, id_values) = w.columns(releaser)?;
+    let (columns, idf, ids) = w.columns(releaser)?;
     files_out.push(columns);
 
     // Field statistics.
@@ -423,7 +511,7 @@ fn write_merged(
     });
 
     let mut meta = SegmentMeta::new(name, id, max_doc, files_out);
-    meta.set_ids(idf, id_values);
+    meta.set_ids(idf, ids.values());
     Ok(MergeOutput {
         meta,
         doc_maps: maps,
@@ -510,7 +598,7 @@ impl MergeWriter<'_> {
                 let mut p = core.postings.postings(&info)?;
                 let mut d = p.doc();
                 while d != TERMINATED {
-                    if let Some(Some(nd)) = map.get(d as usize).copied() {
+                    if let Some(nd) = map.get(d) {
                         let freq = p.freq();
                         positions.clear();
                         p.positions(&mut positions)?;
@@ -559,12 +647,10 @@ impl MergeWriter<'_> {
                 let mut n = Vec::with_capacity(max_doc as usize);
                 for (input, map) in self.inputs.iter().zip(self.maps) {
                     let norms = input.reader.core().norms.field(field.0 as u32);
-                    for (d, m) in map.iter().enumerate() {
-                        if m.is_some() {
-                            n.push(norms.map_or(0, |x| x.get(d as u32)));
-                        }
-                        releaser.advance(1);
+                    for d in map.kept() {
+                        n.push(norms.map_or(0, |x| x.get(d)));
                     }
+                    releaser.advance(u64::from(map.len()));
                 }
                 nw.add_field(field.0 as u32, &n)?;
             }
@@ -589,11 +675,11 @@ impl MergeWriter<'_> {
                 let rec = rec?;
                 seen += 1;
                 releaser.advance(rec.len() as u64);
-                if map.get(d).copied().flatten().is_some() {
+                if map.get(d as u32).is_some() {
                     sw.add(&rec)?;
                 }
             }
-            if seen != map.len() {
+            if seen != map.len() as usize {
                 return Err(StoreError::corrupt(
                     stored.name(),
                     0,
@@ -611,39 +697,67 @@ impl MergeWriter<'_> {
     }
 
     /// Numeric columns, and the id field and ids of the surviving
-    /// documents.
+    /// documents. Each column is encoded straight from the inputs (two
+    /// passes: bounds, then values), never gathered in a vector first.
     fn columns(
         &self,
         releaser: &mut PageReleaser<'_>,
-    ) -> Result<(FileEntry, Option<u32>, Vec<u64>)> {
+    ) -> Result<(FileEntry, Option<u32>, IdSetSource<'_>)> {
         let (dir, schema, name, id, max_doc) =
             (self.dir, self.schema, self.name, self.id, self.max_doc);
         let mut cw = ColumnsWriter::new(max_doc);
         let idf = id_field(schema).map(|f| f.0 as u32);
-        let mut id_values: Vec<u64> = Vec::new();
         for (field, entry) in schema.fields() {
             if let FieldType::Numeric { .. } = entry.field_type {
-                let mut col: Vec<Option<u64>> = Vec::with_capacity(max_doc as usize);
-                for (input, map) in self.inputs.iter().zip(self.maps) {
-                    let c = input.reader.core().columns.column(field.0 as u32);
-                    for (d, m) in map.iter().enumerate() {
-                        if m.is_some() {
-                            col.push(c.as_ref().and_then(|c| c.get_opt(d as u32)));
-                        }
-                        releaser.advance(8);
-                    }
+                cw.add_values(
+                    field.0 as u32,
+                    max_doc as usize,
+                    self.column_values(field.0 as u32),
+                )?;
+                for map in self.maps {
+                    releaser.advance(8 * u64::from(map.len()));
                 }
-                if idf == Some(field.0 as u32) {
-                    id_values.extend(col.iter().flatten());
-                }
-                cw.add_column(field.0 as u32, &col)?;
             }
         }
         let entry = FileEntry {
             name: files::columns(name),
             meta: cw.write(dir, &files::columns(name), &id, "")?,
         };
-        Ok((entry, idf, id_values))
+        Ok((
+            entry,
+            idf,
+            IdSetSource {
+                writer: self,
+                field: idf,
+            },
+        ))
+    }
+
+    /// The values of numeric `field` of the kept documents, in new order.
+    fn column_values(&self, field: u32) -> impl Iterator<Item = Option<u64>> + Clone + '_ {
+        self.inputs
+            .iter()
+            .zip(self.maps)
+            .flat_map(move |(input, map)| {
+                let c = input.reader.core().columns.column(field);
+                map.kept()
+                    .map(move |d| c.as_ref().and_then(|c| c.get_opt(d)))
+            })
+    }
+}
+
+/// The ids of a merged segment, read from its inputs when the segment's
+/// metadata is built (not kept in a vector meanwhile).
+struct IdSetSource<'a> {
+    writer: &'a MergeWriter<'a>,
+    field: Option<u32>,
+}
+
+impl IdSetSource<'_> {
+    fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.field
+            .into_iter()
+            .flat_map(|f| self.writer.column_values(f).flatten())
     }
 }
 
@@ -700,5 +814,21 @@ mod tests {
         let e = merge_segments(&dir, index.schema(), &[input], "seg_9", [7; 16]).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
         assert_eq!(dir.list().unwrap(), before);
+    }
+
+    #[test]
+    fn doc_maps_shift_without_deletes_and_table_with_them() {
+        let shift = DocMap::Shift { base: 10, len: 3 };
+        assert_eq!(shift.get(0), Some(10));
+        assert_eq!(shift.get(2), Some(12));
+        assert_eq!(shift.get(3), None, "out of range");
+        assert_eq!(shift.kept().collect::<Vec<_>>(), vec![0, 1, 2]);
+        let table = DocMap::Table(vec![13, DocMap::DROPPED, 14]);
+        assert_eq!(table.len(), 3);
+        assert_eq!(table.get(0), Some(13));
+        assert_eq!(table.get(1), None, "dropped");
+        assert_eq!(table.get(2), Some(14));
+        assert_eq!(table.get(7), None);
+        assert_eq!(table.kept().collect::<Vec<_>>(), vec![0, 2]);
     }
 }

@@ -275,6 +275,9 @@ struct WSeg {
     live: Option<LiveDocs>,
     dirty: bool,
     applied: u64,
+    /// Written by a flush of this writer and not merged since: what merges
+    /// under backpressure take first (see `automerge`).
+    fresh: bool,
 }
 
 struct State {
@@ -517,6 +520,7 @@ fn committed_segment(
         reader,
         dirty: false,
         applied: 0,
+        fresh: false,
     })
 }
 
@@ -722,6 +726,7 @@ fn open_segments(
                 reader,
                 dirty: false,
                 applied: 0,
+                fresh: false,
             }
         };
         segments.push(wseg);
@@ -1341,6 +1346,7 @@ impl IndexWriter {
                     reader,
                     dirty: false,
                     applied,
+                    fresh: true,
                 });
                 drop(st);
                 self.inner.docs_buffered.fetch_sub(n, Ordering::Relaxed);

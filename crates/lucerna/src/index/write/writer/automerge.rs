@@ -32,13 +32,13 @@
 //! bytes ([`document_bytes`]) before taking any writer lock, so a stalled
 //! or rate-limited writer never blocks the merges it waits for.
 
-use super::merge_path::{descriptors, Plan, Source};
+use super::merge_path::{descriptors, fresh_segments, Plan, Source};
 use super::{random_id, segment_number, IndexWriter, Inner};
 use crate::document::{Document, Value};
 use crate::error::{Error, Result};
 use lucerna_merge::{
-    Backlog, Backpressure, BackpressureConfig, MergeContext, MergeError, MergeTask, OneMerge,
-    ShutdownMode, SubmitError,
+    fresh_merges, Backlog, Backpressure, BackpressureConfig, MergeContext, MergeError, MergeTask,
+    OneMerge, ShutdownMode, SubmitError,
 };
 use lucerna_store::{Directory, FileSlice, FileWrite, LockGuard, StoreError};
 use parking_lot::Mutex;
@@ -474,20 +474,38 @@ impl IndexWriter {
         let tasks = {
             let st = self.inner.state.lock();
             let descs = descriptors(&st);
+            let fresh = fresh_segments(&st);
             let mut ms = t.state.lock();
             let present: HashSet<u64> = descs.iter().map(|d| d.id).collect();
             ms.failed.retain(|id| present.contains(id));
             let mut excluded: HashSet<u64> = ms.merging.union(&ms.failed).copied().collect();
-            let budget = policy.segment_budget(&descs, &excluded);
+            let cfg = t.bp.config();
+            let fresh_first = !ms.closed
+                && !ms.forcing
+                && t.bp.fresh_merges_first()
+                && t.bp.backlog().excess_segments() < cfg.soft_excess_segments;
             // Segments whose merge failed cannot be merged away: passed to
             // the policy with the merging ones, they are counted within its
-            // budget, not against it (writers would stall for ever). Count
-            // them once: the count is every segment.
+            // budget, not against it (writers would stall for ever). So are
+            // fresh segments waiting for their fresh-first merge (at most a
+            // fan-in of them). Count them once: the count is every segment.
+            let budget = if fresh_first {
+                let waiting: HashSet<u64> = excluded.union(&fresh).copied().collect();
+                policy.segment_budget(&descs, &waiting)
+            } else {
+                policy.segment_budget(&descs, &excluded)
+            };
             let count = descs.len();
             let mut tasks = Vec::new();
             if !ms.closed && !ms.forcing {
                 tasks = std::mem::take(&mut ms.refused);
-                for m in policy.find_merges(&descs, &excluded) {
+                let merges = if fresh_first {
+                    let (fan_in, min_bytes) = (cfg.fresh_merge_fan_in, cfg.fresh_merge_min_bytes);
+                    fresh_merges(&descs, &fresh, &excluded, fan_in, min_bytes)
+                } else {
+                    policy.find_merges(&descs, &excluded)
+                };
+                for m in merges {
                     if m.segments.len() < 2
                         && !m
                             .segments

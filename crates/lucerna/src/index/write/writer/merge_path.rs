@@ -33,7 +33,9 @@ use crate::error::Result;
 use crate::index::integrity::commit::SegmentMeta;
 use crate::index::integrity::verify::Verify;
 use crate::index::read::segment_reader::SegmentReader;
-use crate::index::write::merger::{delete_partial, merge_segments, segment_file_names, MergeInput};
+use crate::index::write::merger::{
+    delete_partial, merge_memory_bytes, merge_segments, segment_file_names, DocMap, MergeInput,
+};
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_merge::SegmentDescriptor;
 use lucerna_store::Directory;
@@ -113,7 +115,7 @@ struct Merged {
     meta: SegmentMeta,
     reader: SegmentReader,
     /// Per input, old doc → new doc (`None`: deleted).
-    doc_maps: Vec<Vec<Option<u32>>>,
+    doc_maps: Vec<DocMap>,
 }
 
 /// A written merge, ready to install.
@@ -139,6 +141,16 @@ pub(super) fn descriptors(st: &State) -> Vec<SegmentDescriptor> {
                     .with_deletes(deleted as u64),
             )
         })
+        .collect()
+}
+
+/// Ids (as in [`descriptors`]) of the segments written by a flush of this
+/// writer and not merged since.
+pub(super) fn fresh_segments(st: &State) -> HashSet<u64> {
+    st.segments
+        .iter()
+        .filter(|s| s.fresh)
+        .filter_map(|s| segment_number(&s.meta.name))
         .collect()
 }
 
@@ -209,15 +221,9 @@ impl IndexWriter {
                 live: s.live.as_ref(),
             })
             .collect();
-        // The merge's working memory comes out of the writer's budget:
-        // per document, its doc-map entry and live bit, one value per
-        // numeric column and one norm per text field, plus fixed buffers
-        // (term and block buffers, stored-field blocks).
-        let docs: u64 = plan.sources.iter().map(|s| s.reader.max_doc() as u64).sum();
-        let per_doc = 8 + 8 * self.inner.schema.len() as u64;
+        // The merge's working memory comes out of the writer's budget.
         let _reserved = self.inner.merge_memory.reserve(
-            docs.saturating_mul(per_doc)
-                .saturating_add(MERGE_FIXED_BYTES),
+            merge_memory_bytes(&self.inner.schema, &inputs).saturating_add(MERGE_FIXED_BYTES),
         );
         let out = merge_segments(dir, &self.inner.schema, &inputs, &plan.name, plan.id)?;
         let reader = SegmentReader::open(
@@ -277,12 +283,10 @@ impl IndexWriter {
                             (false, true) => return Ok(false),
                             (true, false) => {
                                 if let Some(m) = &d.merged {
-                                    if let Some(Some(nd)) =
-                                        m.doc_maps.get(k).and_then(|x| x.get(doc as usize))
-                                    {
+                                    if let Some(nd) = m.doc_maps.get(k).and_then(|x| x.get(doc)) {
                                         carried
                                             .get_or_insert_with(|| LiveDocs::all(m.meta.max_doc))
-                                            .delete(*nd);
+                                            .delete(nd);
                                     }
                                 }
                             }
@@ -299,6 +303,7 @@ impl IndexWriter {
                 dirty: carried.is_some(),
                 live: carried,
                 applied: st.last_delete,
+                fresh: false,
             });
             inserts.push((first, wseg));
         }
