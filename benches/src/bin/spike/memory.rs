@@ -19,22 +19,27 @@ pub(crate) fn proc_status_bytes(key: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Caps glibc's malloc arenas at 2 and fixes its mmap threshold at
-/// 256 KiB (which also fixes the trim threshold), before any thread starts.
-/// By default glibc gives each thread its own arena and raises both
+/// Fixes glibc's mmap threshold at 256 KiB (which also fixes the trim
+/// threshold), before any thread starts. By default glibc raises both
 /// thresholds to the size of the largest freed buffer (up to 32 MiB), so
 /// memory freed after each flush and merge (buffers of several MiB) stays in
 /// the process: with 10 threads it held about twice the live heap. This is
-/// the usual setting of memory-bounded services (`MALLOC_ARENA_MAX`,
-/// `MALLOC_MMAP_THRESHOLD_`); returns whether it was applied.
+/// the usual setting of memory-bounded services (`MALLOC_MMAP_THRESHOLD_`);
+/// returns whether it was applied.
+///
+/// The arenas are left as they are (one per thread, up to 8 per core).
+/// Capping them (`MALLOC_ARENA_MAX=2`) saved no peak memory here and made
+/// threads of different tenants wait for each other's arena lock: in the
+/// overload case the quiet tenants' add p99 was 4–20× their baseline with
+/// two arenas (a spiking writer holding the lock is preempted by the other
+/// busy threads), and at baseline without them (docs/benchmarks.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub(crate) fn tune_malloc() -> bool {
     // SAFETY: mallopt only changes allocator parameters; it is called from
     // main before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2) == 1
-            && libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10) == 1
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 10) == 1
     }
 }
