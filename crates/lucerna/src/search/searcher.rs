@@ -10,7 +10,7 @@ use crate::index::IdSet;
 use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
-use crate::search::conjunction::collect_term_conjunction;
+use crate::search::conjunction::{collect_term_conjunction, collect_term_conjunction_pruned};
 use crate::search::maxscore::collect_maxscore;
 use crate::search::query::Query;
 use crate::search::scorer::{Scorer, TERMINATED};
@@ -337,6 +337,18 @@ impl Searcher {
                         count += collect_term_conjunction(seg, ord, terms, &mut top, k > 0)?;
                     }
                     continue;
+                }
+            }
+            if let Collect::TopK(k) = collect {
+                // A conjunction of terms, top k only: whole windows that
+                // cannot compete are skipped, with concrete scorers.
+                if k > 0 {
+                    if let Some(terms) = weight.term_conjunction_scorers(seg)? {
+                        if let Some(terms) = terms {
+                            collect_term_conjunction_pruned(seg, ord, terms, &mut top)?;
+                        }
+                        continue;
+                    }
                 }
             }
             if let Collect::CountAndTopK(k) | Collect::TopK(k) = collect {
