@@ -179,6 +179,15 @@ pub trait MergePolicy: Send + Sync + std::fmt::Debug {
         let _ = (segments, merging);
         usize::MAX
     }
+
+    /// Whether the writer may merge fresh segments on its own while its
+    /// writers are rate limited ([`fresh_merges`](crate::fresh::fresh_merges)),
+    /// instead of asking [`find_merges`](Self::find_merges). The default is
+    /// yes; a policy that never merges says no, so that an index set up
+    /// not to merge is never merged.
+    fn allows_fresh_merges(&self) -> bool {
+        true
+    }
 }
 
 /// A policy that never merges. Useful in tests and for read-only or bulk
@@ -207,6 +216,10 @@ impl MergePolicy for NoMergePolicy {
         _: &HashSet<u64>,
     ) -> Vec<OneMerge> {
         Vec::new()
+    }
+
+    fn allows_fresh_merges(&self) -> bool {
+        false
     }
 }
 

@@ -15,8 +15,8 @@ use lucerna::index::check::check_index;
 use lucerna::index::recovery::{repair, RepairOptions, RepairOutcome};
 use lucerna::internals::SearcherInternals;
 use lucerna::merge::{
-    BackpressureConfig, MergeScheduler, RateLimiter, SchedulerConfig, StallReason,
-    TieredMergePolicy,
+    BackpressureConfig, MergePolicy, MergeScheduler, NoMergePolicy, OneMerge, RateLimiter,
+    SchedulerConfig, SegmentDescriptor, StallReason, TieredMergePolicy,
 };
 use lucerna::schema::Schema;
 use lucerna::store::rng::SplitMix64;
@@ -24,6 +24,7 @@ use lucerna::store::{
     Directory, FaultyDirectory, FileSlice, FileWrite, LockGuard, RamDirectory, ReadCorruption,
 };
 use lucerna::{Document, Error, Index, IndexWriter, Query, WriterConfig};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 const GATED: &str = "gated-merge";
@@ -602,7 +603,7 @@ fn an_inconsistent_backpressure_config_is_refused() {
 /// within the same run. Either way every document stays searchable.
 #[test]
 fn under_pressure_each_flushed_byte_is_merged_once() {
-    let run = |fan_in: usize| {
+    let run = |fan_in: usize, declines: bool| {
         let schema = Schema::logs();
         let dir = RamDirectory::new();
         let index = Index::create(dir, schema.clone()).unwrap();
@@ -617,14 +618,16 @@ fn under_pressure_each_flushed_byte_is_merged_once() {
             .fresh_merge_fan_in(fan_in)
             .fresh_merge_min_bytes(0)
             .fresh_merge_hold(std::time::Duration::from_secs(3600));
-        let w = index
-            .writer(
-                WriterConfig::default()
-                    .indexing_threads(1)
-                    .max_buffered_docs(4)
-                    .backpressure(bp),
-            )
-            .unwrap();
+        let config = WriterConfig::default()
+            .indexing_threads(1)
+            .max_buffered_docs(4)
+            .backpressure(bp);
+        let config = if declines {
+            config.merge_policy(Arc::new(DeclinesFreshMerges(TieredMergePolicy::default())))
+        } else {
+            config
+        };
+        let w = index.writer(config).unwrap();
         let mut rng = SplitMix64::new(0xF2E5_4F12);
         let n = 800u64;
         for i in 0..n {
@@ -635,8 +638,10 @@ fn under_pressure_each_flushed_byte_is_merged_once() {
         check_exact(&w.searcher().unwrap(), &schema, &vec![true; n as usize]);
         w.metrics()
     };
-    let fresh = run(100);
-    let tiered = run(0);
+    let fresh = run(100, false);
+    let tiered = run(0, false);
+    // A policy that does not allow fresh merges is asked as usual.
+    let declined = run(100, true);
     // 200 flushes: about 20 merges of 10, none of a merged segment.
     assert!(fresh.merges_completed >= 18, "{fresh:?}");
     assert!(fresh.bytes_merged <= fresh.bytes_flushed, "{fresh:?}");
@@ -644,4 +649,38 @@ fn under_pressure_each_flushed_byte_is_merged_once() {
     // The policy merged its own outputs again: more bytes, fewer segments.
     assert!(tiered.bytes_merged > fresh.bytes_merged, "{tiered:?}");
     assert!(tiered.segments < fresh.segments, "{tiered:?}");
+    assert!(declined.bytes_merged > fresh.bytes_merged, "{declined:?}");
+    assert!(declined.segments < fresh.segments, "{declined:?}");
+    assert!(!NoMergePolicy.allows_fresh_merges());
+}
+
+/// The tiered policy, declining fresh-first merges.
+#[derive(Debug)]
+struct DeclinesFreshMerges(TieredMergePolicy);
+
+impl MergePolicy for DeclinesFreshMerges {
+    fn find_merges(&self, segments: &[SegmentDescriptor], merging: &HashSet<u64>) -> Vec<OneMerge> {
+        self.0.find_merges(segments, merging)
+    }
+    fn find_forced_merges(
+        &self,
+        segments: &[SegmentDescriptor],
+        max_segments: usize,
+        merging: &HashSet<u64>,
+    ) -> Vec<OneMerge> {
+        self.0.find_forced_merges(segments, max_segments, merging)
+    }
+    fn find_forced_deletes_merges(
+        &self,
+        segments: &[SegmentDescriptor],
+        merging: &HashSet<u64>,
+    ) -> Vec<OneMerge> {
+        self.0.find_forced_deletes_merges(segments, merging)
+    }
+    fn segment_budget(&self, segments: &[SegmentDescriptor], merging: &HashSet<u64>) -> usize {
+        self.0.segment_budget(segments, merging)
+    }
+    fn allows_fresh_merges(&self) -> bool {
+        false
+    }
 }

@@ -482,6 +482,7 @@ impl IndexWriter {
             let cfg = t.bp.config();
             let fresh_first = !ms.closed
                 && !ms.forcing
+                && policy.allows_fresh_merges()
                 && t.bp.fresh_merges_first()
                 && t.bp.backlog().excess_segments() < cfg.soft_excess_segments;
             // Segments whose merge failed cannot be merged away: passed to
