@@ -164,9 +164,10 @@ pub struct BackpressureConfig {
     /// again.
     pub fresh_merge_fan_in: usize,
     /// A fresh-first merge of fewer than `fresh_merge_fan_in` segments
-    /// waits until its inputs hold this many bytes (default 16 MiB): small
-    /// flushes (a small memory budget, frequent refreshes) would otherwise
-    /// make small segments that soon need merging again.
+    /// waits until its inputs hold this many bytes (default 16 MiB), or
+    /// half of `soft_pending_merge_bytes` if that is less: small flushes (a
+    /// small memory budget, frequent refreshes) would otherwise make small
+    /// segments that soon need merging again.
     pub fresh_merge_min_bytes: u64,
     /// How long after the rate limit ends merges stay fresh-first (default
     /// 10 s): an overload that pauses for a moment does not let a large

@@ -501,7 +501,13 @@ impl IndexWriter {
             if !ms.closed && !ms.forcing {
                 tasks = std::mem::take(&mut ms.refused);
                 let merges = if fresh_first {
-                    let (fan_in, min_bytes) = (cfg.fresh_merge_fan_in, cfg.fresh_merge_min_bytes);
+                    // A group never waits to hold more than half the soft
+                    // merge-debt limit: the debt backpressure sees must
+                    // keep moving with small limits too.
+                    let min_bytes = cfg
+                        .fresh_merge_min_bytes
+                        .min(cfg.soft_pending_merge_bytes / 2);
+                    let fan_in = cfg.fresh_merge_fan_in;
                     fresh_merges(&descs, &fresh, &excluded, fan_in, min_bytes)
                 } else {
                     policy.find_merges(&descs, &excluded)
