@@ -780,28 +780,35 @@ impl SegmentPostings {
         let start = if k == 0 { 0 } else { self.skip_imp_end(k - 1) };
         let end = self.skip_imp_end(k);
         let area_len = self.blocks_start as usize - self.imp_area;
-        let name = self.doc_name.clone();
-        let data = self.doc_data.clone();
-        let mut r = ByteReader::new(&name, self.doc_base, &data);
-        if start > end || end > area_len {
-            return Err(r.err_at(
-                self.table_start + k * SKIP_ENTRY_LEN + 16,
-                "impacts range outside the impacts area",
-            ));
-        }
-        r.seek(self.imp_area + start)?;
-        self.cur_impacts.clear();
-        while r.pos() < self.imp_area + end {
-            if self.cur_impacts.len() == MAX_IMPACTS {
-                return Err(r.err("more than 8 impacts in a block"));
+        // Decoded into a stack buffer while the file is borrowed (no clone
+        // of its name or bytes per block: this runs for every block a
+        // top-k query walks past).
+        let mut buf = [(0u32, 0u8); MAX_IMPACTS];
+        let mut len = 0;
+        {
+            let mut r = ByteReader::new(&self.doc_name, self.doc_base, &self.doc_data);
+            if start > end || end > area_len {
+                return Err(r.err_at(
+                    self.table_start + k * SKIP_ENTRY_LEN + 16,
+                    "impacts range outside the impacts area",
+                ));
             }
-            let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
-            let n = r.u8()?;
-            self.cur_impacts.push((f, n));
+            r.seek(self.imp_area + start)?;
+            while r.pos() < self.imp_area + end {
+                if len == MAX_IMPACTS {
+                    return Err(r.err("more than 8 impacts in a block"));
+                }
+                let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
+                let n = r.u8()?;
+                buf[len] = (f, n);
+                len += 1;
+            }
+            if r.pos() != self.imp_area + end || len == 0 {
+                return Err(r.err("impacts do not fill their range"));
+            }
         }
-        if r.pos() != self.imp_area + end || self.cur_impacts.is_empty() {
-            return Err(r.err("impacts do not fill their range"));
-        }
+        self.cur_impacts.clear();
+        self.cur_impacts.extend_from_slice(&buf[..len]);
         self.cur_impacts_block = k;
         Ok(())
     }
