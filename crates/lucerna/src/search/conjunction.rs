@@ -35,58 +35,97 @@ pub(crate) fn collect_term_conjunction(
     let mut bound = f32::INFINITY;
     let mut bound_known = false;
     let mut d = lead.doc();
-    'docs: while d != TERMINATED {
-        // Leapfrog until every term agrees on `d`.
-        let mut i = 0;
-        while i < others.len() {
-            let x = others[i].seek(d)?;
-            if x == d {
-                i += 1;
-                continue;
-            }
-            if x == TERMINATED {
-                break 'docs;
-            }
-            d = lead.seek(x)?;
-            if d == TERMINATED {
-                break 'docs;
-            }
-            i = 0;
-        }
+    while d != TERMINATED {
+        d = match leapfrog(lead, others, d, false)? {
+            Leap::Agreed(d) => d,
+            Leap::Moved(_) | Leap::Done => break,
+        };
         if seg.is_live(d) {
             n += 1;
             if want_hits {
                 let threshold = top.threshold();
                 let competitive = threshold == f32::NEG_INFINITY || {
                     if !bound_known || d > up_to {
-                        up_to = lead.shallow_seek(d)?;
-                        bound = lead.block_max_score();
-                        for t in others.iter_mut() {
-                            up_to = up_to.min(t.shallow_seek(d)?);
-                            bound += t.block_max_score();
-                        }
+                        (up_to, bound) = window(lead, others, d)?;
                         bound_known = true;
                     }
                     bound > threshold
                 };
                 if competitive {
-                    let mut s = lead.score()?;
-                    for t in others.iter_mut() {
-                        s += t.score()?;
-                    }
-                    top.push(
-                        s,
-                        DocAddress {
-                            segment: ord,
-                            doc: d,
-                        },
-                    );
+                    push_match(lead.score()?, others, top, ord, d)?;
                 }
             }
         }
         d = lead.advance()?;
     }
     Ok(n)
+}
+
+/// Where [`leapfrog`] stopped.
+enum Leap {
+    /// Every term is on this document.
+    Agreed(u32),
+    /// The lead moved to this document (only when asked to stop there).
+    Moved(u32),
+    /// A term has no document left.
+    Done,
+}
+
+/// Seeks the other terms to the lead's document `d`, moving the lead on
+/// whenever one of them skips past it, until every term agrees, a term
+/// runs out, or (with `stop_on_move`) the lead moves.
+#[inline]
+fn leapfrog(
+    lead: &mut TermScorer,
+    others: &mut [TermScorer],
+    mut d: u32,
+    stop_on_move: bool,
+) -> Result<Leap> {
+    let mut i = 0;
+    while i < others.len() {
+        let x = others[i].seek(d)?;
+        if x == d {
+            i += 1;
+            continue;
+        }
+        if x == TERMINATED {
+            return Ok(Leap::Done);
+        }
+        d = lead.seek(x)?;
+        if d == TERMINATED {
+            return Ok(Leap::Done);
+        }
+        if stop_on_move {
+            return Ok(Leap::Moved(d));
+        }
+        i = 0;
+    }
+    Ok(Leap::Agreed(d))
+}
+
+/// Offers document `d`, on which every term agrees, to `top` with its
+/// score: the lead's `lead_score`, then the others' in order (the order
+/// every path sums in, so equal documents get equal bits).
+#[inline]
+fn push_match(
+    lead_score: f32,
+    others: &mut [TermScorer],
+    top: &mut TopK,
+    ord: u32,
+    d: u32,
+) -> Result<()> {
+    let mut s = lead_score;
+    for t in others.iter_mut() {
+        s += t.score()?;
+    }
+    top.push(
+        s,
+        DocAddress {
+            segment: ord,
+            doc: d,
+        },
+    );
+    Ok(())
 }
 
 /// The window starting at `d`: the last document up to which every term's
@@ -123,7 +162,7 @@ pub(crate) fn collect_term_conjunction_pruned(
     let mut others_bound = f32::INFINITY;
     let mut bound_known = false;
     let mut d = lead.doc();
-    'docs: while d != TERMINATED {
+    while d != TERMINATED {
         let pruning = top.threshold() > f32::NEG_INFINITY;
         // The lead's score at `d`, once computed (it is summed first).
         let mut lead_score = None;
@@ -152,43 +191,22 @@ pub(crate) fn collect_term_conjunction_pruned(
             }
             lead_score = Some(ls);
         }
-        // Leapfrog until every term agrees on `d`; a lead that leaves the
-        // window has its new window judged first.
-        let mut i = 0;
-        while i < others.len() {
-            let x = others[i].seek(d)?;
-            if x == d {
-                i += 1;
+        // Leapfrog until every term agrees on `d`; while pruning, a lead
+        // that moves has its new document judged first.
+        d = match leapfrog(lead, others, d, pruning)? {
+            Leap::Agreed(d) => d,
+            Leap::Moved(moved) => {
+                d = moved;
                 continue;
             }
-            if x == TERMINATED {
-                break 'docs;
-            }
-            d = lead.seek(x)?;
-            if d == TERMINATED {
-                break 'docs;
-            }
-            if pruning {
-                // The lead moved: judge its new document first.
-                continue 'docs;
-            }
-            i = 0;
-        }
+            Leap::Done => break,
+        };
         if seg.is_live(d) {
-            let mut s = match lead_score {
+            let ls = match lead_score {
                 Some(ls) => ls,
                 None => lead.score()?,
             };
-            for t in others.iter_mut() {
-                s += t.score()?;
-            }
-            top.push(
-                s,
-                DocAddress {
-                    segment: ord,
-                    doc: d,
-                },
-            );
+            push_match(ls, others, top, ord, d)?;
         }
         d = lead.advance()?;
     }
