@@ -280,6 +280,21 @@ struct WSeg {
     fresh: bool,
 }
 
+impl WSeg {
+    /// A segment of a commit, as `reader` opened it: its deletes as on
+    /// disk, nothing pending, not fresh.
+    fn committed(meta: &SegmentMeta, reader: SegmentReader) -> WSeg {
+        WSeg {
+            meta: meta.clone(),
+            live: reader.live_docs().map(|l| (**l).clone()),
+            reader,
+            dirty: false,
+            applied: 0,
+            fresh: false,
+        }
+    }
+}
+
 struct State {
     segments: Vec<WSeg>,
     deletes: Vec<(Vec<u8>, u64)>,
@@ -514,14 +529,7 @@ fn committed_segment(
         Some(r) => r.with_deletes(dir, meta, refs, verify)?,
         None => SegmentReader::open(dir, meta, schema.clone(), refs, verify)?,
     };
-    Ok(WSeg {
-        meta: meta.clone(),
-        live: reader.live_docs().map(|l| (**l).clone()),
-        reader,
-        dirty: false,
-        applied: 0,
-        fresh: false,
-    })
+    Ok(WSeg::committed(meta, reader))
 }
 
 /// The backpressure limits in force for `config`: unflushed bytes count as
@@ -720,14 +728,7 @@ fn open_segments(
             committed_segment(dir, meta, schema, refs, verify, None)?
         } else {
             let reader = SegmentReader::open_unmarked(dir, meta, schema.clone(), refs, verify)?;
-            WSeg {
-                meta: meta.clone(),
-                live: reader.live_docs().map(|l| (**l).clone()),
-                reader,
-                dirty: false,
-                applied: 0,
-                fresh: false,
-            }
+            WSeg::committed(meta, reader)
         };
         segments.push(wseg);
     }
