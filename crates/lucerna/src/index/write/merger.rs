@@ -157,6 +157,12 @@ impl MergeInput<'_> {
             None => self.reader.is_live(doc),
         }
     }
+
+    /// Whether any document of the segment is deleted (read from the live
+    /// bits themselves, not from a stored count).
+    fn has_deletes(&self) -> bool {
+        (0..self.reader.max_doc()).any(|d| !self.is_live(d))
+    }
 }
 
 /// The result of a merge.
@@ -338,7 +344,7 @@ fn doc_maps(inputs: &[MergeInput<'_>]) -> Result<(Vec<DocMap>, u32)> {
             ));
         }
         let base = next as u32;
-        if (0..max_doc).all(|d| input.is_live(d)) {
+        if !input.has_deletes() {
             maps.push(DocMap::Shift { base, len: max_doc });
             next += max_doc as u64;
             continue;
@@ -367,11 +373,7 @@ pub(crate) fn merge_memory_bytes(schema: &Schema, inputs: &[MergeInput<'_>]) -> 
     let mut bytes = 0u64;
     for input in inputs {
         let docs = u64::from(input.reader.max_doc());
-        let table = if (0..input.reader.max_doc()).all(|d| input.is_live(d)) {
-            0
-        } else {
-            4
-        };
+        let table = if input.has_deletes() { 4 } else { 0 };
         bytes = bytes.saturating_add(docs * (5 + table));
     }
     let docs: u64 = inputs.iter().map(|i| u64::from(i.reader.max_doc())).sum();
