@@ -503,8 +503,7 @@ fn write_merged(
     releaser.start(Phase::Stored);
     files_out.push(w.stored(releaser)?);
     releaser.start(Phase::Columns);
-    let (columns, idf, ids) = w.columns(releaser)?;
-    files_out.push(columns);
+    files_out.push(w.columns(releaser)?);
 
     // Field statistics.
     files_out.push(FileEntry {
@@ -513,7 +512,13 @@ fn write_merged(
     });
 
     let mut meta = SegmentMeta::new(name, id, max_doc, files_out);
-    meta.set_ids(idf, ids.values());
+    // The ids of the kept documents, read back from the inputs' id column
+    // (not kept in a vector meanwhile).
+    let idf = id_field(schema).map(|f| f.0 as u32);
+    meta.set_ids(
+        idf,
+        idf.into_iter().flat_map(|f| w.column_values(f).flatten()),
+    );
     Ok(MergeOutput {
         meta,
         doc_maps: maps,
@@ -698,17 +703,12 @@ impl MergeWriter<'_> {
         })
     }
 
-    /// Numeric columns, and the id field and ids of the surviving
-    /// documents. Each column is encoded straight from the inputs (two
-    /// passes: bounds, then values), never gathered in a vector first.
-    fn columns(
-        &self,
-        releaser: &mut PageReleaser<'_>,
-    ) -> Result<(FileEntry, Option<u32>, IdSetSource<'_>)> {
+    /// Numeric columns. Each column is encoded straight from the inputs
+    /// (two passes: bounds, then values), never gathered in a vector first.
+    fn columns(&self, releaser: &mut PageReleaser<'_>) -> Result<FileEntry> {
         let (dir, schema, name, id, max_doc) =
             (self.dir, self.schema, self.name, self.id, self.max_doc);
         let mut cw = ColumnsWriter::new(max_doc);
-        let idf = id_field(schema).map(|f| f.0 as u32);
         for (field, entry) in schema.fields() {
             if let FieldType::Numeric { .. } = entry.field_type {
                 cw.add_values(
@@ -721,18 +721,10 @@ impl MergeWriter<'_> {
                 }
             }
         }
-        let entry = FileEntry {
+        Ok(FileEntry {
             name: files::columns(name),
             meta: cw.write(dir, &files::columns(name), &id, "")?,
-        };
-        Ok((
-            entry,
-            idf,
-            IdSetSource {
-                writer: self,
-                field: idf,
-            },
-        ))
+        })
     }
 
     /// The values of numeric `field` of the kept documents, in new order.
@@ -745,21 +737,6 @@ impl MergeWriter<'_> {
                 map.kept()
                     .map(move |d| c.as_ref().and_then(|c| c.get_opt(d)))
             })
-    }
-}
-
-/// The ids of a merged segment, read from its inputs when the segment's
-/// metadata is built (not kept in a vector meanwhile).
-struct IdSetSource<'a> {
-    writer: &'a MergeWriter<'a>,
-    field: Option<u32>,
-}
-
-impl IdSetSource<'_> {
-    fn values(&self) -> impl Iterator<Item = u64> + '_ {
-        self.field
-            .into_iter()
-            .flat_map(|f| self.writer.column_values(f).flatten())
     }
 }
 
