@@ -474,7 +474,6 @@ impl IndexWriter {
         let tasks = {
             let st = self.inner.state.lock();
             let descs = descriptors(&st);
-            let fresh = fresh_segments(&st);
             let mut ms = t.state.lock();
             let present: HashSet<u64> = descs.iter().map(|d| d.id).collect();
             ms.failed.retain(|id| present.contains(id));
@@ -485,6 +484,12 @@ impl IndexWriter {
                 && policy.allows_fresh_merges()
                 && t.bp.fresh_merges_first()
                 && t.bp.backlog().excess_segments() < cfg.soft_excess_segments;
+            // Only needed, and only built, in fresh-first mode.
+            let fresh = if fresh_first {
+                fresh_segments(&st)
+            } else {
+                HashSet::new()
+            };
             // Segments whose merge failed cannot be merged away: passed to
             // the policy with the merging ones, they are counted within its
             // budget, not against it (writers would stall for ever). So are
