@@ -77,7 +77,13 @@ fn two_threads_polling_at_20_hz_refresh_once_a_second() {
         assert!(s.windows(2).all(|w| w[0] <= w[1]), "{s:?}");
         assert!(s.iter().all(|n| n % 200 == 0), "{s:?}");
     }
-    assert_eq!(*seen[0].last().unwrap(), 2000);
+    // The poller that refreshed at the last step saw every document; the
+    // other one may have searched the previous view while it did (a
+    // search never waits for another caller's refresh).
+    let last: Vec<u64> = seen.iter().map(|s| *s.last().unwrap()).collect();
+    assert!(last.iter().all(|&n| n == 1800 || n == 2000), "{last:?}");
+    assert!(last.contains(&2000), "{last:?}");
+    assert_eq!(reader.current().num_docs(), 2000);
 }
 
 /// What one 30-second run measured.
