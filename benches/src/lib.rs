@@ -1,9 +1,11 @@
 //! Benchmarks of Lucerna: criterion micro-benchmarks live in `benches/`,
-//! the ingest-spike scenario in `src/bin/spike/`. This library holds what
-//! they share: where the shared corpus is, and the synthetic log lines
-//! used when it is not built.
+//! the ingest-spike, queries-per-second and scale scenarios in `src/bin/`.
+//! This library holds what they share: where the shared corpus is, the
+//! synthetic log lines used when it is not built, and the real log lines
+//! scaled up for the scale benchmark.
 #![forbid(unsafe_code)]
 
+pub mod scaled_logs;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};

@@ -47,6 +47,10 @@ pub struct IndexOutcome {
     pub input_bytes: u64,
     pub index_bytes: u64,
     pub segments: usize,
+    /// Bytes of segments written by flushes.
+    pub bytes_flushed: u64,
+    /// Bytes of segments written by merges.
+    pub bytes_merged: u64,
 }
 
 /// Indexes a JSONL file into a new index in `a.index`, replacing the
@@ -96,6 +100,7 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
     };
     let seconds = start.elapsed().as_secs_f64();
     let segments = writer.num_segments();
+    let metrics = writer.metrics();
     drop(writer);
     Ok(IndexOutcome {
         docs,
@@ -104,6 +109,8 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
         input_bytes,
         index_bytes: dir_bytes(a.index)?,
         segments,
+        bytes_flushed: metrics.bytes_flushed,
+        bytes_merged: metrics.bytes_merged,
     })
 }
 

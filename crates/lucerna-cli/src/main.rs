@@ -343,6 +343,9 @@ fn main() -> ExitCode {
                     "mb_per_s": o.input_bytes as f64 / 1e6 / o.seconds.max(1e-9),
                     "input_bytes": o.input_bytes, "index_bytes": o.index_bytes,
                     "segments": o.segments, "threads": threads, "rejected": o.rejected,
+                    // Segment bytes written by flushes and by merges: the
+                    // merges' write amplification is their ratio.
+                    "bytes_flushed": o.bytes_flushed, "bytes_merged": o.bytes_merged,
                 })
             );
         }),
