@@ -80,6 +80,10 @@ pub enum Error {
     /// many indexes): the cause, typed.
     #[error(transparent)]
     Merge(lucerna_merge::MergeError),
+    /// An internal limit the engine guards was broken (a bug): the
+    /// operation was refused rather than its data written wrong.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

@@ -18,6 +18,10 @@
 //! cargo run --release -p lucerna-benches --bin scale -- --json scale.jsonl
 //! ```
 //!
+//! `--write-corpus FILE --lines N` writes N lines to FILE and exits (for
+//! the peers' `run.sh`, copied into its `corpus/out/` as
+//! `scaled-logs.jsonl` with the logs query set beside it).
+//!
 //! The tantivy adapter is the peers' (`cd ../shared/peers/tantivy-adapter
 //! && cargo build --release`, or `--tantivy PATH`); without it only
 //! Lucerna runs.
@@ -83,6 +87,10 @@ struct Args {
     /// Also write one JSON line per engine and size to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Only write the corpus of the largest `--lines` size to this file
+    /// (for the peers' run.sh, or a profile) and exit.
+    #[arg(long)]
+    write_corpus: Option<PathBuf>,
 }
 
 /// What one engine measured at one size.
@@ -117,8 +125,17 @@ fn run(mut args: Args) -> Result<(), BoxError> {
         .clone()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/scale"));
     std::fs::create_dir_all(&work)?;
-    let engines = engines(&args, &peers)?;
     let lines = read_source(&source)?;
+    if let Some(path) = &args.write_corpus {
+        let n = args.lines.last().copied().unwrap_or(0);
+        let bytes = write_corpus(path, lines, args.seed, n)?;
+        eprintln!(
+            "scale: wrote {n} lines ({bytes} bytes) to {}",
+            path.display()
+        );
+        return Ok(());
+    }
+    let engines = engines(&args, &peers)?;
     eprintln!(
         "scale: {} source lines, engines {}, sizes {:?}",
         lines.len(),

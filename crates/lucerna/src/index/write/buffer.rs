@@ -1,14 +1,15 @@
 //! The in-memory segment buffer: documents indexed since the last flush.
 //!
 //! Per term (field ordinal byte + term bytes) the buffer keeps a varint
-//! stream of `doc delta, freq, position deltas…`; per text field a norm byte
-//! per document; per numeric field a column; stored fields as encoded
-//! records. A buffer is owned by one indexing thread at a time.
+//! stream of `doc delta, freq, position deltas…` in its
+//! [`TermTable`]; per text field a norm byte per document; per numeric
+//! field a column; stored fields as encoded records. A buffer is owned by
+//! one indexing thread at a time.
 
 use crate::analysis::Analyzer;
 use crate::document::{Document, Value};
 use crate::error::{Error, Result};
-use crate::fxhash::FxHashMap;
+use crate::index::write::term_table::TermTable;
 use crate::schema::{FieldType, NumericKind, Schema};
 use lucerna_codec::columns::{f64_to_u64, i64_to_u64};
 use lucerna_codec::norms::length_to_norm;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 
 /// Longest keyword term accepted, in bytes (Lucene's limit).
 pub const MAX_TERM_BYTES: usize = 32_766;
+// A key is a field byte and the term.
+const _: () = assert!(MAX_TERM_BYTES < crate::index::write::term_table::MAX_KEY_BYTES);
 /// Position gap between values of a multi-valued text field.
 pub const POSITION_GAP: u32 = 1;
 
@@ -26,52 +29,19 @@ pub const POSITION_GAP: u32 = 1;
 /// buffer: a per-buffer charge would make a small share flush after every
 /// document).
 pub(crate) const FLUSH_FIXED_BYTES: usize = 512 << 10;
-/// Flush memory per buffered term: its entry in the sorted term order
-/// (a key slice and an id) and its share of the term dictionary's index.
-const FLUSH_BYTES_PER_TERM: usize = 32;
+/// Flush memory per buffered term: its id in the sorted term order and
+/// its share of the term dictionary's index.
+const FLUSH_BYTES_PER_TERM: usize = 16;
 
-/// Heap bytes an allocation of `n` bytes occupies: glibc malloc's chunk
-/// (the request plus an 8-byte header, rounded up to 16, at least 32),
-/// nothing for an empty vector.
-fn alloc_bytes(n: usize) -> usize {
-    if n == 0 {
-        0
-    } else {
-        ((n + 8 + 15) & !15).max(32)
-    }
-}
-
-/// Postings of one term being buffered.
-#[derive(Debug, Default)]
-pub(crate) struct TermBuf {
-    pub last_doc: u32,
-    pub doc_freq: u32,
-    pub data: Vec<u8>,
-}
-
-#[inline]
-fn put_vint(out: &mut Vec<u8>, mut v: u32) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Reads a varint written by `put_vint` (buffer-internal, trusted).
-#[inline]
-pub(crate) fn get_vint(data: &[u8], pos: &mut usize) -> u32 {
-    let mut v = 0u32;
-    let mut shift = 0;
-    while let Some(&b) = data.get(*pos) {
-        *pos += 1;
-        v |= ((b & 0x7f) as u32) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    v
+/// Bytes of a document's strings, plus one per string.
+fn text_bytes(doc: &Document) -> usize {
+    doc.values()
+        .iter()
+        .map(|(_, v)| match v {
+            Value::Str(s) => s.len() + 1,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Per text-field statistics of the buffered documents.
@@ -85,8 +55,8 @@ pub(crate) struct FieldAcc {
 #[derive(Debug)]
 pub(crate) struct SegmentBuffer {
     pub schema: Arc<Schema>,
-    pub terms: FxHashMap<Box<[u8]>, u32>,
-    pub postings: Vec<TermBuf>,
+    /// Every term's key and postings stream.
+    pub terms: TermTable,
     /// Per field: one norm byte per doc (empty for non-text fields).
     pub norms: Vec<Vec<u8>>,
     pub field_acc: Vec<FieldAcc>,
@@ -97,9 +67,6 @@ pub(crate) struct SegmentBuffer {
     /// Operation sequence number of each document (delete resolution).
     pub seqnos: Vec<u64>,
     pub num_docs: u32,
-    /// Heap bytes of the per-term allocations (keys and postings data),
-    /// as allocator chunks; see [`ram_bytes`](Self::ram_bytes).
-    term_heap: usize,
     /// What the writer's unflushed-bytes counter holds for this buffer
     /// (the last [`ram_bytes`](Self::ram_bytes) reported to it), so that
     /// exactly that is taken back when the buffer is flushed or dropped.
@@ -126,8 +93,7 @@ impl SegmentBuffer {
             .sum();
         SegmentBuffer {
             schema,
-            terms: FxHashMap::default(),
-            postings: Vec::new(),
+            terms: TermTable::default(),
             norms: vec![Vec::new(); n],
             field_acc: vec![FieldAcc::default(); n],
             columns: vec![Vec::new(); n],
@@ -135,7 +101,6 @@ impl SegmentBuffer {
             stored_offsets: vec![0],
             seqnos: Vec::new(),
             num_docs: 0,
-            term_heap: 0,
             accounted: 0,
             flush_bytes_per_doc,
             scratch: Vec::new(),
@@ -155,8 +120,8 @@ impl SegmentBuffer {
     /// Counted from the allocations themselves, not from the bytes
     /// indexed: every vector and the term table by capacity (growth by
     /// doubling leaves up to half of a vector unused, and that memory is
-    /// held all the same), each key and postings stream as the allocator
-    /// chunk it occupies, plus what [`write_segment`](super::flush) will
+    /// held all the same; the table's slice pool by whole blocks), plus
+    /// what [`write_segment`](super::flush) will
     /// allocate to flush it in proportion to its contents (the sorted term
     /// order, copies of norms and columns; nothing while the buffer holds
     /// no document). The flush's fixed buffers, [`FLUSH_FIXED_BYTES`], are
@@ -170,12 +135,7 @@ impl SegmentBuffer {
             .map(|c| c.capacity() * size_of::<Option<u64>>())
             .sum();
         let norms: usize = self.norms.iter().map(Vec::capacity).sum();
-        // A hash table's buckets: capacity / load factor (7/8), each an
-        // entry and a control byte.
-        let table = self.terms.capacity() * 8 / 7 * (size_of::<(Box<[u8]>, u32)>() + 1);
-        let held = self.term_heap
-            + table
-            + self.postings.capacity() * size_of::<TermBuf>()
+        let held = self.terms.heap_bytes()
             + columns
             + norms
             + self.stored.capacity()
@@ -194,7 +154,18 @@ impl SegmentBuffer {
         if docs == 0 {
             return 0;
         }
-        self.postings.len() * FLUSH_BYTES_PER_TERM + docs * self.flush_bytes_per_doc
+        self.terms.len() * FLUSH_BYTES_PER_TERM + docs * self.flush_bytes_per_doc
+    }
+
+    /// Whether this buffer's term table can take `doc` (its 32-bit
+    /// addresses run out at 4 GiB of keys or postings): when not, the
+    /// writer flushes the buffer first.
+    pub fn has_room_for(&self, doc: &Document) -> bool {
+        // Tokens are at most the text's bytes plus one per value (an empty
+        // keyword); a new key takes its bytes, a field byte and two length
+        // bytes.
+        let n = text_bytes(doc);
+        self.terms.room_for(n, 4 * n)
     }
 
     /// Checks a document against the schema without changing anything.
@@ -272,8 +243,13 @@ impl SegmentBuffer {
         seqno: impl FnOnce() -> u64,
     ) -> Result<u64> {
         let docid = self.num_docs;
-        let before_terms = self.postings.len();
-        let before_heap = self.term_heap;
+        if !self.has_room_for(doc) {
+            return Err(Error::Document(format!(
+                "a document of {} bytes of text does not fit one segment buffer (4 GiB of terms and postings)",
+                text_bytes(doc)
+            )));
+        }
+        let before_terms = self.terms.len();
         self.scratch.clear();
         for l in self.lengths.iter_mut() {
             *l = 0;
@@ -294,13 +270,7 @@ impl SegmentBuffer {
             let base = next_pos[fo];
             let mut last = None;
             let mut count = 0u32;
-            let (terms, postings, scratch, key) = (
-                &mut self.terms,
-                &mut self.postings,
-                &mut self.scratch,
-                &mut self.key,
-            );
-            let mut ram = 0usize;
+            let (terms, scratch, key) = (&mut self.terms, &mut self.scratch, &mut self.key);
             let mut longest = 0usize;
             analyzer.analyze(text, &mut |tok: &str, pos: u32| {
                 if tok.len() > MAX_TERM_BYTES {
@@ -310,21 +280,11 @@ impl SegmentBuffer {
                 key.clear();
                 key.push(fo as u8);
                 key.extend_from_slice(tok.as_bytes());
-                let id = match terms.get(key.as_slice()) {
-                    Some(&id) => id,
-                    None => {
-                        let id = postings.len() as u32;
-                        ram += alloc_bytes(key.len());
-                        terms.insert(key.clone().into_boxed_slice(), id);
-                        postings.push(TermBuf::default());
-                        id
-                    }
-                };
+                let id = terms.intern(key);
                 scratch.push((id, base + pos));
                 last = Some(base + pos);
                 count += 1;
             });
-            self.term_heap += ram;
             self.lengths[fo] += count;
             if let Some(l) = last {
                 next_pos[fo] = l + 1 + POSITION_GAP;
@@ -336,10 +296,8 @@ impl SegmentBuffer {
         if let Some((name, len)) = immense {
             // Forget the terms this document introduced: nothing else has
             // changed yet.
-            self.terms.retain(|_, id| (*id as usize) < before_terms);
-            self.postings.truncate(before_terms);
+            self.terms.truncate(before_terms);
             self.scratch.clear();
-            self.term_heap = before_heap;
             return Err(Error::Document(format!(
                 "field `{name}`: a term of {len} bytes exceeds the {MAX_TERM_BYTES}-byte term limit"
             )));
@@ -355,16 +313,7 @@ impl SegmentBuffer {
                     self.key.clear();
                     self.key.push(fo as u8);
                     self.key.extend_from_slice(s.as_bytes());
-                    let id = match self.terms.get(self.key.as_slice()) {
-                        Some(&id) => id,
-                        None => {
-                            let id = self.postings.len() as u32;
-                            self.term_heap += alloc_bytes(self.key.len());
-                            self.terms.insert(self.key.clone().into_boxed_slice(), id);
-                            self.postings.push(TermBuf::default());
-                            id
-                        }
-                    };
+                    let id = self.terms.intern(&self.key);
                     let pos = next_pos[fo];
                     self.scratch.push((id, pos));
                     next_pos[fo] = pos + 1 + POSITION_GAP;
@@ -388,33 +337,16 @@ impl SegmentBuffer {
         // Group tokens by term; a stable sort keeps positions increasing.
         self.scratch.sort_by_key(|&(t, _)| t);
         let mut i = 0;
-        let mut added = 0usize;
         while i < self.scratch.len() {
             let term = self.scratch[i].0;
             let mut j = i;
             while j < self.scratch.len() && self.scratch[j].0 == term {
                 j += 1;
             }
-            let tb = &mut self.postings[term as usize];
-            let before = alloc_bytes(tb.data.capacity());
-            let delta = if tb.doc_freq == 0 {
-                docid
-            } else {
-                docid - tb.last_doc
-            };
-            put_vint(&mut tb.data, delta);
-            put_vint(&mut tb.data, (j - i) as u32);
-            let mut prev = 0;
-            for &(_, p) in &self.scratch[i..j] {
-                put_vint(&mut tb.data, p - prev);
-                prev = p;
-            }
-            tb.last_doc = docid;
-            tb.doc_freq += 1;
-            added += alloc_bytes(tb.data.capacity()) - before;
+            let positions = self.scratch[i..j].iter().map(|&(_, p)| p);
+            self.terms.add_doc(term, docid, (j - i) as u32, positions);
             i = j;
         }
-        self.term_heap += added;
         // Norms and field statistics.
         for (field, entry) in schema.fields() {
             let fo = field.0 as usize;
@@ -448,41 +380,16 @@ impl SegmentBuffer {
     /// delta of each of `other`'s terms is rewritten. Sequence numbers keep
     /// their values, so they are no longer increasing along the doc ids
     /// (delete resolution compares them per document).
-    pub fn absorb(&mut self, mut other: SegmentBuffer) {
+    /// Call [`can_absorb`](Self::can_absorb) first.
+    pub fn absorb(&mut self, other: SegmentBuffer) {
         let offset = self.num_docs;
         let other_docs = other.num_docs as usize;
-        let postings = std::mem::take(&mut other.postings);
-        for (key, oid) in other.terms.drain() {
-            let Some(otb) = postings.get(oid as usize) else {
-                continue;
-            };
-            if otb.doc_freq == 0 {
+        for oid in 0..other.terms.len() as u32 {
+            if other.terms.doc_freq(oid) == 0 {
                 continue;
             }
-            let id = match self.terms.get(&key) {
-                Some(&id) => id,
-                None => {
-                    let id = self.postings.len() as u32;
-                    self.term_heap += alloc_bytes(key.len());
-                    self.terms.insert(key, id);
-                    self.postings.push(TermBuf::default());
-                    id
-                }
-            };
-            let tb = &mut self.postings[id as usize];
-            let before = alloc_bytes(tb.data.capacity());
-            let mut pos = 0;
-            let first = get_vint(&otb.data, &mut pos) + offset;
-            let delta = if tb.doc_freq == 0 {
-                first
-            } else {
-                first - tb.last_doc
-            };
-            put_vint(&mut tb.data, delta);
-            tb.data.extend_from_slice(&otb.data[pos..]);
-            tb.last_doc = otb.last_doc + offset;
-            tb.doc_freq += otb.doc_freq;
-            self.term_heap += alloc_bytes(tb.data.capacity()) - before;
+            let id = self.terms.intern(other.terms.key(oid));
+            self.terms.append(id, &other.terms, oid, offset);
         }
         for (fo, theirs) in other.norms.iter().enumerate() {
             if theirs.is_empty() {
@@ -513,6 +420,12 @@ impl SegmentBuffer {
         self.accounted += other.accounted;
     }
 
+    /// Whether [`absorb`](Self::absorb) can take `other` (their terms fit
+    /// one table's 32-bit addresses).
+    pub fn can_absorb(&self, other: &SegmentBuffer) -> bool {
+        self.terms.can_take(&other.terms)
+    }
+
     /// The stored record of `doc`.
     pub fn stored_record(&self, doc: u32) -> &[u8] {
         let a = self.stored_offsets[doc as usize];
@@ -522,19 +435,18 @@ impl SegmentBuffer {
 
     /// Documents (ids) containing `key` (field byte + term bytes).
     pub fn docs_with_term(&self, key: &[u8]) -> Vec<u32> {
-        let Some(&id) = self.terms.get(key) else {
+        let Some(id) = self.terms.get(key) else {
             return Vec::new();
         };
-        let tb = &self.postings[id as usize];
-        let mut out = Vec::with_capacity(tb.doc_freq as usize);
-        let mut pos = 0;
+        let n = self.terms.doc_freq(id);
+        let mut out = Vec::with_capacity(n as usize);
+        let mut r = self.terms.stream(id);
         let mut doc = 0u32;
-        for _ in 0..tb.doc_freq {
-            doc += get_vint(&tb.data, &mut pos);
+        for _ in 0..n {
+            doc += r.vint();
             out.push(doc);
-            let freq = get_vint(&tb.data, &mut pos);
-            for _ in 0..freq {
-                get_vint(&tb.data, &mut pos);
+            for _ in 0..r.vint() {
+                r.vint();
             }
         }
         out
@@ -608,11 +520,18 @@ mod tests {
             assert_eq!((x.doc_count, x.sum_ttf), (y.doc_count, y.sum_ttf));
         }
         assert_eq!(one.terms.len(), whole.terms.len());
-        for (key, &id) in &whole.terms {
-            let a = &one.postings[one.terms[key] as usize];
-            let b = &whole.postings[id as usize];
-            assert_eq!(a.data, b.data, "{key:?}");
-            assert_eq!((a.doc_freq, a.last_doc), (b.doc_freq, b.last_doc));
+        let bytes = |t: &TermTable, id: u32| {
+            let mut r = t.stream(id);
+            std::iter::from_fn(|| r.byte()).collect::<Vec<u8>>()
+        };
+        for id in 0..whole.terms.len() as u32 {
+            let key = whole.terms.key(id);
+            let oid = one.terms.get(key).unwrap();
+            assert_eq!(bytes(&one.terms, oid), bytes(&whole.terms, id), "{key:?}");
+            assert_eq!(
+                (one.terms.doc_freq(oid), one.terms.last_doc(oid)),
+                (whole.terms.doc_freq(id), whole.terms.last_doc(id))
+            );
         }
     }
 }

@@ -1,11 +1,11 @@
 //! Flush: turns a [`SegmentBuffer`] into an immutable segment on disk.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::index::integrity::commit::{FileEntry, SegmentMeta};
 use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::files;
-use crate::index::write::buffer::{get_vint, SegmentBuffer};
+use crate::index::write::buffer::SegmentBuffer;
 use crate::schema::FieldType;
 use crate::search::bm25::FieldStats;
 use lucerna_codec::columns::{ColumnsReader, ColumnsWriter};
@@ -95,28 +95,29 @@ fn write_terms(
     name: &str,
     id: [u8; 16],
 ) -> Result<(Vec<FileEntry>, Vec<u64>)> {
-    let mut order: Vec<(&[u8], u32)> = buf.terms.iter().map(|(k, &v)| (&k[..], v)).collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let terms = &buf.terms;
+    terms.check().map_err(Error::Internal)?;
+    let order = terms.sorted_ids();
 
     let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
     let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
     let mut num_terms = vec![0u64; buf.schema.len()];
     let mut positions: Vec<u32> = Vec::new();
-    for (key, tid) in &order {
+    for &tid in &order {
+        let key = terms.key(tid);
         let field = key[0] as usize;
         num_terms[field] += 1;
         let norms = &buf.norms[field];
-        let tb = &buf.postings[*tid as usize];
         pw.start_term();
-        let mut pos = 0usize;
+        let mut r = terms.stream(tid);
         let mut doc = 0u32;
-        for _ in 0..tb.doc_freq {
-            doc += get_vint(&tb.data, &mut pos);
-            let freq = get_vint(&tb.data, &mut pos);
+        for _ in 0..terms.doc_freq(tid) {
+            doc += r.vint();
+            let freq = r.vint();
             positions.clear();
             let mut p = 0u32;
             for _ in 0..freq {
-                p += get_vint(&tb.data, &mut pos);
+                p += r.vint();
                 positions.push(p);
             }
             let norm = norms.get(doc as usize).copied().unwrap_or(0);

@@ -938,14 +938,15 @@ impl IndexWriter {
     /// Flushes `buf` if it is over budget (the flag says whether it did);
     /// on failure the buffer (and every document in it) goes back to the
     /// pool for a later retry.
-    fn ensure_room(&self, buf: SegmentBuffer) -> Result<(SegmentBuffer, bool)> {
+    fn ensure_room(&self, buf: SegmentBuffer, doc: &Document) -> Result<(SegmentBuffer, bool)> {
         let over_docs = self
             .inner
             .config
             .max_buffered_docs
             .is_some_and(|n| buf.num_docs as usize >= n);
         // `accounted` is the buffer's `ram_bytes()` as of its last add.
-        if (buf.accounted < self.buffer_budget() && !over_docs) || buf.is_empty() {
+        let fits = buf.accounted < self.buffer_budget() && buf.has_room_for(doc);
+        if (fits && !over_docs) || buf.is_empty() {
             return Ok((buf, false));
         }
         match self.flush_buffer(buf) {
@@ -1037,7 +1038,7 @@ impl IndexWriter {
             self.check_open()?;
             self.check_wal()?;
             let buf = self.take_buffer();
-            let (mut buf, flushed) = self.ensure_room(buf)?;
+            let (mut buf, flushed) = self.ensure_room(buf, doc)?;
             let added = buf.add(doc, self.inner.analyzer.as_ref(), || match &delete {
                 None => self.inner.seqno.fetch_add(1, Ordering::SeqCst) + 1,
                 Some(key) => {
@@ -1395,26 +1396,31 @@ impl IndexWriter {
             }
         }
         full.sort_by_key(|b| std::cmp::Reverse(b.num_docs));
-        let mut rest = full.into_iter();
-        let Some(mut one) = rest.next() else {
-            return Ok(());
-        };
-        for buf in rest {
-            one.absorb(buf);
-        }
-        // Charge what the combined buffer holds now (the splice may grow
-        // its vectors) so the flush takes back exactly that.
-        let ram = one.ram_bytes();
-        self.inner.merges.buffered(one.accounted, ram);
-        one.accounted = ram;
-        match self.flush_buffer(one) {
-            Ok(()) => Ok(()),
-            Err(failed) => {
-                let (buf, e) = *failed;
-                self.return_buffer(buf);
-                Err(e)
+        // One segment, unless the buffers' terms overflow one table.
+        let mut groups: Vec<SegmentBuffer> = Vec::with_capacity(1);
+        for buf in full {
+            match groups.last_mut() {
+                Some(one) if one.can_absorb(&buf) => one.absorb(buf),
+                _ => groups.push(buf),
             }
         }
+        let mut groups = groups.into_iter();
+        while let Some(mut one) = groups.next() {
+            // Charge what the combined buffer holds now (the splice may
+            // grow its vectors) so the flush takes back exactly that.
+            let ram = one.ram_bytes();
+            self.inner.merges.buffered(one.accounted, ram);
+            one.accounted = ram;
+            if let Err(failed) = self.flush_buffer(one) {
+                let (buf, e) = *failed;
+                self.return_buffer(buf);
+                for rest in groups {
+                    self.return_buffer(rest);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Applies pending deletes to flushed segments (in memory).

@@ -1,0 +1,596 @@
+//! The terms of a segment buffer, in a few large allocations.
+//!
+//! Keys (field byte + term bytes) lie end to end in one arena, and a hash
+//! table of term ids finds them. Each term's postings stream (the varints
+//! `doc delta, freq, position deltas…` of the buffer's format) grows in
+//! *slices* of a block pool, as in Lucene's `ByteBlockPool`: a term's first
+//! slice has 8 bytes, each next one twice as many up to 4 KiB, and the last
+//! four bytes of a full slice hold the address of the next. Blocks are
+//! 64 KiB, zeroed; a slice's last four bytes start with a non-zero *end
+//! mark* (its level + 1), which is how a writer, which only ever writes at
+//! zero bytes, knows that its slice is full.
+//!
+//! A term costs 24 bytes of state, about 6 of hash table, its key and its
+//! stream, and adding one allocates nothing until the arena or a block
+//! fills. A boxed key, a hash-map entry and a growing vector per term cost
+//! three allocations and about 120 bytes.
+//!
+//! Addresses are 32-bit, so a table holds at most 4 GiB of keys and
+//! 4 GiB of streams; [`TermTable::room_for`] tells the buffer when to stop
+//! taking documents.
+
+use crate::fxhash::FxHasher;
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
+use std::hash::Hasher;
+
+/// Longest key a table takes (its length is kept in two bytes).
+pub(crate) const MAX_KEY_BYTES: usize = u16::MAX as usize;
+/// Bits of an address that are the offset inside a block.
+const BLOCK_BITS: u32 = 16;
+/// Bytes of a pool block.
+const BLOCK: usize = 1 << BLOCK_BITS;
+/// Most blocks of a pool: addresses are 32-bit.
+const MAX_BLOCKS: usize = 1 << (32 - BLOCK_BITS);
+/// Levels of slice sizes: 8 << level bytes, the last repeated.
+const LEVELS: u8 = 10;
+/// A term without a stream yet.
+const NO_SLICE: u32 = u32::MAX;
+
+/// Bytes of a slice of `level`, its four address bytes included.
+#[inline]
+fn slice_size(level: u8) -> usize {
+    8 << level.min(LEVELS - 1)
+}
+
+/// The 32 bits of a key's Fx hash that a [`Slot`] keeps.
+#[inline]
+fn hash_key(key: &[u8]) -> u32 {
+    let mut h = FxHasher::default();
+    h.write(key);
+    (h.finish() >> 32) as u32
+}
+
+/// The table's hash of a slot's 32 bits: the same bits for the bucket
+/// (low) and for the tag (high), so growing the table rehashes without
+/// reading keys.
+#[inline]
+fn table_hash(h: u32) -> u64 {
+    (h as u64) << 32 | h as u64
+}
+
+/// A hash table entry: a term's hash bits, where its key is and its id,
+/// so that probing reads the key arena, not the term's state.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    hash: u32,
+    key: u32,
+    id: u32,
+}
+
+/// One term's state.
+#[derive(Debug, Clone, Copy)]
+struct TermState {
+    /// Where the key is in the arena (its length first, two bytes).
+    key: u32,
+    /// Address of the first slice ([`NO_SLICE`] before the first byte).
+    head: u32,
+    /// Address where the next byte of the stream goes.
+    write: u32,
+    /// The term's last document (what the next doc delta is taken from).
+    last_doc: u32,
+    /// Documents in the stream.
+    doc_freq: u32,
+}
+
+/// Zeroed 64 KiB blocks that slices are cut from.
+#[derive(Debug, Default)]
+struct SlicePool {
+    blocks: Vec<Box<[u8]>>,
+    /// Bytes cut from the last block.
+    used: usize,
+    /// A slice could not be cut (see [`TermTable::check`]).
+    overflowed: bool,
+}
+
+impl SlicePool {
+    /// Cuts a slice of `level` and marks its end; returns its address, or
+    /// `None` when the pool's 4 GiB are used.
+    fn alloc(&mut self, level: u8) -> Option<u32> {
+        let size = slice_size(level);
+        if self.blocks.is_empty() || self.used + size > BLOCK {
+            if self.blocks.len() == MAX_BLOCKS {
+                self.overflowed = true;
+                return None;
+            }
+            self.blocks.push(vec![0u8; BLOCK].into_boxed_slice());
+            self.used = 0;
+        }
+        let start = self.used;
+        self.used += size;
+        let block = self.blocks.len() - 1;
+        let b = self.blocks.last_mut()?;
+        b[start + size - 4] = level + 1;
+        Some(((block << BLOCK_BITS) | start) as u32)
+    }
+
+    /// The byte at `addr` (0 outside the pool).
+    #[inline]
+    fn get(&self, addr: u32) -> u8 {
+        self.blocks
+            .get((addr >> BLOCK_BITS) as usize)
+            .map_or(0, |b| b[addr as usize & (BLOCK - 1)])
+    }
+
+    #[inline]
+    fn set(&mut self, addr: u32, b: u8) {
+        self.blocks[(addr >> BLOCK_BITS) as usize][addr as usize & (BLOCK - 1)] = b;
+    }
+
+    /// The link at `addr` (a slice's last four bytes).
+    fn get_u32(&self, addr: u32) -> u32 {
+        u32::from_le_bytes([0, 1, 2, 3].map(|i| self.get(addr + i)))
+    }
+
+    fn set_u32(&mut self, addr: u32, v: u32) {
+        let b = &mut self.blocks[(addr >> BLOCK_BITS) as usize];
+        let at = addr as usize & (BLOCK - 1);
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// The terms of a buffer: ids by key, and each term's postings stream.
+#[derive(Debug, Default)]
+pub(crate) struct TermTable {
+    table: HashTable<Slot>,
+    terms: Vec<TermState>,
+    keys: Vec<u8>,
+    pool: SlicePool,
+}
+
+impl TermTable {
+    /// Number of terms.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// Whether the table can take a document of at most `tokens` tokens
+    /// whose new keys total at most `key_bytes`, without running out of
+    /// 32-bit addresses.
+    ///
+    /// The bound: a document writes at most 15 bytes per token (three
+    /// varints). A term's next slice is at most twice the size of the
+    /// slices it has (8 bytes for a new term), so the slices a document
+    /// cuts total at most twice what it writes, plus 8 per token, plus
+    /// twice the pool's bytes in use; block tails too short for a slice
+    /// waste at most a sixteenth more.
+    pub fn room_for(&self, tokens: usize, key_bytes: usize) -> bool {
+        let used = self.pool.blocks.len() as u64 * BLOCK as u64;
+        let cut = 2 * used + 38 * tokens as u64;
+        let need = used + cut + cut / 16 + 2 * BLOCK as u64;
+        let keys = self.keys.len() as u64 + key_bytes as u64;
+        need <= (MAX_BLOCKS * BLOCK) as u64 && keys < u32::MAX as u64
+    }
+
+    /// Whether every term and stream of `other` fits in this table too
+    /// (the bound of [`room_for`](Self::room_for), with `other`'s streams
+    /// for a document's).
+    pub fn can_take(&self, other: &TermTable) -> bool {
+        let used = self.pool.blocks.len() as u64 * BLOCK as u64;
+        let theirs = other.pool.blocks.len() as u64 * BLOCK as u64;
+        // A copied stream starts with a doc delta up to 4 bytes longer.
+        let cut = 2 * used + 2 * theirs + 16 * other.terms.len() as u64;
+        let need = used + cut + cut / 16 + 2 * BLOCK as u64;
+        let keys = self.keys.len() as u64 + other.keys.len() as u64;
+        need <= (MAX_BLOCKS * BLOCK) as u64 && keys < u32::MAX as u64
+    }
+
+    /// Fails when a stream ran out of addresses, which
+    /// [`room_for`](Self::room_for) and [`can_take`](Self::can_take) are
+    /// there to prevent: the bytes that did not fit were dropped, so the
+    /// table must not be flushed.
+    pub fn check(&self) -> Result<(), String> {
+        if self.pool.overflowed {
+            return Err(
+                "a segment buffer's postings ran past 4 GiB: the buffer cannot be flushed".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The id of `key`, if the table has it.
+    pub fn get(&self, key: &[u8]) -> Option<u32> {
+        let h = hash_key(key);
+        let keys = &self.keys;
+        self.table
+            .find(table_hash(h), |s| s.hash == h && key_at(keys, s.key) == key)
+            .map(|s| s.id)
+    }
+
+    /// The id of `key` (at most [`MAX_KEY_BYTES`] bytes), added (without
+    /// a stream) when new.
+    pub fn intern(&mut self, key: &[u8]) -> u32 {
+        let h = hash_key(key);
+        let keys = &self.keys;
+        let entry = self.table.entry(
+            table_hash(h),
+            |s| s.hash == h && key_at(keys, s.key) == key,
+            |s| table_hash(s.hash),
+        );
+        match entry {
+            Entry::Occupied(o) => o.get().id,
+            Entry::Vacant(v) => {
+                let id = self.terms.len() as u32;
+                let at = self.keys.len() as u32;
+                v.insert(Slot {
+                    hash: h,
+                    key: at,
+                    id,
+                });
+                self.terms.push(TermState {
+                    key: at,
+                    head: NO_SLICE,
+                    write: NO_SLICE,
+                    last_doc: 0,
+                    doc_freq: 0,
+                });
+                self.keys
+                    .extend_from_slice(&(key.len() as u16).to_le_bytes());
+                self.keys.extend_from_slice(key);
+                id
+            }
+        }
+    }
+
+    /// Forgets the terms from id `len` on (added by a document that was
+    /// then rejected, before any of their streams was written).
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.terms.len() {
+            return;
+        }
+        self.table.retain(|s| (s.id as usize) < len);
+        self.keys.truncate(self.terms[len].key as usize);
+        self.terms.truncate(len);
+    }
+
+    /// The key of term `id`.
+    pub fn key(&self, id: u32) -> &[u8] {
+        key_at(&self.keys, self.terms[id as usize].key)
+    }
+
+    /// Documents of term `id`.
+    pub fn doc_freq(&self, id: u32) -> u32 {
+        self.terms[id as usize].doc_freq
+    }
+
+    /// The last document of term `id`.
+    #[cfg(test)]
+    pub fn last_doc(&self, id: u32) -> u32 {
+        self.terms[id as usize].last_doc
+    }
+
+    /// Every term id, in key order.
+    pub fn sorted_ids(&self) -> Vec<u32> {
+        // Sorted by the keys' first eight bytes (big-endian, zero-padded:
+        // the same order as the keys'), the whole keys compared only on
+        // ties.
+        let mut order: Vec<(u64, u32)> = (0..self.terms.len() as u32)
+            .map(|id| {
+                let k = self.key(id);
+                let mut p = [0u8; 8];
+                let n = k.len().min(8);
+                p[..n].copy_from_slice(&k[..n]);
+                (u64::from_be_bytes(p), id)
+            })
+            .collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| self.key(a.1).cmp(self.key(b.1))));
+        order.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Heap bytes held, by capacity (the pool's blocks whole).
+    pub fn heap_bytes(&self) -> usize {
+        self.table.capacity() * 8 / 7 * (std::mem::size_of::<Slot>() + 1)
+            + self.terms.capacity() * std::mem::size_of::<TermState>()
+            + self.keys.capacity()
+            + self.pool.blocks.len() * BLOCK
+            + self.pool.blocks.capacity() * std::mem::size_of::<Box<[u8]>>()
+    }
+
+    /// Appends document `doc` (greater than the term's last) to term
+    /// `id`'s stream with `freq` and its position deltas.
+    pub fn add_doc(&mut self, id: u32, doc: u32, freq: u32, positions: impl Iterator<Item = u32>) {
+        let t = self.terms[id as usize];
+        let delta = if t.doc_freq == 0 {
+            doc
+        } else {
+            doc - t.last_doc
+        };
+        let mut w = self.writer(id);
+        w.vint(delta);
+        w.vint(freq);
+        let mut prev = 0;
+        for p in positions {
+            w.vint(p - prev);
+            prev = p;
+        }
+        w.finish();
+        let t = &mut self.terms[id as usize];
+        t.last_doc = doc;
+        t.doc_freq += 1;
+    }
+
+    /// Appends the stream of term `oid` of `other`, its documents shifted
+    /// by `offset` (all after this term's last), to term `id`'s: only the
+    /// first doc delta is re-encoded.
+    pub fn append(&mut self, id: u32, other: &TermTable, oid: u32, offset: u32) {
+        let o = other.terms[oid as usize];
+        if o.doc_freq == 0 {
+            return;
+        }
+        let t = self.terms[id as usize];
+        let mut r = other.stream(oid);
+        let first = r.vint() + offset;
+        let delta = if t.doc_freq == 0 {
+            first
+        } else {
+            first - t.last_doc
+        };
+        let mut w = self.writer(id);
+        w.vint(delta);
+        while let Some(b) = r.byte() {
+            w.byte(b);
+        }
+        w.finish();
+        let t = &mut self.terms[id as usize];
+        t.last_doc = o.last_doc + offset;
+        t.doc_freq += o.doc_freq;
+    }
+
+    /// A reader of term `id`'s stream.
+    pub fn stream(&self, id: u32) -> StreamReader<'_> {
+        let t = self.terms[id as usize];
+        StreamReader {
+            pool: &self.pool,
+            addr: t.head,
+            limit: if t.head == NO_SLICE {
+                NO_SLICE
+            } else {
+                t.head + slice_size(0) as u32 - 4
+            },
+            level: 0,
+            end: t.write,
+        }
+    }
+
+    /// A writer at the end of term `id`'s stream (its first slice cut
+    /// now if it has none).
+    fn writer(&mut self, id: u32) -> StreamWriter<'_> {
+        let t = &mut self.terms[id as usize];
+        if t.head == NO_SLICE {
+            if let Some(s) = self.pool.alloc(0) {
+                t.head = s;
+                t.write = s;
+            }
+        }
+        StreamWriter {
+            pool: &mut self.pool,
+            write: t.write,
+            term: t,
+        }
+    }
+}
+
+/// The key whose length is at `at` in the arena.
+#[inline]
+fn key_at(keys: &[u8], at: u32) -> &[u8] {
+    let at = at as usize;
+    let len = u16::from_le_bytes([keys[at], keys[at + 1]]) as usize;
+    &keys[at + 2..at + 2 + len]
+}
+
+/// Appends bytes to one term's stream.
+struct StreamWriter<'a> {
+    pool: &'a mut SlicePool,
+    term: &'a mut TermState,
+    write: u32,
+}
+
+impl StreamWriter<'_> {
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        if self.write == NO_SLICE {
+            // Out of addresses (the pool is marked overflowed).
+            return;
+        }
+        let mark = self.pool.get(self.write);
+        if mark != 0 {
+            // The end of a full slice: cut the next, link it here.
+            let Some(s) = self.pool.alloc(mark.min(LEVELS - 1)) else {
+                self.write = NO_SLICE;
+                return;
+            };
+            self.pool.set_u32(self.write, s);
+            self.write = s;
+        }
+        self.pool.set(self.write, b);
+        self.write += 1;
+    }
+
+    #[inline]
+    fn vint(&mut self, mut v: u32) {
+        while v >= 0x80 {
+            self.byte((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.byte(v as u8);
+    }
+
+    fn finish(self) {
+        self.term.write = self.write;
+    }
+}
+
+/// Reads one term's stream, byte by byte or varint by varint.
+pub(crate) struct StreamReader<'a> {
+    pool: &'a SlicePool,
+    addr: u32,
+    /// Where the current slice's data ends (its link begins).
+    limit: u32,
+    level: u8,
+    /// Where the stream ends.
+    end: u32,
+}
+
+impl StreamReader<'_> {
+    /// The next byte, `None` at the end of the stream.
+    #[inline]
+    pub fn byte(&mut self) -> Option<u8> {
+        if self.addr == self.end {
+            return None;
+        }
+        if self.addr == self.limit {
+            self.addr = self.pool.get_u32(self.addr);
+            self.level = (self.level + 1).min(LEVELS - 1);
+            self.limit = self.addr + slice_size(self.level) as u32 - 4;
+        }
+        let b = self.pool.get(self.addr);
+        self.addr += 1;
+        Some(b)
+    }
+
+    /// The next varint (0 past the end: the buffer wrote the stream, so
+    /// callers read exactly what it holds).
+    #[inline]
+    pub fn vint(&mut self) -> u32 {
+        let mut v = 0u32;
+        let mut shift = 0;
+        while let Some(b) = self.byte() {
+            v |= ((b & 0x7f) as u32) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lucerna_store::rng::SplitMix64;
+
+    /// Streams of many terms, interleaved as documents interleave them,
+    /// read back exactly; slices of every level are crossed.
+    #[test]
+    fn interleaved_streams_read_back() {
+        let mut rng = SplitMix64::new(7);
+        let mut t = TermTable::default();
+        let mut expect: Vec<Vec<(u32, Vec<u32>)>> = vec![Vec::new(); 300];
+        for doc in 0..3000u32 {
+            for _ in 0..rng.below(20) {
+                let term = rng.below(300).min(rng.below(300)) as usize;
+                if expect[term].last().is_some_and(|d| d.0 == doc) {
+                    continue;
+                }
+                let key = format!("k{term}");
+                let id = t.intern(key.as_bytes());
+                let n = 1 + rng.below(4) as u32;
+                let mut pos: Vec<u32> = (0..n).map(|_| rng.below(1 << 20) as u32).collect();
+                pos.sort_unstable();
+                t.add_doc(id, doc, n, pos.iter().copied());
+                expect[term].push((doc, pos));
+            }
+        }
+        for (term, docs) in expect.iter().enumerate() {
+            let Some(id) = t.get(format!("k{term}").as_bytes()) else {
+                assert!(docs.is_empty());
+                continue;
+            };
+            assert_eq!(t.doc_freq(id) as usize, docs.len());
+            let mut r = t.stream(id);
+            let mut doc = 0;
+            for (d, pos) in docs {
+                doc += r.vint();
+                assert_eq!(doc, *d);
+                let n = r.vint();
+                let mut p = 0;
+                let got: Vec<u32> = (0..n)
+                    .map(|_| {
+                        p += r.vint();
+                        p
+                    })
+                    .collect();
+                assert_eq!(&got, pos);
+            }
+            assert_eq!(r.byte(), None);
+        }
+    }
+
+    #[test]
+    fn appending_shifts_the_first_document_only() {
+        let mut a = TermTable::default();
+        let mut b = TermTable::default();
+        let x = a.intern(b"x");
+        a.add_doc(x, 3, 1, [5].into_iter());
+        let y = b.intern(b"x");
+        for d in 0..200 {
+            b.add_doc(y, d * 2, 2, [1, 9].into_iter());
+        }
+        a.append(x, &b, y, 10);
+        assert_eq!((a.doc_freq(x), a.last_doc(x)), (201, 10 + 398));
+        let mut r = a.stream(x);
+        let mut doc = 0;
+        let mut docs = Vec::new();
+        while let Some(first) = r.byte().map(|b| b as u32) {
+            // Every delta and freq here is below 128: one byte each.
+            doc += first;
+            docs.push(doc);
+            let n = r.vint();
+            for _ in 0..n {
+                r.vint();
+            }
+        }
+        assert_eq!(docs[0], 3);
+        assert_eq!(docs[1], 10);
+        assert_eq!(*docs.last().unwrap(), 408);
+    }
+
+    #[test]
+    fn sorted_ids_follow_key_order() {
+        let mut t = TermTable::default();
+        let keys: [&[u8]; 9] = [
+            b"abcdefghij",
+            b"ab",
+            b"ab\0",
+            b"ab\x01",
+            b"abcdefgh",
+            b"abcdefghi",
+            b"b",
+            b"",
+            b"abcdefgha",
+        ];
+        for k in keys {
+            t.intern(k);
+        }
+        let got: Vec<&[u8]> = t.sorted_ids().into_iter().map(|id| t.key(id)).collect();
+        let mut want = keys.to_vec();
+        want.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn truncate_forgets_new_terms() {
+        let mut t = TermTable::default();
+        let a = t.intern(b"a");
+        t.add_doc(a, 0, 1, [0].into_iter());
+        t.intern(b"bb");
+        t.intern(b"ccc");
+        t.truncate(1);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(b"bb"), None);
+        assert_eq!(t.intern(b"dd"), 1);
+        assert_eq!(t.key(1), b"dd");
+        assert_eq!(t.sorted_ids(), vec![0, 1]);
+    }
+}
