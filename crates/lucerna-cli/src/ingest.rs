@@ -51,6 +51,15 @@ pub struct IndexOutcome {
     pub bytes_flushed: u64,
     /// Bytes of segments written by merges.
     pub bytes_merged: u64,
+    /// Seconds indexing threads waited for backpressure's admitted rate
+    /// (summed over threads).
+    pub delayed_s: f64,
+    /// Seconds indexing threads stalled at a backpressure hard limit
+    /// (summed over threads).
+    pub stalled_s: f64,
+    /// Seconds spent after the input was read: the last flush, waiting
+    /// for merges, the commit.
+    pub finish_s: f64,
 }
 
 /// Indexes a JSONL file into a new index in `a.index`, replacing the
@@ -89,7 +98,7 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
     let writer = index.writer(a.reliability.apply(config)?)?;
     print_skipped(&writer.replay_report());
     let built = build(a, &schema, &writer, file, input_bytes, threads);
-    let (docs, rejected) = match built {
+    let (docs, rejected, finish_s) = match built {
         Ok(counts) => counts,
         Err(e) => {
             // Best effort: drop the new segment files now (the old index,
@@ -111,10 +120,14 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
         segments,
         bytes_flushed: metrics.bytes_flushed,
         bytes_merged: metrics.bytes_merged,
+        delayed_s: metrics.delayed_time.as_secs_f64(),
+        stalled_s: metrics.stalled_time.as_secs_f64(),
+        finish_s,
     })
 }
 
-/// Reads, indexes and commits; returns (documents, rejected lines).
+/// Reads, indexes and commits; returns (documents, rejected lines,
+/// seconds from the end of the input to the commit).
 fn build(
     a: &IndexArgs<'_>,
     schema: &Schema,
@@ -122,7 +135,7 @@ fn build(
     file: std::fs::File,
     input_bytes: u64,
     threads: usize,
-) -> Result<(u64, u64), Box<dyn std::error::Error>> {
+) -> Result<(u64, u64, f64), Box<dyn std::error::Error>> {
     let bar = progress_bar(input_bytes, a.quiet, "indexing");
     let docs = AtomicU64::new(0);
     let rejections = Rejections::default();
@@ -191,13 +204,18 @@ fn build(
     // The contract: commit and wait for merges, so the segment count
     // printed is that of the merged index. Flushing first lets the last
     // buffers' segments take part in merging.
+    let finishing = Instant::now();
     bar.set_message("merging");
     writer.flush()?;
     writer.wait_for_merges()?;
     bar.set_message("committing");
     writer.commit()?;
     bar.finish_and_clear();
-    Ok((docs.load(Ordering::Relaxed), rejections.count()))
+    Ok((
+        docs.load(Ordering::Relaxed),
+        rejections.count(),
+        finishing.elapsed().as_secs_f64(),
+    ))
 }
 
 /// A write-once slot for the first fatal error seen by any worker.

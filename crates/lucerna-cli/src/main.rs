@@ -346,6 +346,8 @@ fn main() -> ExitCode {
                     // Segment bytes written by flushes and by merges: the
                     // merges' write amplification is their ratio.
                     "bytes_flushed": o.bytes_flushed, "bytes_merged": o.bytes_merged,
+                    // Where the time went besides indexing.
+                    "delayed_s": o.delayed_s, "stalled_s": o.stalled_s, "finish_s": o.finish_s,
                 })
             );
         }),

@@ -59,15 +59,54 @@ impl IdSet {
 
     /// The set of `values` (any order, duplicates allowed), coarsened to at
     /// most [`MAX_RANGES`] ranges.
+    ///
+    /// Runs of consecutive values (how sequential ids arrive, even from
+    /// several writer threads) are kept as ranges as they come, so only
+    /// the runs and the lone values are sorted, and memory stays at most
+    /// eight bytes per value.
     pub fn from_values(values: impl IntoIterator<Item = u64>) -> IdSet {
-        let mut v: Vec<u64> = values.into_iter().collect();
-        v.sort_unstable();
-        v.dedup();
+        let mut singles: Vec<u64> = Vec::new();
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        let mut keep = |(lo, hi): (u64, u64)| {
+            if lo == hi {
+                singles.push(lo);
+            } else {
+                runs.push((lo, hi));
+            }
+        };
+        let mut cur: Option<(u64, u64)> = None;
+        for x in values {
+            cur = match cur {
+                Some((lo, hi)) if hi.checked_add(1) == Some(x) => Some((lo, x)),
+                Some((lo, hi)) if (lo..=hi).contains(&x) => Some((lo, hi)),
+                Some(r) => {
+                    keep(r);
+                    Some((x, x))
+                }
+                None => Some((x, x)),
+            };
+        }
+        if let Some(r) = cur {
+            keep(r);
+        }
+        singles.sort_unstable();
+        runs.sort_unstable();
+        // Both in ascending order of their starts, joined where they touch.
         let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for x in v {
+        let (mut s, mut r) = (singles.into_iter().peekable(), runs.into_iter().peekable());
+        loop {
+            let next = match (s.peek(), r.peek()) {
+                (Some(&x), Some(&(lo, _))) if x < lo => s.next().map(|x| (x, x)),
+                (_, Some(_)) => r.next(),
+                (Some(_), None) => s.next().map(|x| (x, x)),
+                (None, None) => break,
+            };
+            let Some((lo, hi)) = next else { break };
             match ranges.last_mut() {
-                Some(last) if last.1.checked_add(1) == Some(x) => last.1 = x,
-                _ => ranges.push((x, x)),
+                Some(last) if last.1.checked_add(1).is_none_or(|n| n >= lo) => {
+                    last.1 = last.1.max(hi)
+                }
+                _ => ranges.push((lo, hi)),
             }
         }
         Self::from_ranges(ranges, true)
@@ -263,6 +302,43 @@ mod tests {
         assert_eq!(roundtrip(&s), s);
         assert_eq!(roundtrip(&IdSet::new()), IdSet::new());
         assert_eq!(s.bounds(), Some((0, u64::MAX)));
+    }
+
+    /// Runs, duplicates, interleavings and reversals give the ranges of
+    /// the sorted, deduplicated values (the construction without runs).
+    #[test]
+    fn ranges_equal_those_of_the_sorted_values() {
+        use lucerna_store::rng::SplitMix64;
+        for seed in 0..200u64 {
+            let mut rng = SplitMix64::new(seed);
+            let mut vals: Vec<u64> = Vec::new();
+            for _ in 0..rng.below(12) {
+                let start = rng.below(200);
+                let len = rng.below(40);
+                match rng.below(4) {
+                    0 => vals.extend(start..start + len),
+                    1 => vals.extend((start..start + len).rev()),
+                    2 => vals.extend((0..len).map(|_| rng.below(200))),
+                    _ => vals.extend((start..start + len).flat_map(|x| [x, x])),
+                }
+            }
+            if rng.chance(0.1) {
+                vals.extend([u64::MAX, u64::MAX - 1, u64::MAX]);
+            }
+            let mut sorted = vals.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            let mut want: Vec<(u64, u64)> = Vec::new();
+            for x in sorted {
+                match want.last_mut() {
+                    Some(last) if last.1 + 1 == x => last.1 = x,
+                    _ => want.push((x, x)),
+                }
+            }
+            let got = IdSet::from_values(vals.iter().copied());
+            assert_eq!(got.ranges(), &want[..], "seed {seed}: {vals:?}");
+            assert!(got.is_exact(), "seed {seed}");
+        }
     }
 
     #[test]

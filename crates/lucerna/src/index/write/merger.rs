@@ -46,7 +46,7 @@ use crate::index::integrity::commit::{FileEntry, SegmentMeta};
 use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::{files, SegmentReader};
-use crate::schema::{FieldType, Schema};
+use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::TERMINATED;
 use lucerna_codec::columns::ColumnsWriter;
@@ -418,25 +418,47 @@ fn next_term(
     Ok(())
 }
 
-/// Per-field accumulator of document lengths (sum of term frequencies), so
-/// field statistics come out as a fresh flush would compute them.
-struct FieldLengths {
+/// Field lengths (sums of term frequencies) of the documents a merge
+/// drops, per field. A merge's field statistics are its inputs' minus
+/// those of the dropped documents: what a fresh flush of the kept
+/// documents would compute, without a random access per posting into an
+/// array of every document's length (the cost of recomputing them).
+struct DroppedLengths {
     field: Option<usize>,
+    /// Per input: where its documents start in `lengths`, for inputs that
+    /// drop documents.
+    base: Vec<Option<usize>>,
     lengths: Vec<u32>,
     touched: Vec<u32>,
+    /// Per field: the dropped documents' statistics.
+    sums: Vec<FieldStats>,
 }
 
-impl FieldLengths {
-    fn new(max_doc: u32) -> Self {
-        FieldLengths {
+impl DroppedLengths {
+    fn new(maps: &[DocMap], fields: usize) -> Self {
+        let mut next = 0usize;
+        let base = maps
+            .iter()
+            .map(|m| match m {
+                DocMap::Shift { .. } => None,
+                DocMap::Table(t) => {
+                    let b = next;
+                    next += t.len();
+                    Some(b)
+                }
+            })
+            .collect();
+        DroppedLengths {
             field: None,
-            lengths: vec![0; max_doc as usize],
+            base,
+            lengths: vec![0; next],
             touched: Vec::new(),
+            sums: vec![FieldStats::default(); fields],
         }
     }
 
-    /// Folds the current field's lengths into `stats` and starts `field`.
-    fn switch(&mut self, field: Option<usize>, stats: &mut [(FieldStats, u64)]) {
+    /// Folds the current field's lengths into its sums and starts `field`.
+    fn switch(&mut self, field: Option<usize>) {
         if let Some(f) = self.field {
             let mut s = FieldStats::default();
             for &d in &self.touched {
@@ -446,20 +468,41 @@ impl FieldLengths {
                     s.sum_total_term_freq += len as u64;
                 }
             }
-            if let Some(slot) = stats.get_mut(f) {
-                slot.0 = s;
+            if let Some(slot) = self.sums.get_mut(f) {
+                *slot = s;
             }
         }
         self.touched.clear();
         self.field = field;
     }
 
-    fn add(&mut self, doc: u32, freq: u32) {
-        let l = &mut self.lengths[doc as usize];
+    /// Adds `freq` to the length of input `input`'s dropped document `doc`.
+    fn add(&mut self, input: usize, doc: u32, freq: u32) {
+        let Some(at) = self.base[input].map(|b| b + doc as usize) else {
+            return;
+        };
+        let l = &mut self.lengths[at];
         if *l == 0 {
-            self.touched.push(doc);
+            self.touched.push(at as u32);
         }
         *l = l.saturating_add(freq);
+    }
+
+    /// The merged segment's statistics of each field: the inputs' minus
+    /// the dropped documents'.
+    fn merged(&self, inputs: &[MergeInput<'_>], stats: &mut [(FieldStats, u64)]) {
+        for (f, (slot, _)) in stats.iter_mut().enumerate() {
+            let mut s = FieldStats::default();
+            for input in inputs {
+                let t = input.reader.field_stats(Field(f as u16));
+                s.doc_count += t.doc_count;
+                s.sum_total_term_freq += t.sum_total_term_freq;
+            }
+            let d = self.sums[f];
+            s.doc_count = s.doc_count.saturating_sub(d.doc_count);
+            s.sum_total_term_freq = s.sum_total_term_freq.saturating_sub(d.sum_total_term_freq);
+            *slot = s;
+        }
     }
 }
 
@@ -538,8 +581,7 @@ impl MergeWriter<'_> {
         releaser: &mut PageReleaser<'_>,
     ) -> Result<(Vec<FileEntry>, SegmentFieldStats)> {
         let inputs = self.inputs;
-        let (dir, schema, name, id, max_doc) =
-            (self.dir, self.schema, self.name, self.id, self.max_doc);
+        let (dir, schema, name, id) = (self.dir, self.schema, self.name, self.id);
         let mut stats: Vec<(FieldStats, u64)> = vec![(FieldStats::default(), 0); schema.len()];
         let mut files_out: Vec<FileEntry> = Vec::new();
         let mut iters = Vec::with_capacity(inputs.len());
@@ -553,7 +595,7 @@ impl MergeWriter<'_> {
         }
         let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
         let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
-        let mut lengths = FieldLengths::new(max_doc);
+        let mut dropped = DroppedLengths::new(self.maps, schema.len());
         let mut holders: Vec<usize> = Vec::with_capacity(inputs.len());
         let mut positions: Vec<u32> = Vec::new();
         let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
@@ -581,8 +623,8 @@ impl MergeWriter<'_> {
                     .into());
                 }
             };
-            if lengths.field != Some(field) {
-                lengths.switch(Some(field), &mut stats);
+            if dropped.field != Some(field) {
+                dropped.switch(Some(field));
             }
             let mut started = false;
             for &i in &holders {
@@ -615,10 +657,10 @@ impl MergeWriter<'_> {
                             started = true;
                         }
                         pw.add_doc(nd, freq, &positions, norm)?;
-                        lengths.add(nd, freq);
                         // About a byte per document and per position.
                         releaser.advance(1 + u64::from(freq));
                     } else {
+                        dropped.add(i, d, p.freq());
                         releaser.advance(1);
                     }
                     d = p.advance()?;
@@ -633,7 +675,8 @@ impl MergeWriter<'_> {
                 next_term(&mut iters, &mut current, &mut heap, i)?;
             }
         }
-        lengths.switch(None, &mut stats);
+        dropped.switch(None);
+        dropped.merged(inputs, &mut stats);
         files_out.push(FileEntry {
             name: files::termdict(name),
             meta: td.finish()?,
