@@ -1,7 +1,8 @@
 //! Pruned top-k equals exhaustive top-k.
 //!
-//! MaxScore (disjunctions, with per-window block bounds) and the one-pass
-//! conjunction skip documents and whole blocks that cannot enter the top k.
+//! MaxScore (disjunctions, with per-window block bounds), the one-pass
+//! conjunction and exact phrases (bounded by their rarest term's block
+//! impacts) skip documents and whole blocks that cannot enter the top k.
 //! On a seeded corpus whose postings span many blocks, with skewed term
 //! frequencies and document lengths (so block bounds differ), every query's
 //! top 10 must equal — bit for bit in score, and in address — the first 10
@@ -56,13 +57,16 @@ fn pruned_top_k_equals_exhaustive_top_k() {
     let mut checked = 0;
     for round in 0..300 {
         let n_terms = 2 + qrng.below(3) as usize;
-        let terms: Vec<Query> = (0..n_terms)
-            .map(|_| Query::term(body, word(qrng.below(VOCAB as u64 / 2) as usize)))
+        // Phrases of common words, so that they match often.
+        let range = if round % 3 == 2 { 8 } else { VOCAB as u64 / 2 };
+        let words: Vec<String> = (0..n_terms)
+            .map(|_| word(qrng.below(range) as usize))
             .collect();
-        let q = if round % 2 == 0 {
-            Query::or(terms)
-        } else {
-            Query::and(terms)
+        let terms = words.iter().map(|w| Query::term(body, w.clone()));
+        let q = match round % 3 {
+            0 => Query::or(terms),
+            1 => Query::and(terms),
+            _ => Query::phrase(body, words.iter().take(n_terms.min(3)).cloned()),
         };
         let all = s
             .search(&q, Collect::CountAndTopK(n_docs as usize + 1))

@@ -546,17 +546,30 @@ pub struct PhraseScorer {
     /// Each term's offset in the phrase (from `terms`, kept apart so the
     /// matcher borrows it while positions are filled).
     offsets: Vec<u32>,
+    /// The bound of the block under the lead term's block-max cursor.
+    block_max: f32,
 }
 
 impl PhraseScorer {
     /// `terms`: postings with each term's offset in the phrase.
+    ///
+    /// An exact phrase (`slop` 0) puts its rarest term first: it leads
+    /// the alignment of documents, and its block impacts bound the
+    /// phrase's scores (a phrase occurs in a document at most as often as
+    /// each of its terms), which lets top-k collection skip blocks. A
+    /// sloppy phrase keeps the query's order, which its matcher's ties
+    /// follow.
     pub fn new(
-        terms: Vec<(SegmentPostings, u32)>,
+        mut terms: Vec<(SegmentPostings, u32)>,
         slop: u32,
         bm25: Arc<Bm25>,
         norms: NormSource,
     ) -> Result<Self> {
+        if slop == 0 {
+            terms.sort_by_key(|t| t.0.doc_freq());
+        }
         let n = terms.len();
+        let block_max = bm25.max_score();
         let offsets = terms.iter().map(|t| t.1).collect();
         let mut p = PhraseScorer {
             terms,
@@ -567,6 +580,7 @@ impl PhraseScorer {
             freq: 0.0,
             positions: vec![Vec::new(); n],
             offsets,
+            block_max,
         };
         let first = p
             .terms
@@ -731,6 +745,30 @@ impl Scorer for PhraseScorer {
     }
     fn max_score(&self) -> f32 {
         self.bm25.max_score()
+    }
+    fn shallow_seek(&mut self, target: u32) -> Result<u32> {
+        let Some((lead, _)) = self.terms.first_mut().filter(|_| self.slop == 0) else {
+            return Ok(TERMINATED);
+        };
+        let last = lead.shallow_seek(target)?;
+        self.block_max = if last == TERMINATED {
+            0.0
+        } else {
+            let impacts = lead.block_impacts();
+            if impacts.is_empty() {
+                self.bm25.max_score()
+            } else {
+                // The phrase's frequency is at most the lead term's.
+                impacts
+                    .iter()
+                    .map(|&(f, n)| self.bm25.bound(f, n))
+                    .fold(0.0, f32::max)
+            }
+        };
+        Ok(last)
+    }
+    fn block_max_score(&self) -> f32 {
+        self.block_max
     }
     fn cost(&self) -> u64 {
         self.terms
