@@ -959,6 +959,30 @@ fn queries(c: &mut Criterion) {
                 .map(|t| df_of(&searcher, body, t))
                 .sum(),
         ),
+        (
+            "phrase2/top10",
+            format!("{:?}", picks.phrase2.0.join(" ")),
+            phrase(&picks.phrase2.0),
+            top10,
+            picks
+                .phrase2
+                .0
+                .iter()
+                .map(|t| df_of(&searcher, body, t))
+                .sum(),
+        ),
+        (
+            "phrase3/top10",
+            format!("{:?}", picks.phrase3.0.join(" ")),
+            phrase(&picks.phrase3.0),
+            top10,
+            picks
+                .phrase3
+                .0
+                .iter()
+                .map(|t| df_of(&searcher, body, t))
+                .sum(),
+        ),
     ];
 
     eprintln!("query: {source}: {num_docs} documents, 1 segment");
