@@ -1109,8 +1109,18 @@ impl SegmentPostings {
             }
             self.load_block(k)?;
         }
-        while self.i < self.n && self.docs[self.i] < target {
-            self.i += 1;
+        // Gallop from the cursor (the target is usually a few documents
+        // on), then search the last step's range by bisection.
+        let docs = &self.docs[..self.n];
+        if self.i < docs.len() && docs[self.i] < target {
+            let mut lo = self.i;
+            let mut step = 1;
+            while lo + step < docs.len() && docs[lo + step] < target {
+                lo += step;
+                step *= 2;
+            }
+            let hi = (lo + step).min(docs.len());
+            self.i = lo + 1 + docs[lo + 1..hi].partition_point(|&d| d < target);
         }
         if self.i == self.n {
             // Only corrupt skip data can send a seek to a block ending
