@@ -611,7 +611,9 @@ pub struct SegmentPostings {
     table_start: usize,
     imp_area: usize,
     /// Impacts of the block under the block-max cursor, decoded on demand.
-    cur_impacts: Vec<(u32, u8)>,
+    /// The impacts of block `cur_impacts_block`: the first `cur_impacts_len`.
+    cur_impacts: [(u32, u8); MAX_IMPACTS],
+    cur_impacts_len: usize,
     cur_impacts_block: usize,
     /// Offset of the first block.
     blocks_start: u64,
@@ -689,7 +691,8 @@ impl SegmentPostings {
             num_blocks,
             table_start: 0,
             imp_area: 0,
-            cur_impacts: Vec::new(),
+            cur_impacts: [(0, 0); MAX_IMPACTS],
+            cur_impacts_len: 0,
             cur_impacts_block: usize::MAX,
             blocks_start: info.doc_off,
             term_pos_off: info.pos_off,
@@ -780,9 +783,9 @@ impl SegmentPostings {
         let start = if k == 0 { 0 } else { self.skip_imp_end(k - 1) };
         let end = self.skip_imp_end(k);
         let area_len = self.blocks_start as usize - self.imp_area;
-        // Decoded into a stack buffer while the file is borrowed (no clone
-        // of its name or bytes per block: this runs for every block a
-        // top-k query walks past).
+        // Decoded into a fixed buffer while the file is borrowed (no clone
+        // of its name or bytes, no vector, per block: this runs for every
+        // block a top-k query walks past).
         let mut buf = [(0u32, 0u8); MAX_IMPACTS];
         let mut len = 0;
         {
@@ -807,8 +810,8 @@ impl SegmentPostings {
                 return Err(r.err("impacts do not fill their range"));
             }
         }
-        self.cur_impacts.clear();
-        self.cur_impacts.extend_from_slice(&buf[..len]);
+        self.cur_impacts = buf;
+        self.cur_impacts_len = len;
         self.cur_impacts_block = k;
         Ok(())
     }
@@ -1187,7 +1190,7 @@ impl SegmentPostings {
     /// the last block; before the first `shallow_seek`).
     pub fn block_impacts(&self) -> &[(u32, u8)] {
         if self.num_blocks > 1 && self.cur_impacts_block == self.shallow {
-            &self.cur_impacts
+            &self.cur_impacts[..self.cur_impacts_len]
         } else {
             &[]
         }
