@@ -1,6 +1,7 @@
 //! The `lucerna` command-line tool.
 
-#![forbid(unsafe_code)]
+// One `unsafe` call, `mallopt` in `malloc.rs`, allowed where it is.
+#![deny(unsafe_code)]
 
 #[macro_use]
 mod util;
@@ -11,6 +12,7 @@ mod delete_cmd;
 mod demo;
 mod gc_cmd;
 mod ingest;
+mod malloc;
 mod location;
 mod logging;
 mod rejections;
@@ -310,6 +312,7 @@ enum Command {
 // contract line here, where its fields are fixed), like a table of
 // commands; a function per arm would only move each arm elsewhere.
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse();
     logging::install(cli.log_format);
     let result = match cli.command {
