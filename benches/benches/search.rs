@@ -865,6 +865,8 @@ fn queries(c: &mut Criterion) {
     let (c0, c1, mid) = (&picks.common[0], &picks.common[1], &picks.mid);
     let term = |t: &str| Query::term(body, t);
     let phrase = |ts: &[String]| Query::phrase(body, ts.iter().cloned());
+    let phrase_postings =
+        |ts: &[String]| -> u32 { ts.iter().map(|t| df_of(&searcher, body, t)).sum() };
     let q_and = Query::and([term(&c0.0), term(&c1.0)]);
     let q_or_mid = Query::or([term(&c0.0), term(&mid.0)]);
     let q_or_common = Query::or([term(&c0.0), term(&c1.0)]);
@@ -940,48 +942,28 @@ fn queries(c: &mut Criterion) {
             format!("{:?}", picks.phrase2.0.join(" ")),
             phrase(&picks.phrase2.0),
             count_top10,
-            picks
-                .phrase2
-                .0
-                .iter()
-                .map(|t| df_of(&searcher, body, t))
-                .sum(),
+            phrase_postings(&picks.phrase2.0),
         ),
         (
             "phrase3/count_top10",
             format!("{:?}", picks.phrase3.0.join(" ")),
             phrase(&picks.phrase3.0),
             count_top10,
-            picks
-                .phrase3
-                .0
-                .iter()
-                .map(|t| df_of(&searcher, body, t))
-                .sum(),
+            phrase_postings(&picks.phrase3.0),
         ),
         (
             "phrase2/top10",
             format!("{:?}", picks.phrase2.0.join(" ")),
             phrase(&picks.phrase2.0),
             top10,
-            picks
-                .phrase2
-                .0
-                .iter()
-                .map(|t| df_of(&searcher, body, t))
-                .sum(),
+            phrase_postings(&picks.phrase2.0),
         ),
         (
             "phrase3/top10",
             format!("{:?}", picks.phrase3.0.join(" ")),
             phrase(&picks.phrase3.0),
             top10,
-            picks
-                .phrase3
-                .0
-                .iter()
-                .map(|t| df_of(&searcher, body, t))
-                .sum(),
+            phrase_postings(&picks.phrase3.0),
         ),
     ];
 

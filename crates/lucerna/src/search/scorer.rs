@@ -58,6 +58,23 @@ impl NormSource {
     }
 }
 
+/// The bound `bm25` gives the block under `postings`' block-max cursor,
+/// which ends at `last` (0 past the last block; the global bound when the
+/// block has no impacts).
+fn block_bound(postings: &SegmentPostings, last: u32, bm25: &Bm25) -> f32 {
+    if last == TERMINATED {
+        return 0.0;
+    }
+    let impacts = postings.block_impacts();
+    if impacts.is_empty() {
+        return bm25.max_score();
+    }
+    impacts
+        .iter()
+        .map(|&(f, n)| bm25.bound(f, n))
+        .fold(0.0, f32::max)
+}
+
 /// Scores one term's postings with BM25.
 pub struct TermScorer {
     postings: SegmentPostings,
@@ -113,19 +130,7 @@ impl Scorer for TermScorer {
     }
     fn shallow_seek(&mut self, target: u32) -> Result<u32> {
         let last = self.postings.shallow_seek(target)?;
-        self.block_max = if last == TERMINATED {
-            0.0
-        } else {
-            let impacts = self.postings.block_impacts();
-            if impacts.is_empty() {
-                self.bm25.max_score()
-            } else {
-                impacts
-                    .iter()
-                    .map(|&(f, n)| self.bm25.bound(f, n))
-                    .fold(0.0, f32::max)
-            }
-        };
+        self.block_max = block_bound(&self.postings, last, &self.bm25);
         Ok(last)
     }
     fn block_max_score(&self) -> f32 {
@@ -751,20 +756,8 @@ impl Scorer for PhraseScorer {
             return Ok(TERMINATED);
         };
         let last = lead.shallow_seek(target)?;
-        self.block_max = if last == TERMINATED {
-            0.0
-        } else {
-            let impacts = lead.block_impacts();
-            if impacts.is_empty() {
-                self.bm25.max_score()
-            } else {
-                // The phrase's frequency is at most the lead term's.
-                impacts
-                    .iter()
-                    .map(|&(f, n)| self.bm25.bound(f, n))
-                    .fold(0.0, f32::max)
-            }
-        };
+        // The phrase's frequency is at most the lead term's.
+        self.block_max = block_bound(lead, last, &self.bm25);
         Ok(last)
     }
     fn block_max_score(&self) -> f32 {
