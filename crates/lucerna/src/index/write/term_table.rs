@@ -83,6 +83,18 @@ struct TermState {
     doc_freq: u32,
 }
 
+impl TermState {
+    /// The doc delta of `doc`, the term's next document: from its last, or
+    /// `doc` itself for the first.
+    fn delta(&self, doc: u32) -> u32 {
+        if self.doc_freq == 0 {
+            doc
+        } else {
+            doc - self.last_doc
+        }
+    }
+}
+
 /// Zeroed 64 KiB blocks that slices are cut from.
 #[derive(Debug, Default)]
 struct SlicePool {
@@ -299,12 +311,7 @@ impl TermTable {
     /// Appends document `doc` (greater than the term's last) to term
     /// `id`'s stream with `freq` and its position deltas.
     pub fn add_doc(&mut self, id: u32, doc: u32, freq: u32, positions: impl Iterator<Item = u32>) {
-        let t = self.terms[id as usize];
-        let delta = if t.doc_freq == 0 {
-            doc
-        } else {
-            doc - t.last_doc
-        };
+        let delta = self.terms[id as usize].delta(doc);
         let mut w = self.writer(id);
         w.vint(delta);
         w.vint(freq);
@@ -327,14 +334,8 @@ impl TermTable {
         if o.doc_freq == 0 {
             return;
         }
-        let t = self.terms[id as usize];
         let mut r = other.stream(oid);
-        let first = r.vint() + offset;
-        let delta = if t.doc_freq == 0 {
-            first
-        } else {
-            first - t.last_doc
-        };
+        let delta = self.terms[id as usize].delta(r.vint() + offset);
         let mut w = self.writer(id);
         w.vint(delta);
         while let Some(b) = r.byte() {
