@@ -935,9 +935,9 @@ impl IndexWriter {
         self.inner.pool.lock().push(buf);
     }
 
-    /// Flushes `buf` if it is over budget (the flag says whether it did);
-    /// on failure the buffer (and every document in it) goes back to the
-    /// pool for a later retry.
+    /// Flushes `buf` if it is over budget, or if its term table has no
+    /// room for `doc` (the flag says whether it did); on failure the buffer
+    /// (and every document in it) goes back to the pool for a later retry.
     fn ensure_room(&self, buf: SegmentBuffer, doc: &Document) -> Result<(SegmentBuffer, bool)> {
         let over_docs = self
             .inner
