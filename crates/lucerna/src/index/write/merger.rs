@@ -429,7 +429,7 @@ struct DroppedLengths {
     /// drop documents.
     base: Vec<Option<usize>>,
     lengths: Vec<u32>,
-    touched: Vec<u32>,
+    touched: Vec<usize>,
     /// Per field: the dropped documents' statistics.
     sums: Vec<FieldStats>,
 }
@@ -462,7 +462,7 @@ impl DroppedLengths {
         if let Some(f) = self.field {
             let mut s = FieldStats::default();
             for &d in &self.touched {
-                let len = std::mem::take(&mut self.lengths[d as usize]);
+                let len = std::mem::take(&mut self.lengths[d]);
                 if len > 0 {
                     s.doc_count += 1;
                     s.sum_total_term_freq += len as u64;
@@ -483,7 +483,7 @@ impl DroppedLengths {
         };
         let l = &mut self.lengths[at];
         if *l == 0 {
-            self.touched.push(at as u32);
+            self.touched.push(at);
         }
         *l = l.saturating_add(freq);
     }
