@@ -1,7 +1,9 @@
 //! The terms of a segment buffer, in a few large allocations.
 //!
-//! Keys (field byte + term bytes) lie end to end in one arena, and a hash
-//! table of term ids finds them. Each term's postings stream (the varints
+//! Keys (field byte + term bytes, after a two-byte length) lie end to end
+//! in one arena, and a hash table finds them: its slots hold a key's hash
+//! bits, its place in the arena and its term id, so probing reads the
+//! arena and growing the table reads no key. Each term's postings stream (the varints
 //! `doc delta, freq, position deltas…` of the buffer's format) grows in
 //! *slices* of a block pool, as in Lucene's `ByteBlockPool`: a term's first
 //! slice has 8 bytes, each next one twice as many up to 4 KiB, and the last
@@ -10,14 +12,16 @@
 //! mark* (its level + 1), which is how a writer, which only ever writes at
 //! zero bytes, knows that its slice is full.
 //!
-//! A term costs 24 bytes of state, about 6 of hash table, its key and its
-//! stream, and adding one allocates nothing until the arena or a block
-//! fills. A boxed key, a hash-map entry and a growing vector per term cost
+//! A term costs 20 bytes of state, about 15 of hash table, its key and
+//! its stream, and adding one allocates nothing until the arena, the state
+//! vector, the table or a block fills. A boxed key, a hash-map entry and a growing vector per term cost
 //! three allocations and about 120 bytes.
 //!
 //! Addresses are 32-bit, so a table holds at most 4 GiB of keys and
 //! 4 GiB of streams; [`TermTable::room_for`] tells the buffer when to stop
-//! taking documents.
+//! taking documents, [`TermTable::can_take`] whether two buffers can be
+//! flushed as one, and [`TermTable::check`] refuses a table that ran out
+//! anyway.
 
 use crate::fxhash::FxHasher;
 use hashbrown::hash_table::Entry;
