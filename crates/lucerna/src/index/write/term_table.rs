@@ -584,6 +584,23 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// The address guards: a document that could overflow 32-bit
+    /// addresses is refused before anything is written, a normal one is
+    /// taken, and a table that never overflowed passes its check.
+    #[test]
+    fn room_is_refused_before_addresses_run_out() {
+        let mut t = TermTable::default();
+        assert!(t.room_for(1_000, 4_000));
+        // 38 bytes of slices per token could pass 4 GiB.
+        assert!(!t.room_for(120_000_000, 0));
+        assert!(!t.room_for(10, u32::MAX as usize));
+        let id = t.intern(b"x");
+        t.add_doc(id, 0, 1, [3].into_iter());
+        assert!(t.check().is_ok());
+        assert!(t.can_take(&TermTable::default()));
+        assert!(t.can_take(&t));
+    }
+
     #[test]
     fn truncate_forgets_new_terms() {
         let mut t = TermTable::default();
