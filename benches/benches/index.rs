@@ -18,7 +18,6 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use lucerna::schema::Schema;
 use lucerna::store::RamDirectory;
 use lucerna::{Document, Durability, Index, WriterConfig};
-use lucerna_benches::scaled_logs::{ScaledLogs, SourceLine};
 use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
@@ -40,27 +39,16 @@ fn corpus_lines(file: &str, n: usize) -> Option<Vec<String>> {
 /// Bodies of `DOCS` scaled log lines (real ones when the corpus is
 /// there).
 fn scaled_log_bodies() -> (&'static str, Vec<String>) {
-    let Some(src) = corpus_lines("logs.jsonl", usize::MAX) else {
-        let lines = lucerna_benches::synthetic::log_lines(DOCS, 1);
-        return (
-            "synthetic_logs",
-            lines.into_iter().map(|l| l.body).collect(),
-        );
-    };
-    let src: Vec<SourceLine> = src
-        .iter()
-        .filter_map(|l| SourceLine::from_json(l).ok())
-        .collect();
-    let mut logs = ScaledLogs::new(src, 42);
-    let bodies = (0..DOCS as u64)
-        .map(|id| {
-            let mut out = Vec::new();
-            logs.write_line(id, &mut out).expect("in memory");
-            let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-            v["body"].as_str().unwrap_or_default().to_string()
-        })
-        .collect();
-    ("scaled_logs", bodies)
+    match lucerna_benches::scaled_logs::corpus_bodies(DOCS, 42) {
+        Some(bodies) => ("scaled_logs", bodies),
+        None => {
+            let lines = lucerna_benches::synthetic::log_lines(DOCS, 1);
+            (
+                "synthetic_logs",
+                lines.into_iter().map(|l| l.body).collect(),
+            )
+        }
+    }
 }
 
 fn prose_bodies() -> Option<Vec<String>> {

@@ -6,7 +6,9 @@
 //!   workspace — otherwise synthetic log lines
 //!   ([`lucerna_benches::synthetic`])) merged into one by an automatic
 //!   merge on a [`MergeScheduler`], unthrottled and throttled at 20 MiB/s;
-//!   throughput in bytes of input segments per second;
+//!   throughput in bytes of input segments per second; and the same
+//!   merge, unthrottled, of scaled log lines whose numbers are re-drawn
+//!   ([`lucerna_benches::scaled_logs`]), where most lines bring new terms;
 //! * **rate limiter accuracy**: a [`RateLimiter`] at a fixed rate driven
 //!   with 64 KiB writes over a fixed byte count; the achieved rate over the
 //!   target is printed for each target and must be within ±10 %.
@@ -214,6 +216,37 @@ fn merge_throughput(c: &mut Criterion) {
                         let limiter = RateLimiter::fixed(THROTTLE_MB).expect("rate");
                         one_merge(&prepared, &scratch, limiter)
                     })
+                    .sum()
+            })
+        },
+    );
+    g.finish();
+
+    // The same merge of scaled log lines, whose numbers are re-drawn: most
+    // lines bring new terms, so the per-term work of a merge shows, as in
+    // the scale benchmark's large merges.
+    let Some(scaled) = lucerna_benches::scaled_logs::corpus_bodies(SEGMENTS * DOCS_PER_SEGMENT, 42)
+    else {
+        eprintln!("merge: no corpus, no scaled-log merge");
+        return;
+    };
+    let prepared = tmp.path().join("prepared-scaled");
+    let input_bytes = build_segments(&prepared, &scaled);
+    eprintln!(
+        "merge: {SEGMENTS} segments of {DOCS_PER_SEGMENT} scaled log lines, {:.1} MiB in total",
+        input_bytes as f64 / MIB as f64
+    );
+    let mut g = c.benchmark_group("merge");
+    g.throughput(Throughput::Bytes(input_bytes));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(10));
+    g.bench_function(
+        format!("{SEGMENTS}_segments_scaled_logs_unthrottled"),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| one_merge(&prepared, &scratch, RateLimiter::unlimited()))
                     .sum()
             })
         },

@@ -190,6 +190,33 @@ impl ScaledLogs {
     }
 }
 
+/// The bodies of the first `n` scaled lines of the corpus's real log
+/// lines (`logs.jsonl` in [`crate::corpus_dir`]), seeded with `seed`;
+/// `None` when the corpus is not built. What the indexing and merge
+/// micro-benchmarks feed: most lines bring new terms, as real logs do.
+pub fn corpus_bodies(n: usize, seed: u64) -> Option<Vec<String>> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(crate::corpus_dir().join("logs.jsonl")).ok()?;
+    let src: Vec<SourceLine> = io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| SourceLine::from_json(&l).ok())
+        .collect();
+    if src.is_empty() {
+        return None;
+    }
+    let mut logs = ScaledLogs::new(src, seed);
+    let mut out = Vec::new();
+    (0..n as u64)
+        .map(|id| {
+            out.clear();
+            logs.write_line(id, &mut out).ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&out).ok()?;
+            Some(v["body"].as_str()?.to_string())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
