@@ -99,6 +99,20 @@ use std::sync::Arc;
 
 /// Envelope format name of doc/freq files.
 pub const DOC_FORMAT: &str = "postings-docs";
+/// Whether a term of `doc_freq` documents keeps block impacts: only a term
+/// of more than one block has skip data, and impacts are kept there. The
+/// `norm` given to [`PostingsWriter::add_doc`] for any other term is never
+/// written, so a merge need not look it up.
+///
+/// ```
+/// use lucerna_codec::postings::keeps_impacts;
+/// assert!(!keeps_impacts(128));
+/// assert!(keeps_impacts(129));
+/// ```
+pub fn keeps_impacts(doc_freq: u64) -> bool {
+    doc_freq > BLOCK as u64
+}
+
 /// Envelope format name of positions files.
 pub const POS_FORMAT: &str = "postings-positions";
 /// Format version of the doc/freq files this code writes: 2, full blocks
@@ -307,15 +321,7 @@ impl PostingsWriter {
     /// positions. `norm` is the document's norm byte for the term's field
     /// (kept per block for block-max scoring).
     pub fn add_doc(&mut self, doc: u32, freq: u32, positions: &[u32], norm: u8) -> Result<()> {
-        if !self.in_term {
-            return Err(self.invalid("add_doc outside a term"));
-        }
-        if doc == TERMINATED || self.last_doc.is_some_and(|l| doc <= l) {
-            return Err(self.invalid(format!("doc {doc} out of order")));
-        }
-        if freq == 0 {
-            return Err(self.invalid("term frequency 0"));
-        }
+        self.check_doc(doc, freq)?;
         if self.pos_out.is_some() {
             if positions.len() != freq as usize {
                 return Err(self.invalid(format!(
@@ -336,6 +342,54 @@ impl PostingsWriter {
             }
             std::mem::swap(&mut w.buf, &mut self.term_pos);
         }
+        self.push_doc(doc, freq, norm);
+        Ok(())
+    }
+
+    /// [`add_doc`](Self::add_doc) with the document's positions already
+    /// encoded as the positions file holds them (`freq` varints, deltas
+    /// from the previous position, the first from 0), as
+    /// [`SegmentPostings::position_bytes`] returns them: a merge copies
+    /// them without decoding and encoding each position. The bytes must
+    /// hold exactly `freq` varints (checked); without positions they are
+    /// ignored.
+    pub fn add_doc_encoded(
+        &mut self,
+        doc: u32,
+        freq: u32,
+        positions: &[u8],
+        norm: u8,
+    ) -> Result<()> {
+        if self.pos_out.is_some() {
+            let ends = positions.iter().filter(|&&b| b < 0x80).count();
+            if ends != freq as usize || positions.last().is_some_and(|&b| b >= 0x80) {
+                return Err(self.invalid(format!("{ends} encoded positions for frequency {freq}")));
+            }
+            self.check_doc(doc, freq)?;
+            self.term_pos.extend_from_slice(positions);
+        } else {
+            self.check_doc(doc, freq)?;
+        }
+        self.push_doc(doc, freq, norm);
+        Ok(())
+    }
+
+    /// Checks a document's id and frequency against the current term.
+    fn check_doc(&self, doc: u32, freq: u32) -> Result<()> {
+        if !self.in_term {
+            return Err(self.invalid("add_doc outside a term"));
+        }
+        if doc == TERMINATED || self.last_doc.is_some_and(|l| doc <= l) {
+            return Err(self.invalid(format!("doc {doc} out of order")));
+        }
+        if freq == 0 {
+            return Err(self.invalid("term frequency 0"));
+        }
+        Ok(())
+    }
+
+    /// Adds a checked document to the current block.
+    fn push_doc(&mut self, doc: u32, freq: u32, norm: u8) {
         self.block_docs.push(doc);
         self.block_freqs.push(freq);
         self.block_pairs.push((freq, norm));
@@ -344,7 +398,6 @@ impl PostingsWriter {
         if self.block_docs.len() == BLOCK {
             self.end_block();
         }
-        Ok(())
     }
 
     fn end_block(&mut self) {
@@ -390,7 +443,11 @@ impl PostingsWriter {
         }
         let pos_end = self.term_pos.len() as u64;
         let imp_start = self.impacts.len();
-        block_impacts(&mut self.block_pairs, &mut self.impacts);
+        // A short first block is the term's only one: no skip data, so no
+        // impacts to keep (see `keeps_impacts`).
+        if !(first_block && n < BLOCK) {
+            block_impacts(&mut self.block_pairs, &mut self.impacts);
+        }
         self.skips.push(SkipEntry {
             last_doc: prev,
             block_bytes: (self.blocks.len() - start) as u64,
@@ -595,6 +652,14 @@ struct FullBlock<'a> {
     freq_bits: u8,
 }
 
+/// The buffers a full block is unpacked into, and how.
+struct BlockBuffers<'a> {
+    docs: &'a mut [u32; BLOCK],
+    freqs: &'a mut [u32; BLOCK],
+    four_lane: bool,
+    max_doc: u32,
+}
+
 /// A forward-only cursor over one term's postings in one segment.
 pub struct SegmentPostings {
     /// Full blocks in the four-lane layout (format version 2).
@@ -646,40 +711,6 @@ impl std::fmt::Debug for SegmentPostings {
 
 impl SegmentPostings {
     fn new(r: &PostingsReader, info: &TermInfo) -> Result<Self> {
-        let corrupt = |expected: u64, actual: u64, reason: &str| {
-            StoreError::corrupt(
-                &*r.doc_name,
-                r.doc_base,
-                expected,
-                actual,
-                reason.to_string(),
-            )
-        };
-        if info.doc_freq == 0 || info.doc_freq > r.max_doc {
-            return Err(corrupt(
-                r.max_doc as u64,
-                info.doc_freq as u64,
-                "document frequency out of range",
-            ));
-        }
-        let len = r.doc_data.len() as u64;
-        if info.doc_off < HEADER_LEN || info.doc_off >= len {
-            return Err(corrupt(
-                len,
-                info.doc_off,
-                "postings offset outside the file",
-            ));
-        }
-        if let Some((_, pdata, _)) = &r.pos {
-            if info.pos_off > pdata.len() as u64 {
-                return Err(corrupt(
-                    pdata.len() as u64,
-                    info.pos_off,
-                    "positions offset outside the file",
-                ));
-            }
-        }
-        let num_blocks = (info.doc_freq as usize).div_ceil(BLOCK);
         let mut p = SegmentPostings {
             four_lane: r.four_lane,
             doc_name: r.doc_name.clone(),
@@ -687,15 +718,15 @@ impl SegmentPostings {
             doc_base: r.doc_base,
             pos: r.pos.clone(),
             max_doc: r.max_doc,
-            doc_freq: info.doc_freq,
-            num_blocks,
+            doc_freq: 0,
+            num_blocks: 0,
             table_start: 0,
             imp_area: 0,
             cur_impacts: [(0, 0); MAX_IMPACTS],
             cur_impacts_len: 0,
             cur_impacts_block: usize::MAX,
-            blocks_start: info.doc_off,
-            term_pos_off: info.pos_off,
+            blocks_start: 0,
+            term_pos_off: 0,
             block: 0,
             docs: [0; BLOCK],
             freqs: [0; BLOCK],
@@ -707,12 +738,80 @@ impl SegmentPostings {
             pos_last_start: 0,
             shallow: 0,
         };
-        if num_blocks > 1 {
-            p.open_skips(info)?;
-        }
-        p.load_block(0)?;
-        p.doc = p.docs[0];
+        p.start_term(info)?;
         Ok(p)
+    }
+
+    /// Moves this cursor to the first document of another term of the same
+    /// file (what [`PostingsReader::postings`] returns for `info`), reusing
+    /// its buffers and file handles: a merge walks millions of terms, most
+    /// with a handful of documents, and opening a cursor for each (file
+    /// handles to count up and down, buffers to fill) cost more than
+    /// reading their postings.
+    ///
+    /// `r` must be the reader this cursor came from; with another one, the
+    /// cursor is rebuilt for it.
+    pub fn reset(&mut self, r: &PostingsReader, info: &TermInfo) -> Result<()> {
+        if !Arc::ptr_eq(&self.doc_name, &r.doc_name) {
+            *self = SegmentPostings::new(r, info)?;
+            return Ok(());
+        }
+        self.start_term(info)
+    }
+
+    /// Checks `info` against the file and positions the cursor on the
+    /// term's first document.
+    fn start_term(&mut self, info: &TermInfo) -> Result<()> {
+        let corrupt = |expected: u64, actual: u64, reason: &str| {
+            StoreError::corrupt(
+                &*self.doc_name,
+                self.doc_base,
+                expected,
+                actual,
+                reason.to_string(),
+            )
+        };
+        if info.doc_freq == 0 || info.doc_freq > self.max_doc {
+            return Err(corrupt(
+                self.max_doc as u64,
+                info.doc_freq as u64,
+                "document frequency out of range",
+            ));
+        }
+        let len = self.doc_data.len() as u64;
+        if info.doc_off < HEADER_LEN || info.doc_off >= len {
+            return Err(corrupt(
+                len,
+                info.doc_off,
+                "postings offset outside the file",
+            ));
+        }
+        if let Some((_, pdata, _)) = &self.pos {
+            if info.pos_off > pdata.len() as u64 {
+                return Err(corrupt(
+                    pdata.len() as u64,
+                    info.pos_off,
+                    "positions offset outside the file",
+                ));
+            }
+        }
+        self.doc_freq = info.doc_freq;
+        self.num_blocks = (info.doc_freq as usize).div_ceil(BLOCK);
+        self.table_start = 0;
+        self.imp_area = 0;
+        self.cur_impacts_len = 0;
+        self.cur_impacts_block = usize::MAX;
+        self.blocks_start = info.doc_off;
+        self.term_pos_off = info.pos_off;
+        self.doc = TERMINATED;
+        self.pos_last_start = 0;
+        self.shallow = 0;
+        if self.num_blocks > 1 {
+            self.open_skips(info)?;
+        }
+        self.load_block(0)?;
+        self.doc = self.docs[0];
+        Ok(())
     }
 
     fn reader(&self) -> ByteReader<'_> {
@@ -819,28 +918,31 @@ impl SegmentPostings {
     /// Unpacks a full block's doc deltas (to ids, from `prev`) and
     /// frequencies in the layout of the file's version, and checks them.
     /// `r` and `start` only place the errors.
+    ///
+    /// An associated function over the two buffers, not a method: the
+    /// caller's reader borrows the file fields of the cursor meanwhile.
     fn unpack_full_block(
-        &mut self,
+        out: BlockBuffers<'_>,
         packed: &FullBlock<'_>,
         prev: Option<u32>,
         r: &ByteReader<'_>,
         start: usize,
     ) -> Result<()> {
-        let max_doc = self.max_doc;
-        if self.four_lane {
+        let BlockBuffers {
+            docs: out_docs,
+            freqs: out_freqs,
+            four_lane,
+            max_doc,
+        } = out;
+        if four_lane {
             // Deltas and their running sum in one SIMD pass. Checks
             // after, as branch-free folds: ids strictly increasing
             // from the previous block's last (the term's very first
             // may be 0), which also catches a sum that wrapped past
             // 2³² (it shows as a decrease), and the last below max_doc.
-            bitpack::unpack4_sorted(
-                prev.unwrap_or(0),
-                packed.docs,
-                packed.doc_bits,
-                &mut self.docs,
-            );
-            bitpack::unpack4(packed.freqs, packed.freq_bits, &mut self.freqs);
-            let docs = &self.docs;
+            bitpack::unpack4_sorted(prev.unwrap_or(0), packed.docs, packed.doc_bits, out_docs);
+            bitpack::unpack4(packed.freqs, packed.freq_bits, out_freqs);
+            let docs = &*out_docs;
             let first_bad = prev.is_some_and(|p| docs[0] <= p);
             if (1..BLOCK).fold(first_bad, |z, i| z | (docs[i] <= docs[i - 1])) {
                 return Err(r.err_at(start, "doc ids not increasing"));
@@ -850,13 +952,13 @@ impl SegmentPostings {
                 return Err(r.err_value(max_doc as u64, last as u64, "doc id ≥ max_doc"));
             }
         } else {
-            bitpack::unpack(packed.docs, packed.doc_bits, &mut self.docs);
-            bitpack::unpack(packed.freqs, packed.freq_bits, &mut self.freqs);
+            bitpack::unpack(packed.docs, packed.doc_bits, out_docs);
+            bitpack::unpack(packed.freqs, packed.freq_bits, out_freqs);
             // Checks first, as branch-free folds over the block: every
             // delta but the term's very first must be ≥ 1 (strictly
             // increasing ids).
             let zero_from = if prev.is_some() { 0 } else { 1 };
-            if self.docs[zero_from..]
+            if out_docs[zero_from..]
                 .iter()
                 .fold(false, |z, &d| z | (d == 0))
             {
@@ -865,22 +967,22 @@ impl SegmentPostings {
             // The sum of 128 deltas of ≤ 32 bits fits u64; ids only
             // grow, so checking the last against max_doc checks them
             // all.
-            let total: u64 = self.docs.iter().map(|&d| d as u64).sum();
+            let total: u64 = out_docs.iter().map(|&d| d as u64).sum();
             let last = prev.map_or(0, |p| p as u64) + total;
             if last >= max_doc as u64 {
                 return Err(r.err_value(max_doc as u64, last, "doc id ≥ max_doc"));
             }
             let mut acc = prev.unwrap_or(0);
-            for d in self.docs.iter_mut() {
+            for d in out_docs.iter_mut() {
                 acc += *d;
                 *d = acc;
             }
         }
         // No packed `freq − 1` may be u32::MAX.
-        if self.freqs.iter().fold(false, |o, &f| o | (f == u32::MAX)) {
+        if out_freqs.iter().fold(false, |o, &f| o | (f == u32::MAX)) {
             return Err(r.err_at(start, "term frequency overflows"));
         }
-        for f in self.freqs.iter_mut() {
+        for f in out_freqs.iter_mut() {
             *f += 1;
         }
         Ok(())
@@ -934,9 +1036,8 @@ impl SegmentPostings {
         } else {
             self.doc_freq as usize % BLOCK
         };
-        let name = self.doc_name.clone();
-        let data = self.doc_data.clone();
-        let mut r = ByteReader::new(&name, self.doc_base, &data);
+        let data = &self.doc_data;
+        let mut r = ByteReader::new(&self.doc_name, self.doc_base, data);
         r.seek(off as usize)?;
         let start = r.pos();
         let max_doc = self.max_doc;
@@ -959,7 +1060,13 @@ impl SegmentPostings {
                 freqs: &data[freqs_at..],
                 freq_bits: fb,
             };
-            self.unpack_full_block(&packed, prev, &r, start)?;
+            let out = BlockBuffers {
+                docs: &mut self.docs,
+                freqs: &mut self.freqs,
+                four_lane: self.four_lane,
+                max_doc,
+            };
+            Self::unpack_full_block(out, &packed, prev, &r, start)?;
         } else {
             let mut acc: u64 = prev.map_or(0, |p| p as u64);
             for j in 0..n {
@@ -1210,8 +1317,57 @@ impl SegmentPostings {
 
     /// Appends the positions of the current document to `out`.
     pub fn positions(&mut self, out: &mut Vec<u32>) -> Result<()> {
-        if self.doc == TERMINATED {
+        let Some(start) = self.seek_positions()? else {
             return Ok(());
+        };
+        let Some((pname, pdata, pbase)) = &self.pos else {
+            return Ok(());
+        };
+        let mut r = ByteReader::new(pname, *pbase, pdata);
+        r.seek(start)?;
+        let mut p: u64 = 0;
+        for _ in 0..self.freqs[self.i] {
+            // Checked: a corrupt delta may be as large as u64::MAX.
+            p = match p.checked_add(r.vint()?) {
+                Some(p) if p <= u32::MAX as u64 => p,
+                _ => return Err(r.err("position overflows 32 bits")),
+            };
+            out.push(p as u32);
+        }
+        self.pos_doc += 1;
+        self.pos_cursor = r.pos() as u64;
+        Ok(())
+    }
+
+    /// The current document's positions as they are encoded in the file
+    /// (`freq` varints, deltas from the previous position, the first from
+    /// 0), without decoding them: what a merge copies into the merged
+    /// segment with [`PostingsWriter::add_doc_encoded`]. Empty past the
+    /// last document. The bytes are checked to hold exactly `freq`
+    /// varints; their values are checked where they are decoded.
+    pub fn position_bytes(&mut self) -> Result<&[u8]> {
+        let Some(start) = self.seek_positions()? else {
+            return Ok(&[]);
+        };
+        let Some((pname, pdata, pbase)) = &self.pos else {
+            return Ok(&[]);
+        };
+        let mut r = ByteReader::new(pname, *pbase, pdata);
+        r.seek(start)?;
+        r.skip_vints(self.freqs[self.i] as u64)?;
+        let end = r.pos();
+        self.pos_doc += 1;
+        self.pos_cursor = end as u64;
+        Ok(pdata.get(start..end).unwrap_or_default())
+    }
+
+    /// Moves the positions cursor to the start of the current document's
+    /// positions (skipping those of the documents passed over since the
+    /// last read, or back to the current one's when it was read already)
+    /// and returns that offset; `None` past the last document.
+    fn seek_positions(&mut self) -> Result<Option<usize>> {
+        if self.doc == TERMINATED {
+            return Ok(None);
         }
         let Some((pname, pdata, pbase)) = &self.pos else {
             return Err(StoreError::InvalidArgument {
@@ -1238,17 +1394,6 @@ impl SegmentPostings {
             self.pos_doc = self.i;
         }
         self.pos_last_start = r.pos() as u64;
-        let mut p: u64 = 0;
-        for _ in 0..self.freqs[self.i] {
-            // Checked: a corrupt delta may be as large as u64::MAX.
-            p = match p.checked_add(r.vint()?) {
-                Some(p) if p <= u32::MAX as u64 => p,
-                _ => return Err(r.err("position overflows 32 bits")),
-            };
-            out.push(p as u32);
-        }
-        self.pos_doc += 1;
-        self.pos_cursor = r.pos() as u64;
-        Ok(())
+        Ok(Some(r.pos()))
     }
 }

@@ -4,7 +4,8 @@
 mod harness;
 use harness::*;
 use lucerna_codec::postings::{
-    PostingsReader, PostingsWriter, TermInfo, DOC_VERSION, DOC_VERSION_MIN, TERMINATED,
+    doc_file, keeps_impacts, pos_file, PostingsReader, PostingsWriter, TermInfo, DOC_VERSION,
+    DOC_VERSION_MIN, TERMINATED,
 };
 use lucerna_codec::termdict::{TermDict, TermDictWriter};
 use lucerna_store::{write_file, Directory, FileSlice, RamDirectory};
@@ -440,4 +441,97 @@ proptest! {
             });
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// What a merge does: one cursor per input moved from term to term
+    /// with `reset`, positions copied as encoded (`position_bytes` into
+    /// `add_doc_encoded`), some documents dropped, norms given only to
+    /// terms that keep impacts. The files are byte for byte those written
+    /// by decoding every position and adding it again.
+    #[test]
+    fn copying_encoded_positions_with_a_reset_cursor_writes_the_same_files(
+        terms in proptest::collection::vec(posts_strategy(2000), 1..6),
+        drop_every in 2u32..7,
+    ) {
+        let src = RamDirectory::new();
+        let keyed: Vec<Term> = terms
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
+            .collect();
+        let infos = write_terms(&src, &keyed, true);
+        let pr = PostingsReader::open(&src, "s", SEG, 2000).unwrap();
+        let (decoded, copied) = (RamDirectory::new(), RamDirectory::new());
+        let mut dw = PostingsWriter::new(&decoded, SEG, "m", true).unwrap();
+        let mut cw = PostingsWriter::new(&copied, SEG, "m", true).unwrap();
+        let mut cursor: Option<lucerna_codec::SegmentPostings> = None;
+        let mut pos = Vec::new();
+        for (info, (_, posts)) in infos.iter().zip(&keyed) {
+            let kept: Vec<&Post> = posts.iter().filter(|p| p.doc % drop_every != 0).collect();
+            if kept.is_empty() {
+                continue;
+            }
+            let with_norms = keeps_impacts(u64::from(info.doc_freq));
+            dw.start_term();
+            for p in &kept {
+                dw.add_doc(p.doc, p.positions.len() as u32, &p.positions, p.norm).unwrap();
+            }
+            dw.finish_term().unwrap();
+            let c = match &mut cursor {
+                Some(c) => {
+                    c.reset(&pr, info).unwrap();
+                    c
+                }
+                slot => slot.insert(pr.postings(info).unwrap()),
+            };
+            cw.start_term();
+            for p in posts {
+                prop_assert_eq!(c.doc(), p.doc);
+                if p.doc % drop_every != 0 {
+                    // Read twice: the second read gives the same bytes.
+                    pos.clear();
+                    c.positions(&mut pos).unwrap();
+                    prop_assert_eq!(&pos, &p.positions);
+                    let bytes = c.position_bytes().unwrap().to_vec();
+                    let norm = if with_norms { p.norm } else { 0 };
+                    cw.add_doc_encoded(p.doc, c.freq(), &bytes, norm).unwrap();
+                }
+                c.advance().unwrap();
+            }
+            cw.finish_term().unwrap();
+        }
+        dw.finish().unwrap();
+        cw.finish().unwrap();
+        for name in [doc_file("m"), pos_file("m")] {
+            let a = decoded.open(&name).unwrap();
+            let b = copied.open(&name).unwrap();
+            prop_assert_eq!(&a[..], &b[..], "{}", name);
+        }
+    }
+}
+
+#[test]
+fn encoded_positions_must_hold_freq_varints() {
+    let dir = RamDirectory::new();
+    let mut w = PostingsWriter::new(&dir, SEG, "s", true).unwrap();
+    w.start_term();
+    assert!(
+        w.add_doc_encoded(1, 2, &[3], 0).is_err(),
+        "one varint for two"
+    );
+    assert!(
+        w.add_doc_encoded(1, 1, &[3, 4], 0).is_err(),
+        "two varints for one"
+    );
+    assert!(
+        w.add_doc_encoded(1, 1, &[0x83], 0).is_err(),
+        "an unterminated varint"
+    );
+    assert!(w.add_doc_encoded(1, 0, &[], 0).is_err(), "freq 0");
+    w.add_doc_encoded(1, 2, &[0x83, 0x01, 2], 0).unwrap();
+    assert!(w.add_doc_encoded(1, 1, &[0], 0).is_err(), "repeated doc");
+    w.finish_term().unwrap();
 }

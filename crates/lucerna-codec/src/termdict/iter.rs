@@ -153,10 +153,36 @@ impl TermIter {
     }
 }
 
-impl Iterator for TermIter {
-    type Item = Result<(Vec<u8>, TermInfo)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl TermIter {
+    /// Moves to the next term of the range and returns its info, without
+    /// copying its key out: [`key`](Self::key) is the term's key until the
+    /// next call. `Ok(None)` at the end of the range; after an error the
+    /// iteration ends. What a merge walks millions of terms with; the
+    /// [`Iterator`] implementation, which hands out owned keys, is built on
+    /// it.
+    ///
+    /// ```
+    /// use lucerna_codec::postings::TermInfo;
+    /// use lucerna_codec::termdict::{TermDict, TermDictWriter};
+    /// use lucerna_store::RamDirectory;
+    /// # fn main() -> Result<(), lucerna_store::StoreError> {
+    /// let dir = RamDirectory::new();
+    /// let mut w = TermDictWriter::new(&dir, [1; 16], "t.dict")?;
+    /// for (i, k) in ["apple", "banana"].iter().enumerate() {
+    ///     let info = TermInfo { doc_freq: 1, doc_off: 100 + i as u64, pos_off: 0 };
+    ///     w.insert(k.as_bytes(), &info)?;
+    /// }
+    /// w.finish()?;
+    /// let dict = TermDict::open(&dir, "t.dict", [1; 16])?;
+    /// let mut it = dict.prefix(b"")?;
+    /// assert_eq!(it.next_term()?.map(|i| i.doc_off), Some(100));
+    /// assert_eq!(it.key(), b"apple");
+    /// assert_eq!(it.next_term()?.map(|i| i.doc_off), Some(101));
+    /// assert_eq!(it.key(), b"banana");
+    /// assert!(it.next_term()?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn next_term(&mut self) -> Result<Option<TermInfo>> {
         while !self.done {
             match self.step() {
                 Ok(Some(info)) => {
@@ -167,16 +193,31 @@ impl Iterator for TermIter {
                     if self.beyond_upper() {
                         break;
                     }
-                    return Some(Ok((self.key.clone(), info)));
+                    return Ok(Some(info));
                 }
                 Ok(None) => break,
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(e));
+                    return Err(e);
                 }
             }
         }
         self.done = true;
-        None
+        Ok(None)
+    }
+
+    /// The key of the term [`next_term`](Self::next_term) moved to.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+}
+
+impl Iterator for TermIter {
+    type Item = Result<(Vec<u8>, TermInfo)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_term()
+            .map(|t| t.map(|info| (self.key.clone(), info)))
+            .transpose()
     }
 }

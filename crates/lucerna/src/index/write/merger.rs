@@ -36,28 +36,36 @@
 //! around each read (64 KiB by default) in each input file being read:
 //! a few MiB for a merge of ten segments, whatever their size.
 //!
-//! Field statistics are recomputed from the merged postings (a document's
-//! field length is the sum of its term frequencies in that field), so BM25
+//! Field statistics are the inputs' summed, minus those of the documents
+//! the merge drops (whose field lengths are the sums of their term
+//! frequencies, gathered as their postings are passed over), so BM25
 //! statistics equal those of a segment freshly indexed from exactly the
 //! surviving documents.
+//!
+//! The cost of a merge of log segments is mostly per term, not per
+//! posting: most terms (ids, addresses, clock times) have a few documents
+//! in one input. So the dictionaries are merged by a queue of input
+//! numbers over borrowed keys ([`TermQueue`]), each input keeps one
+//! postings cursor moved from term to term, a document's positions are
+//! copied as they are encoded, and norms are looked up only for terms
+//! that keep block impacts.
 
 use crate::error::{Error, Result};
 use crate::index::integrity::commit::{FileEntry, SegmentMeta};
 use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::{files, SegmentReader};
+use crate::index::write::term_queue::TermQueue;
 use crate::schema::{Field, FieldType, Schema};
 use crate::search::bm25::FieldStats;
 use crate::search::scorer::TERMINATED;
 use lucerna_codec::columns::ColumnsWriter;
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_codec::norms::NormsWriter;
-use lucerna_codec::postings::{doc_file, pos_file, PostingsWriter, TermInfo};
+use lucerna_codec::postings::{doc_file, keeps_impacts, pos_file, PostingsWriter, SegmentPostings};
 use lucerna_codec::stored::{StoredOptions, StoredWriter};
-use lucerna_codec::termdict::{TermDictWriter, TermIter};
+use lucerna_codec::termdict::TermDictWriter;
 use lucerna_store::{Directory, StoreError};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// Input bytes (estimated) a merge reads between two releases of its
 /// inputs' resident pages. A release is one system call per input file of
@@ -398,26 +406,6 @@ pub(crate) fn merge_memory_bytes(schema: &Schema, inputs: &[MergeInput<'_>]) -> 
     bytes.saturating_add(largest)
 }
 
-/// Heap entry of the k-way term merge: the smallest key on top, equal keys
-/// in input order.
-type HeapEntry = (Reverse<Vec<u8>>, Reverse<usize>);
-
-/// Reads the next term of input `i` into `current[i]` and `heap`.
-fn next_term(
-    iters: &mut [TermIter],
-    current: &mut [Option<TermInfo>],
-    heap: &mut BinaryHeap<HeapEntry>,
-    i: usize,
-) -> Result<()> {
-    current[i] = None;
-    if let Some(item) = iters[i].next() {
-        let (key, info) = item?;
-        current[i] = Some(info);
-        heap.push((Reverse(key), Reverse(i)));
-    }
-    Ok(())
-}
-
 /// Field lengths (sums of term frequencies) of the documents a merge
 /// drops, per field. A merge's field statistics are its inputs' minus
 /// those of the dropped documents: what a fresh flush of the kept
@@ -588,27 +576,16 @@ impl MergeWriter<'_> {
         for input in inputs {
             iters.push(input.reader.core().termdict.prefix(&[])?);
         }
-        let mut current: Vec<Option<TermInfo>> = vec![None; inputs.len()];
-        let mut heap = BinaryHeap::with_capacity(inputs.len());
-        for i in 0..inputs.len() {
-            next_term(&mut iters, &mut current, &mut heap, i)?;
-        }
+        let mut queue = TermQueue::new(iters)?;
         let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
         let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
         let mut dropped = DroppedLengths::new(self.maps, schema.len());
-        let mut holders: Vec<usize> = Vec::with_capacity(inputs.len());
-        let mut positions: Vec<u32> = Vec::new();
+        // One postings cursor per input, moved from term to term.
+        let mut cursors: Vec<Option<SegmentPostings>> = (0..inputs.len()).map(|_| None).collect();
         let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
-        while let Some((Reverse(key), Reverse(first))) = heap.pop() {
-            holders.clear();
-            holders.push(first);
-            while heap.peek().is_some_and(|(Reverse(k), _)| *k == key) {
-                if let Some((_, Reverse(i))) = heap.pop() {
-                    holders.push(i);
-                }
-            }
-            // Postings are appended in input order so new doc ids increase.
-            holders.sort_unstable();
+        while queue.pop()? {
+            let key = queue.key();
+            let first = queue.holders()[0];
             let field = match key.first() {
                 Some(&f) if (f as usize) < schema.len() => f as usize,
                 _ => {
@@ -627,10 +604,23 @@ impl MergeWriter<'_> {
                 dropped.switch(Some(field));
             }
             let mut started = false;
-            for &i in &holders {
+            // Norms only go into block impacts, which only a term of more
+            // than one block keeps. Most terms have a few documents, each
+            // a random access into an input's norms (a cache miss, measured
+            // as the merge loop's hottest instruction), so they are looked
+            // up only when the term may keep impacts.
+            let doc_freq: u64 = queue
+                .holders()
+                .iter()
+                .filter_map(|&i| queue.info(i))
+                .map(|info| u64::from(info.doc_freq))
+                .sum();
+            let with_norms = keeps_impacts(doc_freq);
+            // Postings are appended in input order so new doc ids increase.
+            for &i in queue.holders() {
                 let core = inputs[i].reader.core();
                 let map = &self.maps[i];
-                let Some(info) = current[i] else {
+                let Some(info) = queue.info(i) else {
                     continue;
                 };
                 // The previous term's postings of input `i` end where this
@@ -643,20 +633,25 @@ impl MergeWriter<'_> {
                         + key.len() as u64,
                 );
                 read_to[i] = (info.doc_off, info.pos_off);
-                let norms = core.norms.field(field as u32);
-                let mut p = core.postings.postings(&info)?;
+                let norms = core.norms.field(field as u32).filter(|_| with_norms);
+                let p = match &mut cursors[i] {
+                    Some(p) => {
+                        p.reset(&core.postings, &info)?;
+                        p
+                    }
+                    slot => slot.insert(core.postings.postings(&info)?),
+                };
                 let mut d = p.doc();
                 while d != TERMINATED {
                     if let Some(nd) = map.get(d) {
                         let freq = p.freq();
-                        positions.clear();
-                        p.positions(&mut positions)?;
+                        let positions = p.position_bytes()?;
                         let norm = norms.map_or(0, |n| n.get(d));
                         if !started {
                             pw.start_term();
                             started = true;
                         }
-                        pw.add_doc(nd, freq, &positions, norm)?;
+                        pw.add_doc_encoded(nd, freq, positions, norm)?;
                         // About a byte per document and per position.
                         releaser.advance(1 + u64::from(freq));
                     } else {
@@ -668,11 +663,8 @@ impl MergeWriter<'_> {
             }
             if started {
                 let info = pw.finish_term()?;
-                td.insert(&key, &info)?;
+                td.insert(key, &info)?;
                 stats[field].1 += 1;
-            }
-            for &i in &holders {
-                next_term(&mut iters, &mut current, &mut heap, i)?;
             }
         }
         dropped.switch(None);

@@ -11,5 +11,6 @@ pub(crate) mod delete_key;
 pub(crate) mod flush;
 pub(crate) mod merger;
 pub mod replace;
+pub(crate) mod term_queue;
 pub(crate) mod term_table;
 pub mod writer;
