@@ -5,8 +5,8 @@
 //!
 //! # Files
 //!
-//! `<base>.doc` (envelope format `postings-docs`, version 2; version 1 is
-//! still read) and, when positions are indexed, `<base>.pos` (format
+//! `<base>.doc` (envelope format `postings-docs`, version 3; versions 1
+//! and 2 are still read) and, when positions are indexed, `<base>.pos` (format
 //! `postings-positions`, version 1); id = segment id, empty suffix.
 //! [`TermInfo`] (kept in the term dictionary) gives each term's document
 //! frequency and where its data starts in each payload.
@@ -22,8 +22,12 @@
 //!         u32   doc_end              end of the block, from the first block
 //!         u64   pos_end              end of its positions, from pos_off
 //!         u32   imp_end              end of its impacts in the impacts area
+//!       group table (version 3, terms of more than 32 blocks):
+//!         ⌈blocks / 32⌉ × u32 imp_end end of the group's impacts in the
+//!                                    impacts area
 //!       impacts area (imp_len bytes): per block, 1 ..= 8 impacts
-//!         (vint freq, u8 norm), norms ascending
+//!         (vint freq, u8 norm), norms ascending; then (version 3) per
+//!         group of 32 blocks, the impacts bounding all of them
 //!     blocks, each of 128 documents but the last, which may be shorter:
 //!       full block:  u8 doc_bits, 128 doc deltas packed (16 × doc_bits
 //!                    bytes), u8 freq_bits, 128 (freq − 1) packed;
@@ -36,6 +40,12 @@
 //!   per document, in postings order: freq × vint position delta (the
 //!   first of each document absolute)
 //! ```
+//!
+//! A *group* is 32 consecutive blocks (the last may be shorter); its
+//! impacts are the frontier of the union of its blocks' impacts, shortened
+//! the same way, so they bound every document of the group. A top-k search
+//! walking past blocks that cannot compete checks one group instead of 32
+//! blocks (Lucene's level-1 impacts).
 //!
 //! A block's *impacts* bound the BM25 score of its documents for any
 //! collection statistics, as Lucene's: the Pareto frontier of the block's
@@ -115,11 +125,13 @@ pub fn keeps_impacts(doc_freq: u64) -> bool {
 
 /// Envelope format name of positions files.
 pub const POS_FORMAT: &str = "postings-positions";
-/// Format version of the doc/freq files this code writes: 2, full blocks
-/// in the four-lane layout ([`bitpack::pack4`], SIMD-decoded).
-pub const DOC_VERSION: u32 = 2;
+/// Format version of the doc/freq files this code writes: 3, full blocks
+/// in the four-lane layout ([`bitpack::pack4`], SIMD-decoded) and impacts
+/// per group of 32 blocks.
+pub const DOC_VERSION: u32 = 3;
 /// Oldest doc/freq version still read: 1, full blocks in the sequential
-/// layout ([`bitpack::pack`]); otherwise the same as 2.
+/// layout ([`bitpack::pack`]); otherwise the same as 2, which has no group
+/// impacts.
 pub const DOC_VERSION_MIN: u32 = 1;
 /// Format version of positions files (written and read; unchanged when
 /// the doc/freq files went to version 2).
@@ -132,6 +144,20 @@ const FLAG_POSITIONS: u8 = 1;
 const SKIP_ENTRY_LEN: usize = 20;
 /// Most impacts kept per block.
 pub const MAX_IMPACTS: usize = 8;
+/// Blocks per group (version 3): a term of more blocks keeps impacts per
+/// group too.
+pub const GROUP_BLOCKS: usize = 32;
+/// Bytes of one group-table entry.
+const GROUP_ENTRY_LEN: usize = 4;
+
+/// Groups of a term of `num_blocks` blocks in a file of version `version`.
+fn num_groups(num_blocks: usize, version_3: bool) -> usize {
+    if version_3 && num_blocks > GROUP_BLOCKS {
+        num_blocks.div_ceil(GROUP_BLOCKS)
+    } else {
+        0
+    }
+}
 const HEADER_LEN: u64 = 1;
 /// Pending bytes buffered before they go to the file.
 const FLUSH_AT: usize = 1 << 20;
@@ -202,6 +228,10 @@ fn block_impacts(pairs: &mut [(u32, u8)], out: &mut Vec<(u32, u8)>) {
 pub struct PostingsWriter {
     /// Pack full blocks in the four-lane layout (format version 2).
     four_lane: bool,
+    /// Keep group impacts (format version 3).
+    groups: bool,
+    /// A group's impacts, gathered from its blocks'.
+    group_pairs: Vec<(u32, u8)>,
     doc_out: EnvelopeWriter,
     pos_out: Option<EnvelopeWriter>,
     doc_pending: Vec<u8>,
@@ -271,6 +301,8 @@ impl PostingsWriter {
         };
         Ok(PostingsWriter {
             four_lane: doc_version >= 2,
+            groups: doc_version >= 3,
+            group_pairs: Vec::new(),
             doc_out,
             pos_out,
             doc_pending: Vec::new(),
@@ -507,6 +539,31 @@ impl PostingsWriter {
                 table.extend_from_slice(&pos_end.to_le_bytes());
                 table.extend_from_slice(&imp_end32.to_le_bytes());
             }
+            // Group impacts after every block's, their ends after the
+            // skip table.
+            let mut group_out = Vec::with_capacity(MAX_IMPACTS);
+            for group in self
+                .skips
+                .chunks(GROUP_BLOCKS)
+                .take(num_groups(self.skips.len(), self.groups))
+            {
+                self.group_pairs.clear();
+                for s in group {
+                    self.group_pairs.extend_from_slice(
+                        &self.impacts[s.imp_start as usize..][..s.imp_len as usize],
+                    );
+                }
+                group_out.clear();
+                block_impacts(&mut self.group_pairs, &mut group_out);
+                for &(f, n) in &group_out {
+                    imps.vint(f as u64);
+                    imps.u8(n);
+                }
+                let Ok(imp_end32) = u32::try_from(imps.len()) else {
+                    return Err(self.invalid("a term's postings exceed 4 GiB"));
+                };
+                table.extend_from_slice(&imp_end32.to_le_bytes());
+            }
             let mut len = ByteWriter::new();
             len.vint(imps.len() as u64);
             self.doc_pending.extend_from_slice(&len.buf);
@@ -560,6 +617,8 @@ impl PostingsWriter {
 pub struct PostingsReader {
     /// Full blocks in the four-lane layout (format version 2).
     four_lane: bool,
+    /// Group impacts (format version 3).
+    groups: bool,
     doc_name: Arc<str>,
     doc_data: FileSlice,
     doc_base: u64,
@@ -597,6 +656,7 @@ impl PostingsReader {
         let denv = EnvelopeReader::open_checked(&dname, dir.open(&dname)?)?;
         denv.expect_format(DOC_FORMAT, DOC_VERSION_MIN..=DOC_VERSION)?;
         let four_lane = denv.header().version >= 2;
+        let groups = denv.header().version >= 3;
         denv.expect_id(&id)?;
         let doc_data = denv.payload();
         let doc_base = denv.payload_offset();
@@ -623,6 +683,7 @@ impl PostingsReader {
         };
         Ok(PostingsReader {
             four_lane,
+            groups,
             doc_name: Arc::from(dname.as_str()),
             doc_data,
             doc_base,
@@ -664,6 +725,15 @@ struct BlockBuffers<'a> {
 pub struct SegmentPostings {
     /// Full blocks in the four-lane layout (format version 2).
     four_lane: bool,
+    /// Group impacts (format version 3).
+    groups: bool,
+    /// Groups of the term (0: none kept), where their table starts, and
+    /// the impacts of group `cur_group`: the first `cur_group_len`.
+    num_groups: usize,
+    group_table: usize,
+    cur_group: usize,
+    cur_group_impacts: [(u32, u8); MAX_IMPACTS],
+    cur_group_len: usize,
     doc_name: Arc<str>,
     doc_data: FileSlice,
     doc_base: u64,
@@ -713,6 +783,12 @@ impl SegmentPostings {
     fn new(r: &PostingsReader, info: &TermInfo) -> Result<Self> {
         let mut p = SegmentPostings {
             four_lane: r.four_lane,
+            groups: r.groups,
+            num_groups: 0,
+            group_table: 0,
+            cur_group: usize::MAX,
+            cur_group_impacts: [(0, 0); MAX_IMPACTS],
+            cur_group_len: 0,
             doc_name: r.doc_name.clone(),
             doc_data: r.doc_data.clone(),
             doc_base: r.doc_base,
@@ -799,6 +875,10 @@ impl SegmentPostings {
         self.num_blocks = (info.doc_freq as usize).div_ceil(BLOCK);
         self.table_start = 0;
         self.imp_area = 0;
+        self.num_groups = 0;
+        self.group_table = 0;
+        self.cur_group = usize::MAX;
+        self.cur_group_len = 0;
         self.cur_impacts_len = 0;
         self.cur_impacts_block = usize::MAX;
         self.blocks_start = info.doc_off;
@@ -826,7 +906,8 @@ impl SegmentPostings {
         r.seek(info.doc_off as usize)?;
         let imp_len = r.len_prefix()?;
         let table_start = r.pos();
-        let table_len = self.num_blocks * SKIP_ENTRY_LEN;
+        let num_groups = num_groups(self.num_blocks, self.groups);
+        let table_len = self.num_blocks * SKIP_ENTRY_LEN + num_groups * GROUP_ENTRY_LEN;
         let end = table_start as u64 + table_len as u64 + imp_len as u64;
         if end > data_len as u64 {
             return Err(r.err_value(
@@ -836,6 +917,8 @@ impl SegmentPostings {
             ));
         }
         self.table_start = table_start;
+        self.num_groups = num_groups;
+        self.group_table = table_start + self.num_blocks * SKIP_ENTRY_LEN;
         self.imp_area = table_start + table_len;
         self.blocks_start = end;
         Ok(())
@@ -881,38 +964,99 @@ impl SegmentPostings {
         }
         let start = if k == 0 { 0 } else { self.skip_imp_end(k - 1) };
         let end = self.skip_imp_end(k);
+        let entry = self.table_start + k * SKIP_ENTRY_LEN + 16;
+        let (buf, len) = self.decode_impacts(start, end, entry)?;
+        self.cur_impacts = buf;
+        self.cur_impacts_len = len;
+        self.cur_impacts_block = k;
+        Ok(())
+    }
+
+    /// End of group `g`'s impacts in the impacts area.
+    fn group_imp_end(&self, g: usize) -> usize {
+        let at = self.group_table + g * GROUP_ENTRY_LEN;
+        self.doc_data
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+
+    /// Decodes the impacts at `start..end` of the impacts area (the range
+    /// given by the table entry at payload offset `entry`).
+    fn decode_impacts(
+        &self,
+        start: usize,
+        end: usize,
+        entry: usize,
+    ) -> Result<([(u32, u8); MAX_IMPACTS], usize)> {
         let area_len = self.blocks_start as usize - self.imp_area;
         // Decoded into a fixed buffer while the file is borrowed (no clone
         // of its name or bytes, no vector, per block: this runs for every
         // block a top-k query walks past).
         let mut buf = [(0u32, 0u8); MAX_IMPACTS];
         let mut len = 0;
-        {
-            let mut r = ByteReader::new(&self.doc_name, self.doc_base, &self.doc_data);
-            if start > end || end > area_len {
-                return Err(r.err_at(
-                    self.table_start + k * SKIP_ENTRY_LEN + 16,
-                    "impacts range outside the impacts area",
-                ));
-            }
-            r.seek(self.imp_area + start)?;
-            while r.pos() < self.imp_area + end {
-                if len == MAX_IMPACTS {
-                    return Err(r.err("more than 8 impacts in a block"));
-                }
-                let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
-                let n = r.u8()?;
-                buf[len] = (f, n);
-                len += 1;
-            }
-            if r.pos() != self.imp_area + end || len == 0 {
-                return Err(r.err("impacts do not fill their range"));
-            }
+        let mut r = ByteReader::new(&self.doc_name, self.doc_base, &self.doc_data);
+        if start > end || end > area_len {
+            return Err(r.err_at(entry, "impacts range outside the impacts area"));
         }
-        self.cur_impacts = buf;
-        self.cur_impacts_len = len;
-        self.cur_impacts_block = k;
-        Ok(())
+        r.seek(self.imp_area + start)?;
+        while r.pos() < self.imp_area + end {
+            if len == MAX_IMPACTS {
+                return Err(r.err("more than 8 impacts in a block"));
+            }
+            let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
+            let n = r.u8()?;
+            buf[len] = (f, n);
+            len += 1;
+        }
+        if r.pos() != self.imp_area + end || len == 0 {
+            return Err(r.err("impacts do not fill their range"));
+        }
+        Ok((buf, len))
+    }
+
+    /// The group of blocks holding the first document ≥ `target` (the
+    /// block-max cursor is not moved): its last document, or
+    /// [`TERMINATED`] past the last block, and its impacts, which bound
+    /// every document of the group. `None` when the term keeps no group
+    /// impacts (32 blocks or fewer, or a file older than version 3). The
+    /// last group's impacts are cached, so asking again for targets in it
+    /// costs a lookup of its block.
+    pub fn shallow_seek_group(&mut self, target: u32) -> Result<Option<(u32, &[(u32, u8)])>> {
+        if self.num_groups == 0 {
+            return Ok(None);
+        }
+        let n = self.num_blocks;
+        // Gallop from the block-max cursor, or from the start when the
+        // target lies before it.
+        let at = self.shallow.min(n);
+        let from = if at > 0 && self.skip_last_doc(at - 1) >= target {
+            0
+        } else {
+            at
+        };
+        let k = self.find_block(from, target);
+        if k >= n {
+            return Ok(Some((TERMINATED, &[])));
+        }
+        let g = k / GROUP_BLOCKS;
+        if g != self.cur_group {
+            let start = if g == 0 {
+                self.skip_imp_end(n - 1)
+            } else {
+                self.group_imp_end(g - 1)
+            };
+            let end = self.group_imp_end(g);
+            let entry = self.group_table + g * GROUP_ENTRY_LEN;
+            let (buf, len) = self.decode_impacts(start, end, entry)?;
+            self.cur_group_impacts = buf;
+            self.cur_group_len = len;
+            self.cur_group = g;
+        }
+        let last_block = ((g + 1) * GROUP_BLOCKS).min(n) - 1;
+        Ok(Some((
+            self.skip_last_doc(last_block),
+            &self.cur_group_impacts[..self.cur_group_len],
+        )))
     }
 
     /// Unpacks a full block's doc deltas (to ids, from `prev`) and

@@ -272,8 +272,12 @@ fn out_of_range_term_info_is_an_error() {
     assert!(small.postings(&infos[0]).unwrap_err().is_corrupt());
 }
 
+/// Documents of the sample segment.
+const SAMPLE_MAX_DOC: u32 = 5000;
+
 /// Writes a small segment with terms of one doc, a short block, exactly one
-/// full block, and several blocks; returns the directory.
+/// full block, several blocks, and more than one group of blocks; returns
+/// the directory.
 fn sample_dir() -> (RamDirectory, Vec<Term>) {
     sample_dir_version(DOC_VERSION)
 }
@@ -295,6 +299,8 @@ fn sample_dir_version(version: u32) -> (RamDirectory, Vec<Term>) {
         (b"\0bb".to_vec(), mk(40, 7)),
         (b"\0c".to_vec(), mk(128, 2)),
         (b"\x01d".to_vec(), mk(300, 1)),
+        // More than 32 blocks: group impacts from version 3 on.
+        (b"\x01e".to_vec(), mk(33 * 128 + 7, 1)),
     ];
     write_terms_version(&dir, &terms, true, version);
     (dir, terms)
@@ -303,7 +309,7 @@ fn sample_dir_version(version: u32) -> (RamDirectory, Vec<Term>) {
 /// Opens the segment in `dir` and reads every term fully.
 fn read_all(dir: &dyn Directory) -> lucerna_store::Result<()> {
     let td = TermDict::open(dir, "s.tdi", SEG)?;
-    let pr = PostingsReader::open(dir, "s", SEG, 400)?;
+    let pr = PostingsReader::open(dir, "s", SEG, SAMPLE_MAX_DOC)?;
     let mut pos = Vec::new();
     for item in td.prefix(b"")? {
         let (_, info) = item?;
@@ -313,6 +319,7 @@ fn read_all(dir: &dyn Directory) -> lucerna_store::Result<()> {
             pos.clear();
             p.positions(&mut pos)?;
             p.shallow_seek(p.doc())?;
+            p.shallow_seek_group(p.doc())?;
             p.advance()?;
             n += 1;
             if n > info.doc_freq {
@@ -368,13 +375,15 @@ fn corruption_of_term_dictionary() {
     sweep_file("s.tdi");
 }
 
-/// Both doc/freq versions hold the same postings; only the layout of full
-/// blocks differs, so the files have the same length and differ inside
-/// the packed bytes alone.
+/// Every doc/freq version holds the same postings. Versions 1 and 2
+/// differ only in the layout of full blocks, so their files have the same
+/// length and differ inside the packed bytes alone; version 3 adds group
+/// impacts.
 #[test]
 fn every_doc_version_reads_back_the_same_postings() {
     let (v1, terms) = sample_dir_version(1);
     let (v2, _) = sample_dir_version(2);
+    let (v3, _) = sample_dir_version(3);
     let header = |d: &RamDirectory| {
         lucerna_store::EnvelopeReader::open(d, "s.doc")
             .unwrap()
@@ -382,7 +391,7 @@ fn every_doc_version_reads_back_the_same_postings() {
             .version
     };
     assert_eq!((header(&v1), header(&v2)), (1, 2));
-    assert_eq!(DOC_VERSION, 2);
+    assert_eq!((header(&v3), DOC_VERSION), (3, 3));
     let (b1, b2) = (v1.open("s.doc").unwrap(), v2.open("s.doc").unwrap());
     assert_eq!(b1.len(), b2.len());
     assert_ne!(b1.to_vec(), b2.to_vec());
@@ -390,9 +399,10 @@ fn every_doc_version_reads_back_the_same_postings() {
         v1.open("s.pos").unwrap().to_vec(),
         v2.open("s.pos").unwrap().to_vec()
     );
-    for dir in [&v1, &v2] {
+    assert!(v3.open("s.doc").unwrap().len() > b2.len());
+    for dir in [&v1, &v2, &v3] {
         let td = TermDict::open(dir, "s.tdi", SEG).unwrap();
-        let pr = PostingsReader::open(dir, "s", SEG, 400).unwrap();
+        let pr = PostingsReader::open(dir, "s", SEG, SAMPLE_MAX_DOC).unwrap();
         for (key, posts) in &terms {
             let info = td.get(key).unwrap().unwrap();
             let mut p = pr.postings(&info).unwrap();
@@ -534,4 +544,72 @@ fn encoded_positions_must_hold_freq_varints() {
     w.add_doc_encoded(1, 2, &[0x83, 0x01, 2], 0).unwrap();
     assert!(w.add_doc_encoded(1, 1, &[0], 0).is_err(), "repeated doc");
     w.finish_term().unwrap();
+}
+
+/// Whether `impacts` bound a document of frequency `f` and norm `n`: some
+/// pair has a frequency at least `f` and a norm at most `n`.
+fn bounds(impacts: &[(u32, u8)], f: u32, n: u8) -> bool {
+    impacts.iter().any(|&(fi, ni)| fi >= f && ni <= n)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Group impacts (version 3) bound every document of their 32 blocks,
+    /// the group's last document is its last block's, and asking for
+    /// targets in any order (forward, backward, past the end) agrees with
+    /// the blocks. Terms of 32 blocks or fewer, and older versions, keep
+    /// none.
+    #[test]
+    fn group_impacts_bound_every_document_of_their_blocks(
+        n in 1usize..12_000,
+        seed in any::<u64>(),
+        targets in proptest::collection::vec(0u32..40_000, 1..30),
+    ) {
+        let mut rng = lucerna_store::rng::SplitMix64::new(seed);
+        let mut doc = 0u32;
+        let posts: Vec<Post> = (0..n)
+            .map(|_| {
+                doc += 1 + rng.below(3) as u32;
+                let span = if rng.below(50) == 0 { 40 } else { 3 };
+                let f = 1 + rng.below(span) as u32;
+                Post {
+                    doc,
+                    positions: (0..f).collect(),
+                    norm: rng.below(256) as u8,
+                }
+            })
+            .collect();
+        let max_doc = doc + 1;
+        for version in [2, DOC_VERSION] {
+            let dir = RamDirectory::new();
+            let infos = write_terms_version(&dir, &[(b"\0t".to_vec(), posts.clone())], true, version);
+            let pr = PostingsReader::open(&dir, "s", SEG, max_doc).unwrap();
+            let mut p = pr.postings(&infos[0]).unwrap();
+            let blocks = n.div_ceil(128);
+            for &t in &targets {
+                let got = p.shallow_seek_group(t).unwrap();
+                if version < 3 || blocks <= 32 {
+                    prop_assert!(got.is_none());
+                    continue;
+                }
+                let (last, impacts) = got.unwrap();
+                let Some(k) = posts.iter().position(|x| x.doc >= t) else {
+                    prop_assert_eq!(last, TERMINATED);
+                    continue;
+                };
+                let g = (k / 128) / 32;
+                let members = &posts[g * 32 * 128..((g + 1) * 32 * 128).min(n)];
+                prop_assert_eq!(last, members.last().unwrap().doc);
+                prop_assert!(!impacts.is_empty() && impacts.len() <= 8);
+                for x in members {
+                    prop_assert!(
+                        bounds(impacts, x.positions.len() as u32, x.norm),
+                        "doc {} (freq {}, norm {}) not bounded by {:?}",
+                        x.doc, x.positions.len(), x.norm, impacts
+                    );
+                }
+            }
+        }
+    }
 }

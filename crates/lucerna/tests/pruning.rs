@@ -92,3 +92,96 @@ fn pruned_top_k_equals_exhaustive_top_k() {
     }
     println!("{checked} pruned rankings checked");
 }
+
+/// Single terms (and exact phrases led by one) whose postings span many
+/// groups of 32 blocks: top-k walks
+/// past blocks that cannot compete a group at a time, by the group's
+/// impacts, and must still give exactly the exhaustive top k. The common
+/// words appear in most documents with skewed frequencies and document
+/// lengths, so the groups' bounds differ and some groups can be skipped.
+#[test]
+fn pruned_single_terms_equal_exhaustive_top_k() {
+    let schema = Schema::logs();
+    let body = schema.field("body").unwrap();
+    let id = schema.field("id").unwrap();
+    let index = Index::create(RamDirectory::new(), schema).unwrap();
+    let w = index
+        .writer(
+            WriterConfig::default()
+                .no_merges()
+                .max_buffered_docs(20_000)
+                .durability(Durability::None),
+        )
+        .unwrap();
+    let mut rng = SplitMix64::new(0x6e0);
+    let n_docs = 30_000u64;
+    for i in 0..n_docs {
+        let mut text = String::new();
+        for c in 0..4 {
+            // Word `c{c}` in most documents; now and then many times.
+            if rng.below(10) < 8 - c {
+                let tf = if rng.below(400) == 0 {
+                    2 + rng.below(8)
+                } else {
+                    1 + rng.below(2)
+                };
+                for _ in 0..tf {
+                    text.push_str(&format!("c{c} "));
+                }
+            }
+        }
+        // A pair always adjacent: the phrase "pa pb" occurs exactly as
+        // often as its terms, so the lead term's bounds are tight for it.
+        if rng.below(10) < 7 {
+            let tf = if rng.below(400) == 0 {
+                2 + rng.below(8)
+            } else {
+                1 + rng.below(2)
+            };
+            for _ in 0..tf {
+                text.push_str("pa pb ");
+            }
+        }
+        let filler = if rng.below(50) == 0 {
+            rng.below(3)
+        } else {
+            2 + rng.below(40)
+        };
+        for _ in 0..filler {
+            text.push_str(&word(rng.below(VOCAB as u64) as usize));
+            text.push(' ');
+        }
+        let mut d = Document::new();
+        d.add_u64(id, i).add_text(body, text);
+        w.add_document(d).unwrap();
+    }
+    w.commit().unwrap();
+    let s = index.reader().unwrap().searcher();
+    assert_eq!(s.num_docs(), n_docs);
+    let mut checked = 0;
+    let terms = ["c0", "c1", "c2", "c3", "w0", "w7"].map(|t| Query::term(body, t));
+    // Exact phrases lead with their rarest term, whose group impacts bound
+    // them too.
+    let phrases = [["pa", "pb"], ["c0", "c1"], ["c2", "c3"]].map(|p| Query::phrase(body, p));
+    for q in terms.iter().chain(&phrases) {
+        let t = format!("{q:?}");
+        let all = s
+            .search(q, Collect::CountAndTopK(n_docs as usize + 1))
+            .unwrap();
+        assert!(all.hits.len() > 4096, "{t}: {} hits", all.hits.len());
+        for k in [1usize, 10, 100] {
+            let got = s.search(q, Collect::TopK(k)).unwrap();
+            let want: Vec<_> = all.hits.iter().take(k).collect();
+            assert_eq!(got.hits.len(), want.len(), "{t} k={k}");
+            for (g, w) in got.hits.iter().zip(&want) {
+                assert_eq!(
+                    (g.score.to_bits(), g.address),
+                    (w.score.to_bits(), w.address),
+                    "{t} k={k}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    println!("{checked} pruned single-term and phrase rankings checked");
+}

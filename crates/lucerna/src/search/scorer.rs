@@ -34,6 +34,14 @@ pub trait Scorer: Send {
     fn block_max_score(&self) -> f32 {
         self.max_score()
     }
+    /// A coarser bound than [`shallow_seek`](Scorer::shallow_seek)'s, for
+    /// skipping many blocks at once: the last doc of a range of blocks
+    /// holding the first match ≥ `target` ([`TERMINATED`] past the last),
+    /// and an upper bound of every score in it. Moves nothing. `None` when
+    /// the scorer keeps no such ranges (the default).
+    fn shallow_seek_group(&mut self, _target: u32) -> Result<Option<(u32, f32)>> {
+        Ok(None)
+    }
     /// An estimate of the number of matches (for ordering clauses).
     fn cost(&self) -> u64;
 }
@@ -58,6 +66,15 @@ impl NormSource {
     }
 }
 
+/// The bound `bm25` gives `impacts` (0 for none).
+#[inline]
+fn impacts_bound(impacts: &[(u32, u8)], bm25: &Bm25) -> f32 {
+    impacts
+        .iter()
+        .map(|&(f, n)| bm25.bound(f, n))
+        .fold(0.0, f32::max)
+}
+
 /// The bound `bm25` gives the block under `postings`' block-max cursor,
 /// which ends at `last` (0 past the last block; the global bound when the
 /// block has no impacts).
@@ -69,10 +86,7 @@ fn block_bound(postings: &SegmentPostings, last: u32, bm25: &Bm25) -> f32 {
     if impacts.is_empty() {
         return bm25.max_score();
     }
-    impacts
-        .iter()
-        .map(|&(f, n)| bm25.bound(f, n))
-        .fold(0.0, f32::max)
+    impacts_bound(impacts, bm25)
 }
 
 /// Scores one term's postings with BM25.
@@ -135,6 +149,13 @@ impl Scorer for TermScorer {
     }
     fn block_max_score(&self) -> f32 {
         self.block_max
+    }
+    fn shallow_seek_group(&mut self, target: u32) -> Result<Option<(u32, f32)>> {
+        let bm25 = &self.bm25;
+        Ok(self
+            .postings
+            .shallow_seek_group(target)?
+            .map(|(last, impacts)| (last, impacts_bound(impacts, bm25))))
     }
     fn cost(&self) -> u64 {
         self.postings.doc_freq() as u64
@@ -762,6 +783,16 @@ impl Scorer for PhraseScorer {
     }
     fn block_max_score(&self) -> f32 {
         self.block_max
+    }
+    fn shallow_seek_group(&mut self, target: u32) -> Result<Option<(u32, f32)>> {
+        let Some((lead, _)) = self.terms.first_mut().filter(|_| self.slop == 0) else {
+            return Ok(None);
+        };
+        // As for a block: the lead term's group impacts bound the phrase.
+        let bm25 = &self.bm25;
+        Ok(lead
+            .shallow_seek_group(target)?
+            .map(|(last, impacts)| (last, impacts_bound(impacts, bm25))))
     }
     fn cost(&self) -> u64 {
         self.terms

@@ -579,6 +579,14 @@ fn collect_pruned<S: Scorer + ?Sized>(
                         return Ok(());
                     }
                     let target = up_to + 1;
+                    // A whole group of blocks first, when the scorer
+                    // bounds one (a common term's 32 blocks at a time).
+                    if let Some((last, bound)) = scorer.shallow_seek_group(target)? {
+                        if bound <= threshold {
+                            up_to = last;
+                            continue;
+                        }
+                    }
                     up_to = scorer.shallow_seek(target)?;
                     block_max = scorer.block_max_score();
                     if block_max > threshold {
