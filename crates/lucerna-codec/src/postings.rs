@@ -713,6 +713,16 @@ struct FullBlock<'a> {
     freq_bits: u8,
 }
 
+/// A group of blocks, as [`SegmentPostings::shallow_seek_group`] finds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    /// The group's last document ([`TERMINATED`] past the last block).
+    pub last_doc: u32,
+    /// Impacts bounding every document of the group (empty past the last
+    /// block).
+    pub impacts: &'a [(u32, u8)],
+}
+
 /// The buffers a full block is unpacked into, and how.
 struct BlockBuffers<'a> {
     docs: &'a mut [u32; BLOCK],
@@ -1021,7 +1031,7 @@ impl SegmentPostings {
     /// impacts (32 blocks or fewer, or a file older than version 3). The
     /// last group's impacts are cached, so asking again for targets in it
     /// costs a lookup of its block.
-    pub fn shallow_seek_group(&mut self, target: u32) -> Result<Option<(u32, &[(u32, u8)])>> {
+    pub fn shallow_seek_group(&mut self, target: u32) -> Result<Option<Group<'_>>> {
         if self.num_groups == 0 {
             return Ok(None);
         }
@@ -1036,7 +1046,10 @@ impl SegmentPostings {
         };
         let k = self.find_block(from, target);
         if k >= n {
-            return Ok(Some((TERMINATED, &[])));
+            return Ok(Some(Group {
+                last_doc: TERMINATED,
+                impacts: &[],
+            }));
         }
         let g = k / GROUP_BLOCKS;
         if g != self.cur_group {
@@ -1053,10 +1066,10 @@ impl SegmentPostings {
             self.cur_group = g;
         }
         let last_block = ((g + 1) * GROUP_BLOCKS).min(n) - 1;
-        Ok(Some((
-            self.skip_last_doc(last_block),
-            &self.cur_group_impacts[..self.cur_group_len],
-        )))
+        Ok(Some(Group {
+            last_doc: self.skip_last_doc(last_block),
+            impacts: &self.cur_group_impacts[..self.cur_group_len],
+        }))
     }
 
     /// Unpacks a full block's doc deltas (to ids, from `prev`) and

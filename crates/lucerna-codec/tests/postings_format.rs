@@ -593,7 +593,8 @@ proptest! {
                     prop_assert!(got.is_none());
                     continue;
                 }
-                let (last, impacts) = got.unwrap();
+                let g = got.unwrap();
+                let (last, impacts) = (g.last_doc, g.impacts);
                 let Some(k) = posts.iter().position(|x| x.doc >= t) else {
                     prop_assert_eq!(last, TERMINATED);
                     continue;

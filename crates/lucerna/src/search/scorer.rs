@@ -155,7 +155,7 @@ impl Scorer for TermScorer {
         Ok(self
             .postings
             .shallow_seek_group(target)?
-            .map(|(last, impacts)| (last, impacts_bound(impacts, bm25))))
+            .map(|g| (g.last_doc, impacts_bound(g.impacts, bm25))))
     }
     fn cost(&self) -> u64 {
         self.postings.doc_freq() as u64
@@ -792,7 +792,7 @@ impl Scorer for PhraseScorer {
         let bm25 = &self.bm25;
         Ok(lead
             .shallow_seek_group(target)?
-            .map(|(last, impacts)| (last, impacts_bound(impacts, bm25))))
+            .map(|g| (g.last_doc, impacts_bound(g.impacts, bm25))))
     }
     fn cost(&self) -> u64 {
         self.terms
