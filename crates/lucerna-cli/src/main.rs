@@ -312,8 +312,18 @@ enum Command {
 // contract line here, where its fields are fixed), like a table of
 // commands; a function per arm would only move each arm elsewhere.
 fn main() -> ExitCode {
-    malloc::tune();
     let cli = Cli::parse();
+    // Parsing starts no thread, so the allocator can still be tuned here,
+    // and only for the commands that fill indexing buffers: a search's
+    // short-lived buffers (a 250 KiB bit set per segment for a counted
+    // disjunction of 2 M documents) would each cost an mmap and its page
+    // faults, doubling `count` OR p50 on logs-big (docs/benchmarks.md).
+    if matches!(
+        cli.command,
+        Command::Index { .. } | Command::Add { .. } | Command::Repair { .. } | Command::Demo { .. }
+    ) {
+        malloc::tune();
+    }
     logging::install(cli.log_format);
     let result = match cli.command {
         Command::Index {

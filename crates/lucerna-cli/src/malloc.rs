@@ -9,6 +9,11 @@
 //! with both thresholds fixed at 256 KiB, the usual setting of
 //! memory-bounded services. The spike benchmark does the same.
 //!
+//! Only the commands that fill indexing buffers (`index`, `add`, `repair`,
+//! `demo`) fix them: with the mmap threshold at 256 KiB, every larger
+//! short-lived buffer of a search (a disjunction's bit set) costs an mmap
+//! and page faults, which doubled the `count` OR p50 on logs-big.
+//!
 //! An operator who sets `MALLOC_MMAP_THRESHOLD_` or
 //! `MALLOC_TRIM_THRESHOLD_` keeps their own settings.
 
