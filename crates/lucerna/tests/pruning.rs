@@ -9,10 +9,11 @@
 //! of the exhaustive ranking (k = every document, where nothing can be
 //! pruned), and the counts must agree.
 
+use lucerna::schema::Field;
 use lucerna::schema::Schema;
 use lucerna::store::rng::SplitMix64;
 use lucerna::store::RamDirectory;
-use lucerna::{Collect, Document, Durability, Index, Query, WriterConfig};
+use lucerna::{Collect, Document, Durability, Index, Query, ScoredDoc, WriterConfig};
 
 const VOCAB: usize = 60;
 
@@ -20,8 +21,9 @@ fn word(i: usize) -> String {
     format!("w{i}")
 }
 
-#[test]
-fn pruned_top_k_equals_exhaustive_top_k() {
+/// A committed in-memory index of `texts` (document `i` has id `i`), in
+/// segments of `segment_docs` documents; returns it and its body field.
+fn index_of(texts: impl IntoIterator<Item = String>, segment_docs: usize) -> (Index, Field) {
     let schema = Schema::logs();
     let body = schema.field("body").unwrap();
     let id = schema.field("id").unwrap();
@@ -30,13 +32,37 @@ fn pruned_top_k_equals_exhaustive_top_k() {
         .writer(
             WriterConfig::default()
                 .no_merges()
-                .max_buffered_docs(4000)
+                .max_buffered_docs(segment_docs)
                 .durability(Durability::None),
         )
         .unwrap();
+    for (i, text) in texts.into_iter().enumerate() {
+        let mut d = Document::new();
+        d.add_u64(id, i as u64).add_text(body, text);
+        w.add_document(d).unwrap();
+    }
+    w.commit().unwrap();
+    (index, body)
+}
+
+/// Asserts that `got` holds exactly the hits `want`, bit for bit in score
+/// and in address.
+fn assert_same_hits(got: &[ScoredDoc], want: &[ScoredDoc], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (g.score.to_bits(), g.address),
+            (w.score.to_bits(), w.address),
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn pruned_top_k_equals_exhaustive_top_k() {
     let mut rng = SplitMix64::new(0x5eed);
     let n_docs = 9000u64;
-    for i in 0..n_docs {
+    let texts = (0..n_docs).map(|i| {
         let len = 1 + rng.below(if i % 7 == 0 { 60 } else { 12 }) as usize;
         let mut text = String::new();
         for _ in 0..len {
@@ -46,11 +72,9 @@ fn pruned_top_k_equals_exhaustive_top_k() {
             text.push_str(&word(a.min(b) as usize));
             text.push(' ');
         }
-        let mut d = Document::new();
-        d.add_u64(id, i).add_text(body, text);
-        w.add_document(d).unwrap();
-    }
-    w.commit().unwrap();
+        text
+    });
+    let (index, body) = index_of(texts, 4000);
     let s = index.reader().unwrap().searcher();
     assert!(s.num_docs() == n_docs);
     let mut qrng = SplitMix64::new(7);
@@ -72,20 +96,13 @@ fn pruned_top_k_equals_exhaustive_top_k() {
             .search(&q, Collect::CountAndTopK(n_docs as usize + 1))
             .unwrap();
         for k in [1usize, 10, 100] {
-            let want: Vec<_> = all.hits.iter().take(k).collect();
+            let want = &all.hits[..k.min(all.hits.len())];
             for collect in [Collect::CountAndTopK(k), Collect::TopK(k)] {
                 let got = s.search(&q, collect).unwrap();
                 if let Collect::CountAndTopK(_) = collect {
                     assert_eq!(got.count, all.count, "{q:?}: count");
                 }
-                assert_eq!(got.hits.len(), want.len(), "{q:?} k={k}");
-                for (g, w) in got.hits.iter().zip(&want) {
-                    assert_eq!(
-                        (g.score.to_bits(), g.address),
-                        (w.score.to_bits(), w.address),
-                        "{q:?} {collect:?}"
-                    );
-                }
+                assert_same_hits(&got.hits, want, &format!("{q:?} {collect:?}"));
                 checked += 1;
             }
         }
@@ -101,21 +118,9 @@ fn pruned_top_k_equals_exhaustive_top_k() {
 /// lengths, so the groups' bounds differ and some groups can be skipped.
 #[test]
 fn pruned_single_terms_equal_exhaustive_top_k() {
-    let schema = Schema::logs();
-    let body = schema.field("body").unwrap();
-    let id = schema.field("id").unwrap();
-    let index = Index::create(RamDirectory::new(), schema).unwrap();
-    let w = index
-        .writer(
-            WriterConfig::default()
-                .no_merges()
-                .max_buffered_docs(20_000)
-                .durability(Durability::None),
-        )
-        .unwrap();
     let mut rng = SplitMix64::new(0x6e0);
     let n_docs = 30_000u64;
-    for i in 0..n_docs {
+    let texts = (0..n_docs).map(|_| {
         let mut text = String::new();
         for c in 0..4 {
             // Word `c{c}` in most documents; now and then many times.
@@ -151,11 +156,9 @@ fn pruned_single_terms_equal_exhaustive_top_k() {
             text.push_str(&word(rng.below(VOCAB as u64) as usize));
             text.push(' ');
         }
-        let mut d = Document::new();
-        d.add_u64(id, i).add_text(body, text);
-        w.add_document(d).unwrap();
-    }
-    w.commit().unwrap();
+        text
+    });
+    let (index, body) = index_of(texts, 20_000);
     let s = index.reader().unwrap().searcher();
     assert_eq!(s.num_docs(), n_docs);
     let mut checked = 0;
@@ -171,15 +174,8 @@ fn pruned_single_terms_equal_exhaustive_top_k() {
         assert!(all.hits.len() > 4096, "{t}: {} hits", all.hits.len());
         for k in [1usize, 10, 100] {
             let got = s.search(q, Collect::TopK(k)).unwrap();
-            let want: Vec<_> = all.hits.iter().take(k).collect();
-            assert_eq!(got.hits.len(), want.len(), "{t} k={k}");
-            for (g, w) in got.hits.iter().zip(&want) {
-                assert_eq!(
-                    (g.score.to_bits(), g.address),
-                    (w.score.to_bits(), w.address),
-                    "{t} k={k}"
-                );
-            }
+            let want = &all.hits[..k.min(all.hits.len())];
+            assert_same_hits(&got.hits, want, &format!("{t} k={k}"));
             checked += 1;
         }
     }
