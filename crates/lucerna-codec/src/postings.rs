@@ -1305,6 +1305,33 @@ impl SegmentPostings {
         Ok(self.doc)
     }
 
+    /// The loaded block's documents from the current one on, and their
+    /// frequencies (empty when exhausted): what a top-k search scores in
+    /// one loop once the block's bound says it may compete. Then
+    /// [`next_block`](Self::next_block) moves on.
+    pub fn block_rest(&self) -> (&[u32], &[u32]) {
+        if self.doc == TERMINATED {
+            return (&[], &[]);
+        }
+        (&self.docs[self.i..self.n], &self.freqs[self.i..self.n])
+    }
+
+    /// Moves to the first document of the next block (past the rest of the
+    /// loaded one); returns it, or [`TERMINATED`].
+    pub fn next_block(&mut self) -> Result<u32> {
+        if self.doc == TERMINATED {
+            return Ok(TERMINATED);
+        }
+        if self.block + 1 < self.num_blocks {
+            self.load_block(self.block + 1)?;
+            self.doc = self.docs[0];
+        } else {
+            self.i = self.n;
+            self.doc = TERMINATED;
+        }
+        Ok(self.doc)
+    }
+
     /// Visits every remaining document, from the current one on, a block
     /// at a time (`f` gets ascending doc ids), then leaves the cursor
     /// exhausted. The fast path for counting and bitset unions: no per-doc

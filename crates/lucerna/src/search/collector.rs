@@ -103,6 +103,11 @@ impl TopK {
         if self.heap.len() < self.k {
             self.heap.push(cand);
         } else if let Some(top) = self.heap.peek() {
+            // Most offers lose on the score alone (`<` is false for NaN
+            // and for −0 against +0, which the full order then settles).
+            if score < top.0.score {
+                return;
+            }
             if cand < *top {
                 self.heap.pop();
                 self.heap.push(cand);

@@ -6,6 +6,7 @@
 
 use crate::error::Result;
 use crate::search::bm25::Bm25;
+use crate::search::collector::{DocAddress, TopK};
 use lucerna_codec::postings::SegmentPostings;
 use std::sync::Arc;
 
@@ -115,6 +116,30 @@ impl TermScorer {
     /// Term frequency in the current document.
     pub fn freq(&self) -> u32 {
         self.postings.freq()
+    }
+
+    /// Scores the documents of the loaded block from the current one on,
+    /// in one loop over the decoded block, and offers to `top` those that
+    /// are `live` and beat its k-th score (as [`score`](Scorer::score)
+    /// computes them, bit for bit); then moves to the next block and
+    /// returns its first document. An equal score never displaces an
+    /// earlier hit, so only higher ones are offered.
+    pub(crate) fn collect_block(
+        &mut self,
+        live: impl Fn(u32) -> bool,
+        segment: u32,
+        top: &mut TopK,
+    ) -> Result<u32> {
+        let mut theta = top.threshold();
+        let (docs, freqs) = self.postings.block_rest();
+        for (&doc, &f) in docs.iter().zip(freqs) {
+            let s = self.bm25.score(f, self.norms.get(doc));
+            if s > theta && live(doc) {
+                top.push(s, DocAddress { segment, doc });
+                theta = top.threshold();
+            }
+        }
+        Ok(self.postings.next_block()?)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
 use crate::search::conjunction::{collect_term_conjunction, collect_term_conjunction_pruned};
 use crate::search::maxscore::collect_maxscore;
 use crate::search::query::Query;
-use crate::search::scorer::{Scorer, TERMINATED};
+use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
 use crate::search::weight::{StatsSource, Weight};
 use std::sync::Arc;
 
@@ -369,7 +369,7 @@ impl Searcher {
                         };
                     }
                     if k > 0 {
-                        collect_pruned(seg, ord, &mut term, &mut top)?;
+                        collect_term_pruned(seg, ord, &mut term, &mut top)?;
                     }
                     continue;
                 }
@@ -572,27 +572,9 @@ fn collect_pruned<S: Scorer + ?Sized>(
             // Equal scores never displace an earlier hit: a block whose
             // bound only reaches the threshold cannot contribute.
             if block_max <= threshold {
-                // Walk the following blocks by their bounds alone (no
-                // decoding) and decode only the first that could compete.
-                loop {
-                    if up_to == TERMINATED {
-                        return Ok(());
-                    }
-                    let target = up_to + 1;
-                    // A whole group of blocks first, when the scorer
-                    // bounds one (a common term's 32 blocks at a time).
-                    if let Some((last, bound)) = scorer.shallow_seek_group(target)? {
-                        if bound <= threshold {
-                            up_to = last;
-                            continue;
-                        }
-                    }
-                    up_to = scorer.shallow_seek(target)?;
-                    block_max = scorer.block_max_score();
-                    if block_max > threshold {
-                        d = scorer.seek(target)?;
-                        break;
-                    }
+                match next_competitive(scorer, up_to, threshold)? {
+                    Some((doc, last, bound)) => (d, up_to, block_max) = (doc, last, bound),
+                    None => return Ok(()),
                 }
                 continue;
             }
@@ -601,6 +583,66 @@ fn collect_pruned<S: Scorer + ?Sized>(
             push_scored(scorer, ord, d, top)?;
         }
         d = scorer.advance()?;
+    }
+    Ok(())
+}
+
+/// After a block ending at `up_to` that cannot beat `threshold`: walks the
+/// following blocks by their bounds alone (a group of blocks at a time
+/// where the scorer bounds groups; nothing decoded) and moves the cursor
+/// to the first that could compete. Returns the cursor's document there,
+/// that block's last document and its bound; `None` when no block is
+/// left.
+fn next_competitive<S: Scorer + ?Sized>(
+    scorer: &mut S,
+    mut up_to: u32,
+    threshold: f32,
+) -> Result<Option<(u32, u32, f32)>> {
+    loop {
+        if up_to == TERMINATED {
+            return Ok(None);
+        }
+        let target = up_to + 1;
+        // A whole group of blocks first, when the scorer bounds one (a
+        // common term's 32 blocks at a time).
+        if let Some((last, bound)) = scorer.shallow_seek_group(target)? {
+            if bound <= threshold {
+                up_to = last;
+                continue;
+            }
+        }
+        up_to = scorer.shallow_seek(target)?;
+        let block_max = scorer.block_max_score();
+        if block_max > threshold {
+            let d = scorer.seek(target)?;
+            return Ok(Some((d, up_to, block_max)));
+        }
+    }
+}
+
+/// [`collect_pruned`] for a lone term: a block that may compete is scored
+/// in one loop over its decoded documents ([`TermScorer::collect_block`]),
+/// not a call per document.
+fn collect_term_pruned(
+    seg: &SegmentReader,
+    ord: u32,
+    term: &mut TermScorer,
+    top: &mut TopK,
+) -> Result<()> {
+    let mut d = term.doc();
+    while d != TERMINATED {
+        let threshold = top.threshold();
+        if threshold > f32::NEG_INFINITY {
+            let up_to = term.shallow_seek(d)?;
+            if term.block_max_score() <= threshold {
+                match next_competitive(term, up_to, threshold)? {
+                    Some((doc, _, _)) => d = doc,
+                    None => return Ok(()),
+                }
+                continue;
+            }
+        }
+        d = term.collect_block(|doc| seg.is_live(doc), ord, top)?;
     }
     Ok(())
 }
