@@ -731,7 +731,9 @@ struct BlockBuffers<'a> {
     max_doc: u32,
 }
 
-/// A forward-only cursor over one term's postings in one segment.
+/// A forward-only cursor over one term's postings in one segment. A clone
+/// is an independent cursor at the same place.
+#[derive(Clone)]
 pub struct SegmentPostings {
     /// Full blocks in the four-lane layout (format version 2).
     four_lane: bool,

@@ -82,6 +82,11 @@ impl TopK {
         }
     }
 
+    /// How many hits are kept.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
     /// True when `k` hits are held.
     pub fn is_full(&self) -> bool {
         self.heap.len() >= self.k

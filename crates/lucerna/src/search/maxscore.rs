@@ -24,6 +24,7 @@
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
+use crate::search::score_floor::score_floor;
 use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
 
 /// Blocks of the window's lead clause per window.
@@ -42,11 +43,14 @@ pub(crate) fn collect_maxscore(
     clauses: Vec<Option<TermScorer>>,
     top: &mut TopK,
 ) -> Result<()> {
+    // Pruning may start from a floor under the k-th best score, found on
+    // the rare clauses' documents (see `score_floor`).
+    let floor = score_floor(seg, &clauses, top.k())?;
     let Some(mut m) = MaxScore::new(clauses) else {
         return Ok(());
     };
     loop {
-        let theta = top.threshold();
+        let theta = top.threshold().max(floor);
         let d = m.first_doc();
         if d == TERMINATED {
             return Ok(());
@@ -89,7 +93,7 @@ pub(crate) fn collect_maxscore(
         }
         m.scores.fill(0.0);
         m.advance_essentials(d)?;
-        if top.threshold() > theta && m.windowed {
+        if top.threshold().max(floor) > theta && m.windowed {
             // θ rose: the partition may move up within the window.
             m.essential = 0;
         }

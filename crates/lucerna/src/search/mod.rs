@@ -6,6 +6,7 @@ mod conjunction;
 mod maxscore;
 pub mod parse;
 pub mod query;
+mod score_floor;
 pub mod scorer;
 pub mod searcher;
 pub mod weight;

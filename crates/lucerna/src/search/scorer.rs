@@ -90,7 +90,9 @@ fn block_bound(postings: &SegmentPostings, last: u32, bm25: &Bm25) -> f32 {
     impacts_bound(impacts, bm25)
 }
 
-/// Scores one term's postings with BM25.
+/// Scores one term's postings with BM25. A clone is an independent
+/// cursor at the same place.
+#[derive(Clone)]
 pub struct TermScorer {
     postings: SegmentPostings,
     bm25: Arc<Bm25>,
