@@ -202,14 +202,26 @@ impl<'a> ByteReader<'a> {
             return Ok(());
         }
         let start = self.pos;
+        let data = &self.data[self.pos.min(self.data.len())..];
         let mut left = n;
-        for (i, &b) in self.data[self.pos.min(self.data.len())..]
-            .iter()
-            .enumerate()
-        {
+        // Eight bytes at a time while they cannot hold the last varint's
+        // end: a byte below 0x80 ends a varint, so a word holds as many
+        // ends as it has bytes with the high bit clear.
+        let mut at = 0;
+        while let Some(word) = data.get(at..at + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            let ends = 8 - u64::from((u64::from_le_bytes(w) & 0x8080_8080_8080_8080).count_ones());
+            if ends >= left {
+                break;
+            }
+            left -= ends;
+            at += 8;
+        }
+        for (i, &b) in data[at..].iter().enumerate() {
             left -= (b < 0x80) as u64;
             if left == 0 {
-                self.pos += i + 1;
+                self.pos += at + i + 1;
                 return Ok(());
             }
         }
@@ -249,6 +261,36 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Skipping `n` varints lands where decoding `n` of them does, or
+        /// fails as decoding runs out, from any start, over any bytes (the
+        /// word-at-a-time count must never pass the last varint's end).
+        #[test]
+        fn skip_vints_stops_where_decoding_does(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            start in 0usize..40,
+            n in 0u64..60,
+        ) {
+            let start = start.min(bytes.len());
+            let ends: Vec<usize> = bytes[start..]
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b < 0x80)
+                .map(|(i, _)| start + i + 1)
+                .collect();
+            let mut r = ByteReader::new("t", 0, &bytes);
+            r.seek(start).unwrap();
+            let got = r.skip_vints(n);
+            if n == 0 {
+                prop_assert!(got.is_ok());
+                prop_assert_eq!(r.pos(), start);
+            } else if let Some(&end) = ends.get(n as usize - 1) {
+                prop_assert!(got.is_ok());
+                prop_assert_eq!(r.pos(), end);
+            } else {
+                prop_assert!(got.is_err());
+            }
+        }
+
         #[test]
         fn vint_roundtrip(vs in proptest::collection::vec(any::<u64>(), 0..50)) {
             let mut w = ByteWriter::new();
