@@ -941,7 +941,14 @@ impl SegmentPostings {
     /// impossible out-of-range read yields 0, never a panic).
     #[inline]
     fn skip_u32(&self, k: usize, field: usize) -> u32 {
-        let at = self.table_start + k * SKIP_ENTRY_LEN + field;
+        self.u32_at(self.table_start + k * SKIP_ENTRY_LEN + field)
+    }
+
+    /// The little-endian `u32` at payload offset `at` of the doc file, in a
+    /// table that was bounds-checked at open (0 out of range, never a
+    /// panic).
+    #[inline]
+    fn u32_at(&self, at: usize) -> u32 {
         self.doc_data
             .get(at..at + 4)
             .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -986,10 +993,7 @@ impl SegmentPostings {
 
     /// End of group `g`'s impacts in the impacts area.
     fn group_imp_end(&self, g: usize) -> usize {
-        let at = self.group_table + g * GROUP_ENTRY_LEN;
-        self.doc_data
-            .get(at..at + 4)
-            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        self.u32_at(self.group_table + g * GROUP_ENTRY_LEN) as usize
     }
 
     /// Decodes the impacts at `start..end` of the impacts area (the range

@@ -20,9 +20,8 @@
 
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
-use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use crate::search::collector::{DocAddress, TopK};
+use crate::search::scorer::{DisjunctionScorer, Scorer, TermScorer, TERMINATED};
 
 /// The rare clauses may hold at most this share of the most common
 /// clause's documents: the walk over them must stay cheap next to what it
@@ -71,41 +70,28 @@ pub(crate) fn score_floor(
     if (docs as usize) < k {
         return Ok(f32::NEG_INFINITY);
     }
-    // In query order, as the full score sums.
+    // In query order, as the full score sums: the rare clauses' union,
+    // scored as the disjunction scorer sums (from 0.0, clause by clause).
     rare.sort_by_key(|(i, _)| *i);
-    // The k best partial scores, as bits (scores are not negative, so
-    // their bits order as they do).
-    let mut best: BinaryHeap<Reverse<u32>> = BinaryHeap::with_capacity(k + 1);
-    loop {
-        let d = rare
-            .iter()
-            .map(|(_, s)| s.doc())
-            .min()
-            .unwrap_or(TERMINATED);
-        if d == TERMINATED {
-            break;
+    let clauses: Vec<Box<dyn Scorer>> = rare
+        .into_iter()
+        .map(|(_, s)| Box::new(s) as Box<dyn Scorer>)
+        .collect();
+    let mut union = DisjunctionScorer::new(clauses, 1)?;
+    let mut best = TopK::new(k);
+    let mut d = union.doc();
+    while d != TERMINATED {
+        if seg.is_live(d) {
+            best.push(union.score()?, DocAddress { segment: 0, doc: d });
         }
-        let mut partial = 0.0f32;
-        for (_, s) in rare.iter_mut() {
-            if s.doc() == d {
-                partial += s.score()?;
-                s.advance()?;
-            }
-        }
-        // Only positive scores are kept (their bits then order as they
-        // do; a NaN or zero never raises the floor).
-        if !seg.is_live(d) || partial.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
-            continue;
-        }
-        best.push(Reverse(partial.to_bits()));
-        if best.len() > k {
-            best.pop();
-        }
+        d = union.advance()?;
     }
-    if best.len() < k {
+    // −∞ while fewer than k documents were offered; a k-th score that is
+    // not positive (or NaN) raises no floor.
+    let kth = best.threshold();
+    if kth.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Ok(f32::NEG_INFINITY);
     }
-    let kth = f32::from_bits(best.peek().map_or(0, |r| r.0));
     // A little under it: MaxScore compares sums of bounds, added in
     // another order than a document's score, with the floor; a few units
     // in the last place of slack keep a document that scores exactly the

@@ -90,6 +90,19 @@ fn block_bound(postings: &SegmentPostings, last: u32, bm25: &Bm25) -> f32 {
     impacts_bound(impacts, bm25)
 }
 
+/// The group of `postings`' blocks holding the first document ≥ `target`:
+/// its last document and the bound `bm25` gives its impacts (`None` when
+/// the term keeps no group impacts).
+fn group_bound(
+    postings: &mut SegmentPostings,
+    target: u32,
+    bm25: &Bm25,
+) -> Result<Option<(u32, f32)>> {
+    Ok(postings
+        .shallow_seek_group(target)?
+        .map(|g| (g.last_doc, impacts_bound(g.impacts, bm25))))
+}
+
 /// Scores one term's postings with BM25. A clone is an independent
 /// cursor at the same place.
 #[derive(Clone)]
@@ -178,11 +191,7 @@ impl Scorer for TermScorer {
         self.block_max
     }
     fn shallow_seek_group(&mut self, target: u32) -> Result<Option<(u32, f32)>> {
-        let bm25 = &self.bm25;
-        Ok(self
-            .postings
-            .shallow_seek_group(target)?
-            .map(|g| (g.last_doc, impacts_bound(g.impacts, bm25))))
+        group_bound(&mut self.postings, target, &self.bm25)
     }
     fn cost(&self) -> u64 {
         self.postings.doc_freq() as u64
@@ -816,10 +825,7 @@ impl Scorer for PhraseScorer {
             return Ok(None);
         };
         // As for a block: the lead term's group impacts bound the phrase.
-        let bm25 = &self.bm25;
-        Ok(lead
-            .shallow_seek_group(target)?
-            .map(|g| (g.last_doc, impacts_bound(g.impacts, bm25))))
+        group_bound(lead, target, &self.bm25)
     }
     fn cost(&self) -> u64 {
         self.terms
