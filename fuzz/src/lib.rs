@@ -436,16 +436,21 @@ pub fn fuzz_termdict(data: &[u8]) {
 /// 6..8 pos_off, 8..10 the length of the `.doc` payload; then the `.doc`
 /// payload and the `.pos` payload. Walks every document and its positions,
 /// then again with seeks; once for each `.doc` format version read (1:
-/// sequential bit layout of full blocks, 2: four-lane SIMD layout).
+/// sequential bit layout of full blocks, 2: four-lane SIMD layout, 3:
+/// group impacts), each with every `.pos` version read (1: varints, 2:
+/// packed per block).
 pub fn fuzz_postings(data: &[u8]) {
-    for version in lucerna::internals::codec::postings::DOC_VERSION_MIN
-        ..=lucerna::internals::codec::postings::DOC_VERSION
-    {
-        fuzz_postings_version(data, version);
+    use lucerna::internals::codec::postings::{
+        DOC_VERSION, DOC_VERSION_MIN, POS_VERSION, POS_VERSION_MIN,
+    };
+    for version in DOC_VERSION_MIN..=DOC_VERSION {
+        for pos_version in POS_VERSION_MIN..=POS_VERSION {
+            fuzz_postings_version(data, version, pos_version);
+        }
     }
 }
 
-fn fuzz_postings_version(data: &[u8], version: u32) {
+fn fuzz_postings_version(data: &[u8], version: u32, pos_version: u32) {
     let mut inp = Input(data);
     let max_doc = inp.u16() as u32;
     let info = TermInfo {
@@ -461,7 +466,10 @@ fn fuzz_postings_version(data: &[u8], version: u32) {
             "p.doc",
             envelope_version("postings-docs", version, FUZZ_ID, doc),
         ),
-        ("p.pos", envelope("postings-positions", FUZZ_ID, pos)),
+        (
+            "p.pos",
+            envelope_version("postings-positions", pos_version, FUZZ_ID, pos),
+        ),
     ]);
     let Ok(reader) = PostingsReader::open(&dir, "p", FUZZ_ID, max_doc) else {
         return;

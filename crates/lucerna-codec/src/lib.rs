@@ -15,6 +15,7 @@ pub mod bytes;
 pub mod columns;
 pub mod livedocs;
 pub mod norms;
+pub mod positions;
 pub mod postings;
 pub mod stored;
 pub mod termdict;

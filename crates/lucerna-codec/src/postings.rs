@@ -7,7 +7,8 @@
 //!
 //! `<base>.doc` (envelope format `postings-docs`, version 3; versions 1
 //! and 2 are still read) and, when positions are indexed, `<base>.pos` (format
-//! `postings-positions`, version 1); id = segment id, empty suffix.
+//! `postings-positions`, version 2; version 1 is still read); id = segment
+//! id, empty suffix.
 //! [`TermInfo`] (kept in the term dictionary) gives each term's document
 //! frequency and where its data starts in each payload.
 //!
@@ -37,8 +38,10 @@
 //!       short block: per document vint (delta << 1 | freq == 1), then
 //!                    vint freq when freq != 1
 //! .pos payload:
-//!   per document, in postings order: freq × vint position delta (the
-//!   first of each document absolute)
+//!   per term, at TermInfo::pos_off, per block (block k's bytes end at
+//!   pos_end[k] from pos_off): its documents' positions, each document's
+//!   first as it is and the next ones as differences, bit-packed in chunks
+//!   of 128 values ([`crate::positions`]; version 1: one vint each)
 //! ```
 //!
 //! A *group* is 32 consecutive blocks (the last may be shorter); its
@@ -100,6 +103,7 @@
 
 use crate::bitpack::{self, BLOCK};
 use crate::bytes::{ByteReader, ByteWriter};
+use crate::positions::{self, PackedBlock};
 use lucerna_store::envelope::ID_LEN;
 use lucerna_store::{
     Directory, EnvelopeHeader, EnvelopeReader, EnvelopeWriter, FileMeta, FileSlice, Result,
@@ -133,9 +137,12 @@ pub const DOC_VERSION: u32 = 3;
 /// layout ([`bitpack::pack`]); otherwise the same as 2, which has no group
 /// impacts.
 pub const DOC_VERSION_MIN: u32 = 1;
-/// Format version of positions files (written and read; unchanged when
-/// the doc/freq files went to version 2).
-pub const POS_VERSION: u32 = 1;
+/// Format version of the positions files this code writes: 2, each
+/// block's positions bit-packed ([`crate::positions`]), so a document's
+/// are read without reading those before it.
+pub const POS_VERSION: u32 = 2;
+/// Oldest positions version still read: 1, one varint per position.
+pub const POS_VERSION_MIN: u32 = 1;
 /// The doc id of an exhausted cursor.
 pub const TERMINATED: u32 = u32::MAX;
 
@@ -230,6 +237,10 @@ pub struct PostingsWriter {
     four_lane: bool,
     /// Keep group impacts (format version 3).
     groups: bool,
+    /// Pack positions per block (positions version 2).
+    pos_packed: bool,
+    /// The current block's position values, packed when it ends.
+    block_pos: Vec<u32>,
     /// A group's impacts, gathered from its blocks'.
     group_pairs: Vec<(u32, u8)>,
     doc_out: EnvelopeWriter,
@@ -263,7 +274,7 @@ impl PostingsWriter {
         base: &str,
         with_positions: bool,
     ) -> Result<Self> {
-        Self::with_doc_version(dir, id, base, with_positions, DOC_VERSION)
+        Self::with_versions(dir, id, base, with_positions, DOC_VERSION, POS_VERSION)
     }
 
     /// As [`new`](Self::new), writing doc/freq format `doc_version`
@@ -280,9 +291,31 @@ impl PostingsWriter {
         with_positions: bool,
         doc_version: u32,
     ) -> Result<Self> {
+        Self::with_versions(dir, id, base, with_positions, doc_version, POS_VERSION)
+    }
+
+    /// As [`with_doc_version`](Self::with_doc_version), also writing
+    /// positions format `pos_version` ([`POS_VERSION_MIN`] ..=
+    /// [`POS_VERSION`]).
+    ///
+    /// # Panics
+    /// When either version is not one of them.
+    #[doc(hidden)]
+    pub fn with_versions(
+        dir: &dyn Directory,
+        id: [u8; ID_LEN],
+        base: &str,
+        with_positions: bool,
+        doc_version: u32,
+        pos_version: u32,
+    ) -> Result<Self> {
         assert!(
             (DOC_VERSION_MIN..=DOC_VERSION).contains(&doc_version),
             "no postings format version {doc_version}"
+        );
+        assert!(
+            (POS_VERSION_MIN..=POS_VERSION).contains(&pos_version),
+            "no positions format version {pos_version}"
         );
         let mut doc_out = EnvelopeWriter::create(
             dir,
@@ -294,7 +327,7 @@ impl PostingsWriter {
             Some(EnvelopeWriter::create(
                 dir,
                 &pos_file(base),
-                &EnvelopeHeader::new(POS_FORMAT, POS_VERSION, id, ""),
+                &EnvelopeHeader::new(POS_FORMAT, pos_version, id, ""),
             )?)
         } else {
             None
@@ -302,6 +335,8 @@ impl PostingsWriter {
         Ok(PostingsWriter {
             four_lane: doc_version >= 2,
             groups: doc_version >= 3,
+            pos_packed: pos_version >= 2,
+            block_pos: Vec::new(),
             group_pairs: Vec::new(),
             doc_out,
             pos_out,
@@ -346,6 +381,7 @@ impl PostingsWriter {
         self.blocks.clear();
         self.skips.clear();
         self.term_pos.clear();
+        self.block_pos.clear();
     }
 
     /// Adds a document of the current term: ids strictly increasing,
@@ -361,46 +397,54 @@ impl PostingsWriter {
                     positions.len()
                 )));
             }
-            let mut w = ByteWriter::new();
-            std::mem::swap(&mut w.buf, &mut self.term_pos);
-            let mut prev = 0u32;
-            for (i, &p) in positions.iter().enumerate() {
-                if i > 0 && p < prev {
-                    std::mem::swap(&mut w.buf, &mut self.term_pos);
-                    return Err(self.invalid("positions decrease"));
-                }
-                w.vint((p - prev) as u64);
-                prev = p;
+            if positions.windows(2).any(|w| w[1] < w[0]) {
+                return Err(self.invalid("positions decrease"));
             }
-            std::mem::swap(&mut w.buf, &mut self.term_pos);
+            let mut prev = 0u32;
+            let deltas = positions
+                .iter()
+                .map(|&p| p - std::mem::replace(&mut prev, p));
+            self.push_positions(deltas);
         }
         self.push_doc(doc, freq, norm);
         Ok(())
     }
 
-    /// [`add_doc`](Self::add_doc) with the document's positions already
-    /// encoded as the positions file holds them (`freq` varints, deltas
-    /// from the previous position, the first from 0), as
-    /// [`SegmentPostings::position_bytes`] returns them: a merge copies
-    /// them without decoding and encoding each position. The bytes must
-    /// hold exactly `freq` varints (checked); without positions they are
-    /// ignored.
-    pub fn add_doc_encoded(
-        &mut self,
-        doc: u32,
-        freq: u32,
-        positions: &[u8],
-        norm: u8,
-    ) -> Result<()> {
-        if self.pos_out.is_some() {
-            let ends = positions.iter().filter(|&&b| b < 0x80).count();
-            if ends != freq as usize || positions.last().is_some_and(|&b| b >= 0x80) {
-                return Err(self.invalid(format!("{ends} encoded positions for frequency {freq}")));
-            }
-            self.check_doc(doc, freq)?;
-            self.term_pos.extend_from_slice(positions);
+    /// Appends one document's position values (the first position, then
+    /// differences) to the current block's: to be packed when it ends, or
+    /// (version 1) as varints now.
+    fn push_positions(&mut self, values: impl Iterator<Item = u32>) {
+        if self.pos_packed {
+            self.block_pos.extend(values);
         } else {
-            self.check_doc(doc, freq)?;
+            let mut w = ByteWriter::new();
+            std::mem::swap(&mut w.buf, &mut self.term_pos);
+            for v in values {
+                w.vint(v as u64);
+            }
+            std::mem::swap(&mut w.buf, &mut self.term_pos);
+        }
+    }
+
+    /// [`add_doc`](Self::add_doc) with the document's positions as stored
+    /// (the first position, then the difference of each next one to the
+    /// previous), as [`SegmentPostings::position_values`] returns them: a
+    /// merge copies them without turning them into positions and back.
+    /// There must be exactly `freq` values whose sum fits 32 bits
+    /// (checked); without positions they are ignored.
+    pub fn add_doc_values(&mut self, doc: u32, freq: u32, values: &[u32], norm: u8) -> Result<()> {
+        self.check_doc(doc, freq)?;
+        if self.pos_out.is_some() {
+            if values.len() != freq as usize {
+                return Err(self.invalid(format!(
+                    "{} position values for frequency {freq}",
+                    values.len()
+                )));
+            }
+            if values.iter().map(|&v| v as u64).sum::<u64>() > u32::MAX as u64 {
+                return Err(self.invalid("a position overflows 32 bits"));
+            }
+            self.push_positions(values.iter().copied());
         }
         self.push_doc(doc, freq, norm);
         Ok(())
@@ -472,6 +516,10 @@ impl PostingsWriter {
                 prev = d;
             }
             std::mem::swap(&mut w.buf, &mut self.blocks);
+        }
+        if self.pos_packed && self.pos_out.is_some() {
+            positions::encode_block(&self.block_pos, &mut self.term_pos);
+            self.block_pos.clear();
         }
         let pos_end = self.term_pos.len() as u64;
         let imp_start = self.impacts.len();
@@ -619,6 +667,8 @@ pub struct PostingsReader {
     four_lane: bool,
     /// Group impacts (format version 3).
     groups: bool,
+    /// Positions packed per block (positions version 2).
+    pos_packed: bool,
     doc_name: Arc<str>,
     doc_data: FileSlice,
     doc_base: u64,
@@ -668,11 +718,13 @@ impl PostingsReader {
             }
             f
         };
+        let mut pos_packed = false;
         let pos = if flags & FLAG_POSITIONS != 0 {
             let pname = pos_file(base);
             let penv = EnvelopeReader::open_checked(&pname, dir.open(&pname)?)?;
-            penv.expect_format(POS_FORMAT, POS_VERSION..=POS_VERSION)?;
+            penv.expect_format(POS_FORMAT, POS_VERSION_MIN..=POS_VERSION)?;
             penv.expect_id(&id)?;
+            pos_packed = penv.header().version >= 2;
             Some((
                 Arc::from(pname.as_str()),
                 penv.payload(),
@@ -684,6 +736,7 @@ impl PostingsReader {
         Ok(PostingsReader {
             four_lane,
             groups,
+            pos_packed,
             doc_name: Arc::from(dname.as_str()),
             doc_data,
             doc_base,
@@ -773,10 +826,22 @@ pub struct SegmentPostings {
     i: usize,
     doc: u32,
     // Positions of the loaded block.
+    /// Positions packed per block (version 2).
+    pos_packed: bool,
+    /// Version 1: where the positions of document `pos_doc` of the block
+    /// start. Version 2: where the block's positions start.
     pos_cursor: u64,
     pos_doc: usize,
-    /// Where the positions of doc `pos_doc - 1` start (to read them again).
+    /// Version 1: where the positions of doc `pos_doc - 1` start (to read
+    /// them again).
     pos_last_start: u64,
+    /// Version 2: the block's packed positions once located (`pos_ready`),
+    /// where they must end (from the skip table; `u64::MAX` when the term
+    /// has one block), and the index of document `pos_doc`'s first value.
+    pos_block: PackedBlock,
+    pos_ready: bool,
+    pos_block_end: u64,
+    pos_value: usize,
     // Block-max cursor.
     shallow: usize,
 }
@@ -821,9 +886,14 @@ impl SegmentPostings {
             n: 0,
             i: 0,
             doc: TERMINATED,
+            pos_packed: r.pos_packed,
             pos_cursor: 0,
             pos_doc: 0,
             pos_last_start: 0,
+            pos_block: PackedBlock::default(),
+            pos_ready: false,
+            pos_block_end: u64::MAX,
+            pos_value: 0,
             shallow: 0,
         };
         p.start_term(info)?;
@@ -1158,8 +1228,10 @@ impl SegmentPostings {
     // cursor, which a split would have to hand back and forth.
     fn load_block(&mut self, k: usize) -> Result<()> {
         let (off, expected_len, prev, pos_off) = if self.num_blocks == 1 {
+            self.pos_block_end = u64::MAX;
             (self.blocks_start, None, None, self.term_pos_off)
         } else {
+            self.pos_block_end = self.term_pos_off.saturating_add(self.skip_pos_end(k));
             let start = if k == 0 { 0 } else { self.skip_doc_end(k - 1) };
             let end = self.skip_doc_end(k);
             let pos_start = if k == 0 { 0 } else { self.skip_pos_end(k - 1) };
@@ -1273,6 +1345,7 @@ impl SegmentPostings {
         self.i = 0;
         self.pos_cursor = pos_off;
         self.pos_doc = 0;
+        self.pos_ready = false;
         Ok(())
     }
 
@@ -1507,6 +1580,78 @@ impl SegmentPostings {
 
     /// Appends the positions of the current document to `out`.
     pub fn positions(&mut self, out: &mut Vec<u32>) -> Result<()> {
+        let start = out.len();
+        self.position_values(out)?;
+        if positions::to_absolute(&mut out[start..]).is_none() {
+            out.truncate(start);
+            let (file, at) = match &self.pos {
+                Some((pname, _, pbase)) => (&**pname, pbase + self.pos_cursor),
+                None => (&*self.doc_name, self.doc_base),
+            };
+            return Err(StoreError::corrupt(
+                file,
+                at,
+                u32::MAX as u64,
+                0,
+                "position overflows 32 bits".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends the current document's positions to `out` as they are
+    /// stored: the first position, then the difference of each next one
+    /// to the previous (`freq` values; none past the last document). What
+    /// a merge copies with [`PostingsWriter::add_doc_values`].
+    pub fn position_values(&mut self, out: &mut Vec<u32>) -> Result<()> {
+        if !self.pos_packed {
+            return self.varint_values(out);
+        }
+        if self.doc == TERMINATED {
+            return Ok(());
+        }
+        let Some((pname, pdata, pbase)) = &self.pos else {
+            return Err(self.no_positions());
+        };
+        if !self.pos_ready {
+            let n: u64 = self.freqs[..self.n].iter().map(|&f| f as u64).sum();
+            let start = usize::try_from(self.pos_cursor).unwrap_or(usize::MAX);
+            self.pos_block.reopen(pname, *pbase, pdata, start, n)?;
+            let end = self.pos_block.end() as u64;
+            if self.pos_block_end != u64::MAX && end != self.pos_block_end {
+                return Err(StoreError::corrupt(
+                    &**pname,
+                    pbase + self.pos_cursor,
+                    self.pos_block_end,
+                    end,
+                    "block's positions end elsewhere than its skip entry says".to_string(),
+                ));
+            }
+            self.pos_ready = true;
+            self.pos_doc = 0;
+            self.pos_value = 0;
+        }
+        if self.pos_doc > self.i {
+            // The current document's positions again (or, never in
+            // practice, an earlier one's): count from the block's start.
+            self.pos_doc = 0;
+            self.pos_value = 0;
+        }
+        let skipped: usize = self.freqs[self.pos_doc..self.i]
+            .iter()
+            .map(|&f| f as usize)
+            .sum();
+        let first = self.pos_value + skipped;
+        let freq = self.freqs[self.i] as usize;
+        self.pos_block.values(pdata, first, freq, out);
+        // Stay on this document, so reading it again costs nothing.
+        self.pos_doc = self.i;
+        self.pos_value = first;
+        Ok(())
+    }
+
+    /// Version 1: reads the current document's `freq` varints.
+    fn varint_values(&mut self, out: &mut Vec<u32>) -> Result<()> {
         let Some(start) = self.seek_positions()? else {
             return Ok(());
         };
@@ -1515,40 +1660,19 @@ impl SegmentPostings {
         };
         let mut r = ByteReader::new(pname, *pbase, pdata);
         r.seek(start)?;
-        let mut p: u64 = 0;
         for _ in 0..self.freqs[self.i] {
-            // Checked: a corrupt delta may be as large as u64::MAX.
-            p = match p.checked_add(r.vint()?) {
-                Some(p) if p <= u32::MAX as u64 => p,
-                _ => return Err(r.err("position overflows 32 bits")),
-            };
-            out.push(p as u32);
+            out.push(r.vint_max(u32::MAX as u64, "position")? as u32);
         }
         self.pos_doc += 1;
         self.pos_cursor = r.pos() as u64;
         Ok(())
     }
 
-    /// The current document's positions as they are encoded in the file
-    /// (`freq` varints, deltas from the previous position, the first from
-    /// 0), without decoding them: what a merge copies into the merged
-    /// segment with [`PostingsWriter::add_doc_encoded`]. Empty past the
-    /// last document. The bytes are checked to hold exactly `freq`
-    /// varints; their values are checked where they are decoded.
-    pub fn position_bytes(&mut self) -> Result<&[u8]> {
-        let Some(start) = self.seek_positions()? else {
-            return Ok(&[]);
-        };
-        let Some((pname, pdata, pbase)) = &self.pos else {
-            return Ok(&[]);
-        };
-        let mut r = ByteReader::new(pname, *pbase, pdata);
-        r.seek(start)?;
-        r.skip_vints(self.freqs[self.i] as u64)?;
-        let end = r.pos();
-        self.pos_doc += 1;
-        self.pos_cursor = end as u64;
-        Ok(pdata.get(start..end).unwrap_or_default())
+    fn no_positions(&self) -> StoreError {
+        StoreError::InvalidArgument {
+            file: self.doc_name.to_string(),
+            reason: "positions are not indexed for this field".into(),
+        }
     }
 
     /// Moves the positions cursor to the start of the current document's
@@ -1560,10 +1684,7 @@ impl SegmentPostings {
             return Ok(None);
         }
         let Some((pname, pdata, pbase)) = &self.pos else {
-            return Err(StoreError::InvalidArgument {
-                file: self.doc_name.to_string(),
-                reason: "positions are not indexed for this field".into(),
-            });
+            return Err(self.no_positions());
         };
         let mut r = ByteReader::new(pname, *pbase, pdata);
         if self.pos_cursor > pdata.len() as u64 {

@@ -5,7 +5,7 @@ mod harness;
 use harness::*;
 use lucerna_codec::postings::{
     doc_file, keeps_impacts, pos_file, PostingsReader, PostingsWriter, TermInfo, DOC_VERSION,
-    DOC_VERSION_MIN, TERMINATED,
+    DOC_VERSION_MIN, POS_VERSION, POS_VERSION_MIN, TERMINATED,
 };
 use lucerna_codec::termdict::{TermDict, TermDictWriter};
 use lucerna_store::{write_file, Directory, FileSlice, RamDirectory};
@@ -36,7 +36,18 @@ fn write_terms_version(
     with_pos: bool,
     version: u32,
 ) -> Vec<TermInfo> {
-    let mut pw = PostingsWriter::with_doc_version(dir, SEG, "s", with_pos, version).unwrap();
+    write_terms_versions(dir, terms, with_pos, (version, POS_VERSION))
+}
+
+/// As `write_terms`, in doc/freq and positions formats `versions`.
+fn write_terms_versions(
+    dir: &dyn Directory,
+    terms: &[(Vec<u8>, Vec<Post>)],
+    with_pos: bool,
+    (version, pos_version): (u32, u32),
+) -> Vec<TermInfo> {
+    let mut pw =
+        PostingsWriter::with_versions(dir, SEG, "s", with_pos, version, pos_version).unwrap();
     let mut td = TermDictWriter::new(dir, SEG, "s.tdi").unwrap();
     let mut infos = Vec::new();
     for (key, posts) in terms {
@@ -57,14 +68,16 @@ fn write_terms_version(
 /// A term key and its postings.
 type Term = (Vec<u8>, Vec<Post>);
 
-/// Random postings: `n` docs out of `max_doc`, 1–4 positions each.
+/// Random postings: `n` docs out of `max_doc`, 1–4 positions each, mostly
+/// small, some of any width up to 32 bits.
 fn posts_strategy(max_doc: u32) -> impl Strategy<Value = Vec<Post>> {
     proptest::collection::btree_set(0..max_doc, 1..(max_doc as usize).min(700))
         .prop_flat_map(|docs| {
             let n = docs.len();
+            let position = prop_oneof![40 => 0u32..60, 1 => any::<u32>()];
             (
                 Just(docs),
-                proptest::collection::vec(proptest::collection::btree_set(0u32..60, 1..5), n),
+                proptest::collection::vec(proptest::collection::btree_set(position, 1..5), n),
                 proptest::collection::vec(any::<u8>(), n),
             )
         })
@@ -89,6 +102,7 @@ proptest! {
         terms in proptest::collection::vec(posts_strategy(2000), 1..5),
         seeks in proptest::collection::vec(0u32..2100, 1..40),
         version in DOC_VERSION_MIN..=DOC_VERSION,
+        pos_version in POS_VERSION_MIN..=POS_VERSION,
     ) {
         let dir = RamDirectory::new();
         let keyed: Vec<Term> = terms
@@ -96,7 +110,7 @@ proptest! {
             .enumerate()
             .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
             .collect();
-        write_terms_version(&dir, &keyed, true, version);
+        write_terms_versions(&dir, &keyed, true, (version, pos_version));
         let td = TermDict::open(&dir, "s.tdi", SEG).unwrap();
         let pr = PostingsReader::open(&dir, "s", SEG, 2000).unwrap();
         prop_assert_eq!(td.num_terms(), keyed.len() as u64);
@@ -284,6 +298,11 @@ fn sample_dir() -> (RamDirectory, Vec<Term>) {
 
 /// As `sample_dir`, in doc/freq format `version`.
 fn sample_dir_version(version: u32) -> (RamDirectory, Vec<Term>) {
+    sample_dir_versions((version, POS_VERSION))
+}
+
+/// As `sample_dir`, in doc/freq and positions formats `versions`.
+fn sample_dir_versions(versions: (u32, u32)) -> (RamDirectory, Vec<Term>) {
     let dir = RamDirectory::new();
     let mk = |n: u32, step: u32| -> Vec<Post> {
         (0..n)
@@ -302,7 +321,7 @@ fn sample_dir_version(version: u32) -> (RamDirectory, Vec<Term>) {
         // More than 32 blocks: group impacts from version 3 on.
         (b"\x01e".to_vec(), mk(33 * 128 + 7, 1)),
     ];
-    write_terms_version(&dir, &terms, true, version);
+    write_terms_versions(&dir, &terms, true, versions);
     (dir, terms)
 }
 
@@ -331,11 +350,11 @@ fn read_all(dir: &dyn Directory) -> lucerna_store::Result<()> {
 }
 
 fn sweep_file(name: &'static str) {
-    sweep_file_version(name, DOC_VERSION);
+    sweep_file_versions(name, (DOC_VERSION, POS_VERSION));
 }
 
-fn sweep_file_version(name: &'static str, version: u32) {
-    let (dir, _) = sample_dir_version(version);
+fn sweep_file_versions(name: &'static str, versions: (u32, u32)) {
+    let (dir, _) = sample_dir_versions(versions);
     let file = dir.open(name).unwrap().to_vec();
     let others: Vec<(String, Vec<u8>)> = ["s.tdi", "s.doc", "s.pos"]
         .iter()
@@ -362,12 +381,52 @@ fn corruption_of_doc_file() {
 
 #[test]
 fn corruption_of_version_1_doc_file() {
-    sweep_file_version("s.doc", 1);
+    sweep_file_versions("s.doc", (1, POS_VERSION));
 }
 
 #[test]
 fn corruption_of_pos_file() {
     sweep_file("s.pos");
+}
+
+#[test]
+fn corruption_of_version_1_pos_file() {
+    sweep_file_versions("s.pos", (DOC_VERSION, 1));
+}
+
+/// Both positions versions hold the same positions; version 2 (packed)
+/// is the smaller for these small ones.
+#[test]
+fn every_pos_version_reads_back_the_same_positions() {
+    let (v1, terms) = sample_dir_versions((DOC_VERSION, 1));
+    let (v2, _) = sample_dir_versions((DOC_VERSION, 2));
+    let header = |d: &RamDirectory| {
+        lucerna_store::EnvelopeReader::open(d, "s.pos")
+            .unwrap()
+            .header()
+            .version
+    };
+    assert_eq!((header(&v1), header(&v2), POS_VERSION), (1, 2, 2));
+    assert!(v2.open("s.pos").unwrap().len() < v1.open("s.pos").unwrap().len());
+    for dir in [&v1, &v2] {
+        let td = TermDict::open(dir, "s.tdi", SEG).unwrap();
+        let pr = PostingsReader::open(dir, "s", SEG, SAMPLE_MAX_DOC).unwrap();
+        for (key, posts) in &terms {
+            let info = td.get(key).unwrap().unwrap();
+            let mut p = pr.postings(&info).unwrap();
+            let mut pos = Vec::new();
+            // Every third document only: the others' positions are passed.
+            for (i, want) in posts.iter().enumerate() {
+                assert_eq!(p.doc(), want.doc);
+                if i % 3 == 0 {
+                    pos.clear();
+                    p.positions(&mut pos).unwrap();
+                    assert_eq!(pos, want.positions);
+                }
+                p.advance().unwrap();
+            }
+        }
+    }
 }
 
 #[test]
@@ -457,14 +516,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// What a merge does: one cursor per input moved from term to term
-    /// with `reset`, positions copied as encoded (`position_bytes` into
-    /// `add_doc_encoded`), some documents dropped, norms given only to
-    /// terms that keep impacts. The files are byte for byte those written
-    /// by decoding every position and adding it again.
+    /// with `reset`, positions copied as stored (`position_values` into
+    /// `add_doc_values`), from either positions version, some documents
+    /// dropped, norms given only to terms that keep impacts. The files are
+    /// byte for byte those written by adding every position again.
     #[test]
-    fn copying_encoded_positions_with_a_reset_cursor_writes_the_same_files(
+    fn copying_stored_positions_with_a_reset_cursor_writes_the_same_files(
         terms in proptest::collection::vec(posts_strategy(2000), 1..6),
         drop_every in 2u32..7,
+        pos_version in POS_VERSION_MIN..=POS_VERSION,
     ) {
         let src = RamDirectory::new();
         let keyed: Vec<Term> = terms
@@ -472,13 +532,13 @@ proptest! {
             .enumerate()
             .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
             .collect();
-        let infos = write_terms(&src, &keyed, true);
+        let infos = write_terms_versions(&src, &keyed, true, (DOC_VERSION, pos_version));
         let pr = PostingsReader::open(&src, "s", SEG, 2000).unwrap();
         let (decoded, copied) = (RamDirectory::new(), RamDirectory::new());
         let mut dw = PostingsWriter::new(&decoded, SEG, "m", true).unwrap();
         let mut cw = PostingsWriter::new(&copied, SEG, "m", true).unwrap();
         let mut cursor: Option<lucerna_codec::SegmentPostings> = None;
-        let mut pos = Vec::new();
+        let (mut pos, mut values) = (Vec::new(), Vec::new());
         for (info, (_, posts)) in infos.iter().zip(&keyed) {
             let kept: Vec<&Post> = posts.iter().filter(|p| p.doc % drop_every != 0).collect();
             if kept.is_empty() {
@@ -501,13 +561,14 @@ proptest! {
             for p in posts {
                 prop_assert_eq!(c.doc(), p.doc);
                 if p.doc % drop_every != 0 {
-                    // Read twice: the second read gives the same bytes.
+                    // Read twice: the second read gives the same values.
                     pos.clear();
                     c.positions(&mut pos).unwrap();
                     prop_assert_eq!(&pos, &p.positions);
-                    let bytes = c.position_bytes().unwrap().to_vec();
+                    values.clear();
+                    c.position_values(&mut values).unwrap();
                     let norm = if with_norms { p.norm } else { 0 };
-                    cw.add_doc_encoded(p.doc, c.freq(), &bytes, norm).unwrap();
+                    cw.add_doc_values(p.doc, c.freq(), &values, norm).unwrap();
                 }
                 c.advance().unwrap();
             }
@@ -524,26 +585,26 @@ proptest! {
 }
 
 #[test]
-fn encoded_positions_must_hold_freq_varints() {
-    let dir = RamDirectory::new();
-    let mut w = PostingsWriter::new(&dir, SEG, "s", true).unwrap();
-    w.start_term();
-    assert!(
-        w.add_doc_encoded(1, 2, &[3], 0).is_err(),
-        "one varint for two"
-    );
-    assert!(
-        w.add_doc_encoded(1, 1, &[3, 4], 0).is_err(),
-        "two varints for one"
-    );
-    assert!(
-        w.add_doc_encoded(1, 1, &[0x83], 0).is_err(),
-        "an unterminated varint"
-    );
-    assert!(w.add_doc_encoded(1, 0, &[], 0).is_err(), "freq 0");
-    w.add_doc_encoded(1, 2, &[0x83, 0x01, 2], 0).unwrap();
-    assert!(w.add_doc_encoded(1, 1, &[0], 0).is_err(), "repeated doc");
-    w.finish_term().unwrap();
+fn stored_position_values_must_be_freq_and_fit_32_bits() {
+    for pos_version in POS_VERSION_MIN..=POS_VERSION {
+        let dir = RamDirectory::new();
+        let mut w =
+            PostingsWriter::with_versions(&dir, SEG, "s", true, DOC_VERSION, pos_version).unwrap();
+        w.start_term();
+        assert!(
+            w.add_doc_values(1, 2, &[3], 0).is_err(),
+            "one value for two"
+        );
+        assert!(w.add_doc_values(1, 1, &[3, 4], 0).is_err(), "two for one");
+        assert!(
+            w.add_doc_values(1, 2, &[u32::MAX, 1], 0).is_err(),
+            "a sum past 32 bits"
+        );
+        assert!(w.add_doc_values(1, 0, &[], 0).is_err(), "freq 0");
+        w.add_doc_values(1, 2, &[u32::MAX - 1, 1], 0).unwrap();
+        assert!(w.add_doc_values(1, 1, &[0], 0).is_err(), "repeated doc");
+        w.finish_term().unwrap();
+    }
 }
 
 /// Whether `impacts` bound a document of frequency `f` and norm `n`: some

@@ -76,10 +76,10 @@ fn merges_and_budgeted_searches_that_release_pages_answer_the_same() {
                 .durability(Durability::None),
         )
         .unwrap();
-    // About 3 MB of postings, positions and stored text over 6 segments:
-    // the merge below reads several release intervals' worth.
+    // About 2.6 MB of postings, positions and stored text over 8
+    // segments: the merge below reads several release intervals' worth.
     let mut rng = SplitMix64::new(0xfa9e);
-    let n_docs = 30_000u64;
+    let n_docs = 40_000u64;
     for i in 0..n_docs {
         let len = 4 + rng.below(24);
         let mut text = String::new();
@@ -105,7 +105,7 @@ fn merges_and_budgeted_searches_that_release_pages_answer_the_same() {
     ]));
 
     let before = index.reader().unwrap().searcher();
-    assert_eq!(before.segments().len(), 6);
+    assert_eq!(before.segments().len(), 8);
     let index_bytes: u64 = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())

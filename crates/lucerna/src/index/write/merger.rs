@@ -582,6 +582,7 @@ impl MergeWriter<'_> {
         let mut dropped = DroppedLengths::new(self.maps, schema.len());
         // One postings cursor per input, moved from term to term.
         let mut cursors: Vec<Option<SegmentPostings>> = (0..inputs.len()).map(|_| None).collect();
+        let mut pos_values: Vec<u32> = Vec::new();
         let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
         while queue.pop()? {
             let key = queue.key();
@@ -645,13 +646,14 @@ impl MergeWriter<'_> {
                 while d != TERMINATED {
                     if let Some(nd) = map.get(d) {
                         let freq = p.freq();
-                        let positions = p.position_bytes()?;
+                        pos_values.clear();
+                        p.position_values(&mut pos_values)?;
                         let norm = norms.map_or(0, |n| n.get(d));
                         if !started {
                             pw.start_term();
                             started = true;
                         }
-                        pw.add_doc_encoded(nd, freq, positions, norm)?;
+                        pw.add_doc_values(nd, freq, &pos_values, norm)?;
                         // About a byte per document and per position.
                         releaser.advance(1 + u64::from(freq));
                     } else {

@@ -1,0 +1,205 @@
+//! Packed positions (`.pos` version 2): the positions of one postings block
+//! (up to 128 documents) as bit-packed chunks that can be read at any
+//! document without decoding those before it.
+//!
+//! A block's *values* are its documents' positions in postings order, each
+//! document's first as it is and every next one as the difference to the
+//! previous. With `n` values (the sum of the block's term frequencies) in
+//! `C = ⌈n / 128⌉` chunks:
+//!
+//! ```text
+//!   C × u8          the width w (0 ..= 32) of each chunk
+//!   per chunk c:    its m = min(128, n − 128·c) values at width w,
+//!                   ⌈m·w / 8⌉ bytes; value i at bits i·w .. (i+1)·w of the
+//!                   little-endian bit stream
+//! ```
+//!
+//! So a document's positions are found from its value index alone (the sum
+//! of the frequencies before it in the block): its chunk by the widths,
+//! then each value by one unaligned 8-byte read. Version 1 stored one
+//! varint per value, so reaching a document meant reading past the
+//! positions of every document before it in its block.
+//!
+//! ```
+//! use lucerna_codec::positions::{encode_block, to_absolute, PackedBlock};
+//! let values: Vec<u32> = (0..300).map(|i| i % 7).collect();
+//! let mut bytes = Vec::new();
+//! encode_block(&values, &mut bytes);
+//! let block = PackedBlock::open("f.pos", 0, &bytes, 0, values.len() as u64)?;
+//! assert_eq!(block.end(), bytes.len());
+//! let mut out = Vec::new();
+//! block.values(&bytes, 129, 3, &mut out);
+//! assert_eq!(out, vec![3, 4, 5]);
+//! to_absolute(&mut out).expect("fits 32 bits");
+//! assert_eq!(out, vec![3, 3 + 4, 3 + 4 + 5]);
+//! # Ok::<(), lucerna_store::StoreError>(())
+//! ```
+
+use crate::bitpack::{bits_needed, BLOCK};
+use lucerna_store::{Result, StoreError};
+
+/// Appends the packed encoding of one block's position values to `out`.
+pub fn encode_block(values: &[u32], out: &mut Vec<u8>) {
+    let chunks = values.chunks(BLOCK);
+    let widths_at = out.len();
+    out.extend(chunks.clone().map(bits_needed));
+    for (c, chunk) in chunks.enumerate() {
+        let w = out[widths_at + c];
+        pack_bits(chunk, w, out);
+    }
+}
+
+/// Appends `values` packed at width `w` (sequential bit layout), in
+/// `⌈len·w / 8⌉` bytes.
+fn pack_bits(values: &[u32], w: u8, out: &mut Vec<u8>) {
+    if w == 0 {
+        return;
+    }
+    let mut acc: u64 = 0;
+    let mut nacc: u32 = 0;
+    for &v in values {
+        acc |= (v as u64) << nacc;
+        nacc += w as u32;
+        while nacc >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            nacc -= 8;
+        }
+    }
+    if nacc > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Bytes of a chunk of `m` values at width `w`.
+#[inline]
+fn chunk_len(m: u64, w: u8) -> u64 {
+    (m * w as u64).div_ceil(8)
+}
+
+/// One block's packed positions, located and checked: the widths are at
+/// most 32 and every chunk lies within the data.
+#[derive(Debug, Clone, Default)]
+pub struct PackedBlock {
+    /// Per chunk: payload offset of its first byte, and its width.
+    chunks: Vec<(usize, u8)>,
+    /// Payload offset just past the last chunk.
+    end: usize,
+}
+
+impl PackedBlock {
+    /// Locates the block of `n` values starting at payload offset `start`
+    /// of `data` (file `file`, whose payload starts at file offset `base`).
+    pub fn open(file: &str, base: u64, data: &[u8], start: usize, n: u64) -> Result<Self> {
+        let mut b = PackedBlock::default();
+        b.reopen(file, base, data, start, n)?;
+        Ok(b)
+    }
+
+    /// As [`open`](Self::open), reusing this block's buffer.
+    pub fn reopen(
+        &mut self,
+        file: &str,
+        base: u64,
+        data: &[u8],
+        start: usize,
+        n: u64,
+    ) -> Result<()> {
+        let corrupt = |at: usize, expected: u64, actual: u64, reason: &str| {
+            StoreError::corrupt(file, base + at as u64, expected, actual, reason.to_string())
+        };
+        let num_chunks = n.div_ceil(BLOCK as u64);
+        let len = data.len() as u64;
+        let widths_end = (start as u64).saturating_add(num_chunks);
+        if widths_end > len {
+            return Err(corrupt(
+                start,
+                widths_end,
+                len,
+                "position widths run past the end of the file",
+            ));
+        }
+        self.chunks.clear();
+        let mut at = widths_end;
+        for c in 0..num_chunks as usize {
+            let w = data[start + c];
+            if w > 32 {
+                return Err(corrupt(start + c, 32, w as u64, "position width above 32"));
+            }
+            let m = (n - (c * BLOCK) as u64).min(BLOCK as u64);
+            self.chunks.push((at as usize, w));
+            at += chunk_len(m, w);
+            if at > len {
+                return Err(corrupt(
+                    start + c,
+                    len,
+                    at,
+                    "packed positions run past the end of the file",
+                ));
+            }
+        }
+        self.end = at as usize;
+        Ok(())
+    }
+
+    /// Payload offset just past the block.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    /// Appends values `first .. first + count` (within the block's `n`)
+    /// to `out`, as stored: each document's first position, then the
+    /// differences.
+    pub fn values(&self, data: &[u8], first: usize, count: usize, out: &mut Vec<u32>) {
+        let end = first + count;
+        out.reserve(count);
+        let mut i = first;
+        while i < end {
+            let c = i / BLOCK;
+            let stop = end.min((c + 1) * BLOCK);
+            match self.chunks.get(c) {
+                Some(&(off, w)) if w > 0 => {
+                    let mask = (1u64 << w) - 1;
+                    let w = w as usize;
+                    out.extend((i % BLOCK..(stop - 1) % BLOCK + 1).map(|j| {
+                        let bit = j * w;
+                        ((word_at(data, off + bit / 8) >> (bit % 8)) & mask) as u32
+                    }));
+                }
+                // Width 0, or (never for an index within `n`) past the
+                // last chunk.
+                _ => out.extend(std::iter::repeat_n(0, stop - i)),
+            }
+            i = stop;
+        }
+    }
+}
+
+/// The little-endian `u64` at `at` of `data`, zero past its end (a chunk's
+/// own bytes are within the data, checked at open).
+#[inline]
+fn word_at(data: &[u8], at: usize) -> u64 {
+    match data.get(at..at + 8) {
+        Some(b) => u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        None => {
+            let mut buf = [0u8; 8];
+            let tail = data.get(at..).unwrap_or_default();
+            let k = tail.len().min(8);
+            buf[..k].copy_from_slice(&tail[..k]);
+            u64::from_le_bytes(buf)
+        }
+    }
+}
+
+/// Turns one document's stored values (`vals`: the first position, then
+/// differences) into absolute positions in place; `None` when a position
+/// overflows 32 bits.
+#[inline]
+pub fn to_absolute(vals: &mut [u32]) -> Option<()> {
+    let mut p: u64 = 0;
+    for v in vals {
+        p += *v as u64;
+        *v = u32::try_from(p).ok()?;
+    }
+    Some(())
+}
