@@ -189,6 +189,16 @@ pub(crate) fn collect_term_conjunction_pruned(
                 d = lead.advance()?;
                 continue;
             }
+            // Tighter: each other term's bound at this document's norm,
+            // summed in the order scores are, so never below the score.
+            let mut b = ls;
+            for t in others.iter() {
+                b += t.bound_at(d);
+            }
+            if b <= top.threshold() {
+                d = lead.advance()?;
+                continue;
+            }
             lead_score = Some(ls);
         }
         // Leapfrog until every term agrees on `d`; while pruning, a lead

@@ -158,6 +158,37 @@ impl TermScorer {
     }
 }
 
+impl TermScorer {
+    /// An upper bound of this term's score in document `doc`, which must
+    /// lie in the block under the block-max cursor (from the last
+    /// [`shallow_seek`](Scorer::shallow_seek) at or before `doc`, not
+    /// past that block's end). The document's norm is read, so only the
+    /// block's impacts of at most that norm bound its frequency: for a
+    /// term whose frequencies are all 1 the bound is the exact score.
+    /// 0 when no impact allows the norm (the document cannot hold the
+    /// term); the block's bound when it keeps no impacts. Computed as
+    /// [`score`](Scorer::score) is, with a frequency at least the
+    /// document's, so never below it.
+    pub(crate) fn bound_at(&self, doc: u32) -> f32 {
+        let impacts = self.postings.block_impacts();
+        if impacts.is_empty() {
+            return self.block_max;
+        }
+        let norm = self.norms.get(doc);
+        // The largest frequency of an impact at or under the norm (all of
+        // them are looked at: the bound holds whatever their order).
+        match impacts
+            .iter()
+            .filter(|&&(_, n)| n <= norm)
+            .map(|&(f, _)| f)
+            .max()
+        {
+            Some(f) => self.bm25.score(f, norm),
+            None => 0.0,
+        }
+    }
+}
+
 impl Scorer for TermScorer {
     #[inline]
     fn doc(&self) -> u32 {
