@@ -141,6 +141,23 @@ fn window(lead: &mut TermScorer, others: &mut [TermScorer], d: u32) -> Result<(u
     Ok((up_to, bound))
 }
 
+/// As [`window`], with the terms' groups of 32 blocks
+/// ([`Scorer::shallow_seek_group`]; a term that keeps none is bounded by
+/// its maximum score over all its documents).
+fn group_window(lead: &mut TermScorer, others: &mut [TermScorer], d: u32) -> Result<(u32, f32)> {
+    let (mut up_to, mut bound) = lead
+        .shallow_seek_group(d)?
+        .unwrap_or((TERMINATED, lead.max_score()));
+    for t in others.iter_mut() {
+        let (end, b) = t
+            .shallow_seek_group(d)?
+            .unwrap_or((TERMINATED, t.max_score()));
+        up_to = up_to.min(end);
+        bound += b;
+    }
+    Ok((up_to, bound))
+}
+
 /// Offers the live documents of segment `ord` holding every term of
 /// `terms` to `top`, without counting them: windows whose summed block
 /// bounds cannot beat the k-th score are skipped without aligning the
@@ -161,12 +178,30 @@ pub(crate) fn collect_term_conjunction_pruned(
     // The others' part of `bound`.
     let mut others_bound = f32::INFINITY;
     let mut bound_known = false;
+    // Whether the last window was skipped, and the end of the last group
+    // range that could not be.
+    let mut skipping = false;
+    let mut group_tried = 0u32;
     let mut d = lead.doc();
     while d != TERMINATED {
         let pruning = top.threshold() > f32::NEG_INFINITY;
         // The lead's score at `d`, once computed (it is summed first).
         let mut lead_score = None;
         if pruning {
+            if skipping && d > up_to && d > group_tried {
+                // The last window was skipped: try the groups of 32
+                // blocks around `d`, which may pass many windows at once
+                // (once per group range, when they cannot).
+                let (end, group_bound) = group_window(lead, others, d)?;
+                if group_bound <= top.threshold() {
+                    if end == TERMINATED {
+                        break;
+                    }
+                    d = end + 1;
+                    continue;
+                }
+                group_tried = end;
+            }
             if !bound_known || d > up_to {
                 (up_to, bound) = window(lead, others, d)?;
                 // Summed on its own, and a millionth wider: the sum of a
@@ -179,8 +214,19 @@ pub(crate) fn collect_term_conjunction_pruned(
                 if up_to == TERMINATED {
                     break;
                 }
-                d = lead.seek(up_to + 1)?;
+                // On to the next window without moving the lead: its
+                // blocks are decoded only in a window that may compete.
+                d = up_to + 1;
+                skipping = true;
                 continue;
+            }
+            skipping = false;
+            if lead.doc() < d {
+                d = lead.seek(d)?;
+                if d > up_to {
+                    // Past the window (or the end): judge its own.
+                    continue;
+                }
             }
             // The lead's own score with the others' bounds: a document
             // that cannot compete is passed without moving the others.
