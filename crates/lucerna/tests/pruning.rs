@@ -216,3 +216,52 @@ fn pruned_single_terms_equal_exhaustive_top_k() {
     }
     println!("{checked} pruned single-term and phrase rankings checked");
 }
+
+/// Conjunctions of terms spanning many groups of 32 blocks (of unlike
+/// densities, so their blocks and groups end at different documents), where most
+/// groups cannot compete (long documents, one occurrence each) and a few
+/// short documents with many occurrences are scattered through the
+/// segment: top-k passes windows and whole groups by their bounds, and
+/// must still give exactly the exhaustive top k.
+#[test]
+fn pruned_conjunctions_equal_exhaustive_top_k() {
+    let mut rng = SplitMix64::new(0xa7d);
+    let n_docs = 40_000u64;
+    let texts = (0..n_docs).map(|_| {
+        let mut text = String::new();
+        let strong = rng.below(2500) == 0;
+        // `cd` is the sparser: its blocks and groups span more documents.
+        for (t, tenths) in [("ca", 8), ("cb", 8), ("cc", 8), ("cd", 3)] {
+            if strong || rng.below(10) < tenths {
+                let tf = if strong { 1 + rng.below(6) } else { 1 };
+                for _ in 0..tf {
+                    text.push_str(t);
+                    text.push(' ');
+                }
+            }
+        }
+        let filler = if strong {
+            rng.below(4)
+        } else {
+            10 + rng.below(30)
+        };
+        for _ in 0..filler {
+            text.push_str(&word(rng.below(VOCAB as u64) as usize));
+            text.push(' ');
+        }
+        text
+    });
+    let (index, body) = index_of(texts, 40_000);
+    let s = index.reader().unwrap().searcher();
+    let mut checked = 0;
+    for terms in [
+        vec!["ca", "cb"],
+        vec!["cc", "ca", "cb"],
+        vec!["ca", "cd"],
+        vec!["cb", "w3"],
+    ] {
+        let q = Query::and(terms.into_iter().map(|t| Query::term(body, t)));
+        checked += check_against_exhaustive(&s, &q, n_docs);
+    }
+    println!("{checked} pruned conjunction rankings checked");
+}
