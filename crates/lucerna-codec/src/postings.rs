@@ -1395,6 +1395,23 @@ impl SegmentPostings {
         (&self.docs[self.i..self.n], &self.freqs[self.i..self.n])
     }
 
+    /// Moves `k` documents on within the loaded block (onto document `k`
+    /// of [`block_rest`](Self::block_rest)); with `k` at or past the
+    /// rest's length, to the next block's first document, as
+    /// [`next_block`](Self::next_block). Returns the new document.
+    #[inline]
+    pub fn advance_in_block(&mut self, k: usize) -> Result<u32> {
+        if self.doc == TERMINATED {
+            return Ok(TERMINATED);
+        }
+        if self.i + k < self.n {
+            self.i += k;
+            self.doc = self.docs[self.i];
+            return Ok(self.doc);
+        }
+        self.next_block()
+    }
+
     /// Moves to the first document of the next block (past the rest of the
     /// loaded one); returns it, or [`TERMINATED`].
     pub fn next_block(&mut self) -> Result<u32> {

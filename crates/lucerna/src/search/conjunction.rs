@@ -6,14 +6,21 @@
 //! beat the k-th best score (an equal score never displaces an earlier
 //! hit, so a bound that only reaches the threshold is not enough).
 //!
-//! Top-k only ([`collect_term_conjunction_pruned`]): nothing is counted,
-//! so a window whose bound cannot beat the k-th score is skipped whole:
-//! the rarest term jumps past it and the others are not moved into it.
+//! Top-k only ([`collect_term_conjunction_pruned`]): nothing is counted.
+//! A window (up to the earliest end of the terms' current blocks) whose
+//! summed bounds cannot beat the k-th score is passed without decoding
+//! anything, and after one, a whole range of the terms' groups of 32
+//! blocks when their bounds cannot either. In a window that may compete,
+//! the rarest term's decoded documents are scored in one loop without
+//! branches on the scores (as tantivy's `block_wand_intersection`); only
+//! those whose score with the others' bounds, and then with each other
+//! term's bound at the document's norm, can still compete are looked up
+//! in the other terms.
 
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
-use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
+use crate::search::scorer::{Candidates, Scorer, TermScorer, TERMINATED};
 
 /// Counts the live documents of segment `ord` holding every term of
 /// `terms` and offers the competitive ones to `top` (when `want_hits`).
@@ -36,10 +43,10 @@ pub(crate) fn collect_term_conjunction(
     let mut bound_known = false;
     let mut d = lead.doc();
     while d != TERMINATED {
-        d = match leapfrog(lead, others, d, false)? {
-            Leap::Agreed(d) => d,
-            Leap::Moved(_) | Leap::Done => break,
+        let Some(agreed) = leapfrog(lead, others, d)? else {
+            break;
         };
+        d = agreed;
         if seg.is_live(d) {
             n += 1;
             if want_hits {
@@ -61,26 +68,11 @@ pub(crate) fn collect_term_conjunction(
     Ok(n)
 }
 
-/// Where [`leapfrog`] stopped.
-enum Leap {
-    /// Every term is on this document.
-    Agreed(u32),
-    /// The lead moved to this document (only when asked to stop there).
-    Moved(u32),
-    /// A term has no document left.
-    Done,
-}
-
 /// Seeks the other terms to the lead's document `d`, moving the lead on
-/// whenever one of them skips past it, until every term agrees, a term
-/// runs out, or (with `stop_on_move`) the lead moves.
+/// whenever one of them skips past it, until every term agrees (that
+/// document) or a term runs out (`None`).
 #[inline]
-fn leapfrog(
-    lead: &mut TermScorer,
-    others: &mut [TermScorer],
-    mut d: u32,
-    stop_on_move: bool,
-) -> Result<Leap> {
+fn leapfrog(lead: &mut TermScorer, others: &mut [TermScorer], mut d: u32) -> Result<Option<u32>> {
     let mut i = 0;
     while i < others.len() {
         let x = others[i].seek(d)?;
@@ -89,18 +81,62 @@ fn leapfrog(
             continue;
         }
         if x == TERMINATED {
-            return Ok(Leap::Done);
+            return Ok(None);
         }
         d = lead.seek(x)?;
         if d == TERMINATED {
-            return Ok(Leap::Done);
-        }
-        if stop_on_move {
-            return Ok(Leap::Moved(d));
+            return Ok(None);
         }
         i = 0;
     }
-    Ok(Leap::Agreed(d))
+    Ok(Some(d))
+}
+
+/// Whether a lead document `d` of score `lead_score` may still beat
+/// `theta`: first with the others' block bounds (`others_bound`), then with
+/// each one's bound at `d`'s norm, summed in the order scores are, so
+/// never below the score.
+#[inline]
+fn may_compete(
+    lead_score: f32,
+    others: &[TermScorer],
+    others_bound: f32,
+    d: u32,
+    theta: f32,
+) -> bool {
+    if lead_score + others_bound <= theta {
+        return false;
+    }
+    let mut b = lead_score;
+    for t in others {
+        b += t.bound_at(d);
+    }
+    b > theta
+}
+
+/// Whether every other term holds document `d`.
+enum Agree {
+    Yes,
+    No,
+    /// A term has no document left: nothing further can match.
+    Done,
+}
+
+/// Seeks the other terms to `d` (none moves back), stopping at the first
+/// that does not hold it.
+#[inline]
+fn agree_on(others: &mut [TermScorer], d: u32) -> Result<Agree> {
+    for t in others.iter_mut() {
+        let x = if t.doc() < d { t.seek(d)? } else { t.doc() };
+        if x != d {
+            return Ok(if x == TERMINATED {
+                Agree::Done
+            } else {
+                Agree::No
+            });
+        }
+    }
+    Ok(Agree::Yes)
 }
 
 /// Offers document `d`, on which every term agrees, to `top` with its
@@ -182,12 +218,10 @@ pub(crate) fn collect_term_conjunction_pruned(
     // range that could not be.
     let mut skipping = false;
     let mut group_tried = 0u32;
+    let mut cands = Candidates::new();
     let mut d = lead.doc();
     while d != TERMINATED {
-        let pruning = top.threshold() > f32::NEG_INFINITY;
-        // The lead's score at `d`, once computed (it is summed first).
-        let mut lead_score = None;
-        if pruning {
+        if top.threshold() > f32::NEG_INFINITY {
             if skipping && d > up_to && d > group_tried {
                 // The last window was skipped: try the groups of 32
                 // blocks around `d`, which may pass many windows at once
@@ -228,41 +262,40 @@ pub(crate) fn collect_term_conjunction_pruned(
                     continue;
                 }
             }
-            // The lead's own score with the others' bounds: a document
-            // that cannot compete is passed without moving the others.
-            let ls = lead.score()?;
-            if ls + others_bound <= top.threshold() {
-                d = lead.advance()?;
-                continue;
+            // The lead's documents in the window, a decoded block at a
+            // time: those whose own score with the others' bounds cannot
+            // compete are passed without moving the others.
+            let looked = lead.block_candidates(up_to, others_bound, top.threshold(), &mut cands);
+            let mut at = 0;
+            for c in 0..cands.len {
+                let offset = usize::from(cands.offsets[c]);
+                let cd = lead.postings_mut().advance_in_block(offset - at)?;
+                at = offset;
+                // A term already past `cd` (sent there by an earlier
+                // candidate) rules it out before anything is computed.
+                if others.iter().any(|t| t.doc() > cd) {
+                    continue;
+                }
+                let ls = cands.scores[c];
+                if !may_compete(ls, others, others_bound, cd, top.threshold()) {
+                    continue;
+                }
+                match agree_on(others, cd)? {
+                    Agree::Yes if seg.is_live(cd) => push_match(ls, others, top, ord, cd)?,
+                    Agree::Yes | Agree::No => {}
+                    Agree::Done => return Ok(()),
+                }
             }
-            // Tighter: each other term's bound at this document's norm,
-            // summed in the order scores are, so never below the score.
-            let mut b = ls;
-            for t in others.iter() {
-                b += t.bound_at(d);
-            }
-            if b <= top.threshold() {
-                d = lead.advance()?;
-                continue;
-            }
-            lead_score = Some(ls);
+            d = lead.postings_mut().advance_in_block(looked - at)?;
+            continue;
         }
-        // Leapfrog until every term agrees on `d`; while pruning, a lead
-        // that moves has its new document judged first.
-        d = match leapfrog(lead, others, d, pruning)? {
-            Leap::Agreed(d) => d,
-            Leap::Moved(moved) => {
-                d = moved;
-                continue;
-            }
-            Leap::Done => break,
+        // Until the top k is full, every match is offered.
+        let Some(agreed) = leapfrog(lead, others, d)? else {
+            break;
         };
+        d = agreed;
         if seg.is_live(d) {
-            let ls = match lead_score {
-                Some(ls) => ls,
-                None => lead.score()?,
-            };
-            push_match(ls, others, top, ord, d)?;
+            push_match(lead.score()?, others, top, ord, d)?;
         }
         d = lead.advance()?;
     }

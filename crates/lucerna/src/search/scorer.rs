@@ -7,6 +7,7 @@
 use crate::error::Result;
 use crate::search::bm25::Bm25;
 use crate::search::collector::{DocAddress, TopK};
+use lucerna_codec::bitpack::BLOCK;
 use lucerna_codec::postings::SegmentPostings;
 use std::sync::Arc;
 
@@ -186,6 +187,55 @@ impl TermScorer {
             Some(f) => self.bm25.score(f, norm),
             None => 0.0,
         }
+    }
+}
+
+/// Documents of a decoded block that may compete, as
+/// [`TermScorer::block_candidates`] finds them.
+pub(crate) struct Candidates {
+    /// Offsets from the cursor's document, ascending.
+    pub(crate) offsets: [u8; BLOCK],
+    /// Their scores.
+    pub(crate) scores: [f32; BLOCK],
+    /// How many there are.
+    pub(crate) len: usize,
+}
+
+impl Candidates {
+    pub(crate) fn new() -> Self {
+        Candidates {
+            offsets: [0; BLOCK],
+            scores: [0.0; BLOCK],
+            len: 0,
+        }
+    }
+}
+
+impl TermScorer {
+    /// Scores the loaded block's documents from the current one on, up
+    /// to `last`, in one loop without branches on the scores, and keeps
+    /// in `out` those whose score plus `others` beats `theta` (scores
+    /// bit for bit as [`score`](Scorer::score) computes them). Moves
+    /// nothing; returns how many documents it looked at.
+    pub(crate) fn block_candidates(
+        &self,
+        last: u32,
+        others: f32,
+        theta: f32,
+        out: &mut Candidates,
+    ) -> usize {
+        let (docs, freqs) = self.postings.block_rest();
+        let end = docs.partition_point(|&d| d <= last).min(BLOCK);
+        let mut n = 0;
+        for (k, (&doc, &f)) in docs[..end].iter().zip(&freqs[..end]).enumerate() {
+            let s = self.bm25.score(f, self.norms.get(doc));
+            // n ≤ k < BLOCK: always in range.
+            out.offsets[n] = k as u8;
+            out.scores[n] = s;
+            n += usize::from(s + others > theta);
+        }
+        out.len = n;
+        end
     }
 }
 
