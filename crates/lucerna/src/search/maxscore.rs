@@ -17,6 +17,13 @@
 //! blocks overlapping the window. A window where even every clause
 //! together cannot beat θ is skipped whole.
 //!
+//! A clause is *required* in a window when the other clauses' bounds
+//! together cannot beat θ: a competitive document must hold it. With two
+//! or more required clauses (`error OR invalid` once θ is above either
+//! word's bound alone), candidates come from their intersection, led by
+//! the rarest, and the other clauses are probed as non-essential ones
+//! are (Lucene's `MaxScoreBulkScorer` does the same).
+//!
 //! Scores are summed in the original clause order, so every hit's score is
 //! bit-for-bit the one the plain disjunction scorer computes
 //! (`tests/pruning.rs` checks pruned rankings against exhaustive ones).
@@ -72,6 +79,30 @@ pub(crate) fn collect_maxscore(
             m.leave_window(m.window_end + 1)?;
             continue;
         }
+        if m.windowed && m.find_required(theta) {
+            // Every document that can compete holds the required
+            // clauses: candidates come from their intersection.
+            let d = m.next_required(m.window_end)?;
+            if d == TERMINATED {
+                return Ok(());
+            }
+            if d > m.window_end {
+                m.leave_window(m.window_end.saturating_add(1))?;
+                continue;
+            }
+            if m.score_required(d, theta)? && seg.is_live(d) {
+                top.push(
+                    m.total(),
+                    DocAddress {
+                        segment: ord,
+                        doc: d,
+                    },
+                );
+            }
+            m.scores.fill(0.0);
+            m.advance_required()?;
+            continue;
+        }
         let d = m.next_candidate();
         if d == TERMINATED {
             return Ok(());
@@ -115,6 +146,16 @@ struct MaxScore {
     wbound: Vec<f32>,
     /// `order[..essential]` are the non-essential clauses.
     essential: usize,
+    /// Positions in `order` of the clauses every competitive document of
+    /// the window must hold (see [`find_required`](Self::find_required)),
+    /// the rarest first; and the prefix sums of the other clauses' window
+    /// bounds, in `order`'s order.
+    required: Vec<usize>,
+    optional_bound: Vec<f32>,
+    /// The window count and k-th score `required` was found for.
+    required_for: Option<(u64, u32)>,
+    /// Windows opened so far.
+    windows: u64,
     /// The last document of the current window.
     window_end: u32,
     /// Until the top-k is full (θ = −∞) every clause is essential and the
@@ -151,6 +192,10 @@ impl MaxScore {
             order: Vec::with_capacity(sc.len()),
             wbound: Vec::with_capacity(sc.len()),
             scores: vec![0.0f32; n_clauses],
+            required: Vec::with_capacity(sc.len()),
+            optional_bound: Vec::with_capacity(sc.len()),
+            required_for: None,
+            windows: 0,
             sc,
             bound,
             essential: 0,
@@ -218,6 +263,7 @@ impl MaxScore {
         }
         self.window_end = window_end;
         self.windowed = true;
+        self.windows += 1;
         self.essential = 0;
         Ok(())
     }
@@ -238,6 +284,117 @@ impl MaxScore {
             }
         }
         self.windowed = false;
+        Ok(())
+    }
+
+    /// Finds the clauses without which no document of the window can beat
+    /// `theta`: those whose window bound, taken away, leaves a sum of the
+    /// others' at most `theta` (summed on their own and a millionth wider,
+    /// so that no order of adding the scores can round above it; Lucene's
+    /// `MaxScoreBulkScorer` calls them required). True when there are
+    /// some.
+    fn find_required(&mut self, theta: f32) -> bool {
+        // Found once per window and k-th score.
+        let key = (self.windows, theta.to_bits());
+        if self.required_for == Some(key) {
+            return !self.required.is_empty();
+        }
+        self.required_for = Some(key);
+        self.required.clear();
+        for (k, &(_, j)) in self.order.iter().enumerate() {
+            let rest: f32 = self
+                .order
+                .iter()
+                .filter(|&&(_, i)| i != j)
+                .map(|&(b, _)| b)
+                .sum();
+            if rest * 1.000_001 <= theta {
+                self.required.push(k);
+            }
+        }
+        if self.required.len() < 2 {
+            // One required clause gives no fewer candidates than the
+            // essential ones, which hold it.
+            self.required.clear();
+            return false;
+        }
+        let sc = &self.sc;
+        let order = &self.order;
+        self.required.sort_by_key(|&k| sc[order[k].1].1.cost());
+        self.optional_bound.clear();
+        let mut acc = 0.0f32;
+        for (k, &(b, _)) in self.order.iter().enumerate() {
+            if !self.required.contains(&k) {
+                acc += b;
+            }
+            self.optional_bound.push(acc);
+        }
+        true
+    }
+
+    /// The first document, from the required clauses' current ones on,
+    /// that every required clause holds, moving them there (leapfrog,
+    /// led by the rarest); [`TERMINATED`] when one runs out. Stops past
+    /// `last` (returning where it stopped).
+    fn next_required(&mut self, last: u32) -> Result<u32> {
+        let mut d = 0;
+        for &k in &self.required {
+            d = d.max(self.sc[self.order[k].1].1.doc());
+        }
+        'align: loop {
+            if d == TERMINATED || d > last {
+                return Ok(d);
+            }
+            for &k in &self.required {
+                let s = &mut self.sc[self.order[k].1].1;
+                let x = if s.doc() < d { s.seek(d)? } else { s.doc() };
+                if x != d {
+                    d = x;
+                    continue 'align;
+                }
+            }
+            return Ok(d);
+        }
+    }
+
+    /// Scores `d`, which every required clause holds, into `scores`: the
+    /// required clauses, then the others from the highest window bound
+    /// down, each moved to `d`, while `d` can still beat `theta`. False
+    /// when it cannot.
+    fn score_required(&mut self, d: u32, theta: f32) -> Result<bool> {
+        let mut partial = 0.0f32;
+        for &k in &self.required {
+            let (i, s) = &mut self.sc[self.order[k].1];
+            let v = s.score()?;
+            self.scores[*i] = v;
+            partial += v;
+        }
+        for k in (0..self.order.len()).rev() {
+            if self.required.contains(&k) {
+                continue;
+            }
+            if partial + self.optional_bound[k] <= theta {
+                return Ok(false);
+            }
+            let (i, s) = &mut self.sc[self.order[k].1];
+            if s.doc() < d {
+                s.seek(d)?;
+            }
+            if s.doc() == d {
+                let v = s.score()?;
+                self.scores[*i] = v;
+                partial += v;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Moves the rarest required clause past the candidate (the others
+    /// follow it at the next [`next_required`](Self::next_required)).
+    fn advance_required(&mut self) -> Result<()> {
+        if let Some(&k) = self.required.first() {
+            self.sc[self.order[k].1].1.advance()?;
+        }
         Ok(())
     }
 
