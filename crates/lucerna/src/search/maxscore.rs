@@ -32,7 +32,7 @@ use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
 use crate::search::score_floor::score_floor;
-use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
+use crate::search::scorer::{Candidates, Scorer, TermScorer, TERMINATED};
 
 /// Blocks of the window's lead clause per window.
 const WINDOW_BLOCKS: usize = 4;
@@ -56,6 +56,7 @@ pub(crate) fn collect_maxscore(
     let Some(mut m) = MaxScore::new(clauses) else {
         return Ok(());
     };
+    let mut cands = Candidates::new();
     loop {
         let theta = top.threshold().max(floor);
         let d = m.first_doc();
@@ -101,6 +102,12 @@ pub(crate) fn collect_maxscore(
             }
             m.scores.fill(0.0);
             m.advance_required()?;
+            continue;
+        }
+        if m.collect_lone_essential(seg, ord, theta, top, &mut cands)? {
+            if top.threshold().max(floor) > theta {
+                m.essential = 0;
+            }
             continue;
         }
         let d = m.next_candidate();
@@ -420,6 +427,14 @@ impl MaxScore {
                 partial += v;
             }
         }
+        self.score_non_essential(d, partial, theta)
+    }
+
+    /// Adds the non-essential clauses' scores of `d` to `scores` (the
+    /// essential ones summing to `partial`), highest bound first, each
+    /// moved to `d`, while `d` can still beat `theta`. False when it
+    /// cannot.
+    fn score_non_essential(&mut self, d: u32, mut partial: f32, theta: f32) -> Result<bool> {
         for e in (0..self.essential).rev() {
             if partial + self.wbound[e] <= theta {
                 return Ok(false);
@@ -434,6 +449,53 @@ impl MaxScore {
                 partial += v;
             }
         }
+        Ok(true)
+    }
+
+    /// With one essential clause, inside the window: its decoded block up
+    /// to the window's end is scored in one loop that keeps, without
+    /// branching on the scores, the documents whose score with the
+    /// non-essential clauses' bounds may beat `theta`; those are completed
+    /// and offered to `top`. Then the clause moves past them. False (and
+    /// nothing done) when the case does not apply.
+    fn collect_lone_essential(
+        &mut self,
+        seg: &SegmentReader,
+        ord: u32,
+        theta: f32,
+        top: &mut TopK,
+        cands: &mut Candidates,
+    ) -> Result<bool> {
+        if !self.windowed || self.essential == 0 || self.essential + 1 != self.order.len() {
+            return Ok(false);
+        }
+        let j = self.order[self.essential].1;
+        if self.sc[j].1.doc() > self.window_end {
+            return Ok(false);
+        }
+        let rest = self.wbound[self.essential - 1];
+        let looked = self.sc[j]
+            .1
+            .block_candidates(self.window_end, rest, theta, cands);
+        let mut at = 0;
+        for c in 0..cands.len {
+            let offset = usize::from(cands.offsets[c]);
+            let d = self.sc[j].1.postings_mut().advance_in_block(offset - at)?;
+            at = offset;
+            let v = cands.scores[c];
+            self.scores[self.sc[j].0] = v;
+            if self.score_non_essential(d, v, theta)? && seg.is_live(d) {
+                top.push(
+                    self.total(),
+                    DocAddress {
+                        segment: ord,
+                        doc: d,
+                    },
+                );
+            }
+            self.scores.fill(0.0);
+        }
+        self.sc[j].1.postings_mut().advance_in_block(looked - at)?;
         Ok(true)
     }
 
