@@ -52,14 +52,25 @@ pub fn bits_needed(vals: &[u32]) -> u8 {
 /// data from disk).
 pub fn pack(vals: &[u32], bits: u8, out: &mut Vec<u8>) {
     assert_eq!(vals.len(), BLOCK, "pack takes exactly one block");
+    pack_bits(vals, bits, out);
+}
+
+/// Appends any number of values packed at width `bits` in the sequential
+/// layout, in `⌈len·bits / 8⌉` bytes (the last byte's high bits zero);
+/// values wider than `bits` lose their high bits.
+///
+/// # Panics
+/// Only on caller error: `bits > 32`.
+pub fn pack_bits(vals: &[u32], bits: u8, out: &mut Vec<u8>) {
     assert!(bits <= 32, "width above 32 bits");
     if bits == 0 {
         return;
     }
+    let mask = (1u64 << bits) - 1;
     let mut acc: u64 = 0;
     let mut nacc: u32 = 0;
     for &v in vals {
-        acc |= (v as u64) << nacc;
+        acc |= (v as u64 & mask) << nacc;
         nacc += bits as u32;
         while nacc >= 8 {
             out.push(acc as u8);
@@ -67,7 +78,9 @@ pub fn pack(vals: &[u32], bits: u8, out: &mut Vec<u8>) {
             nacc -= 8;
         }
     }
-    debug_assert_eq!(nacc, 0, "16 × bits bytes always end on a byte");
+    if nacc > 0 {
+        out.push(acc as u8);
+    }
 }
 
 #[inline(always)]

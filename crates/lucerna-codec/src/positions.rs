@@ -35,7 +35,7 @@
 //! # Ok::<(), lucerna_store::StoreError>(())
 //! ```
 
-use crate::bitpack::{bits_needed, BLOCK};
+use crate::bitpack::{self, bits_needed, BLOCK};
 use lucerna_store::{Result, StoreError};
 
 /// Appends the packed encoding of one block's position values to `out`.
@@ -45,29 +45,7 @@ pub fn encode_block(values: &[u32], out: &mut Vec<u8>) {
     out.extend(chunks.clone().map(bits_needed));
     for (c, chunk) in chunks.enumerate() {
         let w = out[widths_at + c];
-        pack_bits(chunk, w, out);
-    }
-}
-
-/// Appends `values` packed at width `w` (sequential bit layout), in
-/// `⌈len·w / 8⌉` bytes.
-fn pack_bits(values: &[u32], w: u8, out: &mut Vec<u8>) {
-    if w == 0 {
-        return;
-    }
-    let mut acc: u64 = 0;
-    let mut nacc: u32 = 0;
-    for &v in values {
-        acc |= (v as u64) << nacc;
-        nacc += w as u32;
-        while nacc >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            nacc -= 8;
-        }
-    }
-    if nacc > 0 {
-        out.push(acc as u8);
+        bitpack::pack_bits(chunk, w, out);
     }
 }
 

@@ -409,23 +409,32 @@ fn every_pos_version_reads_back_the_same_positions() {
     assert_eq!((header(&v1), header(&v2), POS_VERSION), (1, 2, 2));
     assert!(v2.open("s.pos").unwrap().len() < v1.open("s.pos").unwrap().len());
     for dir in [&v1, &v2] {
-        let td = TermDict::open(dir, "s.tdi", SEG).unwrap();
-        let pr = PostingsReader::open(dir, "s", SEG, SAMPLE_MAX_DOC).unwrap();
-        for (key, posts) in &terms {
-            let info = td.get(key).unwrap().unwrap();
-            let mut p = pr.postings(&info).unwrap();
-            let mut pos = Vec::new();
-            // Every third document only: the others' positions are passed.
-            for (i, want) in posts.iter().enumerate() {
-                assert_eq!(p.doc(), want.doc);
-                if i % 3 == 0 {
-                    pos.clear();
-                    p.positions(&mut pos).unwrap();
-                    assert_eq!(pos, want.positions);
-                }
-                p.advance().unwrap();
+        // Every third document only: the others' positions are passed.
+        assert_reads_terms(dir, &terms, 3);
+    }
+}
+
+/// Reads every term of `terms` back from the sample segment in `dir`:
+/// documents and frequencies, and the positions of every `every`-th
+/// document.
+fn assert_reads_terms(dir: &RamDirectory, terms: &[Term], every: usize) {
+    let td = TermDict::open(dir, "s.tdi", SEG).unwrap();
+    let pr = PostingsReader::open(dir, "s", SEG, SAMPLE_MAX_DOC).unwrap();
+    let mut pos = Vec::new();
+    for (key, posts) in terms {
+        let info = td.get(key).unwrap().unwrap();
+        let mut p = pr.postings(&info).unwrap();
+        for (i, want) in posts.iter().enumerate() {
+            assert_eq!(p.doc(), want.doc);
+            assert_eq!(p.freq() as usize, want.positions.len());
+            if i % every == 0 {
+                pos.clear();
+                p.positions(&mut pos).unwrap();
+                assert_eq!(pos, want.positions);
             }
+            p.advance().unwrap();
         }
+        assert_eq!(p.doc(), TERMINATED);
     }
 }
 
@@ -460,22 +469,7 @@ fn every_doc_version_reads_back_the_same_postings() {
     );
     assert!(v3.open("s.doc").unwrap().len() > b2.len());
     for dir in [&v1, &v2, &v3] {
-        let td = TermDict::open(dir, "s.tdi", SEG).unwrap();
-        let pr = PostingsReader::open(dir, "s", SEG, SAMPLE_MAX_DOC).unwrap();
-        for (key, posts) in &terms {
-            let info = td.get(key).unwrap().unwrap();
-            let mut p = pr.postings(&info).unwrap();
-            let mut pos = Vec::new();
-            for want in posts {
-                assert_eq!(p.doc(), want.doc);
-                assert_eq!(p.freq() as usize, want.positions.len());
-                pos.clear();
-                p.positions(&mut pos).unwrap();
-                assert_eq!(pos, want.positions);
-                p.advance().unwrap();
-            }
-            assert_eq!(p.doc(), TERMINATED);
-        }
+        assert_reads_terms(dir, &terms, 1);
     }
 }
 

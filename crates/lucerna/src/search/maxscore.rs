@@ -383,15 +383,7 @@ impl MaxScore {
             if partial + self.optional_bound[k] <= theta {
                 return Ok(false);
             }
-            let (i, s) = &mut self.sc[self.order[k].1];
-            if s.doc() < d {
-                s.seek(d)?;
-            }
-            if s.doc() == d {
-                let v = s.score()?;
-                self.scores[*i] = v;
-                partial += v;
-            }
+            partial += self.probe(self.order[k].1, d)?;
         }
         Ok(true)
     }
@@ -439,17 +431,24 @@ impl MaxScore {
             if partial + self.wbound[e] <= theta {
                 return Ok(false);
             }
-            let (i, s) = &mut self.sc[self.order[e].1];
-            if s.doc() < d {
-                s.seek(d)?;
-            }
-            if s.doc() == d {
-                let v = s.score()?;
-                self.scores[*i] = v;
-                partial += v;
-            }
+            partial += self.probe(self.order[e].1, d)?;
         }
         Ok(true)
+    }
+
+    /// Moves clause `j` (of `sc`) to `d` when it is behind; when it holds
+    /// `d`, records its score in `scores` and returns it, else 0.
+    fn probe(&mut self, j: usize, d: u32) -> Result<f32> {
+        let (i, s) = &mut self.sc[j];
+        if s.doc() < d {
+            s.seek(d)?;
+        }
+        if s.doc() != d {
+            return Ok(0.0);
+        }
+        let v = s.score()?;
+        self.scores[*i] = v;
+        Ok(v)
     }
 
     /// With one essential clause, inside the window: its decoded block up
