@@ -1084,7 +1084,24 @@ impl SegmentPostings {
         if start > end || end > area_len {
             return Err(r.err_at(entry, "impacts range outside the impacts area"));
         }
-        r.seek(self.imp_area + start)?;
+        // Most impacts are a one-byte frequency and a norm byte: read
+        // pairs straight from the bytes while they are, else varints.
+        let bytes = self
+            .doc_data
+            .get(self.imp_area + start..self.imp_area + end)
+            .unwrap_or_default();
+        let mut i = 0;
+        while i + 1 < bytes.len() && bytes[i] < 0x80 && len < MAX_IMPACTS {
+            buf[len] = (u32::from(bytes[i]), bytes[i + 1]);
+            len += 1;
+            i += 2;
+        }
+        if i == bytes.len() && len > 0 {
+            return Ok((buf, len));
+        }
+        // The rest (or a range that is not whole pairs, for the checks
+        // below to report) as varints.
+        r.seek(self.imp_area + start + i)?;
         while r.pos() < self.imp_area + end {
             if len == MAX_IMPACTS {
                 return Err(r.err("more than 8 impacts in a block"));

@@ -669,3 +669,53 @@ proptest! {
         }
     }
 }
+
+/// Impacts are read a byte pair at a time while frequencies fit one
+/// byte, and as varints from the first that does not: blocks mixing both
+/// still bound every one of their documents, and list the large ones.
+#[test]
+fn impacts_with_multi_byte_frequencies_read_back() {
+    let dir = RamDirectory::new();
+    let freq_of = |doc: u32| match doc % 97 {
+        0 => 300 + doc,
+        1 => 127,
+        2 => 128,
+        _ => 1 + doc % 3,
+    };
+    let posts: Vec<Post> = (0..1000u32)
+        .map(|doc| Post {
+            doc,
+            positions: (0..freq_of(doc)).collect(),
+            norm: (doc % 7) as u8 * 30,
+        })
+        .collect();
+    let infos = write_terms(&dir, &[(b"\0t".to_vec(), posts.clone())], true);
+    let pr = PostingsReader::open(&dir, "s", SEG, 1000).unwrap();
+    let mut p = pr.postings(&infos[0]).unwrap();
+    let mut multi_byte = 0;
+    for chunk in posts.chunks(128) {
+        let first = chunk[0].doc;
+        let last = p.shallow_seek(first).unwrap();
+        assert_eq!(last, chunk[chunk.len() - 1].doc);
+        let impacts = p.block_impacts().to_vec();
+        assert!(!impacts.is_empty());
+        for x in chunk {
+            assert!(
+                bounds(&impacts, x.positions.len() as u32, x.norm),
+                "doc {} unbounded by {impacts:?}",
+                x.doc
+            );
+        }
+        let max = chunk
+            .iter()
+            .map(|x| x.positions.len() as u32)
+            .max()
+            .unwrap();
+        assert_eq!(impacts.iter().map(|i| i.0).max(), Some(max));
+        multi_byte += usize::from(max >= 128);
+    }
+    assert!(
+        multi_byte >= 5,
+        "{multi_byte} blocks with a frequency of two bytes"
+    );
+}
