@@ -298,8 +298,9 @@ impl MaxScore {
     /// `theta`: those whose window bound, taken away, leaves a sum of the
     /// others' at most `theta` (summed on their own and a millionth wider,
     /// so that no order of adding the scores can round above it; Lucene's
-    /// `MaxScoreBulkScorer` calls them required). True when there are
-    /// some.
+    /// `MaxScoreBulkScorer` calls them required). True when there are two
+    /// or more; a lone one is not kept (its documents are no fewer
+    /// candidates than the essential clauses').
     fn find_required(&mut self, theta: f32) -> bool {
         // Found once per window and k-th score.
         let key = (self.windows, theta.to_bits());
