@@ -25,7 +25,7 @@
 //! let values: Vec<u32> = (0..300).map(|i| i % 7).collect();
 //! let mut bytes = Vec::new();
 //! encode_block(&values, &mut bytes);
-//! let block = PackedBlock::open("f.pos", 0, &bytes, 0, values.len() as u64)?;
+//! let mut block = PackedBlock::open("f.pos", 0, &bytes, 0, values.len() as u64)?;
 //! assert_eq!(block.end(), bytes.len());
 //! let mut out = Vec::new();
 //! block.values(&bytes, 129, 3, &mut out);
@@ -56,13 +56,21 @@ fn chunk_len(m: u64, w: u8) -> u64 {
 }
 
 /// One block's packed positions, located and checked: the widths are at
-/// most 32 and every chunk lies within the data.
+/// most 32 and every chunk lies within the data. Nothing is allocated
+/// (a forged block may announce a chunk per byte of the file): a chunk's
+/// offset is found by walking the widths from a cursor that follows the
+/// reads, which move forward within a block.
 #[derive(Debug, Clone, Default)]
 pub struct PackedBlock {
-    /// Per chunk: payload offset of its first byte, and its width.
-    chunks: Vec<(usize, u8)>,
+    /// Payload offset of the widths.
+    widths: usize,
+    /// Values in the block.
+    n: u64,
     /// Payload offset just past the last chunk.
     end: usize,
+    /// Chunk `cur` starts at payload offset `cur_at`.
+    cur: usize,
+    cur_at: usize,
 }
 
 impl PackedBlock {
@@ -74,7 +82,7 @@ impl PackedBlock {
         Ok(b)
     }
 
-    /// As [`open`](Self::open), reusing this block's buffer.
+    /// As [`open`](Self::open), in place.
     pub fn reopen(
         &mut self,
         file: &str,
@@ -97,16 +105,13 @@ impl PackedBlock {
                 "position widths run past the end of the file",
             ));
         }
-        self.chunks.clear();
         let mut at = widths_end;
         for c in 0..num_chunks as usize {
             let w = data[start + c];
             if w > 32 {
                 return Err(corrupt(start + c, 32, w as u64, "position width above 32"));
             }
-            let m = (n - (c * BLOCK) as u64).min(BLOCK as u64);
-            self.chunks.push((at as usize, w));
-            at += chunk_len(m, w);
+            at += chunk_len(chunk_values(n, c), w);
             if at > len {
                 return Err(corrupt(
                     start + c,
@@ -116,7 +121,13 @@ impl PackedBlock {
                 ));
             }
         }
-        self.end = at as usize;
+        *self = PackedBlock {
+            widths: start,
+            n,
+            end: at as usize,
+            cur: 0,
+            cur_at: widths_end as usize,
+        };
         Ok(())
     }
 
@@ -125,32 +136,58 @@ impl PackedBlock {
         self.end
     }
 
+    /// Width of chunk `c` (0 past the widths).
+    #[inline]
+    fn width(&self, data: &[u8], c: usize) -> u8 {
+        data.get(self.widths + c).copied().unwrap_or(0)
+    }
+
+    /// Payload offset of chunk `c`, walking the widths from the cursor
+    /// (from the first chunk when `c` lies behind it).
+    fn chunk_at(&mut self, data: &[u8], c: usize) -> usize {
+        if c < self.cur {
+            self.cur = 0;
+            self.cur_at = self.widths + self.n.div_ceil(BLOCK as u64) as usize;
+        }
+        while self.cur < c {
+            let w = self.width(data, self.cur);
+            self.cur_at += chunk_len(chunk_values(self.n, self.cur), w) as usize;
+            self.cur += 1;
+        }
+        self.cur_at
+    }
+
     /// Appends values `first .. first + count` (within the block's `n`)
     /// to `out`, as stored: each document's first position, then the
     /// differences.
-    pub fn values(&self, data: &[u8], first: usize, count: usize, out: &mut Vec<u32>) {
+    pub fn values(&mut self, data: &[u8], first: usize, count: usize, out: &mut Vec<u32>) {
         let end = first + count;
         out.reserve(count);
         let mut i = first;
         while i < end {
             let c = i / BLOCK;
             let stop = end.min((c + 1) * BLOCK);
-            match self.chunks.get(c) {
-                Some(&(off, w)) if w > 0 => {
-                    let mask = (1u64 << w) - 1;
-                    let w = w as usize;
-                    out.extend((i % BLOCK..(stop - 1) % BLOCK + 1).map(|j| {
-                        let bit = j * w;
-                        ((word_at(data, off + bit / 8) >> (bit % 8)) & mask) as u32
-                    }));
-                }
-                // Width 0, or (never for an index within `n`) past the
-                // last chunk.
-                _ => out.extend(std::iter::repeat_n(0, stop - i)),
+            let w = self.width(data, c);
+            if w == 0 {
+                out.extend(std::iter::repeat_n(0, stop - i));
+            } else {
+                let off = self.chunk_at(data, c);
+                let mask = (1u64 << w) - 1;
+                let w = w as usize;
+                out.extend((i % BLOCK..(stop - 1) % BLOCK + 1).map(|j| {
+                    let bit = j * w;
+                    ((word_at(data, off + bit / 8) >> (bit % 8)) & mask) as u32
+                }));
             }
             i = stop;
         }
     }
+}
+
+/// Values in chunk `c` of a block of `n` (128 but in the last chunk).
+#[inline]
+fn chunk_values(n: u64, c: usize) -> u64 {
+    n.saturating_sub((c * BLOCK) as u64).min(BLOCK as u64)
 }
 
 /// The little-endian `u64` at `at` of `data`, zero past its end (a chunk's
