@@ -143,6 +143,12 @@ pub const DOC_VERSION_MIN: u32 = 1;
 pub const POS_VERSION: u32 = 2;
 /// Oldest positions version still read: 1, one varint per position.
 pub const POS_VERSION_MIN: u32 = 1;
+/// The most positions one document may have for one term (2²⁴): the
+/// writer refuses more, and the reader reports a larger frequency as
+/// corruption before reading positions, so that a forged frequency cannot
+/// make a read allocate more than 64 MiB. (Packed positions of width 0
+/// take no bytes, so the file's size alone does not bound them.)
+pub const MAX_DOC_POSITIONS: u32 = 1 << 24;
 /// The doc id of an exhausted cursor.
 pub const TERMINATED: u32 = u32::MAX;
 
@@ -391,6 +397,7 @@ impl PostingsWriter {
     pub fn add_doc(&mut self, doc: u32, freq: u32, positions: &[u32], norm: u8) -> Result<()> {
         self.check_doc(doc, freq)?;
         if self.pos_out.is_some() {
+            self.check_positions_freq(freq)?;
             if positions.len() != freq as usize {
                 return Err(self.invalid(format!(
                     "{} positions for frequency {freq}",
@@ -435,6 +442,7 @@ impl PostingsWriter {
     pub fn add_doc_values(&mut self, doc: u32, freq: u32, values: &[u32], norm: u8) -> Result<()> {
         self.check_doc(doc, freq)?;
         if self.pos_out.is_some() {
+            self.check_positions_freq(freq)?;
             if values.len() != freq as usize {
                 return Err(self.invalid(format!(
                     "{} position values for frequency {freq}",
@@ -447,6 +455,16 @@ impl PostingsWriter {
             self.push_positions(values.iter().copied());
         }
         self.push_doc(doc, freq, norm);
+        Ok(())
+    }
+
+    /// With positions, a document holds at most [`MAX_DOC_POSITIONS`].
+    fn check_positions_freq(&self, freq: u32) -> Result<()> {
+        if freq > MAX_DOC_POSITIONS {
+            return Err(self.invalid(format!(
+                "{freq} positions in one document, above {MAX_DOC_POSITIONS}"
+            )));
+        }
         Ok(())
     }
 
@@ -1638,11 +1656,21 @@ impl SegmentPostings {
     /// to the previous (`freq` values; none past the last document). What
     /// a merge copies with [`PostingsWriter::add_doc_values`].
     pub fn position_values(&mut self, out: &mut Vec<u32>) -> Result<()> {
-        if !self.pos_packed {
-            return self.varint_values(out);
-        }
         if self.doc == TERMINATED {
             return Ok(());
+        }
+        let freq = self.freqs[self.i];
+        if freq > MAX_DOC_POSITIONS {
+            return Err(StoreError::corrupt(
+                &*self.doc_name,
+                self.doc_base + self.blocks_start,
+                MAX_DOC_POSITIONS as u64,
+                freq as u64,
+                "term frequency above the positions a document may hold".to_string(),
+            ));
+        }
+        if !self.pos_packed {
+            return self.varint_values(out);
         }
         let Some((pname, pdata, pbase)) = &self.pos else {
             return Err(self.no_positions());

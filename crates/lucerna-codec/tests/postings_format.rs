@@ -719,3 +719,56 @@ fn impacts_with_multi_byte_frequencies_read_back() {
         "{multi_byte} blocks with a frequency of two bytes"
     );
 }
+
+/// A document holds at most `MAX_DOC_POSITIONS` positions of a term: the
+/// writer refuses more, and a file whose frequency says more is corrupt
+/// when its positions are read (a forged frequency cannot make a read
+/// allocate without bound: packed positions of width 0 take no bytes).
+#[test]
+fn positions_per_document_are_bounded() {
+    use lucerna_codec::postings::MAX_DOC_POSITIONS;
+    let dir = RamDirectory::new();
+    let mut w = PostingsWriter::new(&dir, SEG, "s", true).unwrap();
+    w.start_term();
+    let too_many = vec![0u32; MAX_DOC_POSITIONS as usize + 1];
+    assert!(w
+        .add_doc_values(0, MAX_DOC_POSITIONS + 1, &too_many, 0)
+        .is_err());
+    // Without positions, any frequency is taken.
+    let plain = RamDirectory::new();
+    let mut w = PostingsWriter::new(&plain, SEG, "p", false).unwrap();
+    w.start_term();
+    w.add_doc(0, u32::MAX - 1, &[], 0).unwrap();
+    w.finish_term().unwrap();
+
+    // A one-document term whose short block says freq 2^24 + 1, and a
+    // positions block of one zero-width chunk per 128 values.
+    let dir = RamDirectory::new();
+    let mut w = PostingsWriter::new(&dir, SEG, "s", true).unwrap();
+    w.start_term();
+    w.add_doc(0, 1, &[0], 0).unwrap();
+    let info = w.finish_term().unwrap();
+    w.finish().unwrap();
+    let forged_freq = MAX_DOC_POSITIONS + 1;
+    let mut doc = lucerna_codec::ByteWriter::new();
+    doc.u8(1); // flags: positions
+    doc.vint(0); // doc 0 (delta 0 << 1), frequency given next
+    doc.vint(forged_freq as u64);
+    let pos = vec![0u8; (forged_freq as usize).div_ceil(128)];
+    let forged = RamDirectory::new();
+    write_envelope(&forged, "s.doc", "postings-docs", 3, &doc.buf);
+    write_envelope(&forged, "s.pos", "postings-positions", 2, &pos);
+    let r = PostingsReader::open(&forged, "s", SEG, 1).unwrap();
+    let mut p = r.postings(&info).unwrap();
+    assert_eq!(p.freq(), forged_freq);
+    let err = p.positions(&mut Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("above the positions"), "{err}");
+}
+
+fn write_envelope(dir: &RamDirectory, name: &str, format: &str, version: u32, payload: &[u8]) {
+    use lucerna_store::{EnvelopeHeader, EnvelopeWriter};
+    let mut w =
+        EnvelopeWriter::create(dir, name, &EnvelopeHeader::new(format, version, SEG, "")).unwrap();
+    w.write_all(payload).unwrap();
+    w.finish().unwrap();
+}
