@@ -439,6 +439,47 @@ fn malformed_documents_from_several_threads_leave_the_writer_usable() {
     assert_eq!(s.count(&Query::term(f.key, "after")).unwrap(), 1);
 }
 
+/// A term occurring more often in one field of a document than a segment
+/// holds positions for (2^24) rejects that document alone; one occurrence
+/// fewer in another document is indexed and found.
+#[test]
+fn a_term_repeated_past_the_positions_limit_rejects_only_its_document() {
+    let limit = lucerna::internals::codec::postings::MAX_DOC_POSITIONS as usize;
+    let schema = Schema::logs();
+    let body = schema.field("body").unwrap();
+    let id = schema.field("id").unwrap();
+    let index = Index::create(RamDirectory::new(), schema).unwrap();
+    let w = index
+        .writer(WriterConfig::default().indexing_threads(1))
+        .unwrap();
+    let text = |n: usize| {
+        let mut t = String::with_capacity(2 * n + 8);
+        for _ in 0..n {
+            t.push_str("z ");
+        }
+        t.push_str("tail");
+        t
+    };
+    let mut over = Document::new();
+    over.add_u64(id, 1).add_text(body, text(limit + 1));
+    match w.add_document(over) {
+        Err(Error::Document(m)) => assert!(m.contains("positions"), "{m}"),
+        other => panic!("accepted: {other:?}"),
+    }
+    let mut at = Document::new();
+    at.add_u64(id, 2).add_text(body, text(limit));
+    w.add_document(at).unwrap();
+    w.commit().unwrap();
+    let s = index.reader().unwrap().searcher();
+    assert_eq!(s.num_docs(), 1);
+    assert_eq!(s.count(&Query::term(body, "tail")).unwrap(), 1);
+    assert_eq!(
+        s.count(&Query::phrase(body, ["z", "tail"])).unwrap(),
+        1,
+        "the positions of the term at the limit read back"
+    );
+}
+
 /// An analyzer may produce a term longer than any segment can hold: the
 /// document is rejected on its own, and nothing else (a buffered document,
 /// a replaced document, the next flush) suffers.

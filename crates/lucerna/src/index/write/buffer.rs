@@ -13,6 +13,7 @@ use crate::index::write::term_table::TermTable;
 use crate::schema::{FieldType, NumericKind, Schema};
 use lucerna_codec::columns::{f64_to_u64, i64_to_u64};
 use lucerna_codec::norms::length_to_norm;
+use lucerna_codec::postings::MAX_DOC_POSITIONS;
 use lucerna_codec::ByteWriter;
 use std::sync::Arc;
 
@@ -225,13 +226,40 @@ impl SegmentBuffer {
         Ok(())
     }
 
+    /// Why the document being added (its text terms in `scratch`, and
+    /// `values` values in all) cannot be indexed when a term of it could
+    /// occur more than [`MAX_DOC_POSITIONS`] times in one field, which no
+    /// segment holds. Only a field of more tokens, or a document of more
+    /// values (keywords), can hold such a term, so terms are counted only
+    /// then.
+    fn most_positions_of_a_term(&self, values: usize) -> Option<String> {
+        let limit = MAX_DOC_POSITIONS as usize;
+        if values > limit {
+            return Some(format!(
+                "a document of {values} values, above the {limit} positions a segment holds per term and document"
+            ));
+        }
+        if self.lengths.iter().all(|&l| l as usize <= limit) {
+            return None;
+        }
+        let mut ids: Vec<u32> = self.scratch.iter().map(|&(id, _)| id).collect();
+        ids.sort_unstable();
+        let most = ids.chunk_by(|a, b| a == b).map(<[u32]>::len).max()?;
+        (most > limit).then(|| {
+            format!(
+                "a term occurs {most} times in one field of the document, above the {limit} positions a segment holds per term and document"
+            )
+        })
+    }
+
     /// Indexes a validated document and returns its sequence number, which
     /// `seqno` is called for once the document is accepted.
     ///
     /// Text values are analyzed first: an analyzer may produce a term longer
     /// than [`MAX_TERM_BYTES`] (which no segment could hold), and then the
     /// document is rejected with [`Error::Document`], the buffer left as it
-    /// was and `seqno` not called.
+    /// was and `seqno` not called; likewise when a term would occur more
+    /// than [`MAX_DOC_POSITIONS`] times in one field.
     // Long on purpose: the per-document hot path of indexing. It analyzes
     // every value and appends terms, positions, norms, stored bytes and
     // columns to buffers it holds borrowed at once, and undoes them all when
@@ -293,14 +321,18 @@ impl SegmentBuffer {
                 immense = Some((&entry.name, longest));
             }
         }
-        if let Some((name, len)) = immense {
+        let too_many = self.most_positions_of_a_term(doc.values().len());
+        if immense.is_some() || too_many.is_some() {
             // Forget the terms this document introduced: nothing else has
             // changed yet.
             self.terms.truncate(before_terms);
             self.scratch.clear();
-            return Err(Error::Document(format!(
-                "field `{name}`: a term of {len} bytes exceeds the {MAX_TERM_BYTES}-byte term limit"
-            )));
+            return Err(Error::Document(match (immense, too_many) {
+                (Some((name, len)), _) => format!(
+                    "field `{name}`: a term of {len} bytes exceeds the {MAX_TERM_BYTES}-byte term limit"
+                ),
+                (None, reason) => reason.unwrap_or_default(),
+            }));
         }
         let seqno = seqno();
         for (field, value) in doc.values() {
