@@ -91,16 +91,8 @@ pub(crate) fn collect_maxscore(
                 m.leave_window(m.window_end.saturating_add(1))?;
                 continue;
             }
-            if m.score_required(d, theta)? && seg.is_live(d) {
-                top.push(
-                    m.total(),
-                    DocAddress {
-                        segment: ord,
-                        doc: d,
-                    },
-                );
-            }
-            m.scores.fill(0.0);
+            let competes = m.score_required(d, theta)?;
+            m.offer(competes, seg, ord, d, top);
             m.advance_required()?;
             continue;
         }
@@ -120,16 +112,8 @@ pub(crate) fn collect_maxscore(
             m.leave_window(m.window_end.saturating_add(1))?;
             continue;
         }
-        if m.score_candidate(d, theta)? && seg.is_live(d) {
-            top.push(
-                m.total(),
-                DocAddress {
-                    segment: ord,
-                    doc: d,
-                },
-            );
-        }
-        m.scores.fill(0.0);
+        let competes = m.score_candidate(d, theta)?;
+        m.offer(competes, seg, ord, d, top);
         m.advance_essentials(d)?;
         if top.threshold().max(floor) > theta && m.windowed {
             // θ rose: the partition may move up within the window.
@@ -484,19 +468,26 @@ impl MaxScore {
             at = offset;
             let v = cands.scores[c];
             self.scores[self.sc[j].0] = v;
-            if self.score_non_essential(d, v, theta)? && seg.is_live(d) {
-                top.push(
-                    self.total(),
-                    DocAddress {
-                        segment: ord,
-                        doc: d,
-                    },
-                );
-            }
-            self.scores.fill(0.0);
+            let competes = self.score_non_essential(d, v, theta)?;
+            self.offer(competes, seg, ord, d, top);
         }
         self.sc[j].1.postings_mut().advance_in_block(looked - at)?;
         Ok(true)
+    }
+
+    /// Offers candidate `d` of segment `ord` to `top` with its total when
+    /// it `competes` and is live, then clears the scores for the next.
+    fn offer(&mut self, competes: bool, seg: &SegmentReader, ord: u32, d: u32, top: &mut TopK) {
+        if competes && seg.is_live(d) {
+            top.push(
+                self.total(),
+                DocAddress {
+                    segment: ord,
+                    doc: d,
+                },
+            );
+        }
+        self.scores.fill(0.0);
     }
 
     /// The exact score of the candidate, summed in clause order as the
