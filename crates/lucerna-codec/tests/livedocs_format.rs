@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 mod harness;
 use harness::*;
-use lucerna_store::{Directory, EnvelopeWriter, FileSlice, RamDirectory};
+use lucerna_store::{Directory, FileSlice, RamDirectory};
 
 const SEG: [u8; 16] = [5; 16];
 
@@ -66,12 +66,8 @@ fn all_has_no_trailing_bits() {
 
 /// Builds a file with a valid envelope around a hand-made payload.
 fn with_payload(payload: &[u8]) -> FileSlice {
-    let dir = RamDirectory::new();
     let header = lucerna_store::EnvelopeHeader::new("livedocs", 1, SEG, "");
-    let mut w = EnvelopeWriter::create(&dir, "x", &header).unwrap();
-    w.write_all(payload).unwrap();
-    w.finish().unwrap();
-    dir.open("x").unwrap()
+    envelope_file(&RamDirectory::new(), "x", &header, payload)
 }
 
 #[test]

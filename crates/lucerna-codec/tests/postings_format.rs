@@ -756,19 +756,12 @@ fn positions_per_document_are_bounded() {
     doc.vint(forged_freq as u64);
     let pos = vec![0u8; (forged_freq as usize).div_ceil(128)];
     let forged = RamDirectory::new();
-    write_envelope(&forged, "s.doc", "postings-docs", 3, &doc.buf);
-    write_envelope(&forged, "s.pos", "postings-positions", 2, &pos);
+    let header = |format, version| lucerna_store::EnvelopeHeader::new(format, version, SEG, "");
+    envelope_file(&forged, "s.doc", &header("postings-docs", 3), &doc.buf);
+    envelope_file(&forged, "s.pos", &header("postings-positions", 2), &pos);
     let r = PostingsReader::open(&forged, "s", SEG, 1).unwrap();
     let mut p = r.postings(&info).unwrap();
     assert_eq!(p.freq(), forged_freq);
     let err = p.positions(&mut Vec::new()).unwrap_err();
     assert!(err.to_string().contains("above the positions"), "{err}");
-}
-
-fn write_envelope(dir: &RamDirectory, name: &str, format: &str, version: u32, payload: &[u8]) {
-    use lucerna_store::{EnvelopeHeader, EnvelopeWriter};
-    let mut w =
-        EnvelopeWriter::create(dir, name, &EnvelopeHeader::new(format, version, SEG, "")).unwrap();
-    w.write_all(payload).unwrap();
-    w.finish().unwrap();
 }

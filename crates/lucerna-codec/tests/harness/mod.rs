@@ -145,10 +145,7 @@ pub fn corruption_sweep(
     let dir = RamDirectory::new();
     for len in 0..payload.len() {
         let name = format!("t{len}");
-        let mut w = EnvelopeWriter::create(&dir, &name, env.header()).unwrap();
-        w.write_all(&payload[..len]).unwrap();
-        w.finish().unwrap();
-        let bytes = dir.open(&name).unwrap().to_vec();
+        let bytes = envelope_file(&dir, &name, env.header(), &payload[..len]).to_vec();
         decode_bounded(
             &format!("payload truncated to {len}"),
             bytes,
@@ -166,10 +163,21 @@ pub fn decode_random_payload(
     max_alloc: usize,
     decode: &dyn Fn(FileSlice) -> lucerna_store::Result<()>,
 ) {
-    let dir = RamDirectory::new();
-    let mut w = EnvelopeWriter::create(&dir, "r", header).unwrap();
+    let bytes = envelope_file(&RamDirectory::new(), "r", header, payload).to_vec();
+    decode_bounded("random payload", bytes, max_alloc, decode);
+}
+
+/// Writes `payload` as file `name` of `dir` in an envelope with `header`
+/// (a valid checksum around whatever bytes a test hands in); returns the
+/// file.
+pub fn envelope_file(
+    dir: &RamDirectory,
+    name: &str,
+    header: &lucerna_store::EnvelopeHeader,
+    payload: &[u8],
+) -> FileSlice {
+    let mut w = EnvelopeWriter::create(dir, name, header).unwrap();
     w.write_all(payload).unwrap();
     w.finish().unwrap();
-    let bytes = dir.open("r").unwrap().to_vec();
-    decode_bounded("random payload", bytes, max_alloc, decode);
+    dir.open(name).unwrap()
 }
