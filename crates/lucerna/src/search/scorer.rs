@@ -114,6 +114,26 @@ pub struct TermScorer {
     block_max: f32,
 }
 
+/// Documents of a decoded block that may compete, as
+/// [`TermScorer::block_candidates`] finds them.
+pub(crate) struct Candidates {
+    /// Offsets from the cursor's document, ascending.
+    pub(crate) offsets: [u8; BLOCK],
+    /// Their scores.
+    pub(crate) scores: [f32; BLOCK],
+    /// How many there are.
+    pub(crate) len: usize,
+}
+
+impl Candidates {
+    pub(crate) fn new() -> Self {
+        Candidates {
+            offsets: [0; BLOCK],
+            scores: [0.0; BLOCK],
+            len: 0,
+        }
+    }
+}
 impl TermScorer {
     /// A scorer over `postings`.
     pub fn new(postings: SegmentPostings, bm25: Arc<Bm25>, norms: NormSource) -> Self {
@@ -157,9 +177,7 @@ impl TermScorer {
         }
         Ok(self.postings.next_block()?)
     }
-}
 
-impl TermScorer {
     /// An upper bound of this term's score in document `doc`, which must
     /// lie in the block under the block-max cursor (from the last
     /// [`shallow_seek`](Scorer::shallow_seek) at or before `doc`, not
@@ -188,30 +206,7 @@ impl TermScorer {
             None => 0.0,
         }
     }
-}
 
-/// Documents of a decoded block that may compete, as
-/// [`TermScorer::block_candidates`] finds them.
-pub(crate) struct Candidates {
-    /// Offsets from the cursor's document, ascending.
-    pub(crate) offsets: [u8; BLOCK],
-    /// Their scores.
-    pub(crate) scores: [f32; BLOCK],
-    /// How many there are.
-    pub(crate) len: usize,
-}
-
-impl Candidates {
-    pub(crate) fn new() -> Self {
-        Candidates {
-            offsets: [0; BLOCK],
-            scores: [0.0; BLOCK],
-            len: 0,
-        }
-    }
-}
-
-impl TermScorer {
     /// Scores the loaded block's documents from the current one on, up
     /// to `last`, in one loop without branches on the scores, and keeps
     /// in `out` those whose score plus `others` beats `theta` (scores
