@@ -21,6 +21,14 @@ fn word(i: usize) -> String {
     format!("w{i}")
 }
 
+/// Appends `n` words drawn uniformly from the vocabulary to `text`.
+fn push_words(text: &mut String, n: u64, rng: &mut SplitMix64) {
+    for _ in 0..n {
+        text.push_str(&word(rng.below(VOCAB as u64) as usize));
+        text.push(' ');
+    }
+}
+
 /// A committed in-memory index of `texts` (document `i` has id `i`), in
 /// segments of `segment_docs` documents; returns it and its body field.
 fn index_of(texts: impl IntoIterator<Item = String>, segment_docs: usize) -> (Index, Field) {
@@ -175,10 +183,7 @@ fn pruned_single_terms_equal_exhaustive_top_k() {
         } else {
             2 + rng.below(40)
         };
-        for _ in 0..filler {
-            text.push_str(&word(rng.below(VOCAB as u64) as usize));
-            text.push(' ');
-        }
+        push_words(&mut text, filler, &mut rng);
         text
     });
     let (index, body) = index_of(texts, 20_000);
@@ -245,10 +250,7 @@ fn pruned_conjunctions_equal_exhaustive_top_k() {
         } else {
             10 + rng.below(30)
         };
-        for _ in 0..filler {
-            text.push_str(&word(rng.below(VOCAB as u64) as usize));
-            text.push(' ');
-        }
+        push_words(&mut text, filler, &mut rng);
         text
     });
     let (index, body) = index_of(texts, 40_000);
