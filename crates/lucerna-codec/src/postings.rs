@@ -208,16 +208,32 @@ struct SkipEntry {
     imp_len: u8,
 }
 
-/// Appends to `out` the impacts of a block's (freq, norm) `pairs` (sorted
-/// in place): see the [module documentation](self).
-fn block_impacts(pairs: &mut [(u32, u8)], out: &mut Vec<(u32, u8)>) {
-    pairs.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+/// Appends to `out` the impacts of a block's (freq, norm) `pairs`: see the
+/// [module documentation](self).
+///
+/// The largest frequency of each norm, then the norms in increasing order
+/// keeping each whose frequency beats every smaller norm's: no sort, two
+/// passes over a 256-entry table.
+fn block_impacts(pairs: &[(u32, u8)], out: &mut Vec<(u32, u8)>) {
+    let mut best_of = [0u32; 256];
+    let mut seen = [0u64; 4];
+    for &(f, n) in pairs {
+        let slot = &mut best_of[n as usize];
+        *slot = (*slot).max(f);
+        seen[n as usize >> 6] |= 1 << (n & 63);
+    }
     let start = out.len();
     let mut best = 0u32;
-    for &(f, n) in pairs.iter() {
-        if f > best {
-            out.push((f, n));
-            best = f;
+    for (w, &bits) in seen.iter().enumerate() {
+        let mut bits = bits;
+        while bits != 0 {
+            let n = (w << 6) | bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let f = best_of[n];
+            if f > best {
+                out.push((f, n as u8));
+                best = f;
+            }
         }
     }
     while out.len() - start > MAX_IMPACTS {
@@ -544,7 +560,7 @@ impl PostingsWriter {
         // A short first block is the term's only one: no skip data, so no
         // impacts to keep (see `keeps_impacts`).
         if !(first_block && n < BLOCK) {
-            block_impacts(&mut self.block_pairs, &mut self.impacts);
+            block_impacts(&self.block_pairs, &mut self.impacts);
         }
         self.skips.push(SkipEntry {
             last_doc: prev,
@@ -620,7 +636,7 @@ impl PostingsWriter {
                     );
                 }
                 group_out.clear();
-                block_impacts(&mut self.group_pairs, &mut group_out);
+                block_impacts(&self.group_pairs, &mut group_out);
                 for &(f, n) in &group_out {
                     imps.vint(f as u64);
                     imps.u8(n);
@@ -1768,5 +1784,57 @@ impl SegmentPostings {
         }
         self.pos_last_start = r.pos() as u64;
         Ok(Some(r.pos()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition: sorted by norm, the largest frequency first, each
+    /// pair kept whose frequency beats every smaller norm's; neighbours
+    /// closest in norm merged down to [`MAX_IMPACTS`].
+    fn reference(pairs: &[(u32, u8)]) -> Vec<(u32, u8)> {
+        let mut sorted = pairs.to_vec();
+        sorted.sort_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
+        let mut out: Vec<(u32, u8)> = Vec::new();
+        let mut best = 0;
+        for (f, n) in sorted {
+            if f > best {
+                out.push((f, n));
+                best = f;
+            }
+        }
+        while out.len() > MAX_IMPACTS {
+            let at = (0..out.len() - 1)
+                .min_by_key(|&i| (out[i + 1].1 - out[i].1, i))
+                .unwrap();
+            out[at] = (out[at + 1].0, out[at].1);
+            out.remove(at + 1);
+        }
+        out
+    }
+
+    proptest! {
+        /// Block impacts equal the definition's, after whatever `out`
+        /// held before, for blocks of any size, norms all alike or spread,
+        /// frequencies small or large.
+        #[test]
+        fn block_impacts_follow_the_definition(
+            pairs in prop::collection::vec((1u32..2_000, any::<u8>()), 0..300),
+            few_norms in any::<bool>(),
+            held in prop::collection::vec((1u32..9, any::<u8>()), 0..3),
+        ) {
+            let pairs: Vec<(u32, u8)> = pairs
+                .into_iter()
+                .map(|(f, n)| if few_norms { (f % 7 + 1, n % 4) } else { (f, n) })
+                .collect();
+            let mut out = held.clone();
+            block_impacts(&pairs, &mut out);
+            let mut want = held;
+            want.extend(reference(&pairs));
+            prop_assert_eq!(out, want);
+        }
     }
 }
