@@ -9,6 +9,8 @@
 use crate::analysis::Analyzer;
 use crate::document::{Document, Value};
 use crate::error::{Error, Result};
+use crate::index::write::flush::TERM_BATCHES_BYTES;
+use crate::index::write::sorted_terms::TermPart;
 use crate::index::write::term_table::TermTable;
 use crate::schema::{FieldType, NumericKind, Schema};
 use lucerna_codec::columns::{f64_to_u64, i64_to_u64};
@@ -26,10 +28,11 @@ pub const POSITION_GAP: u32 = 1;
 
 /// Fixed buffers a flush allocates: a buffered writer per file, the
 /// stored-fields block and compressor, postings and term-dictionary block
-/// encoders. The writer sets it aside once from its budget (not per
-/// buffer: a per-buffer charge would make a small share flush after every
-/// document).
-pub(crate) const FLUSH_FIXED_BYTES: usize = 512 << 10;
+/// encoders, and the decoded term batches passed between its two threads
+/// ([`TERM_BATCHES_BYTES`]). The writer sets it aside once from its budget
+/// (not per buffer: a per-buffer charge would make a small share flush
+/// after every document).
+pub(crate) const FLUSH_FIXED_BYTES: usize = (512 << 10) + TERM_BATCHES_BYTES;
 /// Flush memory per buffered term: its id in the sorted term order and
 /// its share of the term dictionary's index.
 const FLUSH_BYTES_PER_TERM: usize = 16;
@@ -58,6 +61,9 @@ pub(crate) struct SegmentBuffer {
     pub schema: Arc<Schema>,
     /// Every term's key and postings stream.
     pub terms: TermTable,
+    /// The term tables of buffers this one absorbed, each with the doc id
+    /// its documents start at (see [`absorb`](Self::absorb)).
+    pub absorbed: Vec<(TermTable, u32)>,
     /// Per field: one norm byte per doc (empty for non-text fields).
     pub norms: Vec<Vec<u8>>,
     pub field_acc: Vec<FieldAcc>,
@@ -95,6 +101,7 @@ impl SegmentBuffer {
         SegmentBuffer {
             schema,
             terms: TermTable::default(),
+            absorbed: Vec::new(),
             norms: vec![Vec::new(); n],
             field_acc: vec![FieldAcc::default(); n],
             columns: vec![Vec::new(); n],
@@ -137,6 +144,11 @@ impl SegmentBuffer {
             .sum();
         let norms: usize = self.norms.iter().map(Vec::capacity).sum();
         let held = self.terms.heap_bytes()
+            + self
+                .absorbed
+                .iter()
+                .map(|(t, _)| t.heap_bytes() + t.len() * FLUSH_BYTES_PER_TERM)
+                .sum::<usize>()
             + columns
             + norms
             + self.stored.capacity()
@@ -408,21 +420,23 @@ impl SegmentBuffer {
     /// several indexing threads flush as one segment: a near-real-time
     /// refresh or a commit then makes one segment, not one per thread.
     ///
-    /// Postings streams are spliced, not re-encoded: only the first doc
-    /// delta of each of `other`'s terms is rewritten. Sequence numbers keep
-    /// their values, so they are no longer increasing along the doc ids
-    /// (delete resolution compares them per document).
+    /// Term tables are not merged: `other`'s tables join
+    /// [`absorbed`](Self::absorbed) as they are, and the flush reads all
+    /// of them in key order ([`term_parts`](Self::term_parts)). Sequence
+    /// numbers keep their values, so they are no longer increasing along
+    /// the doc ids (delete resolution compares them per document).
     /// Call [`can_absorb`](Self::can_absorb) first.
-    pub fn absorb(&mut self, other: SegmentBuffer) {
+    pub fn absorb(&mut self, mut other: SegmentBuffer) {
         let offset = self.num_docs;
         let other_docs = other.num_docs as usize;
-        for oid in 0..other.terms.len() as u32 {
-            if other.terms.doc_freq(oid) == 0 {
-                continue;
-            }
-            let id = self.terms.intern(other.terms.key(oid));
-            self.terms.append(id, &other.terms, oid, offset);
-        }
+        self.absorbed
+            .push((std::mem::take(&mut other.terms), offset));
+        self.absorbed.extend(
+            other
+                .absorbed
+                .drain(..)
+                .map(|(t, first)| (t, first + offset)),
+        );
         for (fo, theirs) in other.norms.iter().enumerate() {
             if theirs.is_empty() {
                 continue;
@@ -452,10 +466,25 @@ impl SegmentBuffer {
         self.accounted += other.accounted;
     }
 
-    /// Whether [`absorb`](Self::absorb) can take `other` (their terms fit
-    /// one table's 32-bit addresses).
+    /// Whether [`absorb`](Self::absorb) can take `other`: their
+    /// documents together keep doc ids below `u32::MAX` (each term table
+    /// keeps its own 32-bit addresses).
     pub fn can_absorb(&self, other: &SegmentBuffer) -> bool {
-        self.terms.can_take(&other.terms)
+        u64::from(self.num_docs) + u64::from(other.num_docs) < u64::from(u32::MAX)
+    }
+
+    /// Every term table of the buffer, its own first, each with the doc id
+    /// its documents start at.
+    pub fn term_parts(&self) -> Vec<TermPart<'_>> {
+        std::iter::once(TermPart {
+            table: &self.terms,
+            first_doc: 0,
+        })
+        .chain(self.absorbed.iter().map(|(table, first_doc)| TermPart {
+            table,
+            first_doc: *first_doc,
+        }))
+        .collect()
     }
 
     /// The stored record of `doc`.
@@ -467,18 +496,19 @@ impl SegmentBuffer {
 
     /// Documents (ids) containing `key` (field byte + term bytes).
     pub fn docs_with_term(&self, key: &[u8]) -> Vec<u32> {
-        let Some(id) = self.terms.get(key) else {
-            return Vec::new();
-        };
-        let n = self.terms.doc_freq(id);
-        let mut out = Vec::with_capacity(n as usize);
-        let mut r = self.terms.stream(id);
-        let mut doc = 0u32;
-        for _ in 0..n {
-            doc += r.vint();
-            out.push(doc);
-            for _ in 0..r.vint() {
-                r.vint();
+        let mut out = Vec::new();
+        for part in self.term_parts() {
+            let Some(id) = part.table.get(key) else {
+                continue;
+            };
+            let mut r = part.table.stream(id);
+            let mut doc = part.first_doc;
+            for _ in 0..part.table.doc_freq(id) {
+                doc += r.vint();
+                out.push(doc);
+                for _ in 0..r.vint() {
+                    r.vint();
+                }
             }
         }
         out
@@ -489,6 +519,7 @@ impl SegmentBuffer {
 mod tests {
     use super::*;
     use crate::analysis::DefaultAnalyzer;
+    use crate::index::write::sorted_terms::{SortedTerms, TermBatch, TermDecoder};
 
     fn doc(schema: &Schema, i: u64) -> Document {
         let (id, ts, body) = (
@@ -551,19 +582,28 @@ mod tests {
         for (x, y) in one.field_acc.iter().zip(&whole.field_acc) {
             assert_eq!((x.doc_count, x.sum_ttf), (y.doc_count, y.sum_ttf));
         }
-        assert_eq!(one.terms.len(), whole.terms.len());
-        let bytes = |t: &TermTable, id: u32| {
-            let mut r = t.stream(id);
-            std::iter::from_fn(|| r.byte()).collect::<Vec<u8>>()
+        // The absorbed tables, read side by side, hold exactly the whole
+        // buffer's postings.
+        let postings = |b: &SegmentBuffer| {
+            let mut decoder = TermDecoder::new(SortedTerms::new(b.term_parts()));
+            let mut batch = TermBatch::default();
+            let mut out: Vec<(Vec<u8>, u32, u32, Vec<u32>)> = Vec::new();
+            let mut more = true;
+            while more {
+                more = decoder.fill(&mut batch, 7);
+                for piece in batch.pieces() {
+                    for (d, f, p) in piece.docs() {
+                        out.push((piece.key.to_vec(), d, f, p.to_vec()));
+                    }
+                }
+            }
+            out
         };
-        for id in 0..whole.terms.len() as u32 {
-            let key = whole.terms.key(id);
-            let oid = one.terms.get(key).unwrap();
-            assert_eq!(bytes(&one.terms, oid), bytes(&whole.terms, id), "{key:?}");
-            assert_eq!(
-                (one.terms.doc_freq(oid), one.terms.last_doc(oid)),
-                (whole.terms.doc_freq(id), whole.terms.last_doc(id))
-            );
-        }
+        let (got, want) = (postings(&one), postings(&whole));
+        assert_eq!(got, want);
+        assert!(want.len() > 19, "every document has terms");
+        let disk = whole.docs_with_term(b"\x02disk");
+        assert!(!disk.is_empty());
+        assert_eq!(one.docs_with_term(b"\x02disk"), disk);
     }
 }

@@ -6,6 +6,7 @@ use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::files;
 use crate::index::write::buffer::SegmentBuffer;
+use crate::index::write::sorted_terms::{SortedTerms, TermBatch, TermDecoder};
 use crate::schema::FieldType;
 use crate::search::bm25::FieldStats;
 use lucerna_codec::columns::{ColumnsReader, ColumnsWriter};
@@ -86,6 +87,15 @@ pub(crate) fn write_segment(
     Ok(meta)
 }
 
+/// Decoded term batches a flush holds at most.
+const BATCHES: usize = 3;
+/// Doc ids and positions a decoded term batch holds.
+const BATCH_VALUES: usize = 16 << 10;
+/// Memory of a flush's decoded term batches (part of
+/// [`FLUSH_FIXED_BYTES`](super::buffer::FLUSH_FIXED_BYTES)); only a
+/// document with more positions than a batch holds grows one past it.
+pub(crate) const TERM_BATCHES_BYTES: usize = BATCHES * TermBatch::bytes_for(BATCH_VALUES);
+
 /// The term dictionary and postings of the buffer, terms in key order
 /// (field byte first, so fields are contiguous); with the number of terms
 /// of each field.
@@ -95,37 +105,56 @@ fn write_terms(
     name: &str,
     id: [u8; 16],
 ) -> Result<(Vec<FileEntry>, Vec<u64>)> {
-    let terms = &buf.terms;
-    terms.check().map_err(Error::Internal)?;
-    let order = terms.sorted_ids();
+    let parts = buf.term_parts();
+    for p in &parts {
+        p.table.check().map_err(Error::Internal)?;
+    }
+    let mut decoder = TermDecoder::new(SortedTerms::new(parts));
 
     let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
     let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
     let mut num_terms = vec![0u64; buf.schema.len()];
-    let mut positions: Vec<u32> = Vec::new();
-    for &tid in &order {
-        let key = terms.key(tid);
-        let field = key[0] as usize;
-        num_terms[field] += 1;
-        let norms = &buf.norms[field];
-        pw.start_term();
-        let mut r = terms.stream(tid);
-        let mut doc = 0u32;
-        for _ in 0..terms.doc_freq(tid) {
-            doc += r.vint();
-            let freq = r.vint();
-            positions.clear();
-            let mut p = 0u32;
-            for _ in 0..freq {
-                p += r.vint();
-                positions.push(p);
-            }
-            let norm = norms.get(doc as usize).copied().unwrap_or(0);
-            pw.add_doc(doc, freq, &positions, norm)?;
-        }
-        let info = pw.finish_term()?;
-        td.insert(key, &info)?;
+    // A helper thread decodes the buffer's streams into batches while this
+    // one encodes them: batches go round between the two, so at most
+    // `BATCHES` are ever held. Either side stopping (the end of the terms,
+    // an error here) disconnects the other, and the scope joins the helper
+    // before returning.
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
+    for _ in 0..BATCHES {
+        let _ = empty_tx.send(TermBatch::with_capacity(BATCH_VALUES));
     }
+    std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || {
+            while let Ok(mut batch) = empty_rx.recv() {
+                let more = decoder.fill(&mut batch, BATCH_VALUES);
+                if full_tx.send(batch).is_err() || !more {
+                    return;
+                }
+            }
+        });
+        let mut field = 0usize;
+        for batch in full_rx {
+            for piece in batch.pieces() {
+                if piece.first {
+                    field = piece.key[0] as usize;
+                    num_terms[field] += 1;
+                    pw.start_term();
+                }
+                let norms = &buf.norms[field];
+                for (doc, freq, positions) in piece.docs() {
+                    let norm = norms.get(doc as usize).copied().unwrap_or(0);
+                    pw.add_doc(doc, freq, positions, norm)?;
+                }
+                if piece.last {
+                    let info = pw.finish_term()?;
+                    td.insert(piece.key, &info)?;
+                }
+            }
+            let _ = empty_tx.send(batch);
+        }
+        Ok(())
+    })?;
     let mut files_out = vec![FileEntry {
         name: files::termdict(name),
         meta: td.finish()?,

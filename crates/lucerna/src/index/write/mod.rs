@@ -11,6 +11,7 @@ pub(crate) mod delete_key;
 pub(crate) mod flush;
 pub(crate) mod merger;
 pub mod replace;
+pub(crate) mod sorted_terms;
 pub(crate) mod term_queue;
 pub(crate) mod term_table;
 pub mod writer;

@@ -19,9 +19,13 @@
 //!
 //! Addresses are 32-bit, so a table holds at most 4 GiB of keys and
 //! 4 GiB of streams; [`TermTable::room_for`] tells the buffer when to stop
-//! taking documents, [`TermTable::can_take`] whether two buffers can be
-//! flushed as one, and [`TermTable::check`] refuses a table that ran out
-//! anyway.
+//! taking documents, and [`TermTable::check`] refuses a table that ran out
+//! anyway. Buffers flushed as one segment keep their tables apart (see
+//! `sorted_terms`), so the limit is per indexing thread's buffer.
+//!
+//! Streams are read a slice at a time ([`StreamReader`]): the bytes left
+//! in a slice are a plain byte slice, so most varints are decoded without
+//! looking at the pool.
 
 use crate::fxhash::FxHasher;
 use hashbrown::hash_table::Entry;
@@ -188,23 +192,9 @@ impl TermTable {
         need <= (MAX_BLOCKS * BLOCK) as u64 && keys < u32::MAX as u64
     }
 
-    /// Whether every term and stream of `other` fits in this table too
-    /// (the bound of [`room_for`](Self::room_for), with `other`'s streams
-    /// for a document's).
-    pub fn can_take(&self, other: &TermTable) -> bool {
-        let used = self.pool.blocks.len() as u64 * BLOCK as u64;
-        let theirs = other.pool.blocks.len() as u64 * BLOCK as u64;
-        // A copied stream starts with a doc delta up to 4 bytes longer.
-        let cut = 2 * used + 2 * theirs + 16 * other.terms.len() as u64;
-        let need = used + cut + cut / 16 + 2 * BLOCK as u64;
-        let keys = self.keys.len() as u64 + other.keys.len() as u64;
-        need <= (MAX_BLOCKS * BLOCK) as u64 && keys < u32::MAX as u64
-    }
-
     /// Fails when a stream ran out of addresses, which
-    /// [`room_for`](Self::room_for) and [`can_take`](Self::can_take) are
-    /// there to prevent: the bytes that did not fit were dropped, so the
-    /// table must not be flushed.
+    /// [`room_for`](Self::room_for) is there to prevent: the bytes that did
+    /// not fit were dropped, so the table must not be flushed.
     pub fn check(&self) -> Result<(), String> {
         if self.pool.overflowed {
             return Err(
@@ -279,12 +269,6 @@ impl TermTable {
         self.terms[id as usize].doc_freq
     }
 
-    /// The last document of term `id`.
-    #[cfg(test)]
-    pub fn last_doc(&self, id: u32) -> u32 {
-        self.terms[id as usize].last_doc
-    }
-
     /// Every term id, in key order.
     pub fn sorted_ids(&self) -> Vec<u32> {
         // Sorted by the keys' first eight bytes (big-endian, zero-padded:
@@ -330,41 +314,19 @@ impl TermTable {
         t.doc_freq += 1;
     }
 
-    /// Appends the stream of term `oid` of `other`, its documents shifted
-    /// by `offset` (all after this term's last), to term `id`'s: only the
-    /// first doc delta is re-encoded.
-    pub fn append(&mut self, id: u32, other: &TermTable, oid: u32, offset: u32) {
-        let o = other.terms[oid as usize];
-        if o.doc_freq == 0 {
-            return;
-        }
-        let mut r = other.stream(oid);
-        let delta = self.terms[id as usize].delta(r.vint() + offset);
-        let mut w = self.writer(id);
-        w.vint(delta);
-        while let Some(b) = r.byte() {
-            w.byte(b);
-        }
-        w.finish();
-        let t = &mut self.terms[id as usize];
-        t.last_doc = o.last_doc + offset;
-        t.doc_freq += o.doc_freq;
-    }
-
     /// A reader of term `id`'s stream.
     pub fn stream(&self, id: u32) -> StreamReader<'_> {
         let t = self.terms[id as usize];
-        StreamReader {
-            pool: &self.pool,
-            addr: t.head,
-            limit: if t.head == NO_SLICE {
-                NO_SLICE
-            } else {
-                t.head + slice_size(0) as u32 - 4
-            },
-            level: 0,
-            end: t.write,
+        if t.head == NO_SLICE {
+            return StreamReader {
+                pool: &self.pool,
+                cur: &[],
+                link: NO_SLICE,
+                level: 0,
+                end: t.write,
+            };
         }
+        StreamReader::at(&self.pool, t.head, 0, t.write)
     }
 
     /// A writer at the end of term `id`'s stream (its first slice cut
@@ -435,42 +397,106 @@ impl StreamWriter<'_> {
     }
 }
 
-/// Reads one term's stream, byte by byte or varint by varint.
+/// Reads one term's stream, byte by byte or varint by varint, a slice
+/// at a time: the bytes left in the current slice are a plain `&[u8]`,
+/// so most reads are one bounds check.
 pub(crate) struct StreamReader<'a> {
     pool: &'a SlicePool,
-    addr: u32,
-    /// Where the current slice's data ends (its link begins).
-    limit: u32,
+    /// The current slice's bytes not read yet.
+    cur: &'a [u8],
+    /// Address of the current slice's link to the next, [`NO_SLICE`] when
+    /// the stream ends in this slice.
+    link: u32,
     level: u8,
     /// Where the stream ends.
     end: u32,
 }
 
-impl StreamReader<'_> {
+impl<'a> StreamReader<'a> {
+    /// A reader at `addr`, the start of a slice of `level`, of a stream
+    /// that ends at `end`.
+    fn at(pool: &'a SlicePool, addr: u32, level: u8, end: u32) -> Self {
+        let limit = addr.saturating_add(slice_size(level) as u32 - 4);
+        // Slices are disjoint, so the stream ends in this one exactly
+        // when its end lies inside it.
+        let (stop, link) = if (addr..=limit).contains(&end) {
+            (end, NO_SLICE)
+        } else {
+            (limit, limit)
+        };
+        let cur = pool
+            .blocks
+            .get((addr >> BLOCK_BITS) as usize)
+            .and_then(|b| {
+                b.get(
+                    addr as usize & (BLOCK - 1)
+                        ..(addr as usize & (BLOCK - 1)) + (stop - addr) as usize,
+                )
+            })
+            .unwrap_or(&[]);
+        StreamReader {
+            pool,
+            cur,
+            link,
+            level,
+            end,
+        }
+    }
+
+    /// Moves to the next slice; false at the end of the stream.
+    #[cold]
+    fn next_slice(&mut self) -> bool {
+        if self.link == NO_SLICE {
+            return false;
+        }
+        let addr = self.pool.get_u32(self.link);
+        let level = (self.level + 1).min(LEVELS - 1);
+        *self = StreamReader::at(self.pool, addr, level, self.end);
+        true
+    }
+
     /// The next byte, `None` at the end of the stream.
     #[inline]
     pub fn byte(&mut self) -> Option<u8> {
-        if self.addr == self.end {
-            return None;
+        loop {
+            if let Some((&b, rest)) = self.cur.split_first() {
+                self.cur = rest;
+                return Some(b);
+            }
+            if !self.next_slice() {
+                return None;
+            }
         }
-        if self.addr == self.limit {
-            self.addr = self.pool.get_u32(self.addr);
-            self.level = (self.level + 1).min(LEVELS - 1);
-            self.limit = self.addr + slice_size(self.level) as u32 - 4;
-        }
-        let b = self.pool.get(self.addr);
-        self.addr += 1;
-        Some(b)
     }
 
     /// The next varint (0 past the end: the buffer wrote the stream, so
     /// callers read exactly what it holds).
     #[inline]
     pub fn vint(&mut self) -> u32 {
+        // A varint of a u32 takes at most five bytes: with that many left
+        // in the slice, read it from the slice alone.
+        if let Some(&b) = self.cur.first() {
+            if b < 0x80 {
+                self.cur = &self.cur[1..];
+                return b as u32;
+            }
+            if self.cur.len() >= 5 {
+                let mut v = 0u32;
+                for (i, &b) in self.cur[..5].iter().enumerate() {
+                    v |= ((b & 0x7f) as u32) << (7 * i);
+                    if b < 0x80 {
+                        self.cur = &self.cur[i + 1..];
+                        return v;
+                    }
+                }
+                self.cur = &self.cur[5..];
+                return v;
+            }
+        }
         let mut v = 0u32;
-        let mut shift = 0;
+        let mut shift = 0u32;
         while let Some(b) = self.byte() {
-            v |= ((b & 0x7f) as u32) << shift;
+            v |= ((b & 0x7f) as u32).wrapping_shl(shift);
             if b & 0x80 == 0 {
                 break;
             }
@@ -533,35 +559,6 @@ mod tests {
     }
 
     #[test]
-    fn appending_shifts_the_first_document_only() {
-        let mut a = TermTable::default();
-        let mut b = TermTable::default();
-        let x = a.intern(b"x");
-        a.add_doc(x, 3, 1, [5].into_iter());
-        let y = b.intern(b"x");
-        for d in 0..200 {
-            b.add_doc(y, d * 2, 2, [1, 9].into_iter());
-        }
-        a.append(x, &b, y, 10);
-        assert_eq!((a.doc_freq(x), a.last_doc(x)), (201, 10 + 398));
-        let mut r = a.stream(x);
-        let mut doc = 0;
-        let mut docs = Vec::new();
-        while let Some(first) = r.byte().map(|b| b as u32) {
-            // Every delta and freq here is below 128: one byte each.
-            doc += first;
-            docs.push(doc);
-            let n = r.vint();
-            for _ in 0..n {
-                r.vint();
-            }
-        }
-        assert_eq!(docs[0], 3);
-        assert_eq!(docs[1], 10);
-        assert_eq!(*docs.last().unwrap(), 408);
-    }
-
-    #[test]
     fn sorted_ids_follow_key_order() {
         let mut t = TermTable::default();
         let keys: [&[u8]; 9] = [
@@ -597,8 +594,6 @@ mod tests {
         let id = t.intern(b"x");
         t.add_doc(id, 0, 1, [3].into_iter());
         assert!(t.check().is_ok());
-        assert!(t.can_take(&TermTable::default()));
-        assert!(t.can_take(&t));
     }
 
     #[test]
