@@ -29,21 +29,26 @@ pub(crate) fn write_segment(
 ) -> Result<SegmentMeta> {
     let schema = &buf.schema;
     let max_doc = buf.num_docs;
-    let (mut files_out, num_terms) = write_terms(dir, buf, name, id)?;
-    files_out.push(write_norms(dir, buf, name, id)?);
-
-    // Stored fields.
-    let mut sw =
-        StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
-    for d in 0..max_doc {
-        sw.add(buf.stored_record(d))?;
-    }
-    files_out.push(FileEntry {
-        name: files::stored(name),
-        meta: sw.finish()?,
+    // Terms and postings (two threads of their own, see `write_terms`)
+    // take most of a flush; the other files are written meanwhile on a
+    // third, joined before this returns.
+    let (terms, others) = std::thread::scope(|s| {
+        let others = s.spawn(|| -> Result<[FileEntry; 3]> {
+            Ok([
+                write_norms(dir, buf, name, id)?,
+                write_stored(dir, buf, name, id)?,
+                write_columns(dir, buf, name, id)?,
+            ])
+        });
+        let terms = write_terms(dir, buf, name, id);
+        // A panic there is a bug; carry it to this thread.
+        let others = others
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (terms, others)
     });
-
-    files_out.push(write_columns(dir, buf, name, id)?);
+    let (mut files_out, num_terms) = terms?;
+    files_out.extend(others?);
 
     // Field statistics.
     let stats = SegmentFieldStats {
@@ -142,9 +147,9 @@ fn write_terms(
                     pw.start_term();
                 }
                 let norms = &buf.norms[field];
-                for (doc, freq, positions) in piece.docs() {
+                for (doc, freq, values) in piece.docs() {
                     let norm = norms.get(doc as usize).copied().unwrap_or(0);
-                    pw.add_doc(doc, freq, positions, norm)?;
+                    pw.add_doc_values(doc, freq, values, norm)?;
                 }
                 if piece.last {
                     let info = pw.finish_term()?;
@@ -163,6 +168,24 @@ fn write_terms(
         files_out.push(FileEntry { name: fname, meta });
     }
     Ok((files_out, num_terms))
+}
+
+/// The buffer's stored records.
+fn write_stored(
+    dir: &dyn Directory,
+    buf: &SegmentBuffer,
+    name: &str,
+    id: [u8; 16],
+) -> Result<FileEntry> {
+    let mut sw =
+        StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
+    for d in 0..buf.num_docs {
+        sw.add(buf.stored_record(d))?;
+    }
+    Ok(FileEntry {
+        name: files::stored(name),
+        meta: sw.finish()?,
+    })
 }
 
 /// The norms of the buffer's indexed fields.

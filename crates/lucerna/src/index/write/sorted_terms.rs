@@ -177,10 +177,9 @@ impl<'a> TermDecoder<'a> {
                 let freq = stream.vint();
                 batch.docs.push(r.doc);
                 batch.freqs.push(freq);
-                let mut p = 0u32;
+                // As stored: the first position, then differences.
                 for _ in 0..freq {
-                    p += stream.vint();
-                    batch.positions.push(p);
+                    batch.positions.push(stream.vint());
                 }
             };
             batch.pieces.push(Piece {
@@ -213,7 +212,10 @@ struct Piece<'a> {
 }
 
 /// Decoded postings of consecutive terms (the first and last possibly
-/// in part), from [`TermDecoder::fill`].
+/// in part), from [`TermDecoder::fill`]. Positions are kept as the
+/// streams hold them and as `PostingsWriter::add_doc_values` takes them:
+/// a document's first position, then the difference of each next one to
+/// the one before.
 #[derive(Debug, Default)]
 pub(crate) struct TermBatch<'a> {
     pieces: Vec<Piece<'a>>,
@@ -234,7 +236,8 @@ pub(crate) struct PieceRef<'b, 'a> {
 }
 
 impl PieceRef<'_, '_> {
-    /// Each document with its frequency and its positions.
+    /// Each document with its frequency and its position values (the
+    /// first position, then differences).
     pub fn docs(&self) -> impl Iterator<Item = (u32, u32, &[u32])> + '_ {
         let mut at = 0usize;
         self.docs.iter().zip(self.freqs).map(move |(&d, &f)| {
@@ -301,7 +304,7 @@ impl<'a> TermBatch<'a> {
 mod tests {
     use super::*;
 
-    /// A key and its documents with their positions.
+    /// A key and its documents with their position values.
     type KeyPostings = (Vec<u8>, Vec<(u32, Vec<u32>)>);
 
     fn table(docs: &[(&[u8], u32, &[u32])]) -> TermTable {
@@ -368,7 +371,8 @@ mod tests {
                 b"b".to_vec(),
                 vec![(0, vec![1]), (3, vec![0]), (5, vec![7]), (8, vec![3])],
             ),
-            (b"d".to_vec(), vec![(0, vec![2, 5])]),
+            // Positions 2 and 5.
+            (b"d".to_vec(), vec![(0, vec![2, 3])]),
             (b"e".to_vec(), vec![(8, vec![9])]),
         ]
     }
