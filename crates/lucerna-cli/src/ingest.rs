@@ -10,7 +10,7 @@
 use crate::rejections::Rejections;
 use crate::reliability::{print_skipped, ReliabilityArgs};
 use crate::util::{dir_bytes, prepare_index_dir, progress_bar, IndexDir};
-use lucerna::jsonl::{parse_document, InputLine, LineReader};
+use lucerna::jsonl::{parse_document, LineReader};
 use lucerna::schema::Schema;
 use lucerna::store::FsDirectory;
 use lucerna::{Durability, Index, IndexWriter, WriterConfig};
@@ -139,7 +139,7 @@ fn build(
     let bar = progress_bar(input_bytes, a.quiet, "indexing");
     let docs = AtomicU64::new(0);
     let rejections = Rejections::default();
-    let (tx, rx) = crossbeam_channel::bounded::<Vec<(u64, String)>>(threads * 4);
+    let (tx, rx) = crossbeam_channel::bounded::<LineBatch>(threads * 4);
     let first_error = Slot::default();
     std::thread::scope(|s| -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..threads {
@@ -147,8 +147,8 @@ fn build(
             let (docs, rejections, first_error) = (&docs, &rejections, &first_error);
             s.spawn(move || {
                 for batch in rx {
-                    for (lineno, line) in batch {
-                        let doc = match parse_document(schema, &line) {
+                    for (lineno, line) in batch.lines() {
+                        let doc = match parse_document(schema, line) {
                             Ok(d) => d,
                             Err(e) => {
                                 rejections.reject(lineno, &e);
@@ -171,20 +171,19 @@ fn build(
         }
         drop(rx);
         let mut reader = LineReader::new(BufReader::with_capacity(1 << 20, file));
-        let mut batch = Vec::with_capacity(256);
+        let mut batch = LineBatch::default();
         let read = loop {
             if first_error.get().is_some() {
                 break Ok(());
             }
-            match reader.next_line() {
+            match reader.next_line_ref() {
                 Ok(None) => break Ok(()),
-                Ok(Some((lineno, InputLine::Rejected(m)))) => rejections.reject(lineno, &m),
-                Ok(Some((lineno, InputLine::Text(t)))) => {
-                    batch.push((lineno, t));
-                    if batch.len() == 256 {
+                Ok(Some((lineno, Err(m)))) => rejections.reject(lineno, &m),
+                Ok(Some((lineno, Ok(t)))) => {
+                    batch.push(lineno, t);
+                    if batch.len() == LineBatch::LINES {
                         bar.set_position(reader.bytes_read());
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(256));
-                        if tx.send(full).is_err() {
+                        if tx.send(std::mem::take(&mut batch)).is_err() {
                             break Ok(());
                         }
                     }
@@ -192,7 +191,7 @@ fn build(
                 Err(e) => break Err(e),
             }
         };
-        if !batch.is_empty() && read.is_ok() {
+        if batch.len() > 0 && read.is_ok() {
             let _ = tx.send(batch);
         }
         drop(tx);
@@ -216,6 +215,39 @@ fn build(
         rejections.count(),
         finishing.elapsed().as_secs_f64(),
     ))
+}
+
+/// Input lines handed to an indexing thread together: their text end to
+/// end in one string, so a batch costs two allocations, not one per line.
+#[derive(Default)]
+struct LineBatch {
+    text: String,
+    /// Each line's number and where its text ends.
+    ends: Vec<(u64, usize)>,
+}
+
+impl LineBatch {
+    /// Lines per batch.
+    const LINES: usize = 256;
+
+    fn push(&mut self, lineno: u64, line: &str) {
+        self.text.push_str(line);
+        self.ends.push((lineno, self.text.len()));
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Each line's number and text.
+    fn lines(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&(lineno, end)| {
+            let line = self.text.get(start..end).unwrap_or_default();
+            start = end;
+            (lineno, line)
+        })
+    }
 }
 
 /// A write-once slot for the first fatal error seen by any worker.

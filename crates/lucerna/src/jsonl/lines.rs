@@ -52,7 +52,31 @@ impl<R: BufRead> LineReader<R> {
     /// The next non-blank line with its 1-based number, `None` at the end
     /// of the input. Errors only when the input cannot be read.
     pub fn next_line(&mut self) -> io::Result<Option<(u64, InputLine)>> {
-        loop {
+        Ok(self.next_line_ref()?.map(|(n, line)| {
+            (
+                n,
+                match line {
+                    Ok(t) => InputLine::Text(t.to_string()),
+                    Err(why) => InputLine::Rejected(why),
+                },
+            )
+        }))
+    }
+
+    /// As [`next_line`](Self::next_line), the text borrowed from the
+    /// reader's buffer (no allocation per line): `Ok(text)` for a line
+    /// that may be a document, `Err(why)` for one that cannot be.
+    ///
+    /// ```
+    /// use lucerna::jsonl::LineReader;
+    ///
+    /// let mut r = LineReader::new(&b"{\"id\": 1}\r\n\n\xff\n"[..]);
+    /// assert_eq!(r.next_line_ref().unwrap(), Some((1, Ok("{\"id\": 1}"))));
+    /// assert!(matches!(r.next_line_ref().unwrap(), Some((3, Err(_)))));
+    /// assert_eq!(r.next_line_ref().unwrap(), None);
+    /// ```
+    pub fn next_line_ref(&mut self) -> io::Result<Option<(u64, Result<&str, String>)>> {
+        let len = loop {
             self.buf.clear();
             let limit = MAX_LINE_BYTES as u64 + 2; // room for "\r\n"
             let n = (&mut self.inner)
@@ -69,7 +93,7 @@ impl<R: BufRead> LineReader<R> {
                 self.bytes_read += self.skip_rest_of_line()?;
                 return Ok(Some((
                     self.lineno,
-                    InputLine::Rejected(format!(
+                    Err(format!(
                         "the line is longer than the limit of {} MiB",
                         MAX_LINE_BYTES >> 20
                     )),
@@ -85,7 +109,7 @@ impl<R: BufRead> LineReader<R> {
             if line.len() > MAX_LINE_BYTES {
                 return Ok(Some((
                     self.lineno,
-                    InputLine::Rejected(format!(
+                    Err(format!(
                         "the line is longer than the limit of {} MiB",
                         MAX_LINE_BYTES >> 20
                     )),
@@ -94,16 +118,17 @@ impl<R: BufRead> LineReader<R> {
             if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
                 continue;
             }
-            return Ok(Some((
+            break line.len();
+        };
+        match std::str::from_utf8(&self.buf[..len]) {
+            Ok(text) => Ok(Some((self.lineno, Ok(text)))),
+            Err(e) => Ok(Some((
                 self.lineno,
-                match std::str::from_utf8(line) {
-                    Ok(s) => InputLine::Text(s.to_string()),
-                    Err(e) => InputLine::Rejected(format!(
-                        "not valid UTF-8 (byte {} of the line)",
-                        e.valid_up_to() + 1
-                    )),
-                },
-            )));
+                Err(format!(
+                    "not valid UTF-8 (byte {} of the line)",
+                    e.valid_up_to() + 1
+                )),
+            ))),
         }
     }
 
