@@ -474,6 +474,106 @@ impl PostingsWriter {
         Ok(())
     }
 
+    /// [`add_doc_values`](Self::add_doc_values) for a run of documents of
+    /// the current term: `docs` strictly increasing (and after the term's
+    /// last), a frequency of at least 1 per document in `freqs`, and with
+    /// positions, the documents' position values end to end in `values`
+    /// (as many as the frequencies add up to). `norm` gives a document's
+    /// norm byte. Everything is checked before anything is added, so an
+    /// error leaves the term as it was.
+    ///
+    /// The same files as one [`add_doc_values`](Self::add_doc_values) call
+    /// per document, with the checks done a run at a time and the run
+    /// copied into the current block a slice at a time.
+    pub fn add_docs_values(
+        &mut self,
+        docs: &[u32],
+        freqs: &[u32],
+        values: &[u32],
+        norm: impl Fn(u32) -> u8,
+    ) -> Result<()> {
+        if docs.len() != freqs.len() {
+            return Err(self.invalid(format!(
+                "{} documents with {} frequencies",
+                docs.len(),
+                freqs.len()
+            )));
+        }
+        let Some(&first) = docs.first() else {
+            return Ok(());
+        };
+        self.check_doc(first, 1)?;
+        if let Some(w) = docs.windows(2).find(|w| w[1] <= w[0]) {
+            return Err(self.invalid(format!("doc {} out of order", w[1])));
+        }
+        if docs.last() == Some(&TERMINATED) {
+            return Err(self.invalid(format!("doc {TERMINATED} out of order")));
+        }
+        let with_pos = self.pos_out.is_some();
+        let most = if with_pos {
+            MAX_DOC_POSITIONS
+        } else {
+            u32::MAX
+        };
+        if let Some(&f) = freqs.iter().find(|&&f| f == 0 || f > most) {
+            return if f == 0 {
+                Err(self.invalid("term frequency 0"))
+            } else {
+                self.check_positions_freq(f)
+            };
+        }
+        if with_pos {
+            let total: u64 = freqs.iter().map(|&f| u64::from(f)).sum();
+            if total != values.len() as u64 {
+                return Err(self.invalid(format!(
+                    "{} position values for frequencies adding up to {total}",
+                    values.len()
+                )));
+            }
+            let mut at = 0usize;
+            for &f in freqs {
+                let doc_values = &values[at..at + f as usize];
+                at += f as usize;
+                if f > 1
+                    && doc_values.iter().map(|&v| u64::from(v)).sum::<u64>() > u64::from(u32::MAX)
+                {
+                    return Err(self.invalid("a position overflows 32 bits"));
+                }
+            }
+            if !self.pos_packed {
+                // Version 1 encodes each document's positions as it comes.
+                let mut at = 0usize;
+                for (&d, &f) in docs.iter().zip(freqs) {
+                    self.push_positions(values[at..at + f as usize].iter().copied());
+                    at += f as usize;
+                    self.push_doc(d, f, norm(d));
+                }
+                return Ok(());
+            }
+        }
+        let (mut i, mut at) = (0usize, 0usize);
+        while i < docs.len() {
+            let take = (BLOCK - self.block_docs.len()).min(docs.len() - i);
+            let (run_docs, run_freqs) = (&docs[i..i + take], &freqs[i..i + take]);
+            self.block_docs.extend_from_slice(run_docs);
+            self.block_freqs.extend_from_slice(run_freqs);
+            self.block_pairs
+                .extend(run_docs.iter().zip(run_freqs).map(|(&d, &f)| (f, norm(d))));
+            if with_pos {
+                let n: usize = run_freqs.iter().map(|&f| f as usize).sum();
+                self.block_pos.extend_from_slice(&values[at..at + n]);
+                at += n;
+            }
+            self.last_doc = run_docs.last().copied();
+            self.doc_freq += take as u32;
+            i += take;
+            if self.block_docs.len() == BLOCK {
+                self.end_block();
+            }
+        }
+        Ok(())
+    }
+
     /// With positions, a document holds at most [`MAX_DOC_POSITIONS`].
     fn check_positions_freq(&self, freq: u32) -> Result<()> {
         if freq > MAX_DOC_POSITIONS {

@@ -765,3 +765,106 @@ fn positions_per_document_are_bounded() {
     let err = p.positions(&mut Vec::new()).unwrap_err();
     assert!(err.to_string().contains("above the positions"), "{err}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// `add_docs_values` over runs of any length (one document, a block
+    /// and more, runs ending inside blocks) writes the files that one
+    /// `add_doc_values` per document writes, in every positions version
+    /// and without positions.
+    #[test]
+    fn runs_of_documents_write_what_single_documents_write(
+        terms in proptest::collection::vec(posts_strategy(2000), 1..6),
+        runs in proptest::collection::vec(1usize..300, 1..8),
+        pos_version in POS_VERSION_MIN..=POS_VERSION,
+        with_pos in any::<bool>(),
+    ) {
+        let (single, bulk) = (RamDirectory::new(), RamDirectory::new());
+        let mut sw =
+            PostingsWriter::with_versions(&single, SEG, "m", with_pos, DOC_VERSION, pos_version)
+                .unwrap();
+        let mut bw =
+            PostingsWriter::with_versions(&bulk, SEG, "m", with_pos, DOC_VERSION, pos_version)
+                .unwrap();
+        let mut runs = runs.iter().cycle();
+        for posts in &terms {
+            let values = |p: &Post| {
+                let mut prev = 0;
+                p.positions
+                    .iter()
+                    .map(|&x| x - std::mem::replace(&mut prev, x))
+                    .collect::<Vec<u32>>()
+            };
+            sw.start_term();
+            for p in posts {
+                sw.add_doc_values(p.doc, p.positions.len() as u32, &values(p), p.norm)
+                    .unwrap();
+            }
+            bw.start_term();
+            let mut rest = &posts[..];
+            while !rest.is_empty() {
+                let (run, next) = rest.split_at((*runs.next().unwrap()).min(rest.len()));
+                rest = next;
+                let docs: Vec<u32> = run.iter().map(|p| p.doc).collect();
+                let freqs: Vec<u32> = run.iter().map(|p| p.positions.len() as u32).collect();
+                let vals: Vec<u32> = run.iter().flat_map(values).collect();
+                let norms: std::collections::HashMap<u32, u8> =
+                    run.iter().map(|p| (p.doc, p.norm)).collect();
+                bw.add_docs_values(&docs, &freqs, &vals, |d| norms[&d]).unwrap();
+            }
+            prop_assert_eq!(sw.finish_term().unwrap(), bw.finish_term().unwrap());
+        }
+        sw.finish().unwrap();
+        bw.finish().unwrap();
+        let mut names = vec![doc_file("m")];
+        if with_pos {
+            names.push(pos_file("m"));
+        }
+        for name in names {
+            let a = single.open(&name).unwrap();
+            let b = bulk.open(&name).unwrap();
+            prop_assert_eq!(&a[..], &b[..], "{}", name);
+        }
+    }
+}
+
+/// A bad run is refused whole: the term keeps what it had, and the same
+/// files come out as without the bad run.
+#[test]
+fn a_bad_run_of_documents_changes_nothing() {
+    let bad: [(&[u32], &[u32], &[u32]); 7] = [
+        (&[7, 9], &[1], &[0, 0]),     // a frequency missing
+        (&[7, 7], &[1, 1], &[0, 0]),  // a repeated document
+        (&[9, 8], &[1, 1], &[0, 0]),  // decreasing
+        (&[3], &[1], &[0]),           // before the term's last
+        (&[7, 9], &[1, 0], &[0]),     // frequency 0
+        (&[7, 9], &[2, 1], &[0, 0]),  // a value missing
+        (&[7], &[2], &[u32::MAX, 1]), // a position past 32 bits
+    ];
+    let write = |bad_run: Option<(&[u32], &[u32], &[u32])>| {
+        let dir = RamDirectory::new();
+        let mut w = PostingsWriter::new(&dir, SEG, "m", true).unwrap();
+        w.start_term();
+        w.add_docs_values(&[1, 5], &[1, 2], &[4, 1, 2], |_| 3)
+            .unwrap();
+        if let Some((docs, freqs, values)) = bad_run {
+            assert!(
+                w.add_docs_values(docs, freqs, values, |_| 3).is_err(),
+                "{docs:?} {freqs:?} {values:?}"
+            );
+        }
+        w.add_docs_values(&[6], &[1], &[8], |_| 3).unwrap();
+        w.finish_term().unwrap();
+        w.finish().unwrap();
+        (
+            dir.open(&doc_file("m")).unwrap(),
+            dir.open(&pos_file("m")).unwrap(),
+        )
+    };
+    let (doc, pos) = write(None);
+    for run in bad {
+        let (d, p) = write(Some(run));
+        assert_eq!((&d[..], &p[..]), (&doc[..], &pos[..]), "{run:?}");
+    }
+}

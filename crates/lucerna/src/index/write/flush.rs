@@ -147,10 +147,10 @@ fn write_terms(
                     pw.start_term();
                 }
                 let norms = &buf.norms[field];
-                for (doc, freq, values) in piece.docs() {
-                    let norm = norms.get(doc as usize).copied().unwrap_or(0);
-                    pw.add_doc_values(doc, freq, values, norm)?;
-                }
+                let (docs, freqs, values) = piece.run();
+                pw.add_docs_values(docs, freqs, values, |d| {
+                    norms.get(d as usize).copied().unwrap_or(0)
+                })?;
                 if piece.last {
                     let info = pw.finish_term()?;
                     td.insert(piece.key, &info)?;

@@ -236,8 +236,15 @@ pub(crate) struct PieceRef<'b, 'a> {
 }
 
 impl PieceRef<'_, '_> {
+    /// The piece's documents, their frequencies, and their position values
+    /// end to end (as `PostingsWriter::add_docs_values` takes them).
+    pub fn run(&self) -> (&[u32], &[u32], &[u32]) {
+        (self.docs, self.freqs, self.positions)
+    }
+
     /// Each document with its frequency and its position values (the
     /// first position, then differences).
+    #[cfg(test)]
     pub fn docs(&self) -> impl Iterator<Item = (u32, u32, &[u32])> + '_ {
         let mut at = 0usize;
         self.docs.iter().zip(self.freqs).map(move |(&d, &f)| {
