@@ -21,6 +21,7 @@ pub mod envelope;
 mod error;
 mod faulty;
 mod fs;
+pub mod hint;
 mod ram;
 pub mod rng;
 mod slice;

@@ -12,6 +12,12 @@
 
 use crate::index::write::term_table::{StreamReader, TermTable};
 
+/// How many terms ahead of the one handed out a part's term state is
+/// prefetched.
+const STATE_AHEAD: usize = 16;
+/// How many terms ahead a part's key and stream start are prefetched.
+const DATA_AHEAD: usize = 8;
+
 /// One term table of a flush and the doc id its documents start at.
 #[derive(Clone, Copy)]
 pub(crate) struct TermPart<'a> {
@@ -90,6 +96,16 @@ impl<'a> SortedTerms<'a> {
         }
         for &i in &self.hit {
             self.next[i] += 1;
+            // Terms in key order are all over the table's memory: ask for
+            // the states, then the keys and streams, of terms a little
+            // ahead, so their cache misses overlap this term's work.
+            let (table, order, n) = (self.parts[i].table, &self.orders[i], self.next[i]);
+            if let Some(&id) = order.get(n + STATE_AHEAD) {
+                table.prefetch_state(id);
+            }
+            if let Some(&id) = order.get(n + DATA_AHEAD) {
+                table.prefetch_data(id);
+            }
         }
         least
     }

@@ -30,6 +30,7 @@
 use crate::fxhash::FxHasher;
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
+use lucerna_store::hint::prefetch;
 use std::hash::Hasher;
 
 /// Longest key a table takes (its length is kept in two bytes).
@@ -312,6 +313,32 @@ impl TermTable {
         let t = &mut self.terms[id as usize];
         t.last_doc = doc;
         t.doc_freq += 1;
+    }
+
+    /// Hints that term `id`'s state will be read soon.
+    pub fn prefetch_state(&self, id: u32) {
+        if let Some(t) = self.terms.get(id as usize) {
+            prefetch(t);
+        }
+    }
+
+    /// Hints that term `id`'s key and the start of its stream will be read
+    /// soon (reads the term's state: prefetch it well before).
+    pub fn prefetch_data(&self, id: u32) {
+        let Some(t) = self.terms.get(id as usize) else {
+            return;
+        };
+        if let Some(k) = self.keys.get(t.key as usize) {
+            prefetch(k);
+        }
+        if let Some(b) = self
+            .pool
+            .blocks
+            .get((t.head >> BLOCK_BITS) as usize)
+            .and_then(|b| b.get(t.head as usize & (BLOCK - 1)))
+        {
+            prefetch(b);
+        }
     }
 
     /// A reader of term `id`'s stream.
