@@ -130,6 +130,10 @@ fn write_terms(
         let _ = empty_tx.send(TermBatch::with_capacity(BATCH_VALUES));
     }
     std::thread::scope(|s| -> Result<()> {
+        // Owned by this closure, so that leaving it on an error drops both
+        // ends this side holds: a helper waiting for an empty batch or
+        // sending a full one is released, and the scope can join it.
+        let (empty_tx, full_rx) = (empty_tx, full_rx);
         s.spawn(move || {
             while let Ok(mut batch) = empty_rx.recv() {
                 let more = decoder.fill(&mut batch, BATCH_VALUES);
