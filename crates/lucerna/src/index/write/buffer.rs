@@ -59,10 +59,13 @@ pub(crate) struct FieldAcc {
 #[derive(Debug)]
 pub(crate) struct SegmentBuffer {
     pub schema: Arc<Schema>,
-    /// Every term's key and postings stream.
+    /// The terms and postings streams of the documents added since the
+    /// last [`absorb`](Self::absorb) (all of them when there was none),
+    /// doc ids as in this buffer.
     pub terms: TermTable,
-    /// The term tables of buffers this one absorbed, each with the doc id
-    /// its documents start at (see [`absorb`](Self::absorb)).
+    /// The term tables of the documents before: this buffer's own from
+    /// before each absorb and those of the buffers it absorbed, in doc id
+    /// order, each with the doc id its documents start at.
     pub absorbed: Vec<(TermTable, u32)>,
     /// Per field: one norm byte per doc (empty for non-text fields).
     pub norms: Vec<Vec<u8>>,
@@ -420,23 +423,28 @@ impl SegmentBuffer {
     /// several indexing threads flush as one segment: a near-real-time
     /// refresh or a commit then makes one segment, not one per thread.
     ///
-    /// Term tables are not merged: `other`'s tables join
-    /// [`absorbed`](Self::absorbed) as they are, and the flush reads all
-    /// of them in key order ([`term_parts`](Self::term_parts)). Sequence
-    /// numbers keep their values, so they are no longer increasing along
-    /// the doc ids (delete resolution compares them per document).
-    /// Call [`can_absorb`](Self::can_absorb) first.
+    /// Term tables are not merged: this buffer's own and `other`'s join
+    /// [`absorbed`](Self::absorbed) as they are, in doc id order, and the
+    /// flush reads all of them in key order
+    /// ([`term_parts`](Self::term_parts)). Documents added after this
+    /// (when a failed flush hands the buffer back) go to a new table, so
+    /// every table's documents still come after the tables before it.
+    /// Sequence numbers keep their values, so they are no longer
+    /// increasing along the doc ids (delete resolution compares them per
+    /// document). Call [`can_absorb`](Self::can_absorb) first.
     pub fn absorb(&mut self, mut other: SegmentBuffer) {
         let offset = self.num_docs;
         let other_docs = other.num_docs as usize;
-        self.absorbed
-            .push((std::mem::take(&mut other.terms), offset));
+        let mine = std::mem::take(&mut self.terms);
+        self.absorbed.push((mine, 0));
         self.absorbed.extend(
             other
                 .absorbed
                 .drain(..)
                 .map(|(t, first)| (t, first + offset)),
         );
+        self.absorbed
+            .push((std::mem::take(&mut other.terms), offset));
         for (fo, theirs) in other.norms.iter().enumerate() {
             if theirs.is_empty() {
                 continue;
@@ -473,18 +481,22 @@ impl SegmentBuffer {
         u64::from(self.num_docs) + u64::from(other.num_docs) < u64::from(u32::MAX)
     }
 
-    /// Every term table of the buffer, its own first, each with the doc id
-    /// its documents start at.
+    /// Every term table of the buffer in doc id order (each table's
+    /// documents after those of the tables before it), each with the doc
+    /// id its documents start at.
     pub fn term_parts(&self) -> Vec<TermPart<'_>> {
-        std::iter::once(TermPart {
-            table: &self.terms,
-            first_doc: 0,
-        })
-        .chain(self.absorbed.iter().map(|(table, first_doc)| TermPart {
-            table,
-            first_doc: *first_doc,
-        }))
-        .collect()
+        self.absorbed
+            .iter()
+            .map(|(table, first_doc)| TermPart {
+                table,
+                first_doc: *first_doc,
+            })
+            .chain(std::iter::once(TermPart {
+                table: &self.terms,
+                first_doc: 0,
+            }))
+            .filter(|p| p.table.len() > 0)
+            .collect()
     }
 
     /// The stored record of `doc`.
@@ -542,7 +554,9 @@ mod tests {
     }
 
     /// A buffer that absorbed others holds exactly what one buffer fed
-    /// the same documents in the same order holds.
+    /// the same documents in the same order holds, also when it takes
+    /// documents after absorbing (as after a failed flush) and absorbs
+    /// again.
     #[test]
     fn absorbing_equals_adding_in_order() {
         let schema = Arc::new(Schema::logs());
@@ -567,6 +581,17 @@ mod tests {
         for p in parts {
             one.absorb(p);
         }
+        // A flush that failed hands the buffer back: it takes more
+        // documents, then absorbs another thread's buffer again.
+        let mut late = SegmentBuffer::new(schema.clone());
+        for k in 0..9 {
+            let d = doc(&schema, next);
+            whole.add(&d, &analyzer, || next).unwrap();
+            let b = if k < 5 { &mut one } else { &mut late };
+            b.add(&d, &analyzer, || next).unwrap();
+            next += 1;
+        }
+        one.absorb(late);
         assert_eq!(one.num_docs, whole.num_docs);
         assert_eq!(one.seqnos, whole.seqnos);
         assert_eq!(one.norms, whole.norms);
