@@ -481,6 +481,11 @@ impl SegmentBuffer {
         u64::from(self.num_docs) + u64::from(other.num_docs) < u64::from(u32::MAX)
     }
 
+    /// Bytes of the term tables' postings streams (their pools' blocks).
+    pub fn stream_bytes(&self) -> usize {
+        self.term_parts().iter().map(|p| p.table.pool_bytes()).sum()
+    }
+
     /// Every term table of the buffer in doc id order (each table's
     /// documents after those of the tables before it), each with the doc
     /// id its documents start at.
@@ -610,7 +615,7 @@ mod tests {
         // The absorbed tables, read side by side, hold exactly the whole
         // buffer's postings.
         let postings = |b: &SegmentBuffer| {
-            let mut decoder = TermDecoder::new(SortedTerms::new(b.term_parts()));
+            let mut decoder = TermDecoder::new(SortedTerms::new(b.term_parts(), true));
             let mut batch = TermBatch::default();
             let mut out: Vec<(Vec<u8>, u32, u32, Vec<u32>)> = Vec::new();
             let mut more = true;

@@ -29,22 +29,32 @@ pub(crate) fn write_segment(
 ) -> Result<SegmentMeta> {
     let schema = &buf.schema;
     let max_doc = buf.num_docs;
-    // Terms and postings (two threads of their own, see `write_terms`)
-    // take most of a flush; the other files are written meanwhile on a
-    // third, joined before this returns.
+    // Terms and postings (two threads of their own in a large flush, see
+    // `write_terms`) take most of a flush; the other files are written
+    // meanwhile on a third, joined before this returns. Without threads
+    // (a small flush, or none could be started) all is written in turn.
+    let threaded = buf.stream_bytes() >= THREADED_FROM_BYTES;
+    let write_others = || -> Result<[FileEntry; 3]> {
+        Ok([
+            write_norms(dir, buf, name, id)?,
+            write_stored(dir, buf, name, id)?,
+            write_columns(dir, buf, name, id)?,
+        ])
+    };
     let (terms, others) = std::thread::scope(|s| {
-        let others = s.spawn(|| -> Result<[FileEntry; 3]> {
-            Ok([
-                write_norms(dir, buf, name, id)?,
-                write_stored(dir, buf, name, id)?,
-                write_columns(dir, buf, name, id)?,
-            ])
-        });
-        let terms = write_terms(dir, buf, name, id);
-        // A panic there is a bug; carry it to this thread.
-        let others = others
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let others = if threaded {
+            std::thread::Builder::new()
+                .spawn_scoped(s, write_others)
+                .ok()
+        } else {
+            None
+        };
+        let terms = write_terms(dir, buf, name, id, threaded);
+        let others = match others {
+            // A panic there is a bug; carry it to this thread.
+            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            None => write_others(),
+        };
         (terms, others)
     });
     let (mut files_out, num_terms) = terms?;
@@ -101,77 +111,123 @@ const BATCH_VALUES: usize = 16 << 10;
 /// document with more positions than a batch holds grows one past it.
 pub(crate) const TERM_BATCHES_BYTES: usize = BATCHES * TermBatch::bytes_for(BATCH_VALUES);
 
+/// Term tables' stream bytes from which a flush runs on threads of its
+/// own: below, starting them costs more than they save.
+const THREADED_FROM_BYTES: usize = 1 << 20;
+
 /// The term dictionary and postings of the buffer, terms in key order
 /// (field byte first, so fields are contiguous); with the number of terms
-/// of each field.
+/// of each field. With `threaded`, terms are decoded on a helper thread
+/// while this one encodes them (decoded here in turn when no thread can
+/// be started).
 fn write_terms(
     dir: &dyn Directory,
     buf: &SegmentBuffer,
     name: &str,
     id: [u8; 16],
+    threaded: bool,
 ) -> Result<(Vec<FileEntry>, Vec<u64>)> {
     let parts = buf.term_parts();
     for p in &parts {
         p.table.check().map_err(Error::Internal)?;
     }
-    let mut decoder = TermDecoder::new(SortedTerms::new(parts));
-
-    let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
-    let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
-    let mut num_terms = vec![0u64; buf.schema.len()];
+    let mut decoder = Some(TermDecoder::new(SortedTerms::new(parts, threaded)));
+    let mut out = TermsOut {
+        td: TermDictWriter::new(dir, id, &files::termdict(name))?,
+        pw: PostingsWriter::new(dir, id, &files::postings_base(name), true)?,
+        num_terms: vec![0u64; buf.schema.len()],
+        field: 0,
+    };
     // A helper thread decodes the buffer's streams into batches while this
     // one encodes them: batches go round between the two, so at most
     // `BATCHES` are ever held. Either side stopping (the end of the terms,
     // an error here) disconnects the other, and the scope joins the helper
-    // before returning.
-    let (full_tx, full_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
-    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
-    for _ in 0..BATCHES {
-        let _ = empty_tx.send(TermBatch::with_capacity(BATCH_VALUES));
-    }
-    std::thread::scope(|s| -> Result<()> {
-        // Owned by this closure, so that leaving it on an error drops both
-        // ends this side holds: a helper waiting for an empty batch or
-        // sending a full one is released, and the scope can join it.
-        let (empty_tx, full_rx) = (empty_tx, full_rx);
-        s.spawn(move || {
-            while let Ok(mut batch) = empty_rx.recv() {
-                let more = decoder.fill(&mut batch, BATCH_VALUES);
-                if full_tx.send(batch).is_err() || !more {
+    // before returning. The decoder goes to the helper once it has
+    // started, so that it is still here when it could not be.
+    let helped = threaded
+        && std::thread::scope(|s| -> Result<bool> {
+            let (decoder_tx, decoder_rx) = crossbeam_channel::bounded::<TermDecoder>(1);
+            let (full_tx, full_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
+            let (empty_tx, empty_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
+            let helper = std::thread::Builder::new().spawn_scoped(s, move || {
+                let Ok(mut decoder) = decoder_rx.recv() else {
                     return;
+                };
+                while let Ok(mut batch) = empty_rx.recv() {
+                    let more = decoder.fill(&mut batch, BATCH_VALUES);
+                    if full_tx.send(batch).is_err() || !more {
+                        return;
+                    }
                 }
+            });
+            if helper.is_err() {
+                return Ok(false);
             }
-        });
-        let mut field = 0usize;
-        for batch in full_rx {
-            for piece in batch.pieces() {
-                if piece.first {
-                    field = piece.key[0] as usize;
-                    num_terms[field] += 1;
-                    pw.start_term();
-                }
-                let norms = &buf.norms[field];
-                let (docs, freqs, values) = piece.run();
-                pw.add_docs_values(docs, freqs, values, |d| {
-                    norms.get(d as usize).copied().unwrap_or(0)
-                })?;
-                if piece.last {
-                    let info = pw.finish_term()?;
-                    td.insert(piece.key, &info)?;
-                }
+            for _ in 0..BATCHES {
+                let _ = empty_tx.send(TermBatch::with_capacity(BATCH_VALUES));
             }
-            let _ = empty_tx.send(batch);
+            if let Some(d) = decoder.take() {
+                let _ = decoder_tx.send(d);
+            }
+            // Leaving on an error drops `full_rx` and `empty_tx`: a helper
+            // waiting for an empty batch or sending a full one is released.
+            for batch in full_rx {
+                out.encode(&batch, buf)?;
+                let _ = empty_tx.send(batch);
+            }
+            Ok(true)
+        })?;
+    if let Some(mut decoder) = decoder.filter(|_| !helped) {
+        let mut batch = TermBatch::with_capacity(BATCH_VALUES);
+        loop {
+            let more = decoder.fill(&mut batch, BATCH_VALUES);
+            out.encode(&batch, buf)?;
+            if !more {
+                break;
+            }
         }
-        Ok(())
-    })?;
+    }
     let mut files_out = vec![FileEntry {
         name: files::termdict(name),
-        meta: td.finish()?,
+        meta: out.td.finish()?,
     }];
-    for (fname, meta) in pw.finish()? {
+    for (fname, meta) in out.pw.finish()? {
         files_out.push(FileEntry { name: fname, meta });
     }
-    Ok((files_out, num_terms))
+    Ok((files_out, out.num_terms))
+}
+
+/// The encoding side of a flush: the term dictionary and postings being
+/// written, and the terms counted per field.
+struct TermsOut<'d> {
+    td: TermDictWriter<'d>,
+    pw: PostingsWriter,
+    num_terms: Vec<u64>,
+    /// The field of the term being written.
+    field: usize,
+}
+
+impl TermsOut<'_> {
+    /// Writes the postings of `batch`'s pieces, and each finished term.
+    fn encode(&mut self, batch: &TermBatch<'_>, buf: &SegmentBuffer) -> Result<()> {
+        for piece in batch.pieces() {
+            if piece.first {
+                self.field = piece.key[0] as usize;
+                self.num_terms[self.field] += 1;
+                self.pw.start_term();
+            }
+            let norms = &buf.norms[self.field];
+            let (docs, freqs, values) = piece.run();
+            self.pw.add_docs_values(docs, freqs, values, |d| {
+                norms.get(d as usize).copied().unwrap_or(0)
+            })?;
+            if piece.last {
+                let info = self.pw.finish_term()?;
+                self.td.insert(piece.key, &info)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The buffer's stored records.

@@ -38,29 +38,35 @@ pub(crate) struct SortedTerms<'a> {
 }
 
 impl<'a> SortedTerms<'a> {
-    /// Sorts every part's terms; parts after the first are sorted on
-    /// threads of their own, joined before this returns.
-    pub fn new(parts: Vec<TermPart<'a>>) -> Self {
+    /// Sorts every part's terms; with `parallel`, parts after the first
+    /// on threads of their own (in turn here when none can be started),
+    /// joined before this returns.
+    pub fn new(parts: Vec<TermPart<'a>>, parallel: bool) -> Self {
         let sort = |t: &TermTable| -> Vec<u32> {
             let mut order = t.sorted_ids();
             order.retain(|&id| t.doc_freq(id) > 0);
             order
         };
         let orders: Vec<Vec<u32>> = match parts.split_first() {
-            None => Vec::new(),
-            Some((first, [])) => vec![sort(first.table)],
-            Some((first, rest)) => std::thread::scope(|s| {
+            Some((first, rest)) if parallel && !rest.is_empty() => std::thread::scope(|s| {
                 let handles: Vec<_> = rest
                     .iter()
-                    .map(|p| s.spawn(move || sort(p.table)))
+                    .map(|p| {
+                        let h = std::thread::Builder::new().spawn_scoped(s, move || sort(p.table));
+                        (p, h.ok())
+                    })
                     .collect();
                 let mut orders = vec![sort(first.table)];
-                for h in handles {
-                    // A panic in a sort is a bug; carry it to this thread.
-                    orders.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+                for (p, h) in handles {
+                    orders.push(match h {
+                        // A panic in a sort is a bug; carry it to this thread.
+                        Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                        None => sort(p.table),
+                    });
                 }
                 orders
             }),
+            _ => parts.iter().map(|p| sort(p.table)).collect(),
         };
         let next = vec![0; parts.len()];
         SortedTerms {
@@ -365,7 +371,7 @@ mod tests {
         // Batches of every size down to one document: pieces of a term
         // split across batches join up again.
         for max in [1, 2, 3, 5, 16, 1000] {
-            let terms = SortedTerms::new(parts.clone());
+            let terms = SortedTerms::new(parts.clone(), max % 2 == 0);
             let mut decoder = TermDecoder::new(terms);
             let mut batch = TermBatch::default();
             let mut got: Vec<KeyPostings> = Vec::new();

@@ -288,6 +288,11 @@ impl TermTable {
         order.into_iter().map(|(_, id)| id).collect()
     }
 
+    /// Bytes of the pool's blocks (the streams and the room left in them).
+    pub fn pool_bytes(&self) -> usize {
+        self.pool.blocks.len() * BLOCK
+    }
+
     /// Heap bytes held, by capacity (the pool's blocks whole).
     pub fn heap_bytes(&self) -> usize {
         self.table.capacity() * 8 / 7 * (std::mem::size_of::<Slot>() + 1)
