@@ -6,6 +6,7 @@ use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::files;
 use crate::index::write::buffer::SegmentBuffer;
+use crate::index::write::helper_thread::Helper;
 use crate::index::write::sorted_terms::{SortedTerms, TermBatch, TermDecoder};
 use crate::schema::FieldType;
 use crate::search::bm25::FieldStats;
@@ -42,20 +43,9 @@ pub(crate) fn write_segment(
         ])
     };
     let (terms, others) = std::thread::scope(|s| {
-        let others = if threaded {
-            std::thread::Builder::new()
-                .spawn_scoped(s, write_others)
-                .ok()
-        } else {
-            None
-        };
+        let others = threaded.then(|| Helper::start(s, write_others));
         let terms = write_terms(dir, buf, name, id, threaded);
-        let others = match others {
-            // A panic there is a bug; carry it to this thread.
-            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            None => write_others(),
-        };
-        (terms, others)
+        (terms, others.map_or_else(write_others, Helper::join))
     });
     let (mut files_out, num_terms) = terms?;
     files_out.extend(others?);

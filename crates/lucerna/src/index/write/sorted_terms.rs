@@ -10,6 +10,7 @@
 //! ids shifted by where its documents start, into batches of bounded size
 //! that a flush encodes on another thread.
 
+use crate::index::write::helper_thread::Helper;
 use crate::index::write::term_table::{StreamReader, TermTable};
 
 /// How many terms ahead of the one handed out a part's term state is
@@ -49,21 +50,12 @@ impl<'a> SortedTerms<'a> {
         };
         let orders: Vec<Vec<u32>> = match parts.split_first() {
             Some((first, rest)) if parallel && !rest.is_empty() => std::thread::scope(|s| {
-                let handles: Vec<_> = rest
+                let sorting: Vec<_> = rest
                     .iter()
-                    .map(|p| {
-                        let h = std::thread::Builder::new().spawn_scoped(s, move || sort(p.table));
-                        (p, h.ok())
-                    })
+                    .map(|p| Helper::start(s, move || sort(p.table)))
                     .collect();
                 let mut orders = vec![sort(first.table)];
-                for (p, h) in handles {
-                    orders.push(match h {
-                        // A panic in a sort is a bug; carry it to this thread.
-                        Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                        None => sort(p.table),
-                    });
-                }
+                orders.extend(sorting.into_iter().map(Helper::join));
                 orders
             }),
             _ => parts.iter().map(|p| sort(p.table)).collect(),
