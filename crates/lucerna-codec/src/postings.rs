@@ -458,19 +458,29 @@ impl PostingsWriter {
     pub fn add_doc_values(&mut self, doc: u32, freq: u32, values: &[u32], norm: u8) -> Result<()> {
         self.check_doc(doc, freq)?;
         if self.pos_out.is_some() {
-            self.check_positions_freq(freq)?;
-            if values.len() != freq as usize {
-                return Err(self.invalid(format!(
-                    "{} position values for frequency {freq}",
-                    values.len()
-                )));
-            }
-            if values.iter().map(|&v| v as u64).sum::<u64>() > u32::MAX as u64 {
-                return Err(self.invalid("a position overflows 32 bits"));
-            }
+            self.check_values(freq, values)?;
             self.push_positions(values.iter().copied());
         }
         self.push_doc(doc, freq, norm);
+        Ok(())
+    }
+
+    /// Checks one document's stored position values against its
+    /// frequency: at most [`MAX_DOC_POSITIONS`], exactly `freq` values, and
+    /// their sum (the last position) within 32 bits.
+    #[inline]
+    fn check_values(&self, freq: u32, values: &[u32]) -> Result<()> {
+        self.check_positions_freq(freq)?;
+        if values.len() != freq as usize {
+            return Err(self.invalid(format!(
+                "{} position values for frequency {freq}",
+                values.len()
+            )));
+        }
+        // One value is a position of 32 bits already.
+        if freq > 1 && values.iter().map(|&v| v as u64).sum::<u64>() > u32::MAX as u64 {
+            return Err(self.invalid("a position overflows 32 bits"));
+        }
         Ok(())
     }
 
@@ -509,19 +519,10 @@ impl PostingsWriter {
         if docs.last() == Some(&TERMINATED) {
             return Err(self.invalid(format!("doc {TERMINATED} out of order")));
         }
-        let with_pos = self.pos_out.is_some();
-        let most = if with_pos {
-            MAX_DOC_POSITIONS
-        } else {
-            u32::MAX
-        };
-        if let Some(&f) = freqs.iter().find(|&&f| f == 0 || f > most) {
-            return if f == 0 {
-                Err(self.invalid("term frequency 0"))
-            } else {
-                self.check_positions_freq(f)
-            };
+        if freqs.contains(&0) {
+            return Err(self.invalid("term frequency 0"));
         }
+        let with_pos = self.pos_out.is_some();
         if with_pos {
             let total: u64 = freqs.iter().map(|&f| u64::from(f)).sum();
             if total != values.len() as u64 {
@@ -532,21 +533,16 @@ impl PostingsWriter {
             }
             let mut at = 0usize;
             for &f in freqs {
-                let doc_values = &values[at..at + f as usize];
+                self.check_values(f, &values[at..at + f as usize])?;
                 at += f as usize;
-                if f > 1
-                    && doc_values.iter().map(|&v| u64::from(v)).sum::<u64>() > u64::from(u32::MAX)
-                {
-                    return Err(self.invalid("a position overflows 32 bits"));
-                }
             }
             if !self.pos_packed {
-                // Version 1 encodes each document's positions as it comes.
+                // Version 1 encodes each document's positions as it comes:
+                // one document at a time (checked already, so none fails).
                 let mut at = 0usize;
                 for (&d, &f) in docs.iter().zip(freqs) {
-                    self.push_positions(values[at..at + f as usize].iter().copied());
+                    self.add_doc_values(d, f, &values[at..at + f as usize], norm(d))?;
                     at += f as usize;
-                    self.push_doc(d, f, norm(d));
                 }
                 return Ok(());
             }
