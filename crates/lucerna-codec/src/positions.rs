@@ -170,6 +170,17 @@ impl PackedBlock {
             let w = self.width(data, c);
             if w == 0 {
                 out.extend(std::iter::repeat_n(0, stop - i));
+            } else if let Some(src) = (stop - i == BLOCK)
+                .then(|| self.chunk_at(data, c))
+                .and_then(|off| data.get(off..))
+                .filter(|src| src.len() >= bitpack::packed_len(w))
+            {
+                // A whole chunk (a merge copying a block's values): one
+                // unpack at its width. (Its bytes lie within the data,
+                // checked at open.)
+                let mut chunk = [0u32; BLOCK];
+                bitpack::unpack(src, w, &mut chunk);
+                out.extend_from_slice(&chunk);
             } else {
                 let off = self.chunk_at(data, c);
                 let mask = (1u64 << w) - 1;
@@ -217,4 +228,50 @@ pub fn to_absolute(vals: &mut [u32]) -> Option<()> {
         *v = u32::try_from(p).ok()?;
     }
     Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any range of values reads back as written, whole chunks (one
+        /// unpack) and parts of chunks (one value at a time) alike.
+        #[test]
+        fn any_range_reads_back(
+            chunks in proptest::collection::vec((0u32..=32, 1usize..=BLOCK), 1..5),
+            seed in any::<u64>(),
+            ranges in proptest::collection::vec((0.0f64..1.0, 0.0f64..1.0), 1..8),
+        ) {
+            // Chunk c holds values below 2^bits; all but the last are full.
+            let mut values = Vec::new();
+            let mut x = seed | 1;
+            for (c, &(bits, len)) in chunks.iter().enumerate() {
+                let len = if c + 1 == chunks.len() { len } else { BLOCK };
+                for _ in 0..len {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let mask = if bits == 0 { 0 } else { u32::MAX >> (32 - bits) };
+                    values.push(x as u32 & mask);
+                }
+            }
+            let mut bytes = vec![0xAA, 0xBB];
+            encode_block(&values, &mut bytes);
+            let mut block = PackedBlock::open("f.pos", 0, &bytes, 2, values.len() as u64).unwrap();
+            prop_assert_eq!(block.end(), bytes.len());
+            let mut all = Vec::new();
+            block.values(&bytes, 0, values.len(), &mut all);
+            prop_assert_eq!(&all, &values);
+            for (a, b) in ranges {
+                let first = (a * values.len() as f64) as usize;
+                let count = (b * (values.len() - first) as f64) as usize;
+                let mut out = vec![7];
+                block.values(&bytes, first, count, &mut out);
+                prop_assert_eq!(out[0], 7);
+                prop_assert_eq!(&out[1..], &values[first..first + count]);
+            }
+        }
+    }
 }

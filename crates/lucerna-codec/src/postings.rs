@@ -1784,6 +1784,69 @@ impl SegmentPostings {
         if !self.pos_packed {
             return self.varint_values(out);
         }
+        let first = self.packed_value_index()?;
+        let freq = self.freqs[self.i] as usize;
+        if let Some((_, pdata, _)) = &self.pos {
+            self.pos_block.values(pdata, first, freq, out);
+        }
+        // Stay on this document, so reading it again costs nothing.
+        self.pos_doc = self.i;
+        self.pos_value = first;
+        Ok(())
+    }
+
+    /// Appends the position values of the loaded block's documents from
+    /// the current one to the block's end, document after document, as
+    /// [`position_values`](Self::position_values) gives each (the
+    /// frequencies of [`block_rest`](Self::block_rest) add up to their
+    /// number); nothing past the last document. What a merge copies a
+    /// block at a time with [`PostingsWriter::add_docs_values`]. The cursor
+    /// stays on the current document.
+    pub fn block_position_values(&mut self, out: &mut Vec<u32>) -> Result<()> {
+        if self.doc == TERMINATED {
+            return Ok(());
+        }
+        if let Some(k) = self.freqs[self.i..self.n]
+            .iter()
+            .position(|&f| f > MAX_DOC_POSITIONS)
+        {
+            return Err(StoreError::corrupt(
+                &*self.doc_name,
+                self.doc_base + self.blocks_start,
+                MAX_DOC_POSITIONS as u64,
+                self.freqs[self.i + k] as u64,
+                "term frequency above the positions a document may hold".to_string(),
+            ));
+        }
+        if !self.pos_packed {
+            // Version 1: one document's varints after another, then the
+            // positions cursor back on the current document.
+            let saved = (self.i, self.pos_cursor, self.pos_doc, self.pos_last_start);
+            let mut result = Ok(());
+            for j in saved.0..self.n {
+                self.i = j;
+                result = self.varint_values(out);
+                if result.is_err() {
+                    break;
+                }
+            }
+            (self.i, self.pos_cursor, self.pos_doc, self.pos_last_start) = saved;
+            return result;
+        }
+        let first = self.packed_value_index()?;
+        let count: usize = self.freqs[self.i..self.n].iter().map(|&f| f as usize).sum();
+        if let Some((_, pdata, _)) = &self.pos {
+            self.pos_block.values(pdata, first, count, out);
+        }
+        self.pos_doc = self.i;
+        self.pos_value = first;
+        Ok(())
+    }
+
+    /// Version 2: locates the loaded block's packed positions (once per
+    /// block) and returns the index of the current document's first value
+    /// among the block's values.
+    fn packed_value_index(&mut self) -> Result<usize> {
         let Some((pname, pdata, pbase)) = &self.pos else {
             return Err(self.no_positions());
         };
@@ -1815,13 +1878,7 @@ impl SegmentPostings {
             .iter()
             .map(|&f| f as usize)
             .sum();
-        let first = self.pos_value + skipped;
-        let freq = self.freqs[self.i] as usize;
-        self.pos_block.values(pdata, first, freq, out);
-        // Stay on this document, so reading it again costs nothing.
-        self.pos_doc = self.i;
-        self.pos_value = first;
-        Ok(())
+        Ok(self.pos_value + skipped)
     }
 
     /// Version 1: reads the current document's `freq` varints.

@@ -578,6 +578,90 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// What a merge does with an input without deletes: the rest of each
+    /// block (`block_rest`, `block_position_values`) shifted by the
+    /// input's first new doc id and copied as one run
+    /// (`add_docs_values`), from either positions version, starting part
+    /// way into a term. The files are byte for byte those written by
+    /// adding every document again; reading a block's values leaves the
+    /// cursor on its document.
+    #[test]
+    fn copying_blocks_of_stored_positions_writes_the_same_files(
+        terms in proptest::collection::vec(posts_strategy(2000), 1..6),
+        base in 0u32..5000,
+        skip in 0usize..140,
+        pos_version in POS_VERSION_MIN..=POS_VERSION,
+    ) {
+        let src = RamDirectory::new();
+        let keyed: Vec<Term> = terms
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
+            .collect();
+        let infos = write_terms_versions(&src, &keyed, true, (DOC_VERSION, pos_version));
+        let pr = PostingsReader::open(&src, "s", SEG, 2000).unwrap();
+        let (decoded, copied) = (RamDirectory::new(), RamDirectory::new());
+        let mut dw = PostingsWriter::new(&decoded, SEG, "m", true).unwrap();
+        let mut cw = PostingsWriter::new(&copied, SEG, "m", true).unwrap();
+        let mut cursor: Option<lucerna_codec::SegmentPostings> = None;
+        let (mut values, mut again, mut docs) = (Vec::new(), Vec::new(), Vec::new());
+        for (info, (_, posts)) in infos.iter().zip(&keyed) {
+            let kept = posts.get(skip..).unwrap_or_default();
+            if kept.is_empty() {
+                continue;
+            }
+            let with_norms = keeps_impacts(kept.len() as u64);
+            let norm_of = |new: u32| {
+                let old = new - base;
+                let p = posts.iter().find(|p| p.doc == old).expect("a document of the term");
+                if with_norms { p.norm } else { 0 }
+            };
+            dw.start_term();
+            for p in kept {
+                dw.add_doc(p.doc + base, p.positions.len() as u32, &p.positions, norm_of(p.doc + base))
+                    .unwrap();
+            }
+            dw.finish_term().unwrap();
+            let c = match &mut cursor {
+                Some(c) => {
+                    c.reset(&pr, info).unwrap();
+                    c
+                }
+                slot => slot.insert(pr.postings(info).unwrap()),
+            };
+            for _ in 0..skip {
+                c.advance().unwrap();
+            }
+            cw.start_term();
+            loop {
+                values.clear();
+                c.block_position_values(&mut values).unwrap();
+                again.clear();
+                c.position_values(&mut again).unwrap();
+                prop_assert_eq!(&again[..], &values[..c.freq() as usize]);
+                let (rest, freqs) = c.block_rest();
+                docs.clear();
+                docs.extend(rest.iter().map(|&d| d + base));
+                cw.add_docs_values(&docs, freqs, &values, norm_of).unwrap();
+                if c.next_block().unwrap() == TERMINATED {
+                    break;
+                }
+            }
+            cw.finish_term().unwrap();
+        }
+        dw.finish().unwrap();
+        cw.finish().unwrap();
+        for name in [doc_file("m"), pos_file("m")] {
+            let a = decoded.open(&name).unwrap();
+            let b = copied.open(&name).unwrap();
+            prop_assert_eq!(&a[..], &b[..], "{}", name);
+        }
+    }
+}
+
 #[test]
 fn stored_position_values_must_be_freq_and_fit_32_bits() {
     for pos_version in POS_VERSION_MIN..=POS_VERSION {

@@ -582,7 +582,7 @@ impl MergeWriter<'_> {
         let mut dropped = DroppedLengths::new(self.maps, schema.len());
         // One postings cursor per input, moved from term to term.
         let mut cursors: Vec<Option<SegmentPostings>> = (0..inputs.len()).map(|_| None).collect();
-        let mut pos_values: Vec<u32> = Vec::new();
+        let (mut pos_values, mut run_docs): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
         let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
         while queue.pop()? {
             let key = queue.key();
@@ -642,6 +642,33 @@ impl MergeWriter<'_> {
                     }
                     slot => slot.insert(core.postings.postings(&info)?),
                 };
+                if let DocMap::Shift { base, .. } = *map {
+                    // No deletes: each block's rest as one run, shifted.
+                    // The norms of a run are looked up in one loop, where
+                    // their cache misses overlap.
+                    loop {
+                        pos_values.clear();
+                        p.block_position_values(&mut pos_values)?;
+                        let (docs, freqs) = p.block_rest();
+                        if docs.is_empty() {
+                            break;
+                        }
+                        run_docs.clear();
+                        run_docs.extend(docs.iter().map(|&d| base + d));
+                        if !started {
+                            pw.start_term();
+                            started = true;
+                        }
+                        let norm = |nd: u32| norms.map_or(0, |n| n.get(nd - base));
+                        pw.add_docs_values(&run_docs, freqs, &pos_values, norm)?;
+                        // About a byte per document and per position.
+                        releaser.advance((docs.len() + pos_values.len()) as u64);
+                        if p.next_block()? == TERMINATED {
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 let mut d = p.doc();
                 while d != TERMINATED {
                     if let Some(nd) = map.get(d) {
