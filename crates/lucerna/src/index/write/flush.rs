@@ -5,6 +5,7 @@ use crate::index::integrity::commit::{FileEntry, SegmentMeta};
 use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::files;
+use crate::index::write::batch_pipeline::{self, Producer, BATCHES};
 use crate::index::write::buffer::SegmentBuffer;
 use crate::index::write::helper_thread::Helper;
 use crate::index::write::sorted_terms::{SortedTerms, TermBatch, TermDecoder};
@@ -92,8 +93,6 @@ pub(crate) fn write_segment(
     Ok(meta)
 }
 
-/// Decoded term batches a flush holds at most.
-const BATCHES: usize = 3;
 /// Doc ids and positions a decoded term batch holds.
 const BATCH_VALUES: usize = 16 << 10;
 /// Memory of a flush's decoded term batches (part of
@@ -121,62 +120,21 @@ fn write_terms(
     for p in &parts {
         p.table.check().map_err(Error::Internal)?;
     }
-    let mut decoder = Some(TermDecoder::new(SortedTerms::new(parts, threaded)));
+    let decoder = FlushTerms(TermDecoder::new(SortedTerms::new(parts, threaded)));
     let mut out = TermsOut {
         td: TermDictWriter::new(dir, id, &files::termdict(name))?,
         pw: PostingsWriter::new(dir, id, &files::postings_base(name), true)?,
         num_terms: vec![0u64; buf.schema.len()],
         field: 0,
     };
-    // A helper thread decodes the buffer's streams into batches while this
-    // one encodes them: batches go round between the two, so at most
-    // `BATCHES` are ever held. Either side stopping (the end of the terms,
-    // an error here) disconnects the other, and the scope joins the helper
-    // before returning. The decoder goes to the helper once it has
-    // started, so that it is still here when it could not be.
-    let helped = threaded
-        && std::thread::scope(|s| -> Result<bool> {
-            let (decoder_tx, decoder_rx) = crossbeam_channel::bounded::<TermDecoder>(1);
-            let (full_tx, full_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
-            let (empty_tx, empty_rx) = crossbeam_channel::bounded::<TermBatch>(BATCHES);
-            let helper = std::thread::Builder::new().spawn_scoped(s, move || {
-                let Ok(mut decoder) = decoder_rx.recv() else {
-                    return;
-                };
-                while let Ok(mut batch) = empty_rx.recv() {
-                    let more = decoder.fill(&mut batch, BATCH_VALUES);
-                    if full_tx.send(batch).is_err() || !more {
-                        return;
-                    }
-                }
-            });
-            if helper.is_err() {
-                return Ok(false);
-            }
-            for _ in 0..BATCHES {
-                let _ = empty_tx.send(TermBatch::with_capacity(BATCH_VALUES));
-            }
-            if let Some(d) = decoder.take() {
-                let _ = decoder_tx.send(d);
-            }
-            // Leaving on an error drops `full_rx` and `empty_tx`: a helper
-            // waiting for an empty batch or sending a full one is released.
-            for batch in full_rx {
-                out.encode(&batch, buf)?;
-                let _ = empty_tx.send(batch);
-            }
-            Ok(true)
-        })?;
-    if let Some(mut decoder) = decoder.filter(|_| !helped) {
-        let mut batch = TermBatch::with_capacity(BATCH_VALUES);
-        loop {
-            let more = decoder.fill(&mut batch, BATCH_VALUES);
-            out.encode(&batch, buf)?;
-            if !more {
-                break;
-            }
-        }
-    }
+    // With `threaded`, a helper thread decodes the buffer's streams into
+    // batches while this one encodes them.
+    batch_pipeline::run(
+        decoder,
+        threaded,
+        || TermBatch::with_capacity(BATCH_VALUES),
+        |batch| out.encode(batch, buf),
+    )?;
     let mut files_out = vec![FileEntry {
         name: files::termdict(name),
         meta: out.td.finish()?,
@@ -185,6 +143,16 @@ fn write_terms(
         files_out.push(FileEntry { name: fname, meta });
     }
     Ok((files_out, out.num_terms))
+}
+
+/// The decoding side of a flush, as a [`Producer`] of batches.
+struct FlushTerms<'a>(TermDecoder<'a>);
+
+impl<'a> Producer for FlushTerms<'a> {
+    type Batch = TermBatch<'a>;
+    fn fill(&mut self, batch: &mut TermBatch<'a>) -> Result<bool> {
+        Ok(self.0.fill(batch, BATCH_VALUES))
+    }
 }
 
 /// The encoding side of a flush: the term dictionary and postings being

@@ -6,6 +6,7 @@
 //! commits to replicas) it calls through traits: the integrity layer's
 //! heal hook and this layer's `Replicator`, both handed in by `Index`.
 
+pub(crate) mod batch_pipeline;
 pub(crate) mod buffer;
 pub(crate) mod delete_key;
 pub(crate) mod flush;
