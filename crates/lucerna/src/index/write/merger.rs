@@ -22,47 +22,42 @@
 //! marks the damaged input corrupt. Every byte that goes into a merged
 //! segment was therefore verified both before and after it was read.
 //!
+//! The phases: first the norms, which the terms phase looks up; then the
+//! terms and postings ([`merge_terms`](super::merge_terms): read on a
+//! thread of their own while this one writes) while a third thread copies
+//! the stored fields and numeric columns; then the field statistics. A
+//! small merge (less than [`THREADED_FROM_BYTES`] of input postings), or
+//! one that cannot start a thread, does the same work in turn, writing the
+//! same bytes.
+//!
 //! A merge reads every byte of its inputs, which are memory-mapped: left
 //! alone, all of them would stay in the process's resident memory until
-//! the inputs are dropped. The merge therefore gives back the pages of the
-//! input files its current phase reads (terms and postings, norms, stored
-//! fields, columns) whenever it has read [`RELEASE_EVERY`] bytes, a
-//! phase's files when the next phase starts, and everything at the end
-//! (see [`PageReleaser`]). Reads are counted
-//! generously (postings exactly, plus an estimate per document while a
-//! long list is read; stored records uncompressed; columns at 8 bytes a
-//! value), so releases come at least that often. Its resident input pages
-//! then stay under about `RELEASE_EVERY` plus the pages the kernel maps
-//! around each read (64 KiB by default) in each input file being read:
-//! a few MiB for a merge of ten segments, whatever their size.
-//!
-//! Field statistics are the inputs' summed, minus those of the documents
-//! the merge drops (whose field lengths are the sums of their term
-//! frequencies, gathered as their postings are passed over), so BM25
-//! statistics equal those of a segment freshly indexed from exactly the
-//! surviving documents.
-//!
-//! The cost of a merge of log segments is mostly per term, not per
-//! posting: most terms (ids, addresses, clock times) have a few documents
-//! in one input. So the dictionaries are merged by a queue of input
-//! numbers over borrowed keys ([`TermQueue`]), each input keeps one
-//! postings cursor moved from term to term, a document's positions are
-//! copied as they are encoded, and norms are looked up only for terms
-//! that keep block impacts.
+//! the inputs are dropped. Each phase therefore gives back the pages of
+//! the input files it reads (terms and postings, norms, stored fields,
+//! columns) whenever it has read [`RELEASE_EVERY`] bytes and when it ends,
+//! and the merge releases everything at its end (see [`PageReleaser`]).
+//! Reads are counted generously (postings exactly, plus an estimate per
+//! document while a long list is read; stored records uncompressed;
+//! columns at 8 bytes a value), so releases come at least that often.
+//! Its resident input pages then stay under about `RELEASE_EVERY` plus
+//! the pages the kernel maps around each read (64 KiB by default) in each
+//! input file being read, per phase running: a few MiB for a merge of ten
+//! segments, whatever their size.
 
 use crate::error::{Error, Result};
 use crate::index::integrity::commit::{FileEntry, SegmentMeta};
 use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::{files, SegmentReader};
-use crate::index::write::term_queue::TermQueue;
-use crate::schema::{Field, FieldType, Schema};
+use crate::index::write::batch_pipeline;
+use crate::index::write::helper_thread::Helper;
+use crate::index::write::merge_terms::{MergeBatch, MergeTerms, MergedTermsOut, BATCH_VALUES};
+use crate::schema::{FieldType, Schema};
 use crate::search::bm25::FieldStats;
-use crate::search::scorer::TERMINATED;
 use lucerna_codec::columns::ColumnsWriter;
 use lucerna_codec::livedocs::LiveDocs;
 use lucerna_codec::norms::NormsWriter;
-use lucerna_codec::postings::{doc_file, keeps_impacts, pos_file, PostingsWriter, SegmentPostings};
+use lucerna_codec::postings::{doc_file, pos_file, PostingsWriter};
 use lucerna_codec::stored::{StoredOptions, StoredWriter};
 use lucerna_codec::termdict::TermDictWriter;
 use lucerna_store::{Directory, StoreError};
@@ -77,7 +72,7 @@ pub(crate) const RELEASE_EVERY: u64 = 512 << 10;
 
 /// The files of its inputs a merge phase reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     /// Term dictionaries, postings and positions.
     Terms,
     /// Norms.
@@ -88,42 +83,39 @@ enum Phase {
     Columns,
 }
 
-/// Releases the inputs' resident pages as a merge reads them (see the
-/// module docs): the files of the current phase every [`RELEASE_EVERY`]
-/// bytes, a phase's files when the next phase starts, and everything at
-/// the end. Searchers of the same segments keep working: a page they need
-/// again is faulted back in from the page cache.
-struct PageReleaser<'a> {
+/// Releases the inputs' resident pages as one merge phase reads them (see
+/// the module docs): the phase's files every [`RELEASE_EVERY`] bytes and
+/// when the phase ends ([`release`](Self::release)); a merge releases
+/// everything at its end ([`release_all`]). Phases running at the same
+/// time have a releaser each. Searchers of the same segments keep
+/// working: a page they need again is faulted back in from the page
+/// cache.
+pub(crate) struct PageReleaser<'a> {
     inputs: &'a [MergeInput<'a>],
     read: u64,
     phase: Phase,
 }
 
 impl<'a> PageReleaser<'a> {
-    fn new(inputs: &'a [MergeInput<'a>]) -> Self {
+    /// The releaser of `phase`'s files of `inputs`.
+    pub(crate) fn new(inputs: &'a [MergeInput<'a>], phase: Phase) -> Self {
         PageReleaser {
             inputs,
             read: 0,
-            phase: Phase::Terms,
+            phase,
         }
     }
 
     /// Counts `bytes` read; releases once [`RELEASE_EVERY`] accumulated.
-    fn advance(&mut self, bytes: u64) {
+    pub(crate) fn advance(&mut self, bytes: u64) {
         self.read += bytes;
         if self.read >= RELEASE_EVERY {
             self.release();
         }
     }
 
-    /// Releases the current phase's files, then moves to `next`.
-    fn start(&mut self, next: Phase) {
-        self.release();
-        self.phase = next;
-    }
-
-    /// Releases the pages of the current phase's files now.
-    fn release(&mut self) {
+    /// Releases the pages of the phase's files now.
+    pub(crate) fn release(&mut self) {
         for input in self.inputs {
             let core = input.reader.core();
             match self.phase {
@@ -138,13 +130,12 @@ impl<'a> PageReleaser<'a> {
         }
         self.read = 0;
     }
+}
 
-    /// Releases every file of every input.
-    fn release_all(&mut self) {
-        for input in self.inputs {
-            input.reader.core().release_pages();
-        }
-        self.read = 0;
+/// Releases every file of every input.
+fn release_all(inputs: &[MergeInput<'_>]) {
+    for input in inputs {
+        input.reader.core().release_pages();
     }
 }
 
@@ -280,9 +271,15 @@ pub(crate) fn merge_segments(
             return Err(e);
         }
     }
-    let mut releaser = PageReleaser::new(inputs);
-    let result = write_merged(dir, schema, inputs, name, id, &mut releaser);
-    releaser.release_all();
+    let postings_bytes: u64 = inputs
+        .iter()
+        .flat_map(|i| &i.reader.meta().files)
+        .filter(|f| f.name.ends_with(&doc_file("")) || f.name.ends_with(&pos_file("")))
+        .map(|f| f.meta.len)
+        .sum();
+    let threaded = postings_bytes >= THREADED_FROM_BYTES;
+    let result = write_merged(dir, schema, inputs, name, id, threaded, BATCH_VALUES);
+    release_all(inputs);
     // Whatever happened, the inputs must still be what the commit records:
     // otherwise the merge read bytes nobody verified.
     let again = verify_inputs_again(dir, inputs);
@@ -372,17 +369,22 @@ fn doc_maps(inputs: &[MergeInput<'_>]) -> Result<(Vec<DocMap>, u32)> {
 }
 
 /// The per-document working memory [`merge_segments`] needs for `inputs`
-/// (its fixed buffers aside): per document, its length in the field being
-/// merged (4 bytes) and its norm (1), a doc-map entry (4) when its input
-/// has deletes, and each numeric column's packed value at the width the
+/// (its fixed buffers aside): per document, its norm in each indexed field
+/// (kept from the norms phase through the terms phase), its length in the
+/// field being merged (4 bytes), and a doc-map entry (4) when its input has
+/// deletes, and each numeric column's packed value at the width the
 /// merged column can need (the inputs' overall value range), one column
 /// twice (the writer's output buffer).
 pub(crate) fn merge_memory_bytes(schema: &Schema, inputs: &[MergeInput<'_>]) -> u64 {
+    let indexed = schema
+        .fields()
+        .filter(|(_, e)| e.field_type.is_indexed())
+        .count() as u64;
     let mut bytes = 0u64;
     for input in inputs {
         let docs = u64::from(input.reader.max_doc());
         let table = if input.has_deletes() { 4 } else { 0 };
-        bytes = bytes.saturating_add(docs * (5 + table));
+        bytes = bytes.saturating_add(docs * (4 + indexed + table));
     }
     let docs: u64 = inputs.iter().map(|i| u64::from(i.reader.max_doc())).sum();
     let mut largest = 0u64;
@@ -406,94 +408,6 @@ pub(crate) fn merge_memory_bytes(schema: &Schema, inputs: &[MergeInput<'_>]) -> 
     bytes.saturating_add(largest)
 }
 
-/// Field lengths (sums of term frequencies) of the documents a merge
-/// drops, per field. A merge's field statistics are its inputs' minus
-/// those of the dropped documents: what a fresh flush of the kept
-/// documents would compute, without a random access per posting into an
-/// array of every document's length (the cost of recomputing them).
-struct DroppedLengths {
-    field: Option<usize>,
-    /// Per input: where its documents start in `lengths`, for inputs that
-    /// drop documents.
-    base: Vec<Option<usize>>,
-    lengths: Vec<u32>,
-    touched: Vec<usize>,
-    /// Per field: the dropped documents' statistics.
-    sums: Vec<FieldStats>,
-}
-
-impl DroppedLengths {
-    fn new(maps: &[DocMap], fields: usize) -> Self {
-        let mut next = 0usize;
-        let base = maps
-            .iter()
-            .map(|m| match m {
-                DocMap::Shift { .. } => None,
-                DocMap::Table(t) => {
-                    let b = next;
-                    next += t.len();
-                    Some(b)
-                }
-            })
-            .collect();
-        DroppedLengths {
-            field: None,
-            base,
-            lengths: vec![0; next],
-            touched: Vec::new(),
-            sums: vec![FieldStats::default(); fields],
-        }
-    }
-
-    /// Folds the current field's lengths into its sums and starts `field`.
-    fn switch(&mut self, field: Option<usize>) {
-        if let Some(f) = self.field {
-            let mut s = FieldStats::default();
-            for &d in &self.touched {
-                let len = std::mem::take(&mut self.lengths[d]);
-                if len > 0 {
-                    s.doc_count += 1;
-                    s.sum_total_term_freq += len as u64;
-                }
-            }
-            if let Some(slot) = self.sums.get_mut(f) {
-                *slot = s;
-            }
-        }
-        self.touched.clear();
-        self.field = field;
-    }
-
-    /// Adds `freq` to the length of input `input`'s dropped document `doc`.
-    fn add(&mut self, input: usize, doc: u32, freq: u32) {
-        let Some(at) = self.base[input].map(|b| b + doc as usize) else {
-            return;
-        };
-        let l = &mut self.lengths[at];
-        if *l == 0 {
-            self.touched.push(at);
-        }
-        *l = l.saturating_add(freq);
-    }
-
-    /// The merged segment's statistics of each field: the inputs' minus
-    /// the dropped documents'.
-    fn merged(&self, inputs: &[MergeInput<'_>], stats: &mut [(FieldStats, u64)]) {
-        for (f, (slot, _)) in stats.iter_mut().enumerate() {
-            let mut s = FieldStats::default();
-            for input in inputs {
-                let t = input.reader.field_stats(Field(f as u16));
-                s.doc_count += t.doc_count;
-                s.sum_total_term_freq += t.sum_total_term_freq;
-            }
-            let d = self.sums[f];
-            s.doc_count = s.doc_count.saturating_sub(d.doc_count);
-            s.sum_total_term_freq = s.sum_total_term_freq.saturating_sub(d.sum_total_term_freq);
-            *slot = s;
-        }
-    }
-}
-
 /// What a merge writes, and from what: the phases of [`write_merged`].
 struct MergeWriter<'a> {
     dir: &'a dyn Directory,
@@ -506,17 +420,25 @@ struct MergeWriter<'a> {
     max_doc: u32,
 }
 
-/// Writes the merged segment `name` in four phases, each reading its own
-/// files of every input (pages released between them): terms and
-/// postings, norms, stored fields, numeric columns; then the field
-/// statistics gathered by the first.
+/// Input postings bytes from which a merge reads its terms on a thread of
+/// its own, and writes its stored fields and columns on another: below,
+/// starting them costs more than they save.
+const THREADED_FROM_BYTES: u64 = 1 << 20;
+
+/// Writes the merged segment `name`: first the norms (which the terms
+/// phase looks up), then the terms and postings while, on a thread of
+/// their own, the stored fields and numeric columns are copied (in turn
+/// for a small merge, or when no thread can be started); then the field
+/// statistics gathered by the terms phase. Each phase reads its own files
+/// of every input, whose pages it releases as it goes.
 fn write_merged(
     dir: &dyn Directory,
     schema: &Schema,
     inputs: &[MergeInput<'_>],
     name: &str,
     id: [u8; 16],
-    releaser: &mut PageReleaser<'_>,
+    threaded: bool,
+    batch_values: usize,
 ) -> Result<MergeOutput> {
     let (maps, max_doc) = doc_maps(inputs)?;
     let w = MergeWriter {
@@ -528,13 +450,16 @@ fn write_merged(
         id,
         max_doc,
     };
-    let (mut files_out, fstats) = w.terms(releaser)?;
-    releaser.start(Phase::Norms);
-    files_out.push(w.norms(releaser)?);
-    releaser.start(Phase::Stored);
-    files_out.push(w.stored(releaser)?);
-    releaser.start(Phase::Columns);
-    files_out.push(w.columns(releaser)?);
+    let (norms_file, norms) = w.norms()?;
+    let write_others = || -> Result<[FileEntry; 2]> { Ok([w.stored()?, w.columns()?]) };
+    let (terms, others) = std::thread::scope(|s| {
+        let others = threaded.then(|| Helper::start(s, write_others));
+        let terms = w.terms(&norms, threaded, batch_values);
+        (terms, others.map_or_else(write_others, Helper::join))
+    });
+    let (mut files_out, fstats) = terms?;
+    files_out.push(norms_file);
+    files_out.extend(others?);
 
     // Field statistics.
     files_out.push(FileEntry {
@@ -557,162 +482,49 @@ fn write_merged(
 }
 
 impl MergeWriter<'_> {
-    /// Terms: a k-way merge of the dictionaries in key order; postings of
-    /// each input in input order, so new doc ids increase. Returns the
-    /// term dictionary and postings files, and each field's statistics.
-    ///
-    /// Long on purpose: one loop over every term of every input, whose
-    /// state (heap, cursors, lengths, read positions) a split would have
-    /// to pass around on every term.
+    /// Terms: a k-way merge of the dictionaries in key order, postings of
+    /// each input in input order so new doc ids increase (see
+    /// [`merge_terms`](super::merge_terms)), read on a thread of their own
+    /// with `threaded`. Returns the term dictionary and postings files,
+    /// and each field's statistics.
     fn terms(
         &self,
-        releaser: &mut PageReleaser<'_>,
+        norms: &[Vec<u8>],
+        threaded: bool,
+        batch_values: usize,
     ) -> Result<(Vec<FileEntry>, SegmentFieldStats)> {
-        let inputs = self.inputs;
-        let (dir, schema, name, id) = (self.dir, self.schema, self.name, self.id);
-        let mut stats: Vec<(FieldStats, u64)> = vec![(FieldStats::default(), 0); schema.len()];
-        let mut files_out: Vec<FileEntry> = Vec::new();
-        let mut iters = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            iters.push(input.reader.core().termdict.prefix(&[])?);
-        }
-        let mut queue = TermQueue::new(iters)?;
-        let mut td = TermDictWriter::new(dir, id, &files::termdict(name))?;
-        let mut pw = PostingsWriter::new(dir, id, &files::postings_base(name), true)?;
-        let mut dropped = DroppedLengths::new(self.maps, schema.len());
-        // One postings cursor per input, moved from term to term.
-        let mut cursors: Vec<Option<SegmentPostings>> = (0..inputs.len()).map(|_| None).collect();
-        let (mut pos_values, mut run_docs): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
-        let mut read_to: Vec<(u64, u64)> = vec![(0, 0); inputs.len()];
-        while queue.pop()? {
-            let key = queue.key();
-            let first = queue.holders()[0];
-            let field = match key.first() {
-                Some(&f) if (f as usize) < schema.len() => f as usize,
-                _ => {
-                    let file = inputs[first].reader.core().termdict.name().to_string();
-                    return Err(StoreError::corrupt(
-                        file,
-                        0,
-                        schema.len() as u64,
-                        key.first().map_or(u64::MAX, |&f| f as u64),
-                        "term key names no field of the schema",
-                    )
-                    .into());
-                }
-            };
-            if dropped.field != Some(field) {
-                dropped.switch(Some(field));
-            }
-            let mut started = false;
-            // Norms only go into block impacts, which only a term of more
-            // than one block keeps. Most terms have a few documents, each
-            // a random access into an input's norms (a cache miss, measured
-            // as the merge loop's hottest instruction), so they are looked
-            // up only when the term may keep impacts.
-            let doc_freq: u64 = queue
-                .holders()
-                .iter()
-                .filter_map(|&i| queue.info(i))
-                .map(|info| u64::from(info.doc_freq))
-                .sum();
-            let with_norms = keeps_impacts(doc_freq);
-            // Postings are appended in input order so new doc ids increase.
-            for &i in queue.holders() {
-                let core = inputs[i].reader.core();
-                let map = &self.maps[i];
-                let Some(info) = queue.info(i) else {
-                    continue;
-                };
-                // The previous term's postings of input `i` end where this
-                // term's start: exact bytes read (the per-document estimates
-                // below cover a long posting list while it is being read).
-                let (doc_at, pos_at) = read_to[i];
-                releaser.advance(
-                    info.doc_off.saturating_sub(doc_at)
-                        + info.pos_off.saturating_sub(pos_at)
-                        + key.len() as u64,
-                );
-                read_to[i] = (info.doc_off, info.pos_off);
-                let norms = core.norms.field(field as u32).filter(|_| with_norms);
-                let p = match &mut cursors[i] {
-                    Some(p) => {
-                        p.reset(&core.postings, &info)?;
-                        p
-                    }
-                    slot => slot.insert(core.postings.postings(&info)?),
-                };
-                if let DocMap::Shift { base, .. } = *map {
-                    // No deletes: each block's rest as one run, shifted.
-                    // The norms of a run are looked up in one loop, where
-                    // their cache misses overlap.
-                    loop {
-                        pos_values.clear();
-                        p.block_position_values(&mut pos_values)?;
-                        let (docs, freqs) = p.block_rest();
-                        if docs.is_empty() {
-                            break;
-                        }
-                        run_docs.clear();
-                        run_docs.extend(docs.iter().map(|&d| base + d));
-                        if !started {
-                            pw.start_term();
-                            started = true;
-                        }
-                        let norm = |nd: u32| norms.map_or(0, |n| n.get(nd - base));
-                        pw.add_docs_values(&run_docs, freqs, &pos_values, norm)?;
-                        // About a byte per document and per position.
-                        releaser.advance((docs.len() + pos_values.len()) as u64);
-                        if p.next_block()? == TERMINATED {
-                            break;
-                        }
-                    }
-                    continue;
-                }
-                let mut d = p.doc();
-                while d != TERMINATED {
-                    if let Some(nd) = map.get(d) {
-                        let freq = p.freq();
-                        pos_values.clear();
-                        p.position_values(&mut pos_values)?;
-                        let norm = norms.map_or(0, |n| n.get(d));
-                        if !started {
-                            pw.start_term();
-                            started = true;
-                        }
-                        pw.add_doc_values(nd, freq, &pos_values, norm)?;
-                        // About a byte per document and per position.
-                        releaser.advance(1 + u64::from(freq));
-                    } else {
-                        dropped.add(i, d, p.freq());
-                        releaser.advance(1);
-                    }
-                    d = p.advance()?;
-                }
-            }
-            if started {
-                let info = pw.finish_term()?;
-                td.insert(key, &info)?;
-                stats[field].1 += 1;
-            }
-        }
-        dropped.switch(None);
-        dropped.merged(inputs, &mut stats);
-        files_out.push(FileEntry {
+        let (dir, name, id) = (self.dir, self.name, self.id);
+        let releaser = PageReleaser::new(self.inputs, Phase::Terms);
+        let reader = MergeTerms::new(self.inputs, self.maps, self.schema.len(), releaser)?;
+        let mut out = MergedTermsOut {
+            td: TermDictWriter::new(dir, id, &files::termdict(name))?,
+            pw: PostingsWriter::new(dir, id, &files::postings_base(name), true)?,
+            norms,
+            stats: vec![(FieldStats::default(), 0); self.schema.len()],
+        };
+        let new_batch = || MergeBatch::new(batch_values);
+        let reader = batch_pipeline::run(reader, threaded, new_batch, |b| out.encode(b))?;
+        let mut stats = out.stats;
+        reader.field_stats(&mut stats);
+        let mut files_out = vec![FileEntry {
             name: files::termdict(name),
-            meta: td.finish()?,
-        });
-        for (fname, meta) in pw.finish()? {
+            meta: out.td.finish()?,
+        }];
+        for (fname, meta) in out.pw.finish()? {
             files_out.push(FileEntry { name: fname, meta });
         }
         Ok((files_out, SegmentFieldStats { fields: stats }))
     }
 
-    /// Norms of indexed fields, live documents in new order.
-    fn norms(&self, releaser: &mut PageReleaser<'_>) -> Result<FileEntry> {
+    /// Norms of indexed fields, live documents in new order. Returns the
+    /// file and, per field, the merged norms (empty for a field without),
+    /// which the terms phase looks up.
+    fn norms(&self) -> Result<(FileEntry, Vec<Vec<u8>>)> {
         let (dir, schema, name, id, max_doc) =
             (self.dir, self.schema, self.name, self.id, self.max_doc);
+        let mut releaser = PageReleaser::new(self.inputs, Phase::Norms);
         let mut nw = NormsWriter::new(max_doc);
+        let mut merged = vec![Vec::new(); schema.len()];
         for (field, entry) in schema.fields() {
             if entry.field_type.is_indexed() {
                 let mut n = Vec::with_capacity(max_doc as usize);
@@ -724,18 +536,20 @@ impl MergeWriter<'_> {
                     releaser.advance(u64::from(map.len()));
                 }
                 nw.add_field(field.0 as u32, &n)?;
+                merged[field.0 as usize] = n;
             }
         }
-        Ok(FileEntry {
+        releaser.release();
+        let file = FileEntry {
             name: files::norms(name),
             meta: nw.write(dir, &files::norms(name), &id, "")?,
-        })
+        };
+        Ok((file, merged))
     }
 
     /// Stored fields: records copied as they are.
-    fn stored(&self, releaser: &mut PageReleaser<'_>) -> Result<FileEntry> {
-        // Stored fields: records copied as they are.
-        releaser.start(Phase::Stored);
+    fn stored(&self) -> Result<FileEntry> {
+        let mut releaser = PageReleaser::new(self.inputs, Phase::Stored);
         let (dir, name, id) = (self.dir, self.name, self.id);
         let mut sw =
             StoredWriter::create(dir, &files::stored(name), &id, "", StoredOptions::default())?;
@@ -761,6 +575,7 @@ impl MergeWriter<'_> {
                 .into());
             }
         }
+        releaser.release();
         Ok(FileEntry {
             name: files::stored(name),
             meta: sw.finish()?,
@@ -769,7 +584,8 @@ impl MergeWriter<'_> {
 
     /// Numeric columns. Each column is encoded straight from the inputs
     /// (two passes: bounds, then values), never gathered in a vector first.
-    fn columns(&self, releaser: &mut PageReleaser<'_>) -> Result<FileEntry> {
+    fn columns(&self) -> Result<FileEntry> {
+        let mut releaser = PageReleaser::new(self.inputs, Phase::Columns);
         let (dir, schema, name, id, max_doc) =
             (self.dir, self.schema, self.name, self.id, self.max_doc);
         let mut cw = ColumnsWriter::new(max_doc);
@@ -785,6 +601,7 @@ impl MergeWriter<'_> {
                 }
             }
         }
+        releaser.release();
         Ok(FileEntry {
             name: files::columns(name),
             meta: cw.write(dir, &files::columns(name), &id, "")?,
@@ -857,6 +674,90 @@ mod tests {
         let e = merge_segments(&dir, index.schema(), &[input], "seg_9", [7; 16]).unwrap_err();
         assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
         assert_eq!(dir.list().unwrap(), before);
+    }
+
+    /// Reading the terms on a thread of their own, and batches of any
+    /// size (down to one document, so that terms split across many),
+    /// write the same files as reading them in turn, with and without
+    /// deleted documents in the inputs.
+    #[test]
+    fn threads_and_batch_sizes_write_the_same_files() {
+        for deletes in [false, true] {
+            let dir = RamDirectory::new();
+            let index = Index::create(dir.clone(), Schema::logs()).unwrap();
+            let (id, body) = (
+                index.schema().field("id").unwrap(),
+                index.schema().field("body").unwrap(),
+            );
+            let w = index
+                .writer(
+                    WriterConfig::default()
+                        .no_merges()
+                        .indexing_threads(1)
+                        .max_buffered_docs(300),
+                )
+                .unwrap();
+            let mut rng = lucerna_store::rng::SplitMix64::new(0x5EED_0001);
+            for i in 0..1500u64 {
+                let mut d = Document::new();
+                d.add_u64(id, i);
+                let words: Vec<String> = (0..1 + rng.below(12))
+                    .map(|_| {
+                        let vocabulary = if rng.chance(0.5) { 5 } else { 400 };
+                        format!("w{}", rng.below(vocabulary))
+                    })
+                    .collect();
+                d.add_text(body, words.join(" "));
+                w.add_document(d).unwrap();
+            }
+            if deletes {
+                for i in (0..1500u64).step_by(7) {
+                    w.delete_by_id(id, i).unwrap();
+                }
+            }
+            w.commit().unwrap();
+            let s = w.searcher().unwrap();
+            assert!(s.segment_readers().len() >= 4);
+            let inputs: Vec<MergeInput> = s
+                .segment_readers()
+                .iter()
+                .map(|r| MergeInput {
+                    reader: r,
+                    live: None,
+                })
+                .collect();
+            let payloads = |name: &str| -> Vec<Vec<u8>> {
+                segment_file_names(name)
+                    .iter()
+                    .map(|f| {
+                        let e = lucerna_store::EnvelopeReader::open(&dir, f).unwrap();
+                        e.payload()[..].to_vec()
+                    })
+                    .collect()
+            };
+            let schema = index.schema();
+            write_merged(&dir, schema, &inputs, "seg_r", [7; 16], false, BATCH_VALUES).unwrap();
+            let expected = payloads("seg_r");
+            for (k, (threaded, batch)) in [
+                (true, BATCH_VALUES),
+                (false, 1),
+                (true, 1),
+                (true, 7),
+                (false, 200),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let name = format!("seg_t{k}");
+                let out =
+                    write_merged(&dir, schema, &inputs, &name, [7; 16], threaded, batch).unwrap();
+                assert_eq!(out.meta.max_doc, s.num_docs() as u32);
+                assert!(
+                    payloads(&name) == expected,
+                    "deletes {deletes}, threaded {threaded}, batch {batch}"
+                );
+            }
+        }
     }
 
     #[test]

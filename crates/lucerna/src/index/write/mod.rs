@@ -11,6 +11,7 @@ pub(crate) mod buffer;
 pub(crate) mod delete_key;
 pub(crate) mod flush;
 pub(crate) mod helper_thread;
+pub(crate) mod merge_terms;
 pub(crate) mod merger;
 pub mod replace;
 pub(crate) mod sorted_terms;

@@ -77,9 +77,10 @@ impl MergeMemory {
     }
 }
 
-/// Fixed working memory of one merge (term, block and stored-field buffers),
-/// reserved from the writer's budget on top of the per-document part.
-const MERGE_FIXED_BYTES: u64 = 1 << 20;
+/// Fixed working memory of one merge (term, block and stored-field
+/// buffers, and the batches of its terms phase), reserved from the
+/// writer's budget on top of the per-document part.
+const MERGE_FIXED_BYTES: u64 = (1 << 20) + crate::index::write::merge_terms::BATCHES_BYTES;
 
 /// An input segment as it was when the merge was planned.
 pub(super) struct Source {
