@@ -11,6 +11,7 @@ use crate::rejections::Rejections;
 use crate::reliability::{print_skipped, ReliabilityArgs};
 use crate::util::{dir_bytes, prepare_index_dir, progress_bar, IndexDir};
 use lucerna::jsonl::{parse_document, LineReader};
+use lucerna::merge::{MergeScheduler, RateLimiter, SchedulerConfig};
 use lucerna::schema::Schema;
 use lucerna::store::FsDirectory;
 use lucerna::{Durability, Index, IndexWriter, WriterConfig};
@@ -18,6 +19,7 @@ use parking_lot::Mutex;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The schema of the command contract: `id` (stored, column), `timestamp`
@@ -37,6 +39,46 @@ pub struct IndexArgs<'a> {
     pub durability: lucerna::Durability,
     pub quiet: bool,
     pub reliability: &'a ReliabilityArgs,
+    pub merge_throttle: MergeThrottle,
+}
+
+/// How the merges of a bulk build are throttled (`--merge-throttle`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MergeThrottle {
+    /// Not at all: nothing searches a build before its final commit.
+    Off,
+    /// The library's automatic IO throttle (as a live index's writer).
+    Auto,
+    /// A fixed rate of merge writes, in MiB per second.
+    Fixed(f64),
+}
+
+/// Parses `off`, `auto` or a rate in MiB per second.
+pub fn parse_merge_throttle(s: &str) -> Result<MergeThrottle, String> {
+    match s {
+        "off" => Ok(MergeThrottle::Off),
+        "auto" => Ok(MergeThrottle::Auto),
+        _ => match s.parse::<f64>() {
+            Ok(m) if m.is_finite() && m > 0.0 => Ok(MergeThrottle::Fixed(m)),
+            _ => Err(format!(
+                "expected `off`, `auto` or a rate in MiB/s above 0, not `{s}`"
+            )),
+        },
+    }
+}
+
+impl MergeThrottle {
+    /// The merge scheduler of a build throttled this way: `None` for the
+    /// writer's own (automatic throttle).
+    fn scheduler(self) -> Result<Option<Arc<MergeScheduler>>, Box<dyn std::error::Error>> {
+        let limiter = match self {
+            MergeThrottle::Auto => return Ok(None),
+            MergeThrottle::Off => RateLimiter::unlimited(),
+            MergeThrottle::Fixed(m) => RateLimiter::fixed(m)?,
+        };
+        let config = SchedulerConfig::default().rate_limiter(Arc::new(limiter));
+        Ok(Some(Arc::new(MergeScheduler::new(config)?)))
+    }
 }
 
 /// Outcome of an ingest.
@@ -76,6 +118,9 @@ pub fn run_index(a: &IndexArgs<'_>) -> Result<IndexOutcome, Box<dyn std::error::
         .mem_budget_bytes(a.mem_mib.max(1) << 20)
         .indexing_threads(threads)
         .durability(a.durability);
+    if let Some(scheduler) = a.merge_throttle.scheduler()? {
+        config = config.merge_scheduler(scheduler);
+    }
     let found = prepare_index_dir(a.index)?;
     if found == IndexDir::HoldsIndex && a.durability != Durability::None {
         eprintln!(

@@ -83,6 +83,13 @@ enum Command {
         /// commits at the end), `sync` or `interval:<ms>` (write-ahead log).
         #[arg(long, default_value = "none", value_parser = add_cmd::parse_durability)]
         durability: lucerna::Durability,
+        /// How merges are throttled: `off` (default), `auto` (the automatic
+        /// IO throttle a live index's writer uses) or a rate in MiB/s. The
+        /// throttle keeps merges from slowing searches; a build is not
+        /// searched before its final commit, and held-back merges only
+        /// pile up until that commit waits for them (docs/benchmarks.md).
+        #[arg(long, default_value = "off", value_parser = ingest::parse_merge_throttle)]
+        merge_throttle: ingest::MergeThrottle,
         #[command(flatten)]
         reliability: ReliabilityArgs,
     },
@@ -333,6 +340,7 @@ fn main() -> ExitCode {
             mem_mib,
             store_body,
             durability,
+            merge_throttle,
             reliability,
         } => ingest::run_index(&ingest::IndexArgs {
             input: &input,
@@ -343,6 +351,7 @@ fn main() -> ExitCode {
             durability,
             quiet: false,
             reliability: &reliability,
+            merge_throttle,
         })
         .map(|o| {
             outln!(

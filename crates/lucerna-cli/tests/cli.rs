@@ -238,3 +238,53 @@ fn search_prints_the_matching_lines() {
     let out = add_create(&odd).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn index_builds_under_each_merge_throttle_and_refuses_a_bad_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("docs.jsonl");
+    let lines: String = (0..400)
+        .map(|i| {
+            format!(
+                "{{\"id\": {i}, \"timestamp\": {}, \"body\": \"request {i} served by node{}\"}}\n",
+                1_700_000_000_000u64 + i,
+                i % 5
+            )
+        })
+        .collect();
+    std::fs::write(&input, lines).unwrap();
+    for throttle in ["off", "auto", "12.5"] {
+        let idx = tmp.path().join(format!("idx-{throttle}"));
+        let out = run(lucerna()
+            .args([
+                "index",
+                "--mem-mb",
+                "1",
+                "--merge-throttle",
+                throttle,
+                "--input",
+            ])
+            .arg(&input)
+            .arg("--index")
+            .arg(&idx));
+        let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(v["docs"], 400, "{throttle}: {out}");
+        let hits = run(lucerna().args(["search", "--index"]).arg(&idx).arg("node3"));
+        assert!(hits.contains("80 hits"), "{throttle}: {hits}");
+    }
+    for bad in ["fast", "0", "-3", "inf"] {
+        let out = lucerna()
+            .arg("index")
+            .arg(format!("--merge-throttle={bad}"))
+            .arg("--input")
+            .arg(&input)
+            .arg("--index")
+            .arg(tmp.path().join("never"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("`off`, `auto` or a rate"), "{bad}: {err}");
+        assert!(!tmp.path().join("never").exists(), "{bad}");
+    }
+}
