@@ -506,6 +506,63 @@ proptest! {
     }
 }
 
+/// Terms `t000`, `t001`, … holding `terms`, written in positions version
+/// `pos_version` and opened again: what the copying tests copy from.
+fn copy_source(
+    terms: Vec<Vec<Post>>,
+    pos_version: u32,
+) -> (Vec<Term>, Vec<TermInfo>, PostingsReader) {
+    let src = RamDirectory::new();
+    let keyed: Vec<Term> = terms
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
+        .collect();
+    let infos = write_terms_versions(&src, &keyed, true, (DOC_VERSION, pos_version));
+    let pr = PostingsReader::open(&src, "s", SEG, 2000).unwrap();
+    (keyed, infos, pr)
+}
+
+/// Two writers of postings `m`: the first gets the documents added again,
+/// the second a copy of them.
+fn copy_targets() -> [(RamDirectory, PostingsWriter); 2] {
+    [(); 2].map(|()| {
+        let dir = RamDirectory::new();
+        let w = PostingsWriter::new(&dir, SEG, "m", true).unwrap();
+        (dir, w)
+    })
+}
+
+/// `cursor` on term `info` of `source`, reset from term to term as a
+/// merge's cursor is.
+fn cursor_on<'c>(
+    cursor: &'c mut Option<lucerna_codec::SegmentPostings>,
+    source: &PostingsReader,
+    info: &TermInfo,
+) -> &'c mut lucerna_codec::SegmentPostings {
+    match cursor {
+        Some(c) => {
+            c.reset(source, info).unwrap();
+            c
+        }
+        slot => slot.insert(source.postings(info).unwrap()),
+    }
+}
+
+/// Finishes both writers of [`copy_targets`]: their files must be the
+/// same bytes.
+fn assert_same_files(targets: [(RamDirectory, PostingsWriter); 2]) -> Result<(), TestCaseError> {
+    let [(decoded, dw), (copied, cw)] = targets;
+    dw.finish().unwrap();
+    cw.finish().unwrap();
+    for name in [doc_file("m"), pos_file("m")] {
+        let a = decoded.open(&name).unwrap();
+        let b = copied.open(&name).unwrap();
+        prop_assert_eq!(&a[..], &b[..], "{}", name);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -520,18 +577,10 @@ proptest! {
         drop_every in 2u32..7,
         pos_version in POS_VERSION_MIN..=POS_VERSION,
     ) {
-        let src = RamDirectory::new();
-        let keyed: Vec<Term> = terms
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
-            .collect();
-        let infos = write_terms_versions(&src, &keyed, true, (DOC_VERSION, pos_version));
-        let pr = PostingsReader::open(&src, "s", SEG, 2000).unwrap();
-        let (decoded, copied) = (RamDirectory::new(), RamDirectory::new());
-        let mut dw = PostingsWriter::new(&decoded, SEG, "m", true).unwrap();
-        let mut cw = PostingsWriter::new(&copied, SEG, "m", true).unwrap();
-        let mut cursor: Option<lucerna_codec::SegmentPostings> = None;
+        let (keyed, infos, pr) = copy_source(terms, pos_version);
+        let mut targets = copy_targets();
+        let [(_, dw), (_, cw)] = &mut targets;
+        let mut cursor = None;
         let (mut pos, mut values) = (Vec::new(), Vec::new());
         for (info, (_, posts)) in infos.iter().zip(&keyed) {
             let kept: Vec<&Post> = posts.iter().filter(|p| p.doc % drop_every != 0).collect();
@@ -544,13 +593,7 @@ proptest! {
                 dw.add_doc(p.doc, p.positions.len() as u32, &p.positions, p.norm).unwrap();
             }
             dw.finish_term().unwrap();
-            let c = match &mut cursor {
-                Some(c) => {
-                    c.reset(&pr, info).unwrap();
-                    c
-                }
-                slot => slot.insert(pr.postings(info).unwrap()),
-            };
+            let c = cursor_on(&mut cursor, &pr, info);
             cw.start_term();
             for p in posts {
                 prop_assert_eq!(c.doc(), p.doc);
@@ -568,13 +611,7 @@ proptest! {
             }
             cw.finish_term().unwrap();
         }
-        dw.finish().unwrap();
-        cw.finish().unwrap();
-        for name in [doc_file("m"), pos_file("m")] {
-            let a = decoded.open(&name).unwrap();
-            let b = copied.open(&name).unwrap();
-            prop_assert_eq!(&a[..], &b[..], "{}", name);
-        }
+        assert_same_files(targets)?;
     }
 }
 
@@ -595,18 +632,10 @@ proptest! {
         skip in 0usize..140,
         pos_version in POS_VERSION_MIN..=POS_VERSION,
     ) {
-        let src = RamDirectory::new();
-        let keyed: Vec<Term> = terms
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| (format!("\0t{i:03}").into_bytes(), p))
-            .collect();
-        let infos = write_terms_versions(&src, &keyed, true, (DOC_VERSION, pos_version));
-        let pr = PostingsReader::open(&src, "s", SEG, 2000).unwrap();
-        let (decoded, copied) = (RamDirectory::new(), RamDirectory::new());
-        let mut dw = PostingsWriter::new(&decoded, SEG, "m", true).unwrap();
-        let mut cw = PostingsWriter::new(&copied, SEG, "m", true).unwrap();
-        let mut cursor: Option<lucerna_codec::SegmentPostings> = None;
+        let (keyed, infos, pr) = copy_source(terms, pos_version);
+        let mut targets = copy_targets();
+        let [(_, dw), (_, cw)] = &mut targets;
+        let mut cursor = None;
         let (mut values, mut again, mut docs) = (Vec::new(), Vec::new(), Vec::new());
         for (info, (_, posts)) in infos.iter().zip(&keyed) {
             let kept = posts.get(skip..).unwrap_or_default();
@@ -625,13 +654,7 @@ proptest! {
                     .unwrap();
             }
             dw.finish_term().unwrap();
-            let c = match &mut cursor {
-                Some(c) => {
-                    c.reset(&pr, info).unwrap();
-                    c
-                }
-                slot => slot.insert(pr.postings(info).unwrap()),
-            };
+            let c = cursor_on(&mut cursor, &pr, info);
             for _ in 0..skip {
                 c.advance().unwrap();
             }
@@ -652,13 +675,7 @@ proptest! {
             }
             cw.finish_term().unwrap();
         }
-        dw.finish().unwrap();
-        cw.finish().unwrap();
-        for name in [doc_file("m"), pos_file("m")] {
-            let a = decoded.open(&name).unwrap();
-            let b = copied.open(&name).unwrap();
-            prop_assert_eq!(&a[..], &b[..], "{}", name);
-        }
+        assert_same_files(targets)?;
     }
 }
 
