@@ -32,9 +32,10 @@ use std::ops::Range;
 /// Doc ids and positions a merge's batch holds (a block past it at most).
 pub(crate) const BATCH_VALUES: usize = 16 << 10;
 
-/// Memory of a merge's batches: doc ids and frequencies, positions, term
-/// keys and pieces, for each batch the pipeline holds.
-pub(crate) const BATCHES_BYTES: u64 = (super::batch_pipeline::BATCHES * BATCH_VALUES * 16) as u64;
+/// Memory of a merge's batches: their capacity (see [`MergeBatch::new`])
+/// for each batch the pipeline holds.
+pub(crate) const BATCHES_BYTES: u64 =
+    (super::batch_pipeline::BATCHES * MergeBatch::bytes_for(BATCH_VALUES)) as u64;
 
 /// Part of one term's postings in a batch: its runs from every input that
 /// holds it, in input order (new doc ids increase across them).
@@ -76,6 +77,14 @@ impl MergeBatch {
             freqs: Vec::with_capacity(max_values / 2),
             values: Vec::with_capacity(max_values),
         }
+    }
+
+    /// The bytes [`new`](Self::new) allocates for `max_values`.
+    pub(crate) const fn bytes_for(max_values: usize) -> usize {
+        (max_values / 8) * std::mem::size_of::<Piece>()
+            + max_values
+            + (max_values / 2) * 8
+            + max_values * 4
     }
 
     fn clear(&mut self) {
@@ -446,5 +455,21 @@ impl DroppedLengths {
             s.sum_total_term_freq = s.sum_total_term_freq.saturating_sub(d.sum_total_term_freq);
             *slot = s;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the merge reserves for a batch is what a batch allocates.
+    #[test]
+    fn a_batch_allocates_what_is_reserved_for_it() {
+        let b = MergeBatch::new(BATCH_VALUES);
+        let allocated = b.pieces.capacity() * std::mem::size_of::<Piece>()
+            + b.keys.capacity()
+            + (b.docs.capacity() + b.freqs.capacity()) * 4
+            + b.values.capacity() * 4;
+        assert_eq!(allocated, MergeBatch::bytes_for(BATCH_VALUES));
     }
 }
