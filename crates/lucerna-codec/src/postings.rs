@@ -1771,16 +1771,7 @@ impl SegmentPostings {
         if self.doc == TERMINATED {
             return Ok(());
         }
-        let freq = self.freqs[self.i];
-        if freq > MAX_DOC_POSITIONS {
-            return Err(StoreError::corrupt(
-                &*self.doc_name,
-                self.doc_base + self.blocks_start,
-                MAX_DOC_POSITIONS as u64,
-                freq as u64,
-                "term frequency above the positions a document may hold".to_string(),
-            ));
-        }
+        self.check_position_freqs(self.i..self.i + 1)?;
         if !self.pos_packed {
             return self.varint_values(out);
         }
@@ -1806,18 +1797,7 @@ impl SegmentPostings {
         if self.doc == TERMINATED {
             return Ok(());
         }
-        if let Some(k) = self.freqs[self.i..self.n]
-            .iter()
-            .position(|&f| f > MAX_DOC_POSITIONS)
-        {
-            return Err(StoreError::corrupt(
-                &*self.doc_name,
-                self.doc_base + self.blocks_start,
-                MAX_DOC_POSITIONS as u64,
-                self.freqs[self.i + k] as u64,
-                "term frequency above the positions a document may hold".to_string(),
-            ));
-        }
+        self.check_position_freqs(self.i..self.n)?;
         if !self.pos_packed {
             // Version 1: one document's varints after another, then the
             // positions cursor back on the current document.
@@ -1841,6 +1821,21 @@ impl SegmentPostings {
         self.pos_doc = self.i;
         self.pos_value = first;
         Ok(())
+    }
+
+    /// Checks that the loaded block's documents `docs` each hold at most
+    /// [`MAX_DOC_POSITIONS`] positions (a larger frequency is corrupt).
+    fn check_position_freqs(&self, docs: std::ops::Range<usize>) -> Result<()> {
+        match self.freqs[docs].iter().find(|&&f| f > MAX_DOC_POSITIONS) {
+            Some(&freq) => Err(StoreError::corrupt(
+                &*self.doc_name,
+                self.doc_base + self.blocks_start,
+                MAX_DOC_POSITIONS as u64,
+                freq as u64,
+                "term frequency above the positions a document may hold".to_string(),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Version 2: locates the loaded block's packed positions (once per
