@@ -7,7 +7,7 @@ use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::files;
 use crate::index::write::batch_pipeline::{self, Producer, BATCHES};
 use crate::index::write::buffer::SegmentBuffer;
-use crate::index::write::helper_thread::Helper;
+use crate::index::write::helper_thread;
 use crate::index::write::sorted_terms::{SortedTerms, TermBatch, TermDecoder};
 use crate::schema::FieldType;
 use crate::search::bm25::FieldStats;
@@ -43,10 +43,8 @@ pub(crate) fn write_segment(
             write_columns(dir, buf, name, id)?,
         ])
     };
-    let (terms, others) = std::thread::scope(|s| {
-        let others = threaded.then(|| Helper::start(s, write_others));
-        let terms = write_terms(dir, buf, name, id, threaded);
-        (terms, others.map_or_else(write_others, Helper::join))
+    let (terms, others) = helper_thread::alongside(threaded, write_others, || {
+        write_terms(dir, buf, name, id, threaded)
     });
     let (mut files_out, num_terms) = terms?;
     files_out.extend(others?);
@@ -135,14 +133,24 @@ fn write_terms(
         || TermBatch::with_capacity(BATCH_VALUES),
         |batch| out.encode(batch, buf),
     )?;
+    Ok((terms_files(name, out.td, out.pw)?, out.num_terms))
+}
+
+/// Finishes the term dictionary and postings of segment `name` (a flush's
+/// or a merge's) and returns their files.
+pub(crate) fn terms_files(
+    name: &str,
+    td: TermDictWriter<'_>,
+    pw: PostingsWriter,
+) -> Result<Vec<FileEntry>> {
     let mut files_out = vec![FileEntry {
         name: files::termdict(name),
-        meta: out.td.finish()?,
+        meta: td.finish()?,
     }];
-    for (fname, meta) in out.pw.finish()? {
+    for (fname, meta) in pw.finish()? {
         files_out.push(FileEntry { name: fname, meta });
     }
-    Ok((files_out, out.num_terms))
+    Ok(files_out)
 }
 
 /// The decoding side of a flush, as a [`Producer`] of batches.

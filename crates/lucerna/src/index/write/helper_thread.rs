@@ -1,7 +1,7 @@
-//! Work a flush hands to a scoped thread of its own when one can be
-//! started, and otherwise does itself when it needs the result: starting
-//! a thread can fail (the system's limit), and a flush must then still
-//! finish, not panic.
+//! Work a flush or a merge hands to a scoped thread of its own when one
+//! can be started, and otherwise does itself when it needs the result:
+//! starting a thread can fail (the system's limit), and a flush or merge
+//! must then still finish, not panic.
 
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -30,4 +30,19 @@ impl<'scope, T: Send + 'scope, F: FnOnce() -> T + Send + Copy + 'scope> Helper<'
             Helper::Deferred(f) => f(),
         }
     }
+}
+
+/// Runs `main` here and, with `threaded`, `beside` on a scoped thread
+/// meanwhile; without `threaded`, or when no thread can be started,
+/// `beside` runs here after `main`. Returns both results.
+pub(crate) fn alongside<A, B, F>(threaded: bool, beside: F, main: impl FnOnce() -> A) -> (A, B)
+where
+    B: Send,
+    F: FnOnce() -> B + Send + Copy,
+{
+    std::thread::scope(|s| {
+        let helper = threaded.then(|| Helper::start(s, beside));
+        let a = main();
+        (a, helper.map_or_else(beside, Helper::join))
+    })
 }

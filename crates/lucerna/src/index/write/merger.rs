@@ -50,7 +50,8 @@ use crate::index::integrity::id_set::id_field;
 use crate::index::read::field_stats::SegmentFieldStats;
 use crate::index::read::segment_reader::{files, SegmentReader};
 use crate::index::write::batch_pipeline;
-use crate::index::write::helper_thread::Helper;
+use crate::index::write::flush::terms_files;
+use crate::index::write::helper_thread;
 use crate::index::write::merge_terms::{MergeBatch, MergeTerms, MergedTermsOut, BATCH_VALUES};
 use crate::schema::{FieldType, Schema};
 use crate::search::bm25::FieldStats;
@@ -452,10 +453,8 @@ fn write_merged(
     };
     let (norms_file, norms) = w.norms()?;
     let write_others = || -> Result<[FileEntry; 2]> { Ok([w.stored()?, w.columns()?]) };
-    let (terms, others) = std::thread::scope(|s| {
-        let others = threaded.then(|| Helper::start(s, write_others));
-        let terms = w.terms(&norms, threaded, batch_values);
-        (terms, others.map_or_else(write_others, Helper::join))
+    let (terms, others) = helper_thread::alongside(threaded, write_others, || {
+        w.terms(&norms, threaded, batch_values)
     });
     let (mut files_out, fstats) = terms?;
     files_out.push(norms_file);
@@ -506,13 +505,7 @@ impl MergeWriter<'_> {
         let reader = batch_pipeline::run(reader, threaded, new_batch, |b| out.encode(b))?;
         let mut stats = out.stats;
         reader.field_stats(&mut stats);
-        let mut files_out = vec![FileEntry {
-            name: files::termdict(name),
-            meta: out.td.finish()?,
-        }];
-        for (fname, meta) in out.pw.finish()? {
-            files_out.push(FileEntry { name: fname, meta });
-        }
+        let files_out = terms_files(name, out.td, out.pw)?;
         Ok((files_out, SegmentFieldStats { fields: stats }))
     }
 
