@@ -97,9 +97,30 @@ impl TopK {
     /// earlier hit.
     #[inline]
     pub fn push(&mut self, score: f32, address: DocAddress) {
-        if self.k == 0 {
-            return;
+        if self.heap.len() >= self.k {
+            // Full (or k = 0): most offers lose to the worst kept hit on
+            // the score alone, or tie it bit for bit at a later address
+            // (`<` is false for NaN and for −0 against +0, which the full
+            // order then settles).
+            match self.heap.peek() {
+                Some(top)
+                    if score < top.0.score
+                        || (score.to_bits() == top.0.score.to_bits()
+                            && address >= top.0.address) =>
+                {
+                    return
+                }
+                None => return,
+                Some(_) => {}
+            }
         }
+        self.admit(score, address);
+    }
+
+    /// [`push`](Self::push) past the quick refusals: the hit enters when
+    /// there is room or it beats the worst kept one in the full order.
+    #[inline(never)]
+    fn admit(&mut self, score: f32, address: DocAddress) {
         let cand = Worst(ScoredDoc {
             score,
             sort_value: 0,
@@ -108,11 +129,6 @@ impl TopK {
         if self.heap.len() < self.k {
             self.heap.push(cand);
         } else if let Some(top) = self.heap.peek() {
-            // Most offers lose on the score alone (`<` is false for NaN
-            // and for −0 against +0, which the full order then settles).
-            if score < top.0.score {
-                return;
-            }
             if cand < *top {
                 self.heap.pop();
                 self.heap.push(cand);
@@ -254,6 +270,26 @@ mod tests {
         }
         let got: Vec<u32> = t.into_sorted().iter().map(|h| h.address.doc).collect();
         assert_eq!(got, vec![1, 2, 4]);
+    }
+
+    /// The quick refusal of a tie keeps the full order's answer, in
+    /// whatever address order ties arrive, and for −0 against +0.
+    #[test]
+    fn ties_keep_the_smaller_address_in_any_arrival_order() {
+        let mut t = TopK::new(2);
+        for d in [9, 7, 8, 3, 5, 3] {
+            t.push(2.0, a(d));
+        }
+        let got: Vec<u32> = t.into_sorted().iter().map(|h| h.address.doc).collect();
+        assert_eq!(got, vec![3, 3]);
+        let mut t = TopK::new(1);
+        t.push(-0.0, a(1));
+        t.push(0.0, a(2));
+        let got: Vec<u32> = t.into_sorted().iter().map(|h| h.address.doc).collect();
+        assert_eq!(got, vec![2]);
+        let mut t = TopK::new(0);
+        t.push(1.0, a(0));
+        assert!(t.into_sorted().is_empty());
     }
 
     #[test]
