@@ -723,6 +723,9 @@ struct Picks {
     common: [(String, u32); 2],
     /// The term whose document frequency is nearest 1 % of the documents.
     mid: (String, u32),
+    /// The two terms whose document frequencies are nearest 10 % of the
+    /// documents: alike in density, and seldom in the same document.
+    tenth: [(String, u32); 2],
     /// The two- and three-term sequences (consecutive positions) in the
     /// most documents.
     phrase2: (Vec<String>, u32),
@@ -809,6 +812,20 @@ impl Picks {
             })
             .expect("a mid-frequency term");
         let mid = (terms[mid as usize].clone(), df[mid as usize].0);
+        let tenth_target = (docs.len() / 10).max(1) as u32;
+        let mut near_tenth = by_df[2..].to_vec();
+        near_tenth.sort_by(|&a, &b| {
+            df[a as usize]
+                .0
+                .abs_diff(tenth_target)
+                .cmp(&df[b as usize].0.abs_diff(tenth_target))
+                .then_with(|| terms[a as usize].cmp(&terms[b as usize]))
+        });
+        assert!(near_tenth.len() >= 2, "too few distinct terms in the index");
+        let tenth = [0, 1].map(|r| {
+            let t = near_tenth[r];
+            (terms[t as usize].clone(), df[t as usize].0)
+        });
 
         let top_phrase = |seqs: Vec<(Vec<u32>, u32)>| -> (Vec<String>, u32) {
             let best = seqs
@@ -832,6 +849,7 @@ impl Picks {
         Picks {
             common,
             mid,
+            tenth,
             phrase2,
             phrase3,
         }
@@ -868,6 +886,8 @@ fn queries(c: &mut Criterion) {
     let phrase_postings =
         |ts: &[String]| -> u32 { ts.iter().map(|t| df_of(&searcher, body, t)).sum() };
     let q_and = Query::and([term(&c0.0), term(&c1.0)]);
+    let (t0, t1) = (&picks.tenth[0], &picks.tenth[1]);
+    let q_and_tenth = Query::and([term(&t0.0), term(&t1.0)]);
     let q_or_mid = Query::or([term(&c0.0), term(&mid.0)]);
     let q_or_common = Query::or([term(&c0.0), term(&c1.0)]);
     let top10 = Collect::TopK(10);
@@ -894,6 +914,13 @@ fn queries(c: &mut Criterion) {
             term(&mid.0),
             count_top10,
             mid.1,
+        ),
+        (
+            "and_tenth/count_top10",
+            format!("{:?} AND {:?}", t0.0, t1.0),
+            q_and_tenth.clone(),
+            count_top10,
+            t0.1 + t1.1,
         ),
         (
             "and_common/count_top10",

@@ -20,12 +20,24 @@
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
+use crate::search::intersect::{intersect, Pairs};
 use crate::search::scorer::{Candidates, Scorer, TermScorer, TERMINATED};
 
 /// Counts the live documents of segment `ord` holding every term of
 /// `terms` and offers the competitive ones to `top` (when `want_hits`).
 /// Scores and bounds are summed in the same order (rarest term first) as
 /// the generic conjunction scorer does.
+///
+/// The lead (the rarest term) goes a decoded block at a time, in one of
+/// two ways, chosen again after each block from how many of its documents
+/// the next rarest term held:
+/// * *merged*: where few do, the two terms' decoded blocks are merged
+///   ([`intersect`]), which passes a document of either in a few
+///   instructions, and each shared one is sought in the other terms;
+/// * *sought*: where most do (or where the next term is much denser, see
+///   [`MERGE_MAX_RATIO`]), the others are sought to each of the lead's
+///   documents, galloping past theirs and passing their blocks between
+///   undecoded.
 pub(crate) fn collect_term_conjunction(
     seg: &SegmentReader,
     ord: u32,
@@ -37,35 +49,129 @@ pub(crate) fn collect_term_conjunction(
     let Some((lead, others)) = terms.split_first_mut() else {
         return Ok(0);
     };
-    let mut n = 0u64;
-    let mut up_to = 0u32;
-    let mut bound = f32::INFINITY;
-    let mut bound_known = false;
-    let mut d = lead.doc();
-    while d != TERMINATED {
-        let Some(agreed) = leapfrog(lead, others, d)? else {
+    let mergeable = others
+        .first()
+        .is_some_and(|next| next.cost() <= lead.cost().saturating_mul(MERGE_MAX_RATIO));
+    let mut tally = Tally::new(want_hits);
+    let mut pairs = Pairs::new();
+    let mut merge = mergeable;
+    loop {
+        let a = lead.block_docs();
+        let (Some(&a_first), Some(&a_last)) = (a.first(), a.last()) else {
             break;
         };
-        d = agreed;
-        if seg.is_live(d) {
-            n += 1;
-            if want_hits {
-                let threshold = top.threshold();
-                let competitive = threshold == f32::NEG_INFINITY || {
-                    if !bound_known || d > up_to {
-                        (up_to, bound) = window(lead, others, d)?;
-                        bound_known = true;
-                    }
-                    bound > threshold
-                };
-                if competitive {
-                    push_match(lead.score()?, others, top, ord, d)?;
+        let a_len = a.len();
+        let (matched, passed) = if merge {
+            let b = others[0].block_docs();
+            let (Some(&b_first), Some(&b_last)) = (b.first(), b.last()) else {
+                break;
+            };
+            if a_last < b_first {
+                lead.seek(b_first)?;
+                continue;
+            }
+            if b_last < a_first {
+                others[0].seek(a_first)?;
+                continue;
+            }
+            let (i, j) = intersect(a, b, &mut pairs);
+            for p in 0..pairs.len {
+                let d = pairs.docs[p];
+                match agree_on(&mut others[1..], d)? {
+                    Agree::Yes => {}
+                    Agree::No => continue,
+                    Agree::Done => return Ok(tally.n),
+                }
+                if tally.offers(seg, lead, others, top, d)? {
+                    let mut s = lead.score_in_block(pairs.a[p] as usize);
+                    s += others[0].score_in_block(pairs.b[p] as usize);
+                    push_match(s, &mut others[1..], top, ord, d)?;
                 }
             }
-        }
-        d = lead.advance()?;
+            lead.postings_mut().advance_in_block(i)?;
+            others[0].postings_mut().advance_in_block(j)?;
+            (pairs.len, i)
+        } else {
+            // Through the lead's block, seeking the others to each of
+            // its documents (a match may lie past it, in the next).
+            let mut matched = 0;
+            let mut d = a_first;
+            while d <= a_last {
+                let Some(agreed) = leapfrog(lead, others, d)? else {
+                    return Ok(tally.n);
+                };
+                d = agreed;
+                matched += 1;
+                if tally.offers(seg, lead, others, top, d)? {
+                    push_match(lead.score()?, others, top, ord, d)?;
+                }
+                d = lead.advance()?;
+            }
+            (matched, a_len)
+        };
+        merge = mergeable && matched * 2 < passed;
     }
-    Ok(n)
+    Ok(tally.n)
+}
+
+/// How many times as many documents as the lead the next rarest term may
+/// hold for the two to be merged a decoded block at a time: merging
+/// passes every document of both, seeking only those of the lead.
+const MERGE_MAX_RATIO: u64 = 8;
+
+/// A counting conjunction's matches so far, and the window of block
+/// bounds that says whether one may still compete.
+struct Tally {
+    want_hits: bool,
+    /// Live matches counted.
+    n: u64,
+    /// The last document of the current window, and its bound.
+    up_to: u32,
+    bound: f32,
+    bound_known: bool,
+}
+
+impl Tally {
+    fn new(want_hits: bool) -> Self {
+        Tally {
+            want_hits,
+            n: 0,
+            up_to: 0,
+            bound: f32::INFINITY,
+            bound_known: false,
+        }
+    }
+
+    /// Counts match `d` when it is live, and says whether to score it and
+    /// offer it to `top`: when hits are wanted and the window's summed
+    /// block bounds can still beat the k-th score (an equal score never
+    /// displaces an earlier hit).
+    #[inline]
+    fn offers(
+        &mut self,
+        seg: &SegmentReader,
+        lead: &mut TermScorer,
+        others: &mut [TermScorer],
+        top: &TopK,
+        d: u32,
+    ) -> Result<bool> {
+        if !seg.is_live(d) {
+            return Ok(false);
+        }
+        self.n += 1;
+        if !self.want_hits {
+            return Ok(false);
+        }
+        let threshold = top.threshold();
+        if threshold == f32::NEG_INFINITY {
+            return Ok(true);
+        }
+        if !self.bound_known || d > self.up_to {
+            (self.up_to, self.bound) = window(lead, others, d)?;
+            self.bound_known = true;
+        }
+        Ok(self.bound > threshold)
+    }
 }
 
 /// Seeks the other terms to the lead's document `d`, moving the lead on

@@ -3,6 +3,7 @@
 pub mod bm25;
 pub mod collector;
 mod conjunction;
+mod intersect;
 mod maxscore;
 pub mod parse;
 pub mod query;

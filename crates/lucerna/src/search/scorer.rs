@@ -207,6 +207,24 @@ impl TermScorer {
         }
     }
 
+    /// The loaded block's documents from the current one on (empty when
+    /// exhausted).
+    pub(crate) fn block_docs(&self) -> &[u32] {
+        self.postings.block_rest().0
+    }
+
+    /// The score of document `k` of [`block_docs`](Self::block_docs),
+    /// bit for bit as [`score`](Scorer::score) computes it on that
+    /// document.
+    #[inline]
+    pub(crate) fn score_in_block(&self, k: usize) -> f32 {
+        let (docs, freqs) = self.postings.block_rest();
+        match (docs.get(k), freqs.get(k)) {
+            (Some(&doc), Some(&f)) => self.bm25.score(f, self.norms.get(doc)),
+            _ => 0.0,
+        }
+    }
+
     /// Scores the loaded block's documents from the current one on, up
     /// to `last`, in one loop without branches on the scores, and keeps
     /// in `out` those whose score plus `others` beats `theta` (scores
