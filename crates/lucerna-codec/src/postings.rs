@@ -155,6 +155,10 @@ pub const TERMINATED: u32 = u32::MAX;
 const FLAG_POSITIONS: u8 = 1;
 /// Bytes of one skip-table entry.
 const SKIP_ENTRY_LEN: usize = 20;
+
+/// Documents after the current one that a seek looks at in place before
+/// it searches the block (or the skip table) for its target.
+const NEAR: usize = 8;
 /// Most impacts kept per block.
 pub const MAX_IMPACTS: usize = 8;
 /// Blocks per group (version 3): a term of more blocks keeps impacts per
@@ -1629,10 +1633,34 @@ impl SegmentPostings {
 
     /// Moves to the first document ≥ `target`; returns it or
     /// [`TERMINATED`]. Never moves backwards.
+    #[inline]
     pub fn seek(&mut self, target: u32) -> Result<u32> {
-        if self.doc == TERMINATED || self.doc >= target {
+        if self.doc >= target {
+            // Also past the end: TERMINATED is above every target.
             return Ok(self.doc);
         }
+        // Most seeks of a dense term land a few documents on in the
+        // loaded block: count the next NEAR documents below the target,
+        // without a call or a branch per document.
+        let next = self.i + 1;
+        if let Some(near) = self
+            .docs
+            .get(next..next + NEAR)
+            .filter(|_| next + NEAR <= self.n)
+        {
+            if near[NEAR - 1] >= target {
+                let below: usize = near.iter().map(|&d| usize::from(d < target)).sum();
+                self.i = next + below;
+                self.doc = self.docs[self.i];
+                return Ok(self.doc);
+            }
+        }
+        self.seek_far(target)
+    }
+
+    /// [`seek`](Self::seek) past the next [`NEAR`] documents.
+    #[inline(never)]
+    fn seek_far(&mut self, target: u32) -> Result<u32> {
         if target > self.docs[self.n - 1] {
             let k = if self.num_blocks == 1 {
                 1

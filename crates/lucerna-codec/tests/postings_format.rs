@@ -101,6 +101,7 @@ proptest! {
     fn roundtrip_iteration_positions_and_seeks(
         terms in proptest::collection::vec(posts_strategy(2000), 1..5),
         seeks in proptest::collection::vec(0u32..2100, 1..40),
+        steps in proptest::collection::vec(1u32..24, 1..16),
         version in DOC_VERSION_MIN..=DOC_VERSION,
         pos_version in POS_VERSION_MIN..=POS_VERSION,
     ) {
@@ -143,6 +144,20 @@ proptest! {
                     pos.clear();
                     p.positions(&mut pos).unwrap();
                     prop_assert_eq!(&pos, &x.positions);
+                }
+            }
+            // Seeks a few documents on at a time, within the loaded
+            // block and across its end, to the end of the term.
+            let mut p = pr.postings(&info).unwrap();
+            let mut t = 0u32;
+            for &step in steps.iter().cycle() {
+                t += step;
+                let got = p.seek(t).unwrap();
+                let want = posts.iter().find(|x| x.doc >= t);
+                prop_assert_eq!(got, want.map_or(TERMINATED, |x| x.doc));
+                match want {
+                    Some(x) => prop_assert_eq!(p.freq() as usize, x.positions.len()),
+                    None => break,
                 }
             }
             // Block-max bounds hold for every doc up to the block's last doc.
