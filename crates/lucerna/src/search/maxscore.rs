@@ -418,7 +418,11 @@ impl MaxScore {
             }
             partial += self.probe(self.order[e].1, d)?;
         }
-        Ok(true)
+        // The exact total is summed in clause order, not in this one; a
+        // hundred-thousandth of slack covers the difference (tens of
+        // units in the last place), so a document that may reach the
+        // k-th score is still offered and the top k decides.
+        Ok(partial * (1.0 + 1e-5) > theta)
     }
 
     /// Moves clause `j` (of `sc`) to `d` when it is behind; when it holds
@@ -457,22 +461,123 @@ impl MaxScore {
         if self.sc[j].1.doc() > self.window_end {
             return Ok(false);
         }
-        let rest = self.wbound[self.essential - 1];
+        if self.order[self.essential].0 <= theta {
+            return self.collect_led_by_non_essential(j, seg, ord, theta, top);
+        }
+        let rest = self.rest_bound(j)?;
         let looked = self.sc[j]
             .1
             .block_candidates(self.window_end, rest, theta, cands);
         let mut at = 0;
         for c in 0..cands.len {
             let offset = usize::from(cands.offsets[c]);
+            let v = cands.scores[c];
+            if v * (1.0 + 1e-5) <= theta {
+                // It cannot compete on its own score: only with a
+                // non-essential clause that holds it (each moved to it,
+                // never past it; most are already past it).
+                let d = self.sc[j].1.block_docs()[offset - at];
+                if !self.non_essential_holds(d)? {
+                    continue;
+                }
+            }
             let d = self.sc[j].1.postings_mut().advance_in_block(offset - at)?;
             at = offset;
-            let v = cands.scores[c];
             self.scores[self.sc[j].0] = v;
             let competes = self.score_non_essential(d, v, theta)?;
             self.offer(competes, seg, ord, d, top);
         }
         self.sc[j].1.postings_mut().advance_in_block(looked - at)?;
         Ok(true)
+    }
+
+    /// The lone essential clause `j` cannot beat `theta` on its own in
+    /// this window (its window bound is at most `theta`; a document's
+    /// total of one clause is that clause's score, bit for bit), so only
+    /// its documents that a non-essential clause also holds may compete:
+    /// the next document of any non-essential clause leads. `j` is sought
+    /// to it and, when it holds it, the document is scored and offered;
+    /// then the clauses on it move past it. With none left in the window,
+    /// `j` moves past the window. One document per call; always true.
+    fn collect_led_by_non_essential(
+        &mut self,
+        j: usize,
+        seg: &SegmentReader,
+        ord: u32,
+        theta: f32,
+        top: &mut TopK,
+    ) -> Result<bool> {
+        let from = self.sc[j].1.doc();
+        let mut d = TERMINATED;
+        for &(_, k) in &self.order[..self.essential] {
+            let s = &mut self.sc[k].1;
+            if s.doc() < from {
+                s.seek(from)?;
+            }
+            d = d.min(s.doc());
+        }
+        if d > self.window_end {
+            self.sc[j].1.seek(self.window_end.saturating_add(1))?;
+            return Ok(true);
+        }
+        if self.sc[j].1.seek(d)? == d {
+            let v = self.sc[j].1.score()?;
+            self.scores[self.sc[j].0] = v;
+            let competes = self.score_non_essential(d, v, theta)?;
+            self.offer(competes, seg, ord, d, top);
+        }
+        // (A document only non-essential clauses hold scores at most
+        // their bounds' sum, which is at most `theta`.)
+        for &(_, k) in &self.order[..self.essential] {
+            let s = &mut self.sc[k].1;
+            if s.doc() == d {
+                s.advance()?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether a non-essential clause holds `d`, each moved to it when
+    /// behind (as a probe moves it).
+    fn non_essential_holds(&mut self, d: u32) -> Result<bool> {
+        let mut held = false;
+        for &(_, k) in &self.order[..self.essential] {
+            let s = &mut self.sc[k].1;
+            if s.doc() < d {
+                s.seek(d)?;
+            }
+            held |= s.doc() == d;
+        }
+        Ok(held)
+    }
+
+    /// What the non-essential clauses may add to a document of the lone
+    /// essential clause `j`'s decoded block (up to the window's end): the
+    /// sum of their window bounds, ascending as `wbound` sums them, of
+    /// those that hold a document there. Each is first moved to the
+    /// block's current document (every later candidate lies beyond it),
+    /// so a sparse clause whose next document lies past the block adds
+    /// nothing: its window bound spans many of the essential clause's
+    /// blocks, most of which it has no document in.
+    fn rest_bound(&mut self, j: usize) -> Result<f32> {
+        let (from, last) = {
+            let docs = self.sc[j].1.block_docs();
+            match (docs.first(), docs.last()) {
+                (Some(&f), Some(&l)) => (f, l.min(self.window_end)),
+                _ => return Ok(self.wbound[self.essential - 1]),
+            }
+        };
+        let mut rest = 0.0f32;
+        for &(b, k) in &self.order[..self.essential] {
+            let s = &mut self.sc[k].1;
+            if s.doc() < from {
+                s.seek(from)?;
+            }
+            if s.doc() <= last {
+                rest += b;
+            }
+        }
+        Ok(rest)
     }
 
     /// Offers candidate `d` of segment `ord` to `top` with its total when
