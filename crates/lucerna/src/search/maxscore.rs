@@ -516,7 +516,8 @@ impl MaxScore {
             }
             d = d.min(s.doc());
         }
-        if d > self.window_end {
+        if d == TERMINATED || d > self.window_end {
+            // None left in the window (or at all: then `j` runs out too).
             self.sc[j].1.seek(self.window_end.saturating_add(1))?;
             return Ok(true);
         }
