@@ -39,9 +39,10 @@ impl Pairs {
 /// `j == b.len()`. As one is used up, every document they share is in
 /// `out`, and what remains of the other lies after the used-up one's last
 /// document: the two can move on by those counts, the used-up one to its
-/// next block, and merge again.
+/// next block, and merge again. For example (the `documented_example`
+/// test runs it; the function is private to the crate):
 ///
-/// ```ignore
+/// ```text
 /// let mut pairs = Pairs::new();
 /// let (i, j) = intersect(&[1, 4, 6, 9, 10], &[4, 5, 9, 12, 13], &mut pairs);
 /// assert_eq!(&pairs.docs[..pairs.len], &[4, 9]);
@@ -117,6 +118,14 @@ mod tests {
                 prop_assert!(a[i..].iter().all(|&d| d > end));
             }
         }
+    }
+
+    #[test]
+    fn documented_example() {
+        let mut pairs = Pairs::new();
+        let (i, j) = intersect(&[1, 4, 6, 9, 10], &[4, 5, 9, 12, 13], &mut pairs);
+        assert_eq!(&pairs.docs[..pairs.len], &[4, 9]);
+        assert_eq!((i, j), (5, 3));
     }
 
     #[test]
