@@ -34,6 +34,12 @@ use crate::search::collector::{DocAddress, TopK};
 use crate::search::score_floor::score_floor;
 use crate::search::scorer::{Candidates, Scorer, TermScorer, TERMINATED};
 
+/// The exact total of a candidate is summed in clause order, a partial one
+/// in another; this relative slack (tens of units in the last place)
+/// covers the difference, so a document that may reach the k-th score is
+/// still offered and the top k decides, and one passed surely cannot.
+const SUM_ORDER_SLACK: f32 = 1e-5;
+
 /// Blocks of the window's lead clause per window.
 const WINDOW_BLOCKS: usize = 4;
 
@@ -418,23 +424,16 @@ impl MaxScore {
             }
             partial += self.probe(self.order[e].1, d)?;
         }
-        // The exact total is summed in clause order, not in this one; a
-        // hundred-thousandth of slack covers the difference (tens of
-        // units in the last place), so a document that may reach the
-        // k-th score is still offered and the top k decides.
-        Ok(partial * (1.0 + 1e-5) > theta)
+        Ok(partial * (1.0 + SUM_ORDER_SLACK) > theta)
     }
 
     /// Moves clause `j` (of `sc`) to `d` when it is behind; when it holds
     /// `d`, records its score in `scores` and returns it, else 0.
     fn probe(&mut self, j: usize, d: u32) -> Result<f32> {
-        let (i, s) = &mut self.sc[j];
-        if s.doc() < d {
-            s.seek(d)?;
-        }
-        if s.doc() != d {
+        if self.clause_at(j, d)? != d {
             return Ok(0.0);
         }
+        let (i, s) = &mut self.sc[j];
         let v = s.score()?;
         self.scores[*i] = v;
         Ok(v)
@@ -472,7 +471,7 @@ impl MaxScore {
         for c in 0..cands.len {
             let offset = usize::from(cands.offsets[c]);
             let v = cands.scores[c];
-            if v * (1.0 + 1e-5) <= theta {
+            if v * (1.0 + SUM_ORDER_SLACK) <= theta {
                 // It cannot compete on its own score: only with a
                 // non-essential clause that holds it (each moved to it,
                 // never past it; most are already past it).
@@ -509,12 +508,8 @@ impl MaxScore {
     ) -> Result<bool> {
         let from = self.sc[j].1.doc();
         let mut d = TERMINATED;
-        for &(_, k) in &self.order[..self.essential] {
-            let s = &mut self.sc[k].1;
-            if s.doc() < from {
-                s.seek(from)?;
-            }
-            d = d.min(s.doc());
+        for e in 0..self.essential {
+            d = d.min(self.clause_at(self.order[e].1, from)?);
         }
         if d == TERMINATED || d > self.window_end {
             // None left in the window (or at all: then `j` runs out too).
@@ -542,14 +537,21 @@ impl MaxScore {
     /// behind (as a probe moves it).
     fn non_essential_holds(&mut self, d: u32) -> Result<bool> {
         let mut held = false;
-        for &(_, k) in &self.order[..self.essential] {
-            let s = &mut self.sc[k].1;
-            if s.doc() < d {
-                s.seek(d)?;
-            }
-            held |= s.doc() == d;
+        for e in 0..self.essential {
+            held |= self.clause_at(self.order[e].1, d)? == d;
         }
         Ok(held)
+    }
+
+    /// Moves clause `k` (of `sc`) to `x` when it is behind; returns its
+    /// document.
+    #[inline]
+    fn clause_at(&mut self, k: usize, x: u32) -> Result<u32> {
+        let s = &mut self.sc[k].1;
+        if s.doc() < x {
+            s.seek(x)?;
+        }
+        Ok(s.doc())
     }
 
     /// What the non-essential clauses may add to a document of the lone
@@ -569,12 +571,9 @@ impl MaxScore {
             }
         };
         let mut rest = 0.0f32;
-        for &(b, k) in &self.order[..self.essential] {
-            let s = &mut self.sc[k].1;
-            if s.doc() < from {
-                s.seek(from)?;
-            }
-            if s.doc() <= last {
+        for e in 0..self.essential {
+            let (b, k) = self.order[e];
+            if self.clause_at(k, from)? <= last {
                 rest += b;
             }
         }
