@@ -15,13 +15,16 @@
 //! branches on the scores (as tantivy's `block_wand_intersection`); only
 //! those whose score with the others' bounds, and then with each other
 //! term's bound at the document's norm, can still compete are looked up
-//! in the other terms.
+//! in the other terms: merged with the next rarest term's decoded block
+//! where they are dense and that term not much denser than the lead, each
+//! sought otherwise.
 
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
 use crate::search::intersect::{intersect, Pairs};
 use crate::search::scorer::{Candidates, Scorer, TermScorer, TERMINATED};
+use lucerna_codec::bitpack::BLOCK;
 
 /// Counts the live documents of segment `ord` holding every term of
 /// `terms` and offers the competitive ones to `top` (when `want_hits`).
@@ -118,6 +121,11 @@ pub(crate) fn collect_term_conjunction(
 /// hold for the two to be merged a decoded block at a time: merging
 /// passes every document of both, seeking only those of the lead.
 const MERGE_MAX_RATIO: u64 = 8;
+
+/// About how many steps of a merge one seek costs: a window's candidates
+/// are merged with the next rarest term where seeking them would pass
+/// fewer of its documents per candidate than this.
+const SEEK_STEPS: u64 = 4;
 
 /// A counting conjunction's matches so far, and the window of block
 /// bounds that says whether one may still compete.
@@ -325,6 +333,11 @@ pub(crate) fn collect_term_conjunction_pruned(
     let mut skipping = false;
     let mut group_tried = 0u32;
     let mut cands = Candidates::new();
+    let mut pairs = Pairs::new();
+    let lead_cost = lead.cost();
+    let next_cost = others.first().map_or(u64::MAX, |t| t.cost());
+    let mergeable = next_cost <= lead_cost.saturating_mul(MERGE_MAX_RATIO);
+    let mut narrowing = Narrowing::default();
     let mut d = lead.doc();
     while d != TERMINATED {
         if top.threshold() > f32::NEG_INFINITY {
@@ -372,6 +385,23 @@ pub(crate) fn collect_term_conjunction_pruned(
             // time: those whose own score with the others' bounds cannot
             // compete are passed without moving the others.
             let looked = lead.block_candidates(up_to, others_bound, top.threshold(), &mut cands);
+            if mergeable {
+                // Only those that may compete with the others' bounds at
+                // their norms, while that has been ruling out most, then
+                // merged or sought as they are dense.
+                if narrowing.due() {
+                    let before = cands.len;
+                    let n = narrow(lead, others, top.threshold(), &mut cands);
+                    narrowing.record(n, before);
+                }
+                if merges(cands.len, looked, lead_cost, next_cost) {
+                    if !merge_candidates(seg, ord, lead, others, &cands, &mut pairs, top)? {
+                        return Ok(());
+                    }
+                    d = lead.postings_mut().advance_in_block(looked)?;
+                    continue;
+                }
+            }
             let mut at = 0;
             for c in 0..cands.len {
                 let offset = usize::from(cands.offsets[c]);
@@ -406,4 +436,125 @@ pub(crate) fn collect_term_conjunction_pruned(
         d = lead.advance()?;
     }
     Ok(())
+}
+
+/// Whether a window's `candidates` (of the `looked` lead documents) are
+/// merged with the next rarest term's block rather than sought in it one
+/// by one: when they are dense enough that seeking each would cost more
+/// than passing the term's documents in the window (about
+/// `looked · next_cost / lead_cost` of them, a seek costing about
+/// [`SEEK_STEPS`] steps of the merge).
+#[inline]
+fn merges(candidates: usize, looked: usize, lead_cost: u64, next_cost: u64) -> bool {
+    (candidates as u64)
+        .saturating_mul(SEEK_STEPS)
+        .saturating_mul(lead_cost)
+        >= (looked as u64).saturating_mul(next_cost)
+}
+
+/// Whether to narrow a window's candidates by the others' bounds at their
+/// norms ([`narrow`]): it pays where it rules out most (then the others'
+/// blocks need not be decoded at all), and costs a bound per candidate
+/// where it rules out few. After a window where it ruled out fewer than
+/// half, it rests for [`NARROW_REST`] windows, then is tried again.
+#[derive(Default)]
+struct Narrowing {
+    rest: u32,
+}
+
+/// Windows [`Narrowing`] rests after one where it ruled out few.
+const NARROW_REST: u32 = 8;
+
+impl Narrowing {
+    #[inline]
+    fn due(&mut self) -> bool {
+        if self.rest == 0 {
+            return true;
+        }
+        self.rest -= 1;
+        false
+    }
+
+    #[inline]
+    fn record(&mut self, kept: usize, before: usize) {
+        if kept * 2 > before {
+            self.rest = NARROW_REST;
+        }
+    }
+}
+
+/// Keeps of `cands` (offsets from the lead's cursor) those whose score may
+/// still beat `theta` with each other term's bound at the document's norm
+/// ([`may_compete`]); returns how many.
+fn narrow(lead: &TermScorer, others: &[TermScorer], theta: f32, cands: &mut Candidates) -> usize {
+    let docs = lead.block_docs();
+    let mut n = 0;
+    for c in 0..cands.len.min(BLOCK) {
+        let (offset, score) = (cands.offsets[c], cands.scores[c]);
+        let d = docs.get(usize::from(offset)).copied().unwrap_or(TERMINATED);
+        let mut b = score;
+        for t in others {
+            b += t.bound_at(d);
+        }
+        // n ≤ c: always in range.
+        cands.offsets[n] = offset;
+        cands.scores[n] = score;
+        n += usize::from(b > theta);
+    }
+    cands.len = n;
+    n
+}
+
+/// Offers the documents of `cands` (the lead's candidates in a window, as
+/// offsets from its cursor) that every other term holds to `top`: the
+/// candidates are merged with the next rarest term's decoded blocks
+/// ([`intersect`]), and each shared document is sought in the rest when
+/// its partial score with their block bounds can still compete. Scores are
+/// summed as [`push_match`] sums them. Moves the lead nothing; returns
+/// `false` when a term ran out (nothing further can match).
+fn merge_candidates(
+    seg: &SegmentReader,
+    ord: u32,
+    lead: &TermScorer,
+    others: &mut [TermScorer],
+    cands: &Candidates,
+    pairs: &mut Pairs,
+    top: &mut TopK,
+) -> Result<bool> {
+    let Some((next, rest)) = others.split_first_mut() else {
+        return Ok(true);
+    };
+    let lead_docs = lead.block_docs();
+    let mut docs = [0u32; BLOCK];
+    for (slot, &offset) in docs.iter_mut().zip(&cands.offsets[..cands.len]) {
+        *slot = lead_docs
+            .get(usize::from(offset))
+            .copied()
+            .unwrap_or(TERMINATED);
+    }
+    // The rest's bounds, a millionth wider (see the window's bound).
+    let rest_bound = rest.iter().map(|t| t.block_max_score()).sum::<f32>() * 1.000_001;
+    let mut c = 0;
+    while c < cands.len {
+        if next.seek(docs[c])? == TERMINATED {
+            return Ok(false);
+        }
+        let (i, j) = intersect(&docs[c..cands.len], next.block_docs(), pairs);
+        for p in 0..pairs.len {
+            let d = pairs.docs[p];
+            let s = cands.scores[c + usize::from(pairs.a[p])]
+                + next.score_in_block(usize::from(pairs.b[p]));
+            if s + rest_bound <= top.threshold() {
+                continue;
+            }
+            match agree_on(rest, d)? {
+                Agree::Yes if seg.is_live(d) => push_match(s, rest, top, ord, d)?,
+                Agree::Yes | Agree::No => {}
+                Agree::Done => return Ok(false),
+            }
+        }
+        next.postings_mut().advance_in_block(j)?;
+        c += i;
+    }
+    Ok(true)
 }
