@@ -926,6 +926,13 @@ fn queries(c: &mut Criterion) {
             t0.1 + t1.1,
         ),
         (
+            "and_tenth/top10",
+            format!("{:?} AND {:?}", t0.0, t1.0),
+            q_and_tenth.clone(),
+            top10,
+            t0.1 + t1.1,
+        ),
+        (
             "and_common/count_top10",
             format!("{:?} AND {:?}", c0.0, c1.0),
             q_and.clone(),
