@@ -123,8 +123,8 @@ pub(crate) fn collect_term_conjunction(
 const MERGE_MAX_RATIO: u64 = 8;
 
 /// About how many steps of a merge one seek costs: a window's candidates
-/// are merged with the next rarest term where seeking them would pass
-/// fewer of its documents per candidate than this.
+/// are merged with the next rarest term's block where the merge passes at
+/// most this many of its documents per candidate ([`merges`]).
 const SEEK_STEPS: u64 = 4;
 
 /// A counting conjunction's matches so far, and the window of block
