@@ -385,11 +385,16 @@ pub(crate) fn collect_term_conjunction_pruned(
             // time: those whose own score with the others' bounds cannot
             // compete are passed without moving the others.
             let looked = lead.block_candidates(up_to, others_bound, top.threshold(), &mut cands);
+            // Whether each candidate is still judged by the others'
+            // bounds at its norm before it is sought (not when the
+            // candidates were narrowed by them just now).
+            let mut judge = true;
             if mergeable {
                 // Only those that may compete with the others' bounds at
                 // their norms, while that has been ruling out most, then
                 // merged or sought as they are dense.
                 if narrowing.due() {
+                    judge = false;
                     let before = cands.len;
                     let n = narrow(lead, others, top.threshold(), &mut cands);
                     narrowing.record(n, before);
@@ -413,7 +418,7 @@ pub(crate) fn collect_term_conjunction_pruned(
                     continue;
                 }
                 let ls = cands.scores[c];
-                if !may_compete(ls, others, others_bound, cd, top.threshold()) {
+                if judge && !may_compete(ls, others, others_bound, cd, top.threshold()) {
                     continue;
                 }
                 match agree_on(others, cd)? {
@@ -509,7 +514,7 @@ fn narrow(lead: &TermScorer, others: &[TermScorer], theta: f32, cands: &mut Cand
 /// offsets from its cursor) that every other term holds to `top`: the
 /// candidates are merged with the next rarest term's decoded blocks
 /// ([`intersect`]), and each shared document is sought in the rest when
-/// its partial score with their block bounds can still compete. Scores are
+/// its partial score with their bounds can still compete ([`may_compete`]). Scores are
 /// summed as [`push_match`] sums them. Moves the lead nothing; returns
 /// `false` when a term ran out (nothing further can match).
 fn merge_candidates(
@@ -544,7 +549,7 @@ fn merge_candidates(
             let d = pairs.docs[p];
             let s = cands.scores[c + usize::from(pairs.a[p])]
                 + next.score_in_block(usize::from(pairs.b[p]));
-            if s + rest_bound <= top.threshold() {
+            if !may_compete(s, rest, rest_bound, d, top.threshold()) {
                 continue;
             }
             match agree_on(rest, d)? {
