@@ -40,7 +40,8 @@ use lucerna_codec::bitpack::BLOCK;
 /// * *sought*: where most do (or where the next term is much denser, see
 ///   [`MERGE_MAX_RATIO`]), the others are sought to each of the lead's
 ///   documents, galloping past theirs and passing their blocks between
-///   undecoded.
+///   undecoded. With two terms, the competitive matches of a lead block
+///   are scored together after it ([`Matches`]).
 pub(crate) fn collect_term_conjunction(
     seg: &SegmentReader,
     ord: u32,
@@ -57,6 +58,7 @@ pub(crate) fn collect_term_conjunction(
         .is_some_and(|next| next.cost() <= lead.cost().saturating_mul(MERGE_MAX_RATIO));
     let mut tally = Tally::new(want_hits);
     let mut pairs = Pairs::new();
+    let mut matches = Matches::new();
     let mut merge = mergeable;
     loop {
         let a = lead.block_docs();
@@ -94,6 +96,35 @@ pub(crate) fn collect_term_conjunction(
             lead.postings_mut().advance_in_block(i)?;
             others[0].postings_mut().advance_in_block(j)?;
             (pairs.len, i)
+        } else if let ([other], true) = (&mut *others, want_hits) {
+            // Two terms: the matches of the lead's block are gathered
+            // with both frequencies and scored together after it.
+            let mut matched = 0;
+            let mut d = a_first;
+            while d <= a_last {
+                let x = other.seek(d)?;
+                if x == TERMINATED {
+                    matches.offer(ord, lead, other, top);
+                    return Ok(tally.n);
+                }
+                if x != d {
+                    d = lead.seek(x)?;
+                    if d == TERMINATED {
+                        break;
+                    }
+                    continue;
+                }
+                matched += 1;
+                if tally.offers(seg, lead, std::slice::from_mut(other), top, d)? {
+                    matches.add(d, lead.freq(), other.freq());
+                    if matches.len == BLOCK {
+                        matches.offer(ord, lead, other, top);
+                    }
+                }
+                d = lead.advance()?;
+            }
+            matches.offer(ord, lead, other, top);
+            (matched, a_len)
         } else {
             // Through the lead's block, seeking the others to each of
             // its documents (a match may lie past it, in the next).
@@ -115,6 +146,61 @@ pub(crate) fn collect_term_conjunction(
         merge = mergeable && matched * 2 < passed;
     }
     Ok(tally.n)
+}
+
+/// Competitive matches of a two-term conjunction (live, in a window whose
+/// bounds can beat the k-th score) gathered a lead block at a time, to be
+/// scored in one loop without a branch between the scores, where one at
+/// a time each waited on the seeks around it.
+struct Matches {
+    docs: [u32; BLOCK],
+    lead_freqs: [u32; BLOCK],
+    other_freqs: [u32; BLOCK],
+    scores: [f32; BLOCK],
+    len: usize,
+}
+
+impl Matches {
+    fn new() -> Self {
+        Matches {
+            docs: [0; BLOCK],
+            lead_freqs: [0; BLOCK],
+            other_freqs: [0; BLOCK],
+            scores: [0.0; BLOCK],
+            len: 0,
+        }
+    }
+
+    /// Adds match `d` with each term's frequency in it (the caller offers
+    /// the batch when [`BLOCK`] are held).
+    #[inline]
+    fn add(&mut self, d: u32, lead_freq: u32, other_freq: u32) {
+        let at = self.len.min(BLOCK - 1);
+        self.docs[at] = d;
+        self.lead_freqs[at] = lead_freq;
+        self.other_freqs[at] = other_freq;
+        self.len = at + 1;
+    }
+
+    /// Offers each match held to `top` with its score, summed as
+    /// [`push_match`] sums it (the lead's, then the other's); empties the
+    /// batch.
+    fn offer(&mut self, ord: u32, lead: &TermScorer, other: &TermScorer, top: &mut TopK) {
+        let n = self.len.min(BLOCK);
+        for i in 0..n {
+            let d = self.docs[i];
+            self.scores[i] =
+                lead.score_at(d, self.lead_freqs[i]) + other.score_at(d, self.other_freqs[i]);
+        }
+        for i in 0..n {
+            let address = DocAddress {
+                segment: ord,
+                doc: self.docs[i],
+            };
+            top.push(self.scores[i], address);
+        }
+        self.len = 0;
+    }
 }
 
 /// How many times as many documents as the lead the next rarest term may

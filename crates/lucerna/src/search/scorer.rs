@@ -154,6 +154,13 @@ impl TermScorer {
         self.postings.freq()
     }
 
+    /// The score of document `doc` at frequency `freq`, bit for bit as
+    /// [`score`](Scorer::score) computes it on that document.
+    #[inline]
+    pub(crate) fn score_at(&self, doc: u32, freq: u32) -> f32 {
+        self.bm25.score(freq, self.norms.get(doc))
+    }
+
     /// Scores the documents of the loaded block from the current one on,
     /// in one loop over the decoded block, and offers to `top` those that
     /// are `live` and beat its k-th score (as [`score`](Scorer::score)
