@@ -98,7 +98,10 @@ pub(crate) fn collect_term_conjunction(
             (pairs.len, i)
         } else if let ([other], true) = (&mut *others, want_hits) {
             // Two terms: the matches of the lead's block are gathered
-            // with both frequencies and scored together after it.
+            // with both frequencies and scored together after it. The
+            // seeking is `leapfrog`'s for one other term, written out:
+            // calling `leapfrog` here (even inlined) made the logs-big
+            // AND set 4-7 % slower.
             let mut matched = 0;
             let mut d = a_first;
             while d <= a_last {
@@ -307,11 +310,26 @@ fn may_compete(
     if lead_score + others_bound <= theta {
         return false;
     }
+    bound_at_norm(lead_score, others, d) > theta
+}
+
+/// `lead_score` plus each other term's bound at `d`'s norm, summed in the
+/// order scores are, so never below the score `d` can have.
+#[inline]
+fn bound_at_norm(lead_score: f32, others: &[TermScorer], d: u32) -> f32 {
     let mut b = lead_score;
     for t in others {
         b += t.bound_at(d);
     }
-    b > theta
+    b
+}
+
+/// The sum of `terms`' block bounds, a millionth wider: a score plus it
+/// must never round below the score's own sum, whatever the order of the
+/// additions.
+#[inline]
+fn widened_block_bound(terms: &[TermScorer]) -> f32 {
+    terms.iter().map(|t| t.block_max_score()).sum::<f32>() * 1.000_001
 }
 
 /// Whether every other term holds document `d`.
@@ -443,10 +461,7 @@ pub(crate) fn collect_term_conjunction_pruned(
             }
             if !bound_known || d > up_to {
                 (up_to, bound) = window(lead, others, d)?;
-                // Summed on its own, and a millionth wider: the sum of a
-                // score and this must never round below the score's own
-                // sum, whatever the order of the additions.
-                others_bound = others.iter().map(|t| t.block_max_score()).sum::<f32>() * 1.000_001;
+                others_bound = widened_block_bound(others);
                 bound_known = true;
             }
             if bound <= top.threshold() {
@@ -583,14 +598,10 @@ fn narrow(lead: &TermScorer, others: &[TermScorer], theta: f32, cands: &mut Cand
     for c in 0..cands.len.min(BLOCK) {
         let (offset, score) = (cands.offsets[c], cands.scores[c]);
         let d = docs.get(usize::from(offset)).copied().unwrap_or(TERMINATED);
-        let mut b = score;
-        for t in others {
-            b += t.bound_at(d);
-        }
         // n ≤ c: always in range.
         cands.offsets[n] = offset;
         cands.scores[n] = score;
-        n += usize::from(b > theta);
+        n += usize::from(bound_at_norm(score, others, d) > theta);
     }
     cands.len = n;
     n
@@ -623,8 +634,7 @@ fn merge_candidates(
             .copied()
             .unwrap_or(TERMINATED);
     }
-    // The rest's bounds, a millionth wider (see the window's bound).
-    let rest_bound = rest.iter().map(|t| t.block_max_score()).sum::<f32>() * 1.000_001;
+    let rest_bound = widened_block_bound(rest);
     let mut c = 0;
     while c < cands.len {
         if next.seek(docs[c])? == TERMINATED {
