@@ -2,10 +2,15 @@
 //! in-memory index and committed (the segment buffer, its flush, no
 //! merges, no log).
 //!
-//! Two inputs: real log lines scaled with their numbers re-drawn
+//! Inputs: real log lines scaled with their numbers re-drawn
 //! ([`lucerna_benches::scaled_logs`], so most lines bring new terms, as
 //! real logs do) and prose paragraphs, from the shared corpus when it is
-//! present (see `search.rs`); without it, synthetic log lines only.
+//! present (see `search.rs`); without it, synthetic log lines only. Those
+//! are [`DOCS`] documents each, whose terms fit a processor's caches; one
+//! more, `prose_all`, is every paragraph of the prose corpus (300,757),
+//! in one buffer as `lucerna index` with 512 MB buffers it: the buffer's
+//! term table is then larger than the caches, as in real indexing. Every
+//! case buffers in 512 MB, so each flushes once, at its commit.
 //!
 //! ```sh
 //! cargo bench -p lucerna-benches --bench index
@@ -51,8 +56,9 @@ fn scaled_log_bodies() -> (&'static str, Vec<String>) {
     }
 }
 
-fn prose_bodies() -> Option<Vec<String>> {
-    let lines = corpus_lines("prose.jsonl", DOCS)?;
+/// Bodies of the first `n` paragraphs of the prose corpus.
+fn prose_bodies(n: usize) -> Option<Vec<String>> {
+    let lines = corpus_lines("prose.jsonl", n)?;
     Some(
         lines
             .iter()
@@ -84,8 +90,11 @@ fn documents(schema: &Schema, bodies: &[String]) -> Vec<Document> {
 fn index(c: &mut Criterion) {
     let schema = Schema::logs();
     let mut inputs = vec![scaled_log_bodies()];
-    if let Some(p) = prose_bodies() {
+    if let Some(p) = prose_bodies(DOCS) {
         inputs.push(("prose", p));
+    }
+    if let Some(p) = prose_bodies(usize::MAX) {
+        inputs.push(("prose_all", p));
     }
     let mut g = c.benchmark_group("index");
     g.sample_size(10);
@@ -104,6 +113,7 @@ fn index(c: &mut Criterion) {
                     let w = index
                         .writer(
                             WriterConfig::default()
+                                .mem_budget_bytes(512 << 20)
                                 .no_merges()
                                 .indexing_threads(1)
                                 .durability(Durability::None),

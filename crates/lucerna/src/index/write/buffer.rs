@@ -23,6 +23,10 @@ use std::sync::Arc;
 pub const MAX_TERM_BYTES: usize = 32_766;
 // A key is a field byte and the term.
 const _: () = assert!(MAX_TERM_BYTES < crate::index::write::term_table::MAX_KEY_BYTES);
+/// Tokens of a document between the one whose term's stream end is
+/// prefetched and the one whose term is written to (twice as far for the
+/// term's state).
+const ADD_AHEAD: usize = 4;
 /// Position gap between values of a multi-valued text field.
 pub const POSITION_GAP: u32 = 1;
 
@@ -86,6 +90,13 @@ pub(crate) struct SegmentBuffer {
     flush_bytes_per_doc: usize,
     scratch: Vec<(u32, u32)>,
     key: Vec<u8>,
+    /// A text value's tokens, as keys end to end (`batch_keys`, each
+    /// ending where `batch_ends` says) and positions, interned as one
+    /// batch ([`TermTable::intern_batch`]), and the ids they got.
+    batch_keys: Vec<u8>,
+    batch_ends: Vec<u32>,
+    batch_positions: Vec<u32>,
+    batch_ids: Vec<u32>,
     lengths: Vec<u32>,
     stored_buf: ByteWriter,
 }
@@ -116,6 +127,10 @@ impl SegmentBuffer {
             flush_bytes_per_doc,
             scratch: Vec::new(),
             key: Vec::new(),
+            batch_keys: Vec::new(),
+            batch_ends: Vec::new(),
+            batch_positions: Vec::new(),
+            batch_ids: Vec::new(),
             lengths: vec![0; n],
             stored_buf: ByteWriter::new(),
         }
@@ -157,7 +172,12 @@ impl SegmentBuffer {
             + self.stored.capacity()
             + self.stored_offsets.capacity() * size_of::<usize>()
             + self.seqnos.capacity() * size_of::<u64>()
-            + self.scratch.capacity() * size_of::<(u32, u32)>();
+            + self.scratch.capacity() * size_of::<(u32, u32)>()
+            + self.batch_keys.capacity()
+            + (self.batch_ends.capacity()
+                + self.batch_positions.capacity()
+                + self.batch_ids.capacity())
+                * size_of::<u32>();
         held + self.flush_bytes()
     }
 
@@ -313,21 +333,38 @@ impl SegmentBuffer {
             let base = next_pos[fo];
             let mut last = None;
             let mut count = 0u32;
-            let (terms, scratch, key) = (&mut self.terms, &mut self.scratch, &mut self.key);
+            let (keys, ends, positions) = (
+                &mut self.batch_keys,
+                &mut self.batch_ends,
+                &mut self.batch_positions,
+            );
+            keys.clear();
+            ends.clear();
+            positions.clear();
             let mut longest = 0usize;
             analyzer.analyze(text, &mut |tok: &str, pos: u32| {
                 if tok.len() > MAX_TERM_BYTES {
                     longest = longest.max(tok.len());
                     return;
                 }
-                key.clear();
-                key.push(fo as u8);
-                key.extend_from_slice(tok.as_bytes());
-                let id = terms.intern(key);
-                scratch.push((id, base + pos));
+                keys.push(fo as u8);
+                keys.extend_from_slice(tok.as_bytes());
+                // Below 4 GiB: `has_room_for` took the document only if
+                // its keys total less.
+                ends.push(keys.len() as u32);
+                positions.push(base + pos);
                 last = Some(base + pos);
                 count += 1;
             });
+            self.batch_ids.clear();
+            self.terms
+                .intern_batch(&self.batch_keys, &self.batch_ends, &mut self.batch_ids);
+            self.scratch.extend(
+                self.batch_ids
+                    .iter()
+                    .copied()
+                    .zip(self.batch_positions.iter().copied()),
+            );
             self.lengths[fo] += count;
             if let Some(l) = last {
                 next_pos[fo] = l + 1 + POSITION_GAP;
@@ -383,14 +420,24 @@ impl SegmentBuffer {
         }
         // Group tokens by term; a stable sort keeps positions increasing.
         self.scratch.sort_by_key(|&(t, _)| t);
+        // The state, then the stream's end, of the term of the token a few
+        // tokens on is asked for before this term is written to, so their
+        // cache misses overlap.
+        let scratch = &self.scratch;
         let mut i = 0;
-        while i < self.scratch.len() {
-            let term = self.scratch[i].0;
-            let mut j = i;
-            while j < self.scratch.len() && self.scratch[j].0 == term {
+        while i < scratch.len() {
+            let term = scratch[i].0;
+            if let Some(&(ahead, _)) = scratch.get(i + 2 * ADD_AHEAD) {
+                self.terms.prefetch_state(ahead);
+            }
+            if let Some(&(near, _)) = scratch.get(i + ADD_AHEAD) {
+                self.terms.prefetch_stream_end(near);
+            }
+            let mut j = i + 1;
+            while j < scratch.len() && scratch[j].0 == term {
                 j += 1;
             }
-            let positions = self.scratch[i..j].iter().map(|&(_, p)| p);
+            let positions = scratch[i..j].iter().map(|&(_, p)| p);
             self.terms.add_doc(term, docid, (j - i) as u32, positions);
             i = j;
         }

@@ -16,5 +16,6 @@ pub(crate) mod merger;
 pub mod replace;
 pub(crate) mod sorted_terms;
 pub(crate) mod term_queue;
+pub(crate) mod term_slots;
 pub(crate) mod term_table;
 pub mod writer;
