@@ -10,4 +10,5 @@ pub mod query;
 mod score_floor;
 pub mod scorer;
 pub mod searcher;
+mod union_count;
 pub mod weight;

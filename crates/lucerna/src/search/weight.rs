@@ -8,6 +8,7 @@ use crate::schema::{Field, FieldType, NumericKind, Schema};
 use crate::search::bm25::{Bm25, FieldStats};
 use crate::search::query::Query;
 use crate::search::scorer::*;
+use crate::search::union_count::with_union_bits;
 use lucerna_codec::columns::{f64_to_u64, i64_to_u64};
 use std::ops::Bound;
 use std::sync::Arc;
@@ -299,38 +300,23 @@ impl Weight {
                 && *min_should <= 1
                 && should.iter().all(|w| matches!(w, Weight::Term { .. })) =>
             {
-                let mut bits = vec![0u64; (seg.max_doc() as usize).div_ceil(64)];
+                let mut infos = Vec::with_capacity(should.len());
                 for w in should {
-                    let Weight::Term { key, .. } = w else {
-                        continue;
-                    };
-                    let Some(info) = seg.term_info(key)? else {
-                        continue;
-                    };
-                    let mut p = seg.postings(&info)?;
-                    p.for_each_block(|docs| {
-                        for &d in docs {
-                            // Doc ids are checked < max_doc by the decoder.
-                            if let Some(word) = bits.get_mut(d as usize >> 6) {
-                                *word |= 1u64 << (d & 63);
-                            }
-                        }
-                    })?;
-                }
-                let n = if seg.live_docs().is_none() {
-                    bits.iter().map(|w| w.count_ones() as u64).sum()
-                } else {
-                    let mut n = 0u64;
-                    for (i, &w) in bits.iter().enumerate() {
-                        let mut w = w;
-                        while w != 0 {
-                            let d = (i as u32) * 64 + w.trailing_zeros();
-                            n += seg.is_live(d) as u64;
-                            w &= w - 1;
-                        }
+                    if let Weight::Term { key, .. } = w {
+                        infos.extend(seg.term_info(key)?);
                     }
-                    n
-                };
+                }
+                let postings = infos.iter().map(|i| i.doc_freq as u64).sum();
+                let n = with_union_bits(seg.max_doc(), postings, |bits| {
+                    for info in &infos {
+                        // Doc ids are checked < max_doc by the decoder.
+                        seg.postings(info)?.for_each_block(|docs| bits.add(docs))?;
+                    }
+                    Ok(match seg.live_docs() {
+                        None => bits.count(None),
+                        Some(_) => bits.count(Some(&|d| seg.is_live(d))),
+                    })
+                })?;
                 Ok(Some(n))
             }
             Weight::Boolean {
