@@ -7,6 +7,13 @@
 //! decoded blocks cover overlapping ranges of documents; merging them
 //! costs a compare and three additions per step, and the steps are at most
 //! the two blocks' lengths together.
+//!
+//! Where one block is much denser than the other over the range they
+//! share, most merge steps pass a document of the denser one. Then each
+//! document of the sparser one moves the denser one on by counting, eight
+//! at a time, its documents below it (a compare of eight lanes): `failed
+//! ready` (count mode) on logs-big, 12,834 documents against 92,718, took
+//! 389 → 347 µs (docs/benchmarks.md, "Issue 14, tenth round").
 
 use lucerna_codec::bitpack::BLOCK;
 
@@ -52,6 +59,32 @@ impl Pairs {
 pub(crate) fn intersect(a: &[u32], b: &[u32], out: &mut Pairs) -> (usize, usize) {
     let a = &a[..a.len().min(BLOCK)];
     let b = &b[..b.len().min(BLOCK)];
+    if let (Some(&a_last), Some(&b_last)) = (a.last(), b.last()) {
+        // How many of each lie in the range the other covers.
+        let in_b = a.partition_point(|&d| d <= b_last);
+        let in_a = b.partition_point(|&d| d <= a_last);
+        if in_a >= SKEW * in_b.max(1) {
+            return skewed(a, b, out, false);
+        }
+        if in_b >= SKEW * in_a.max(1) {
+            let (j, i) = skewed(b, a, out, true);
+            return (i, j);
+        }
+    }
+    merge(a, b, out)
+}
+
+/// How many times as many documents one block must hold as the other,
+/// in the range both cover, for [`skewed`] to pass them. Measured on
+/// logs-big's AND set against never: 4 gained 1.7 % (top-k) and lost
+/// 0.5 % (count) in geometric mean, 8 gained 3.6 % and 1.4 %, 16 nothing;
+/// under about eight documents to pass per document, the merge's
+/// branch-free steps win.
+const SKEW: usize = 8;
+
+/// [`intersect`] by one merge step per document.
+#[inline]
+fn merge(a: &[u32], b: &[u32], out: &mut Pairs) -> (usize, usize) {
     let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
     while i < a.len() && j < b.len() {
         let (x, y) = (a[i], b[j]);
@@ -64,6 +97,49 @@ pub(crate) fn intersect(a: &[u32], b: &[u32], out: &mut Pairs) -> (usize, usize)
         k += usize::from(x == y);
         i += usize::from(x <= y);
         j += usize::from(y <= x);
+    }
+    out.len = k;
+    (i, j)
+}
+
+/// Lanes of the denser block compared with a document at once.
+const LANES: usize = 8;
+
+/// [`intersect`] of a sparse block and a dense one (each at most
+/// [`BLOCK`] long), as many documents of each passed as [`merge`] passes:
+/// for each document of `sparse`, `dense` moves on by its documents below
+/// it, counted [`LANES`] at a time. `swapped` when `sparse` is the
+/// second block of the pair (its indices go to `out.b`). Returns the
+/// counts passed, `sparse`'s first.
+#[inline]
+fn skewed(sparse: &[u32], dense: &[u32], out: &mut Pairs, swapped: bool) -> (usize, usize) {
+    let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
+    while i < sparse.len() {
+        let x = sparse[i];
+        while let Some(lanes) = dense.get(j..j + LANES) {
+            let below = lanes.iter().map(|&d| usize::from(d < x)).sum::<usize>();
+            j += below;
+            if below < LANES {
+                break;
+            }
+        }
+        while j < dense.len() && dense[j] < x {
+            j += 1;
+        }
+        let Some(&y) = dense.get(j) else {
+            break;
+        };
+        if y == x {
+            // k ≤ i < BLOCK.
+            let slot = k.min(BLOCK - 1);
+            out.docs[slot] = x;
+            let (ia, ib) = if swapped { (j, i) } else { (i, j) };
+            out.a[slot] = ia as u8;
+            out.b[slot] = ib as u8;
+            k += 1;
+            j += 1;
+        }
+        i += 1;
     }
     out.len = k;
     (i, j)
@@ -117,6 +193,39 @@ mod tests {
             if let (true, Some(&end)) = (j == b.len(), b.last()) {
                 prop_assert!(a[i..].iter().all(|&d| d > end));
             }
+        }
+    }
+
+    proptest! {
+        /// The skewed intersection finds what the merge finds and passes
+        /// as many documents of each, either block the sparse one, on
+        /// blocks of any densities.
+        #[test]
+        fn skewed_passes_what_the_merge_passes(
+            a in prop::collection::vec(0u32..40, 0..BLOCK),
+            b in prop::collection::vec(0u32..6, 0..BLOCK),
+            start in 0u32..300,
+        ) {
+            // Ascending ids from gaps (0 gaps dropped as duplicates).
+            let ids = |gaps: &[u32]| -> Vec<u32> {
+                let mut d = start;
+                let mut v: Vec<u32> = gaps.iter().map(|g| { d += g; d }).collect();
+                v.dedup();
+                v
+            };
+            let (a, b) = (ids(&a), ids(&b));
+            let pairs_of = |p: &Pairs| -> Vec<(u32, u8, u8)> {
+                (0..p.len).map(|k| (p.docs[k], p.a[k], p.b[k])).collect()
+            };
+            let (mut want, mut got) = (Pairs::new(), Pairs::new());
+            let passed = merge(&a, &b, &mut want);
+            prop_assert_eq!(skewed(&a, &b, &mut got, false), passed);
+            prop_assert_eq!(pairs_of(&got), pairs_of(&want));
+            let (j, i) = skewed(&b, &a, &mut got, true);
+            prop_assert_eq!((i, j), passed);
+            prop_assert_eq!(pairs_of(&got), pairs_of(&want));
+            prop_assert_eq!(intersect(&a, &b, &mut got), passed);
+            prop_assert_eq!(pairs_of(&got), pairs_of(&want));
         }
     }
 
