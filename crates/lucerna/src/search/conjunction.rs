@@ -22,7 +22,7 @@
 use crate::error::Result;
 use crate::index::segment_reader::SegmentReader;
 use crate::search::collector::{DocAddress, TopK};
-use crate::search::intersect::{intersect, Pairs};
+use crate::search::intersect::{intersect, merge, Pairs};
 use crate::search::scorer::{Candidates, Scorer, TermScorer, TERMINATED};
 use lucerna_codec::bitpack::BLOCK;
 
@@ -640,7 +640,9 @@ fn merge_candidates(
         if next.seek(docs[c])? == TERMINATED {
             return Ok(false);
         }
-        let (i, j) = intersect(&docs[c..cands.len], next.block_docs(), pairs);
+        // The plain merge: a window's candidates are few and spread out,
+        // and the skewed walk measured 2-4 % slower here.
+        let (i, j) = merge(&docs[c..cands.len], next.block_docs(), pairs);
         for p in 0..pairs.len {
             let d = pairs.docs[p];
             let s = cands.scores[c + usize::from(pairs.a[p])]

@@ -13,7 +13,9 @@
 //! document of the sparser one moves the denser one on by counting, eight
 //! at a time, its documents below it (a compare of eight lanes): `failed
 //! ready` (count mode) on logs-big, 12,834 documents against 92,718, took
-//! 389 → 347 µs (docs/benchmarks.md, "Issue 14, tenth round").
+//! 389 → 347 µs (docs/benchmarks.md, "Issue 14, tenth round"). The top-k
+//! path merges a window's candidates with [`merge`] alone: there the
+//! skewed walk measured slower.
 
 use lucerna_codec::bitpack::BLOCK;
 
@@ -82,9 +84,10 @@ pub(crate) fn intersect(a: &[u32], b: &[u32], out: &mut Pairs) -> (usize, usize)
 /// branch-free steps win.
 const SKEW: usize = 8;
 
-/// [`intersect`] by one merge step per document.
+/// [`intersect`] by one merge step per document, whatever the blocks'
+/// densities.
 #[inline]
-fn merge(a: &[u32], b: &[u32], out: &mut Pairs) -> (usize, usize) {
+pub(crate) fn merge(a: &[u32], b: &[u32], out: &mut Pairs) -> (usize, usize) {
     let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
     while i < a.len() && j < b.len() {
         let (x, y) = (a[i], b[j]);
