@@ -138,6 +138,19 @@ impl SlicePool {
         self.blocks[(addr >> BLOCK_BITS) as usize][addr as usize & (BLOCK - 1)] = b;
     }
 
+    /// Hints that the byte at `addr` will be read or written soon
+    /// (nothing outside the pool).
+    #[inline]
+    fn prefetch(&self, addr: u32) {
+        if let Some(b) = self
+            .blocks
+            .get((addr >> BLOCK_BITS) as usize)
+            .and_then(|b| b.get(addr as usize & (BLOCK - 1)))
+        {
+            prefetch(b);
+        }
+    }
+
     /// The link at `addr` (a slice's last four bytes).
     fn get_u32(&self, addr: u32) -> u32 {
         u32::from_le_bytes([0, 1, 2, 3].map(|i| self.get(addr + i)))
@@ -357,14 +370,7 @@ impl TermTable {
         let Some(t) = self.terms.get(id as usize) else {
             return;
         };
-        if let Some(b) = self
-            .pool
-            .blocks
-            .get((t.write >> BLOCK_BITS) as usize)
-            .and_then(|b| b.get(t.write as usize & (BLOCK - 1)))
-        {
-            prefetch(b);
-        }
+        self.pool.prefetch(t.write);
     }
 
     /// Hints that term `id`'s key and the start of its stream will be read
@@ -376,14 +382,7 @@ impl TermTable {
         if let Some(k) = self.keys.get(t.key as usize) {
             prefetch(k);
         }
-        if let Some(b) = self
-            .pool
-            .blocks
-            .get((t.head >> BLOCK_BITS) as usize)
-            .and_then(|b| b.get(t.head as usize & (BLOCK - 1)))
-        {
-            prefetch(b);
-        }
+        self.pool.prefetch(t.head);
     }
 
     /// A reader of term `id`'s stream.
