@@ -52,6 +52,51 @@ fn text_bytes(doc: &Document) -> usize {
         .sum()
 }
 
+/// Tokens interned together ([`TermTable::intern_batch`]); each with
+/// its position goes to `scratch`.
+struct TokenBatch<'a> {
+    terms: &'a mut TermTable,
+    scratch: &'a mut Vec<(u32, u32)>,
+    /// The keys (field byte + token) end to end, each ending where `ends`
+    /// says.
+    keys: &'a mut Vec<u8>,
+    ends: &'a mut Vec<u32>,
+    positions: &'a mut Vec<u32>,
+    ids: &'a mut Vec<u32>,
+}
+
+impl TokenBatch<'_> {
+    /// Tokens of a batch, at most: a long text value is interned a
+    /// batch at a time, so the batch's buffers stay small and its offsets
+    /// far from 32 bits.
+    const TOKENS: usize = 4096;
+
+    /// Adds a token of field `field` at `position` (interning the batch
+    /// when it is full).
+    #[inline]
+    fn push(&mut self, field: u8, token: &str, position: u32) {
+        self.keys.push(field);
+        self.keys.extend_from_slice(token.as_bytes());
+        // At most TOKENS keys of at most MAX_TERM_BYTES + 1 bytes.
+        self.ends.push(self.keys.len() as u32);
+        self.positions.push(position);
+        if self.ends.len() == Self::TOKENS {
+            self.intern();
+        }
+    }
+
+    /// Interns the tokens held and appends (id, position) to `scratch`.
+    fn intern(&mut self) {
+        self.ids.clear();
+        self.terms.intern_batch(self.keys, self.ends, self.ids);
+        self.scratch
+            .extend(self.ids.iter().copied().zip(self.positions.iter().copied()));
+        self.keys.clear();
+        self.ends.clear();
+        self.positions.clear();
+    }
+}
+
 /// Per text-field statistics of the buffered documents.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct FieldAcc {
@@ -90,9 +135,7 @@ pub(crate) struct SegmentBuffer {
     flush_bytes_per_doc: usize,
     scratch: Vec<(u32, u32)>,
     key: Vec<u8>,
-    /// A text value's tokens, as keys end to end (`batch_keys`, each
-    /// ending where `batch_ends` says) and positions, interned as one
-    /// batch ([`TermTable::intern_batch`]), and the ids they got.
+    /// The buffers of a [`TokenBatch`].
     batch_keys: Vec<u8>,
     batch_ends: Vec<u32>,
     batch_positions: Vec<u32>,
@@ -333,38 +376,25 @@ impl SegmentBuffer {
             let base = next_pos[fo];
             let mut last = None;
             let mut count = 0u32;
-            let (keys, ends, positions) = (
-                &mut self.batch_keys,
-                &mut self.batch_ends,
-                &mut self.batch_positions,
-            );
-            keys.clear();
-            ends.clear();
-            positions.clear();
+            let mut batch = TokenBatch {
+                terms: &mut self.terms,
+                scratch: &mut self.scratch,
+                keys: &mut self.batch_keys,
+                ends: &mut self.batch_ends,
+                positions: &mut self.batch_positions,
+                ids: &mut self.batch_ids,
+            };
             let mut longest = 0usize;
             analyzer.analyze(text, &mut |tok: &str, pos: u32| {
                 if tok.len() > MAX_TERM_BYTES {
                     longest = longest.max(tok.len());
                     return;
                 }
-                keys.push(fo as u8);
-                keys.extend_from_slice(tok.as_bytes());
-                // Below 4 GiB: `has_room_for` took the document only if
-                // its keys total less.
-                ends.push(keys.len() as u32);
-                positions.push(base + pos);
+                batch.push(fo as u8, tok, base + pos);
                 last = Some(base + pos);
                 count += 1;
             });
-            self.batch_ids.clear();
-            self.terms
-                .intern_batch(&self.batch_keys, &self.batch_ends, &mut self.batch_ids);
-            self.scratch.extend(
-                self.batch_ids
-                    .iter()
-                    .copied()
-                    .zip(self.batch_positions.iter().copied()),
-            );
+            batch.intern();
             self.lengths[fo] += count;
             if let Some(l) = last {
                 next_pos[fo] = l + 1 + POSITION_GAP;
@@ -682,5 +712,48 @@ mod tests {
         let disk = whole.docs_with_term(b"\x02disk");
         assert!(!disk.is_empty());
         assert_eq!(one.docs_with_term(b"\x02disk"), disk);
+    }
+
+    /// A text value of more tokens than a batch holds, with two values
+    /// in one field: each term's positions are those the analyzer gives,
+    /// across the batches' seams.
+    #[test]
+    fn long_values_are_interned_a_batch_at_a_time() {
+        let schema = Arc::new(Schema::logs());
+        let analyzer = DefaultAnalyzer::new();
+        let body = schema.field("body").unwrap();
+        let n = 3 * TokenBatch::TOKENS + 17;
+        let words: Vec<String> = (0..n).map(|i| format!("w{}", i % 1000)).collect();
+        let mut d = Document::new();
+        d.add_u64(schema.field("id").unwrap(), 1)
+            .add_text(body, words.join(" "))
+            .add_text(body, "w5 tail");
+        let mut b = SegmentBuffer::new(schema.clone());
+        b.add(&d, &analyzer, || 0).unwrap();
+        let second = n as u32 + POSITION_GAP;
+        for (word, want) in [
+            ("w5", {
+                let mut p: Vec<u32> = (0..n as u32).filter(|i| i % 1000 == 5).collect();
+                p.push(second);
+                p
+            }),
+            ("w999", (0..n as u32).filter(|i| i % 1000 == 999).collect()),
+            ("tail", vec![second + 1]),
+        ] {
+            let key = [&[body.0 as u8][..], word.as_bytes()].concat();
+            let id = b.terms.get(&key).expect("term buffered");
+            let mut r = b.terms.stream(id);
+            assert_eq!(r.vint(), 0, "{word}: the document");
+            assert_eq!(r.vint() as usize, want.len(), "{word}: its frequency");
+            let mut p = 0;
+            let got: Vec<u32> = (0..want.len())
+                .map(|_| {
+                    p += r.vint();
+                    p
+                })
+                .collect();
+            assert_eq!(got, want, "{word}");
+        }
+        assert_eq!(b.terms.len(), 1001);
     }
 }
