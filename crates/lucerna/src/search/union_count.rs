@@ -7,7 +7,9 @@
 //! documents). The bitsets are the searching thread's own and are kept
 //! between queries, and only the words the summary marks are counted and
 //! then cleared: a query costs its postings and a 64th of a 64th of the
-//! segment, not the segment's size. Allocating, zeroing and counting a
+//! segment, not the segment's size. (Segments of more than 33,554,432
+//! documents get a bitset of their own per query, so that no thread keeps
+//! one larger than 4 MiB.) Allocating, zeroing and counting a
 //! bitset of the whole segment per query cost prose's small disjunctions
 //! (a few hundred hits in 300,757 documents) about a tenth of their time,
 //! and logs-big's (2 M documents, 250 KB of bitset) more.
@@ -139,6 +141,11 @@ impl Drop for UnionBits<'_> {
     }
 }
 
+/// Most words of a bitset a thread keeps (4 MiB, segments of up to
+/// 33,554,432 documents): a larger segment's count allocates its own, so
+/// no thread holds a large bitset after the query.
+const KEEP_MAX_WORDS: usize = 1 << 19;
+
 /// Words of the bitset and of its summary for `max_doc` documents.
 fn sizes(max_doc: u32) -> (usize, usize) {
     let words = (max_doc as usize).div_ceil(64);
@@ -148,16 +155,29 @@ fn sizes(max_doc: u32) -> (usize, usize) {
 /// Runs `f` with this thread's bitset made ready for `max_doc`
 /// documents, into which lists of `postings` documents in all will be
 /// added.
-pub(crate) fn with_union_bits<T>(
-    max_doc: u32,
-    postings: u64,
-    f: impl FnOnce(&mut UnionBits<'_>) -> Result<T>,
-) -> Result<T> {
+pub(crate) fn with_union_bits<T, F>(max_doc: u32, postings: u64, f: F) -> Result<T>
+where
+    F: FnOnce(&mut UnionBits<'_>) -> Result<T>,
+{
+    let (words, marks) = sizes(max_doc);
+    let dense = postings.saturating_mul(DENSE) >= words as u64;
+    // A bitset of its own for a segment too large to keep one for, or
+    // when this thread's is in use further up its stack (not done today).
+    let own = |f: F| {
+        let (mut bits, mut summary) = (vec![0u64; words], vec![0u64; marks]);
+        let mut union = UnionBits {
+            bits: &mut bits,
+            summary: &mut summary,
+            dense,
+        };
+        f(&mut union)
+    };
+    if words > KEEP_MAX_WORDS {
+        return own(f);
+    }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
         Ok(mut scratch) => {
             let (bits, summary) = &mut *scratch;
-            let (words, marks) = sizes(max_doc);
-            let dense = postings.saturating_mul(DENSE) >= words as u64;
             if bits.len() < words {
                 bits.resize(words, 0);
                 summary.resize(marks, 0);
@@ -169,18 +189,7 @@ pub(crate) fn with_union_bits<T>(
             };
             f(&mut union)
         }
-        // In use further up this thread's stack (not done today): a
-        // bitset of its own.
-        Err(_) => {
-            let (words, marks) = sizes(max_doc);
-            let (mut bits, mut summary) = (vec![0u64; words], vec![0u64; marks]);
-            let mut union = UnionBits {
-                bits: &mut bits,
-                summary: &mut summary,
-                dense: postings.saturating_mul(DENSE) >= words as u64,
-            };
-            f(&mut union)
-        }
+        Err(_) => own(f),
     })
 }
 
@@ -233,6 +242,22 @@ mod tests {
                 assert_eq!(n.unwrap(), 0);
             }
         }
+    }
+
+    /// A segment above the kept size gets a bitset of its own, counted
+    /// the same way.
+    #[test]
+    fn a_very_large_segment_gets_its_own_bitset() {
+        let max_doc = (KEEP_MAX_WORDS as u32 + 1) * 64;
+        for postings in [3, u64::MAX] {
+            let n = with_union_bits(max_doc, postings, |u| {
+                u.add(&[0, 5, max_doc - 1]);
+                u.add(&[5, 70]);
+                Ok(u.count(None))
+            });
+            assert_eq!(n.unwrap(), 4);
+        }
+        SCRATCH.with(|cell| assert!(cell.borrow().0.len() <= KEEP_MAX_WORDS));
     }
 
     #[test]
