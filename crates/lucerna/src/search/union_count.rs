@@ -1,13 +1,14 @@
 //! Counting the documents of a union of postings lists: a disjunction's
 //! hits, without scoring.
 //!
-//! Every list's documents set bits of a bitset of the segment's documents,
-//! and each sets, without a branch, the bit of its word in a summary (a
-//! bit per 64 words); the count is the number of bits set (of live
-//! documents). The bitsets are the searching thread's own and are kept
-//! between queries, and only the words the summary marks are counted and
-//! then cleared: a query costs its postings and a 64th of a 64th of the
-//! segment, not the segment's size. (Segments of more than 33,554,432
+//! Every list's documents set bits of a bitset of the segment's
+//! documents; the count is the number of bits set (of live documents).
+//! The bitsets are the searching thread's own and are kept between
+//! queries. Sparse lists also mark each word they set in a summary (a bit
+//! per 64 words, gathered in a register while a list's documents stay in
+//! one summary word), and only the marked words are counted and then
+//! cleared: such a query costs its postings and a 64th of a 64th of the
+//! segment, not the segment's size. Dense lists scan and clear every word. (Segments of more than 33,554,432
 //! documents get a bitset of their own per query, so that no thread keeps
 //! one larger than 4 MiB.) Allocating, zeroing and counting a
 //! bitset of the whole segment per query cost prose's small disjunctions
