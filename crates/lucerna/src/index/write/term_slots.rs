@@ -61,18 +61,26 @@ impl TermSlots {
     /// arena position) holds.
     #[inline]
     pub fn find(&self, h: u32, is_key: impl Fn(u32) -> bool) -> Option<u32> {
-        let n = self.slots.len();
-        if n == 0 {
+        if self.slots.is_empty() {
             return None;
         }
+        self.probe(h, is_key).ok()
+    }
+
+    /// Walks from `h`'s home slot (there are slots, and an empty one) to
+    /// the id of the key for which `is_key` holds, or to the index of the
+    /// first empty slot.
+    #[inline]
+    fn probe(&self, h: u32, is_key: impl Fn(u32) -> bool) -> Result<u32, usize> {
+        let n = self.slots.len();
         let mut i = Self::home(h, n);
         loop {
             let s = self.slots[i];
             if s.id == EMPTY {
-                return None;
+                return Err(i);
             }
             if s.hash == h && is_key(s.key) {
-                return Some(s.id);
+                return Ok(s.id);
             }
             i = (i + 1) & (n - 1);
         }
@@ -86,18 +94,7 @@ impl TermSlots {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        let n = self.slots.len();
-        let mut i = Self::home(h, n);
-        loop {
-            let s = self.slots[i];
-            if s.id == EMPTY {
-                return Err(Vacant(i));
-            }
-            if s.hash == h && is_key(s.key) {
-                return Ok(s.id);
-            }
-            i = (i + 1) & (n - 1);
-        }
+        self.probe(h, is_key).map_err(Vacant)
     }
 
     /// Puts the key with hash `h`, at arena position `key`, with term id
