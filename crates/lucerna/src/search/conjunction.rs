@@ -610,7 +610,7 @@ fn narrow(lead: &TermScorer, others: &[TermScorer], theta: f32, cands: &mut Cand
 /// Offers the documents of `cands` (the lead's candidates in a window, as
 /// offsets from its cursor) that every other term holds to `top`: the
 /// candidates are merged with the next rarest term's decoded blocks
-/// ([`intersect`]), and each shared document is sought in the rest when
+/// ([`merge`]), and each shared document is sought in the rest when
 /// its partial score with their bounds can still compete ([`may_compete`]). Scores are
 /// summed as [`push_match`] sums them. Moves the lead nothing; returns
 /// `false` when a term ran out (nothing further can match).

@@ -176,7 +176,7 @@ impl TermScorer {
         let mut theta = top.threshold();
         let (docs, freqs) = self.postings.block_rest();
         for (&doc, &f) in docs.iter().zip(freqs) {
-            let s = self.bm25.score(f, self.norms.get(doc));
+            let s = self.score_at(doc, f);
             if s > theta && live(doc) {
                 top.push(s, DocAddress { segment, doc });
                 theta = top.threshold();
@@ -227,7 +227,7 @@ impl TermScorer {
     pub(crate) fn score_in_block(&self, k: usize) -> f32 {
         let (docs, freqs) = self.postings.block_rest();
         match (docs.get(k), freqs.get(k)) {
-            (Some(&doc), Some(&f)) => self.bm25.score(f, self.norms.get(doc)),
+            (Some(&doc), Some(&f)) => self.score_at(doc, f),
             _ => 0.0,
         }
     }
@@ -248,7 +248,7 @@ impl TermScorer {
         let end = docs.partition_point(|&d| d <= last).min(BLOCK);
         let mut n = 0;
         for (k, (&doc, &f)) in docs[..end].iter().zip(&freqs[..end]).enumerate() {
-            let s = self.bm25.score(f, self.norms.get(doc));
+            let s = self.score_at(doc, f);
             // n ≤ k < BLOCK: always in range.
             out.offsets[n] = k as u8;
             out.scores[n] = s;
@@ -278,7 +278,7 @@ impl Scorer for TermScorer {
     #[inline]
     fn score(&mut self) -> Result<f32> {
         let doc = self.postings.doc();
-        Ok(self.bm25.score(self.postings.freq(), self.norms.get(doc)))
+        Ok(self.score_at(doc, self.postings.freq()))
     }
     fn max_score(&self) -> f32 {
         self.bm25.max_score()
