@@ -8,6 +8,7 @@ mod maxscore;
 pub mod parse;
 pub mod query;
 mod score_floor;
+mod score_window;
 pub mod scorer;
 pub mod searcher;
 mod union_count;

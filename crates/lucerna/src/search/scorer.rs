@@ -7,6 +7,7 @@
 use crate::error::Result;
 use crate::search::bm25::Bm25;
 use crate::search::collector::{DocAddress, TopK};
+use crate::search::score_window::ScoreWindow;
 use lucerna_codec::bitpack::BLOCK;
 use lucerna_codec::postings::SegmentPostings;
 use std::sync::Arc;
@@ -229,6 +230,30 @@ impl TermScorer {
         match (docs.get(k), freqs.get(k)) {
             (Some(&doc), Some(&f)) => self.score_at(doc, f),
             _ => 0.0,
+        }
+    }
+
+    /// Adds this term's documents from the current one on, up to
+    /// `last`, with their scores (bit for bit as [`score`](Scorer::score)
+    /// computes them) to `window`'s current clause, a decoded block at a
+    /// time, and moves past them.
+    pub(crate) fn add_to_window(&mut self, last: u32, window: &mut ScoreWindow) -> Result<()> {
+        loop {
+            let (docs, freqs) = self.postings.block_rest();
+            if docs.is_empty() {
+                return Ok(());
+            }
+            let end = docs.partition_point(|&d| d <= last);
+            let scores = docs[..end]
+                .iter()
+                .zip(&freqs[..end])
+                .map(|(&d, &f)| self.score_at(d, f));
+            window.add(&docs[..end], scores);
+            if end < docs.len() {
+                self.postings.advance_in_block(end)?;
+                return Ok(());
+            }
+            self.postings.next_block()?;
         }
     }
 
