@@ -72,7 +72,8 @@ struct Args {
     /// Indexing threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Indexing memory budget in MB.
+    /// Indexing memory budget in MiB (`--mem-mb` of the contract, which
+    /// `lucerna index` reads as MiB).
     #[arg(long, default_value_t = 512)]
     mem_mb: usize,
     /// Timed passes per query.
