@@ -1,7 +1,7 @@
 //! Scores of several clauses over a window of documents, gathered a
-//! clause at a time: what [`maxscore`](super::maxscore) does when two or
-//! more clauses are essential (Lucene's `MaxScoreBulkScorer` does the
-//! same for that case).
+//! clause at a time: what [`maxscore`](super::maxscore) does when three
+//! or more dense clauses are essential (Lucene's `MaxScoreBulkScorer`
+//! does the same with several essential clauses).
 //!
 //! Taking candidates a document at a time, the smallest current
 //! document of every essential clause is found, each clause on it is
