@@ -92,30 +92,19 @@ impl ScoreWindow {
         }
     }
 
-    /// Takes the window's next candidate (the smallest document left):
-    /// its id and partial score, its clauses' scores written to `scores`
-    /// (clause `c` of the window to `scores[to[c]]`, 0 where it does not
-    /// hold the document) and their slots cleared. `None` once the window
-    /// is empty.
-    #[inline]
+    /// Takes the window's next candidate (the smallest document left), as
+    /// [`take_above`](Self::take_above) with no bound.
+    #[cfg(test)]
     pub(crate) fn take(&mut self, to: &[usize], scores: &mut [f32]) -> Option<(u32, f32)> {
-        let w = self.first_word()?;
-        let bit = self.bits[w].trailing_zeros() as usize;
-        self.bits[w] &= self.bits[w] - 1;
-        let slot = w * 64 + bit;
-        let partial = std::mem::take(&mut self.partial[slot]);
-        for c in 0..self.clauses {
-            let v = std::mem::take(&mut self.by_clause[c * WINDOW + slot]);
-            if let Some(s) = to.get(c).and_then(|&i| scores.get_mut(i)) {
-                *s = v;
-            }
-        }
-        Some((self.base + slot as u32, partial))
+        self.take_above(0.0, f32::NEG_INFINITY, to, scores)
     }
 
-    /// Takes the window's next candidate whose partial score plus
-    /// `others` may beat `theta` (as [`take`](Self::take)), clearing the
-    /// slots of those passed over.
+    /// Takes the window's next candidate (the smallest document left)
+    /// whose partial score plus `others` may beat `theta`: its id and
+    /// partial score, its clauses' scores written to `scores` (clause `c`
+    /// of the window to `scores[to[c]]`, 0 where it does not hold the
+    /// document). The slots of the candidate and of those passed over
+    /// before it are cleared. `None` once the window is empty.
     #[inline]
     pub(crate) fn take_above(
         &mut self,
@@ -126,15 +115,22 @@ impl ScoreWindow {
     ) -> Option<(u32, f32)> {
         loop {
             let w = self.first_word()?;
-            let bit = self.bits[w].trailing_zeros() as usize;
-            let slot = w * 64 + bit;
-            if self.partial[slot] + others > theta {
-                return self.take(to, scores);
-            }
+            let slot = w * 64 + self.bits[w].trailing_zeros() as usize;
             self.bits[w] &= self.bits[w] - 1;
-            self.partial[slot] = 0.0;
+            let partial = std::mem::take(&mut self.partial[slot]);
+            let competes = partial + others > theta;
             for c in 0..self.clauses {
-                self.by_clause[c * WINDOW + slot] = 0.0;
+                let v = std::mem::take(&mut self.by_clause[c * WINDOW + slot]);
+                if let Some(s) = to
+                    .get(c)
+                    .and_then(|&i| scores.get_mut(i))
+                    .filter(|_| competes)
+                {
+                    *s = v;
+                }
+            }
+            if competes {
+                return Some((self.base + slot as u32, partial));
             }
         }
     }
