@@ -96,4 +96,68 @@ impl Bm25 {
     pub fn bound(&self, max_freq: u32, min_norm: u8) -> f32 {
         self.score(max_freq, min_norm)
     }
+
+    /// The largest [`bound`](Self::bound) of any `(max_freq, min_norm)`
+    /// pair of `impacts` (0 for none), bit for bit.
+    ///
+    /// The weight multiplies the largest ratio once instead of every
+    /// ratio: rounding a product by a weight ≥ 0 never reverses an order,
+    /// so the largest product is the product of the largest ratio. Ratios
+    /// are never NaN (a length factor is > 0), so a plain comparison
+    /// replaces `f32::max`. A top-k query computes this for every block it
+    /// walks past.
+    #[inline]
+    pub fn impacts_bound(&self, impacts: &[(u32, u8)]) -> f32 {
+        let mut best = 0f32;
+        for &(f, n) in impacts {
+            let tf = f as f32;
+            let ratio = tf / (tf + self.cache[n as usize]);
+            if ratio > best {
+                best = ratio;
+            }
+        }
+        if best == 0.0 {
+            return 0.0;
+        }
+        self.weight * best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lucerna_store::rng::SplitMix64;
+
+    /// `impacts_bound` equals the largest `bound` of the pairs, bit for
+    /// bit, over random statistics, weights and impacts (seeded; the seed
+    /// is in the message).
+    #[test]
+    fn impacts_bound_is_the_largest_pair_bound() {
+        for seed in 0..2_000u64 {
+            let mut rng = SplitMix64::new(seed);
+            let doc_count = 1 + rng.below(1 << 30);
+            let stats = FieldStats {
+                doc_count,
+                sum_total_term_freq: doc_count * (1 + rng.below(500)),
+            };
+            let boost = [0.0, 0.5, 1.0, 3.7][rng.below(4) as usize];
+            let bm25 = Bm25::new(1 + rng.below(doc_count), stats, boost);
+            let impacts: Vec<(u32, u8)> = (0..rng.below(9))
+                .map(|_| {
+                    let f = if rng.chance(0.1) {
+                        rng.below(u32::MAX as u64) as u32
+                    } else {
+                        1 + rng.below(300) as u32
+                    };
+                    (f, rng.below(256) as u8)
+                })
+                .collect();
+            let want = impacts
+                .iter()
+                .map(|&(f, n)| bm25.bound(f, n))
+                .fold(0.0, f32::max);
+            let got = bm25.impacts_bound(&impacts);
+            assert_eq!(got.to_bits(), want.to_bits(), "seed {seed}: {impacts:?}");
+        }
+    }
 }

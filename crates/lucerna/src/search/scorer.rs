@@ -69,15 +69,6 @@ impl NormSource {
     }
 }
 
-/// The bound `bm25` gives `impacts` (0 for none).
-#[inline]
-fn impacts_bound(impacts: &[(u32, u8)], bm25: &Bm25) -> f32 {
-    impacts
-        .iter()
-        .map(|&(f, n)| bm25.bound(f, n))
-        .fold(0.0, f32::max)
-}
-
 /// The bound `bm25` gives the block under `postings`' block-max cursor,
 /// which ends at `last` (0 past the last block; the global bound when the
 /// block has no impacts).
@@ -89,7 +80,7 @@ fn block_bound(postings: &SegmentPostings, last: u32, bm25: &Bm25) -> f32 {
     if impacts.is_empty() {
         return bm25.max_score();
     }
-    impacts_bound(impacts, bm25)
+    bm25.impacts_bound(impacts)
 }
 
 /// The group of `postings`' blocks holding the first document ≥ `target`:
@@ -102,7 +93,7 @@ fn group_bound(
 ) -> Result<Option<(u32, f32)>> {
     Ok(postings
         .shallow_seek_group(target)?
-        .map(|g| (g.last_doc, impacts_bound(g.impacts, bm25))))
+        .map(|g| (g.last_doc, bm25.impacts_bound(g.impacts))))
 }
 
 /// Scores one term's postings with BM25. A clone is an independent
@@ -113,6 +104,11 @@ pub struct TermScorer {
     bm25: Arc<Bm25>,
     norms: NormSource,
     block_max: f32,
+    /// The last group [`shallow_seek_group`](Scorer::shallow_seek_group)
+    /// found: `(from, last, bound)` answers every target in `from..=last`
+    /// (no group holds a document in `from..` before this one). Empty
+    /// (`from > last`) at first.
+    group: (u32, u32, f32),
 }
 
 /// Documents of a decoded block that may compete, as
@@ -144,6 +140,7 @@ impl TermScorer {
             bm25,
             norms,
             block_max,
+            group: (1, 0, 0.0),
         }
     }
     /// The postings cursor (for phrase matching).
@@ -317,7 +314,17 @@ impl Scorer for TermScorer {
         self.block_max
     }
     fn shallow_seek_group(&mut self, target: u32) -> Result<Option<(u32, f32)>> {
-        group_bound(&mut self.postings, target, &self.bm25)
+        // A pruned walk asks once per block of a competitive group: the
+        // group's bound is computed once.
+        let (from, last, bound) = self.group;
+        if (from..=last).contains(&target) {
+            return Ok(Some((last, bound)));
+        }
+        let found = group_bound(&mut self.postings, target, &self.bm25)?;
+        if let Some((last, bound)) = found {
+            self.group = (target, last, bound);
+        }
+        Ok(found)
     }
     fn cost(&self) -> u64 {
         self.postings.doc_freq() as u64
