@@ -900,6 +900,78 @@ struct FullBlock<'a> {
     freq_bits: u8,
 }
 
+/// The impacts area of a doc file: where [`decode_impacts`] reads.
+struct ImpactsArea<'a> {
+    file: &'a str,
+    base: u64,
+    data: &'a [u8],
+    /// Payload offsets of the area's start and end.
+    start: usize,
+    end: usize,
+}
+
+/// A [`SegmentPostings`]' impacts area, borrowing only the fields it
+/// reads, so that a buffer of the same cursor can be decoded into.
+macro_rules! impacts_area {
+    ($p:expr) => {
+        ImpactsArea {
+            file: &$p.doc_name,
+            base: $p.doc_base,
+            data: &$p.doc_data,
+            start: $p.imp_area,
+            end: $p.blocks_start as usize,
+        }
+    };
+}
+
+/// Decodes the impacts at `range` of the impacts area (the range given by
+/// the table entry at payload offset `entry`) into `out`, in place: this
+/// runs for every block a top-k query walks past. Returns how many.
+fn decode_impacts(
+    area: ImpactsArea<'_>,
+    range: std::ops::Range<usize>,
+    entry: usize,
+    out: &mut [(u32, u8); MAX_IMPACTS],
+) -> Result<usize> {
+    let (start, end) = (range.start, range.end);
+    let mut len = 0;
+    let mut r = ByteReader::new(area.file, area.base, area.data);
+    if start > end || end > area.end.saturating_sub(area.start) {
+        return Err(r.err_at(entry, "impacts range outside the impacts area"));
+    }
+    // Most impacts are a one-byte frequency and a norm byte: read pairs
+    // straight from the bytes while they are, else varints.
+    let bytes = area
+        .data
+        .get(area.start + start..area.start + end)
+        .unwrap_or_default();
+    let mut i = 0;
+    while i + 1 < bytes.len() && bytes[i] < 0x80 && len < MAX_IMPACTS {
+        out[len] = (u32::from(bytes[i]), bytes[i + 1]);
+        len += 1;
+        i += 2;
+    }
+    if i == bytes.len() && len > 0 {
+        return Ok(len);
+    }
+    // The rest (or a range that is not whole pairs, for the checks below
+    // to report) as varints.
+    r.seek(area.start + start + i)?;
+    while r.pos() < area.start + end {
+        if len == MAX_IMPACTS {
+            return Err(r.err("more than 8 impacts in a block"));
+        }
+        let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
+        let n = r.u8()?;
+        out[len] = (f, n);
+        len += 1;
+    }
+    if r.pos() != area.start + end || len == 0 {
+        return Err(r.err("impacts do not fill their range"));
+    }
+    Ok(len)
+}
+
 /// A group of blocks, as [`SegmentPostings::shallow_seek_group`] finds it.
 #[derive(Debug, Clone, Copy)]
 pub struct Group<'a> {
@@ -1188,9 +1260,14 @@ impl SegmentPostings {
         let start = if k == 0 { 0 } else { self.skip_imp_end(k - 1) };
         let end = self.skip_imp_end(k);
         let entry = self.table_start + k * SKIP_ENTRY_LEN + 16;
-        let (buf, len) = self.decode_impacts(start, end, entry)?;
-        self.cur_impacts = buf;
-        self.cur_impacts_len = len;
+        // Invalid until decoded whole (an error leaves no stale bound).
+        self.cur_impacts_block = usize::MAX;
+        self.cur_impacts_len = decode_impacts(
+            impacts_area!(self),
+            start..end,
+            entry,
+            &mut self.cur_impacts,
+        )?;
         self.cur_impacts_block = k;
         Ok(())
     }
@@ -1198,57 +1275,6 @@ impl SegmentPostings {
     /// End of group `g`'s impacts in the impacts area.
     fn group_imp_end(&self, g: usize) -> usize {
         self.u32_at(self.group_table + g * GROUP_ENTRY_LEN) as usize
-    }
-
-    /// Decodes the impacts at `start..end` of the impacts area (the range
-    /// given by the table entry at payload offset `entry`).
-    fn decode_impacts(
-        &self,
-        start: usize,
-        end: usize,
-        entry: usize,
-    ) -> Result<([(u32, u8); MAX_IMPACTS], usize)> {
-        let area_len = self.blocks_start as usize - self.imp_area;
-        // Decoded into a fixed buffer while the file is borrowed (no clone
-        // of its name or bytes, no vector, per block: this runs for every
-        // block a top-k query walks past).
-        let mut buf = [(0u32, 0u8); MAX_IMPACTS];
-        let mut len = 0;
-        let mut r = ByteReader::new(&self.doc_name, self.doc_base, &self.doc_data);
-        if start > end || end > area_len {
-            return Err(r.err_at(entry, "impacts range outside the impacts area"));
-        }
-        // Most impacts are a one-byte frequency and a norm byte: read
-        // pairs straight from the bytes while they are, else varints.
-        let bytes = self
-            .doc_data
-            .get(self.imp_area + start..self.imp_area + end)
-            .unwrap_or_default();
-        let mut i = 0;
-        while i + 1 < bytes.len() && bytes[i] < 0x80 && len < MAX_IMPACTS {
-            buf[len] = (u32::from(bytes[i]), bytes[i + 1]);
-            len += 1;
-            i += 2;
-        }
-        if i == bytes.len() && len > 0 {
-            return Ok((buf, len));
-        }
-        // The rest (or a range that is not whole pairs, for the checks
-        // below to report) as varints.
-        r.seek(self.imp_area + start + i)?;
-        while r.pos() < self.imp_area + end {
-            if len == MAX_IMPACTS {
-                return Err(r.err("more than 8 impacts in a block"));
-            }
-            let f = r.vint_max(u32::MAX as u64, "impact frequency")? as u32;
-            let n = r.u8()?;
-            buf[len] = (f, n);
-            len += 1;
-        }
-        if r.pos() != self.imp_area + end || len == 0 {
-            return Err(r.err("impacts do not fill their range"));
-        }
-        Ok((buf, len))
     }
 
     /// The group of blocks holding the first document ≥ `target` (the
@@ -1287,9 +1313,13 @@ impl SegmentPostings {
             };
             let end = self.group_imp_end(g);
             let entry = self.group_table + g * GROUP_ENTRY_LEN;
-            let (buf, len) = self.decode_impacts(start, end, entry)?;
-            self.cur_group_impacts = buf;
-            self.cur_group_len = len;
+            self.cur_group = usize::MAX;
+            self.cur_group_len = decode_impacts(
+                impacts_area!(self),
+                start..end,
+                entry,
+                &mut self.cur_group_impacts,
+            )?;
             self.cur_group = g;
         }
         let last_block = ((g + 1) * GROUP_BLOCKS).min(n) - 1;
