@@ -1703,9 +1703,13 @@ impl SegmentPostings {
                 return Ok(TERMINATED);
             }
             self.load_block(k)?;
+            // A new block: the target may lie anywhere in it, so one
+            // bisection of the whole block (its steps are branch-free).
+            self.i = self.docs[..self.n].partition_point(|&d| d < target);
         }
-        // Gallop from the cursor (the target is usually a few documents
-        // on), then search the last step's range by bisection.
+        // Within the block: gallop from the cursor (the target is
+        // usually a few documents on), then search the last step's range
+        // by bisection.
         let docs = &self.docs[..self.n];
         if self.i < docs.len() && docs[self.i] < target {
             let mut lo = self.i;
