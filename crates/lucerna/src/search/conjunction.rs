@@ -208,8 +208,12 @@ impl Matches {
 
 /// How many times as many documents as the lead the next rarest term may
 /// hold for the two to be merged a decoded block at a time: merging
-/// passes every document of both, seeking only those of the lead.
-const MERGE_MAX_RATIO: u64 = 8;
+/// passes every document of both, seeking only those of the lead. Eight
+/// until seeks into a new block bisected it whole; then three measured
+/// best on logs-big's AND set (`init info`, 6.2 times as many, 3,249 →
+/// 2,720 µs merged against sought) and two no better (docs/benchmarks.md,
+/// "Issue 14, twelfth round").
+const MERGE_MAX_RATIO: u64 = 3;
 
 /// About how many steps of a merge one seek costs: a window's candidates
 /// are merged with the next rarest term's block where the merge passes at
