@@ -8,14 +8,16 @@ use crate::index::page_budget::PageBudget;
 use crate::index::segment_reader::SegmentReader;
 use crate::index::IdSet;
 use crate::schema::{Field, FieldType, Schema};
-use crate::search::bm25::FieldStats;
+use crate::search::bm25::{FieldStats, LengthFactors};
 use crate::search::collector::{DocAddress, ScoredDoc, TopK, TopKSorted};
 use crate::search::conjunction::{collect_term_conjunction, collect_term_conjunction_pruned};
 use crate::search::maxscore::collect_maxscore;
 use crate::search::query::Query;
 use crate::search::scorer::{Scorer, TermScorer, TERMINATED};
 use crate::search::weight::{StatsSource, Weight};
+use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::OnceLock;
 
 /// Result of a search: the exact number of matches and the best hits.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +128,9 @@ pub struct Searcher {
     page_budget: Option<Arc<PageBudget>>,
     /// Segments left out (a partial searcher), empty when complete.
     unavailable: Arc<Vec<Unavailable>>,
+    /// Each field's BM25 length factors, computed by the first query
+    /// that scores the field (by ordinal; the segments never change).
+    length_factors: Arc<Vec<OnceLock<LengthFactors>>>,
 }
 
 impl std::fmt::Debug for Searcher {
@@ -160,6 +165,13 @@ impl StatsSource for Searcher {
         }
         t
     }
+    fn length_factors(&self, field: Field) -> Cow<'_, LengthFactors> {
+        let compute = || LengthFactors::new(self.field_stats(field));
+        match self.length_factors.get(field.0 as usize) {
+            Some(cell) => Cow::Borrowed(cell.get_or_init(compute)),
+            None => Cow::Owned(compute()),
+        }
+    }
 }
 
 impl Searcher {
@@ -169,6 +181,7 @@ impl Searcher {
         segments: Vec<SegmentReader>,
         generation: u64,
     ) -> Self {
+        let length_factors = Arc::new((0..schema.len()).map(|_| OnceLock::new()).collect());
         Searcher {
             schema,
             analyzer,
@@ -176,6 +189,7 @@ impl Searcher {
             generation,
             page_budget: None,
             unavailable: Arc::new(Vec::new()),
+            length_factors,
         }
     }
 

@@ -5,11 +5,12 @@ use crate::document::Value;
 use crate::error::{Error, Result};
 use crate::index::segment_reader::SegmentReader;
 use crate::schema::{Field, FieldType, NumericKind, Schema};
-use crate::search::bm25::{Bm25, FieldStats};
+use crate::search::bm25::{idf, Bm25, FieldStats, LengthFactors};
 use crate::search::query::Query;
 use crate::search::scorer::*;
 use crate::search::union_count::with_union_bits;
 use lucerna_codec::columns::{f64_to_u64, i64_to_u64};
+use std::borrow::Cow;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -88,6 +89,10 @@ pub(crate) trait StatsSource {
     fn schema(&self) -> &Schema;
     fn doc_freq(&self, key: &[u8]) -> Result<u64>;
     fn field_stats(&self, field: Field) -> FieldStats;
+    /// The field's BM25 length factors (from [`field_stats`]
+    /// (StatsSource::field_stats)), computed once per field where the
+    /// source can keep them.
+    fn length_factors(&self, field: Field) -> Cow<'_, LengthFactors>;
 }
 
 fn check_field(schema: &Schema, field: Field) -> Result<&crate::schema::FieldEntry> {
@@ -128,9 +133,10 @@ impl Weight {
                 if df == 0 {
                     return Ok(Weight::Empty);
                 }
+                let weight = boost * idf(df, stats.field_stats(*field).doc_count);
                 Weight::Term {
                     field: *field,
-                    bm25: Arc::new(Bm25::new(df, stats.field_stats(*field), boost)),
+                    bm25: Arc::new(Bm25::with_factors(weight, &stats.length_factors(*field))),
                     key,
                 }
             }
@@ -164,14 +170,17 @@ impl Weight {
                     if df == 0 {
                         return Ok(Weight::Empty);
                     }
-                    idf_sum += crate::search::bm25::idf(df, fs.doc_count);
+                    idf_sum += idf(df, fs.doc_count);
                     keys.push((key, *pos));
                 }
                 Weight::Phrase {
                     field: *field,
                     keys,
                     slop: *slop,
-                    bm25: Arc::new(Bm25::with_idf(idf_sum, fs, boost)),
+                    bm25: Arc::new(Bm25::with_factors(
+                        boost * idf_sum,
+                        &stats.length_factors(*field),
+                    )),
                 }
             }
             Query::Prefix { field, prefix } => {
