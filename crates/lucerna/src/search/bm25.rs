@@ -148,18 +148,23 @@ mod tests {
     use super::*;
     use lucerna_store::rng::SplitMix64;
 
+    /// A field of up to 2³⁰ documents, 1 to 500 tokens long on average.
+    fn random_stats(rng: &mut SplitMix64) -> FieldStats {
+        let doc_count = 1 + rng.below(1 << 30);
+        FieldStats {
+            doc_count,
+            sum_total_term_freq: doc_count * (1 + rng.below(500)),
+        }
+    }
+
     /// A scorer from shared length factors scores as one that computed
     /// its own, bit for bit.
     #[test]
     fn shared_factors_score_as_own_ones() {
         for seed in 0..200u64 {
             let mut rng = SplitMix64::new(seed);
-            let doc_count = 1 + rng.below(1 << 30);
-            let stats = FieldStats {
-                doc_count,
-                sum_total_term_freq: doc_count * (1 + rng.below(500)),
-            };
-            let df = 1 + rng.below(doc_count);
+            let stats = random_stats(&mut rng);
+            let df = 1 + rng.below(stats.doc_count);
             let boost = [0.5, 1.0, 2.5][rng.below(3) as usize];
             let own = Bm25::new(df, stats, boost);
             let factors = LengthFactors::new(stats);
@@ -179,13 +184,9 @@ mod tests {
     fn impacts_bound_is_the_largest_pair_bound() {
         for seed in 0..2_000u64 {
             let mut rng = SplitMix64::new(seed);
-            let doc_count = 1 + rng.below(1 << 30);
-            let stats = FieldStats {
-                doc_count,
-                sum_total_term_freq: doc_count * (1 + rng.below(500)),
-            };
+            let stats = random_stats(&mut rng);
             let boost = [0.0, 0.5, 1.0, 3.7][rng.below(4) as usize];
-            let bm25 = Bm25::new(1 + rng.below(doc_count), stats, boost);
+            let bm25 = Bm25::new(1 + rng.below(stats.doc_count), stats, boost);
             let impacts: Vec<(u32, u8)> = (0..rng.below(9))
                 .map(|_| {
                     let f = if rng.chance(0.1) {

@@ -211,7 +211,7 @@ impl Matches {
 /// passes every document of both, seeking only those of the lead. Eight
 /// until seeks into a new block bisected it whole; then three measured
 /// best on logs-big's AND set (`init info`, 6.2 times as many, 3,249 →
-/// 2,720 µs merged against sought) and two no better (docs/benchmarks.md,
+/// 2,764 µs merged against sought) and two no better (docs/benchmarks.md,
 /// "Issue 14, twelfth round").
 const MERGE_MAX_RATIO: u64 = 3;
 
