@@ -73,19 +73,9 @@ pub struct Bm25 {
 }
 
 impl Bm25 {
-    /// A scorer for a term of document frequency `doc_freq` (`boost` × idf).
-    pub fn new(doc_freq: u64, stats: FieldStats, boost: f32) -> Self {
-        let weight = boost * idf(doc_freq, stats.doc_count);
-        Bm25::with_factors(weight, &LengthFactors::new(stats))
-    }
-
-    /// A scorer with a given idf (phrases: the sum of their terms' idf).
-    pub fn with_idf(idf: f32, stats: FieldStats, boost: f32) -> Self {
-        Bm25::with_factors(boost * idf, &LengthFactors::new(stats))
-    }
-
-    /// A scorer of weight `weight` (boost × idf) with the field's length
-    /// factors, computed once for every term of the field.
+    /// A scorer of weight `weight` (boost × idf: a term's, or for a
+    /// phrase the sum of its terms') with the field's length factors,
+    /// computed once for every term of the field.
     pub fn with_factors(weight: f32, factors: &LengthFactors) -> Self {
         Bm25 {
             weight,
@@ -96,14 +86,19 @@ impl Bm25 {
     /// The score of a document with term frequency `freq` and norm byte `norm`.
     #[inline]
     pub fn score(&self, freq: u32, norm: u8) -> f32 {
-        let tf = freq as f32;
-        self.weight * (tf / (tf + self.cache[norm as usize]))
+        self.score_f(freq as f32, norm)
     }
 
     /// The score for a fractional frequency (sloppy phrases).
     #[inline]
     pub fn score_f(&self, tf: f32, norm: u8) -> f32 {
-        self.weight * (tf / (tf + self.cache[norm as usize]))
+        self.weight * self.ratio(tf, norm)
+    }
+
+    /// `tf / (tf + length factor)`: the score over the weight.
+    #[inline]
+    fn ratio(&self, tf: f32, norm: u8) -> f32 {
+        tf / (tf + self.cache[norm as usize])
     }
 
     /// The largest score any document can have (freq → ∞).
@@ -111,14 +106,10 @@ impl Bm25 {
         self.weight
     }
 
-    /// Upper bound for docs with freq ≤ `max_freq` and norm ≥ `min_norm`.
-    #[inline]
-    pub fn bound(&self, max_freq: u32, min_norm: u8) -> f32 {
-        self.score(max_freq, min_norm)
-    }
-
-    /// The largest [`bound`](Self::bound) of any `(max_freq, min_norm)`
-    /// pair of `impacts` (0 for none), bit for bit.
+    /// The largest [`score`](Self::score) of any `(max_freq, min_norm)`
+    /// pair of `impacts`, bit for bit (0 for none): an upper bound of the
+    /// score of every document whose frequency is at most, and norm at
+    /// least, those of some pair.
     ///
     /// The weight multiplies the largest ratio once instead of every
     /// ratio: rounding a product by a weight ≥ 0 never reverses an order,
@@ -130,8 +121,7 @@ impl Bm25 {
     pub fn impacts_bound(&self, impacts: &[(u32, u8)]) -> f32 {
         let mut best = 0f32;
         for &(f, n) in impacts {
-            let tf = f as f32;
-            let ratio = tf / (tf + self.cache[n as usize]);
+            let ratio = self.ratio(f as f32, n);
             if ratio > best {
                 best = ratio;
             }
@@ -157,27 +147,28 @@ mod tests {
         }
     }
 
-    /// A scorer from shared length factors scores as one that computed
-    /// its own, bit for bit.
+    /// A scorer made from a field's shared length factors scores every
+    /// norm as the formula does, written out here with the operations in
+    /// the order scores have always been computed, bit for bit.
     #[test]
-    fn shared_factors_score_as_own_ones() {
+    fn scores_follow_the_formula() {
         for seed in 0..200u64 {
             let mut rng = SplitMix64::new(seed);
             let stats = random_stats(&mut rng);
             let df = 1 + rng.below(stats.doc_count);
-            let boost = [0.5, 1.0, 2.5][rng.below(3) as usize];
-            let own = Bm25::new(df, stats, boost);
-            let factors = LengthFactors::new(stats);
-            let shared = Bm25::with_factors(boost * idf(df, stats.doc_count), &factors);
+            let weight = [0.5, 1.0, 2.5][rng.below(3) as usize] * idf(df, stats.doc_count);
+            let bm25 = Bm25::with_factors(weight, &LengthFactors::new(stats));
             for norm in 0..=255u8 {
-                let f = 1 + rng.below(50) as u32;
-                let (a, b) = (own.score(f, norm), shared.score(f, norm));
-                assert_eq!(a.to_bits(), b.to_bits(), "seed {seed}, norm {norm}");
+                let tf = (1 + rng.below(50)) as f32;
+                let dl = norm_to_length(norm) as f32;
+                let want = weight * (tf / (tf + K1 * (1.0 - B + B * dl / stats.avgdl())));
+                let got = bm25.score(tf as u32, norm);
+                assert_eq!(got.to_bits(), want.to_bits(), "seed {seed}, norm {norm}");
             }
         }
     }
 
-    /// `impacts_bound` equals the largest `bound` of the pairs, bit for
+    /// `impacts_bound` equals the largest score of the pairs, bit for
     /// bit, over random statistics, weights and impacts (seeded; the seed
     /// is in the message).
     #[test]
@@ -186,7 +177,8 @@ mod tests {
             let mut rng = SplitMix64::new(seed);
             let stats = random_stats(&mut rng);
             let boost = [0.0, 0.5, 1.0, 3.7][rng.below(4) as usize];
-            let bm25 = Bm25::new(1 + rng.below(stats.doc_count), stats, boost);
+            let weight = boost * idf(1 + rng.below(stats.doc_count), stats.doc_count);
+            let bm25 = Bm25::with_factors(weight, &LengthFactors::new(stats));
             let impacts: Vec<(u32, u8)> = (0..rng.below(9))
                 .map(|_| {
                     let f = if rng.chance(0.1) {
@@ -199,7 +191,7 @@ mod tests {
                 .collect();
             let want = impacts
                 .iter()
-                .map(|&(f, n)| bm25.bound(f, n))
+                .map(|&(f, n)| bm25.score(f, n))
                 .fold(0.0, f32::max);
             let got = bm25.impacts_bound(&impacts);
             assert_eq!(got.to_bits(), want.to_bits(), "seed {seed}: {impacts:?}");
